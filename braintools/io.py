@@ -1,0 +1,297 @@
+"""Find and load BraTS cases (NIfTI folders or Kaggle HDF5 slices) and save predictions as NIfTI.
+
+Conventions used everywhere in the course:
+
+- ``Case.image`` is float32 with shape (4, X, Y, Z), channels in ``MODALITIES`` order (T1, T1ce, T2, FLAIR),
+  array axes as stored on disk (BraTS: X toward patient Left, Y toward Posterior, Z toward Superior).
+- ``Case.seg`` is uint8 with BraTS 2018-2021 labels {0, 1, 2, 4}, validated on load.
+- HDF5 slice ``volume_<v>_slice_<s>.h5`` is read as the axial slice ``[:, :, s]`` of volume ``v``
+  (no flip, no transpose: the documented orientation of the synthetic data; for the real Kaggle files
+  it is not settled, see FORMATS.md). Its ``image`` channel order is the ``channel_order`` parameter.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import nibabel as nib
+import numpy as np
+
+from braintools.atomic import atomic_path
+from braintools.errors import DataError
+from braintools.labels import BRATS2020, LabelConvention, from_contiguous, h5_mask_to_labels, validate_labels
+
+MODALITIES = ("t1", "t1ce", "t2", "flair")
+H5_CHANNEL_ORDER = ("t1", "t1ce", "t2", "flair")  # the majority assumption for the Kaggle HDF5 files
+_NIFTI_NAME = re.compile(r"^(?P<case>.+?)[_-](?P<kind>t1ce|t1|t2|flair|seg)\.nii(?:\.gz)?$", re.IGNORECASE)
+_H5_NAME = re.compile(r"^volume_(?P<volume>\d+)_slice_(?P<slice>\d+)\.h5$")
+
+
+@dataclass
+class CaseFiles:
+    """The files of one case: one path per modality found, and the segmentation if any."""
+
+    case_id: str
+    folder: Path
+    images: dict[str, Path] = field(default_factory=dict)
+    seg: Path | None = None
+
+    @property
+    def missing(self) -> list[str]:
+        """Modalities of ``MODALITIES`` with no file."""
+        return [modality for modality in MODALITIES if modality not in self.images]
+
+
+@dataclass
+class Case:
+    """One loaded case: image (C, X, Y, Z) float32, seg (X, Y, Z) uint8 BraTS labels or None, affine."""
+
+    case_id: str
+    image: np.ndarray
+    seg: np.ndarray | None
+    affine: np.ndarray
+    modalities: tuple[str, ...] = MODALITIES
+
+    def channel(self, modality: str) -> np.ndarray:
+        """Return the volume of one modality, e.g. ``case.channel("flair")``."""
+        return self.image[self.modalities.index(modality)]
+
+
+def _natural_key(text: str) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing: bool = True) -> list[CaseFiles]:
+    """Find every BraTS case under ``root`` (any depth), in any 2018-2021 naming, ``.nii`` or ``.nii.gz``.
+
+    Recognises ``<case>_{t1,t1ce,t2,flair,seg}.nii[.gz]`` and a misnamed segmentation such as BraTS 2020
+    case 355's ``W39_1998.09.19_Segm.nii`` (a NIfTI with "seg" in its name, alone in a case folder).
+    Cases with a missing modality are kept and reported in a warning (``CaseFiles.missing``).
+
+    Args:
+        root: folder to search.
+        require_seg: drop cases without a segmentation (e.g. to keep training cases only).
+        warn_missing: warn about cases with missing modalities.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: folder not found")
+    cases: dict[tuple[Path, str], CaseFiles] = {}
+    strays: dict[Path, list[Path]] = defaultdict(list)
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if not name.lower().endswith((".nii", ".nii.gz")):
+                continue
+            match = _NIFTI_NAME.match(name)
+            if match is None:
+                strays[Path(folder)].append(Path(folder) / name)
+                continue
+            key = (Path(folder), match["case"])
+            case = cases.setdefault(key, CaseFiles(case_id=match["case"], folder=Path(folder)))
+            kind = match["kind"].lower()
+            if kind == "seg":
+                case.seg = Path(folder) / name
+            else:
+                case.images[kind] = Path(folder) / name
+    _attach_misnamed_segs(cases, strays)
+    found = sorted(cases.values(), key=lambda c: _natural_key(c.case_id))
+    if not found:
+        raise DataError(f"{root}: no BraTS cases found (expected files like <case>_flair.nii or .nii.gz)")
+    if require_seg:
+        found = [case for case in found if case.seg is not None]
+    incomplete = [f"{case.case_id} (missing {', '.join(case.missing)})" for case in found if case.missing]
+    if incomplete and warn_missing:
+        warnings.warn(f"{root}: {len(incomplete)} case(s) with missing modalities: {'; '.join(incomplete)}",
+                      stacklevel=2)
+    return found
+
+
+def _attach_misnamed_segs(cases: dict[tuple[Path, str], CaseFiles], strays: dict[Path, list[Path]]) -> None:
+    """Give a case without a seg the one stray NIfTI with 'seg' in its name in the same folder."""
+    for folder, files in strays.items():
+        segs = [path for path in files if "seg" in path.name.lower()]
+        owners = [case for (case_folder, _), case in cases.items() if case_folder == folder]
+        if len(segs) == 1 and len(owners) == 1 and owners[0].seg is None:
+            owners[0].seg = segs[0]
+
+
+def load_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a 3D NIfTI file into (array as stored on disk, affine); errors name the file."""
+    path = Path(path)
+    try:
+        image = nib.load(path)
+        data = np.asanyarray(image.dataobj)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as error:  # nibabel raises many types for truncated or corrupt files
+        raise DataError(f"{path}: cannot read NIfTI file ({error}); is it truncated or corrupt?") from error
+    if data.ndim == 4 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise DataError(f"{path}: expected a 3D volume, got shape {data.shape}")
+    return data, image.affine
+
+
+def _load_image(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    data, affine = load_nifti(path)
+    volume = np.asarray(data, dtype=np.float32)
+    if not np.all(np.isfinite(volume)):
+        raise DataError(f"{path}: image holds {np.count_nonzero(~np.isfinite(volume))} NaN or infinite values")
+    return volume, affine
+
+
+def _load_seg(path: Path, convention: LabelConvention) -> np.ndarray:
+    data, _ = load_nifti(path)
+    validate_labels(data, convention, source=str(path))
+    return np.asarray(data, dtype=np.uint8)
+
+
+def load_case(
+    case: CaseFiles | str | os.PathLike,
+    modalities: tuple[str, ...] = MODALITIES,
+    with_seg: bool = True,
+    convention: LabelConvention = BRATS2020,
+) -> Case:
+    """Load a case (``CaseFiles`` or its folder) into a ``Case``: float32 (C, X, Y, Z) image, uint8 seg.
+
+    Errors name the file: missing modality, unreadable file, shape mismatch, NaN values, bad labels.
+
+    Example:
+        >>> case = load_case(find_cases(root)[0])  # doctest: +SKIP
+        >>> case.image.shape, case.modalities
+        ((4, 240, 240, 155), ('t1', 't1ce', 't2', 'flair'))
+    """
+    if not isinstance(case, CaseFiles):
+        found = find_cases(case, warn_missing=False)
+        if len(found) != 1:
+            raise DataError(f"{case}: expected one case in this folder, found {len(found)}")
+        case = found[0]
+    missing = [modality for modality in modalities if modality not in case.images]
+    if missing:
+        raise DataError(f"{case.folder}: case {case.case_id} has no file for modality {', '.join(missing)}")
+    volumes, affine = [], None
+    for modality in modalities:
+        volume, volume_affine = _load_image(case.images[modality])
+        if volumes and volume.shape != volumes[0].shape:
+            raise DataError(f"{case.images[modality]}: shape {volume.shape} differs from "
+                            f"{case.images[modalities[0]].name} {volumes[0].shape}")
+        volumes.append(volume)
+        affine = volume_affine if affine is None else affine
+    seg = None
+    if with_seg and case.seg is not None:
+        seg = _load_seg(case.seg, convention)
+        if seg.shape != volumes[0].shape:
+            raise DataError(f"{case.seg}: segmentation shape {seg.shape} differs from image shape {volumes[0].shape}")
+    return Case(case.case_id, np.stack(volumes), seg, np.asarray(affine, dtype=np.float64), tuple(modalities))
+
+
+def brats_affine(
+    shape: tuple[int, int, int] = (240, 240, 155), spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+) -> np.ndarray:
+    """Return the BraTS LPS affine for a grid: ``[[-sx,0,0,0],[0,-sy,0,sy*(ny-1)],[0,0,sz,0],[0,0,0,1]]``."""
+    sx, sy, sz = spacing
+    return np.array([[-sx, 0, 0, 0], [0, -sy, 0, sy * (shape[1] - 1)], [0, 0, sz, 0], [0, 0, 0, 1]], dtype=np.float64)
+
+
+def find_h5_volumes(folder: str | os.PathLike) -> dict[int, list[Path]]:
+    """Map each volume number to its ``volume_<v>_slice_<s>.h5`` files, sorted by slice index."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found")
+    slices: dict[int, dict[int, Path]] = defaultdict(dict)
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = _H5_NAME.match(entry.name)
+            if match:
+                slices[int(match["volume"])][int(match["slice"])] = Path(entry.path)
+    if not slices:
+        raise DataError(f"{folder}: no HDF5 slices found (expected files like volume_1_slice_0.h5)")
+    return {volume: [found[s] for s in sorted(found)] for volume, found in sorted(slices.items())}
+
+
+def read_h5_slice(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read one Kaggle HDF5 slice: ``image`` (H, W, 4) float64 and ``mask`` (H, W, 3) uint8, checked."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as handle:
+            if "image" not in handle or "mask" not in handle:
+                raise DataError(f"{path}: expected datasets 'image' and 'mask', found {sorted(handle.keys())}")
+            image, mask = handle["image"][()], handle["mask"][()]
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as error:  # h5py raises OSError (and others) for truncated or corrupt files
+        raise DataError(f"{path}: cannot read HDF5 file ({error}); is it truncated or corrupt?") from error
+    if image.ndim != 3 or image.shape[-1] != 4:
+        raise DataError(f"{path}: 'image' must be (H, W, 4) channels last, got shape {image.shape}")
+    if mask.shape != image.shape[:2] + (3,):
+        raise DataError(f"{path}: 'mask' must be (H, W, 3) matching the image, got shape {mask.shape}")
+    if not np.all(np.isfinite(image)):
+        raise DataError(f"{path}: 'image' holds NaN or infinite values")
+    return image, mask
+
+
+def load_h5_volume(
+    slice_files: list[Path],
+    channel_order: tuple[str, ...] = H5_CHANNEL_ORDER,
+    modalities: tuple[str, ...] = MODALITIES,
+    case_id: str | None = None,
+) -> Case:
+    """Assemble the HDF5 slices of one volume into a ``Case`` (image in ``modalities`` order, BraTS seg).
+
+    Args:
+        slice_files: the volume's slice files in slice order (from ``find_h5_volumes``).
+        channel_order: modality of each channel of the stored ``image`` (a documented assumption for the
+            real Kaggle files; check it with ``braintools.signatures.check_channel_order``).
+        modalities: order of the channels of the returned image.
+        case_id: name for the case (default: ``volume_<v>`` from the file names).
+    """
+    if not slice_files:
+        raise DataError("load_h5_volume: no slice files given")
+    indices = [int(_H5_NAME.match(Path(path).name)["slice"]) for path in slice_files]
+    if indices != list(range(len(indices))):
+        missing = sorted(set(range(max(indices) + 1)) - set(indices))
+        raise DataError(f"{Path(slice_files[0]).parent}: volume has missing or unordered slices {missing[:10]}")
+    first_image, first_mask = read_h5_slice(slice_files[0])
+    image = np.empty((4,) + first_image.shape[:2] + (len(slice_files),), dtype=np.float32)
+    seg = np.empty(first_image.shape[:2] + (len(slice_files),), dtype=np.uint8)
+    permutation = [channel_order.index(modality) for modality in modalities]
+    for index, path in enumerate(slice_files):
+        slice_image, slice_mask = (first_image, first_mask) if index == 0 else read_h5_slice(path)
+        if slice_image.shape != first_image.shape:
+            raise DataError(f"{path}: slice shape {slice_image.shape} differs from {first_image.shape}")
+        image[..., index] = np.moveaxis(slice_image[..., permutation], -1, 0)
+        seg[..., index] = h5_mask_to_labels(slice_mask, source=str(path))
+    volume_id = case_id or "volume_" + _H5_NAME.match(Path(slice_files[0]).name)["volume"]
+    return Case(volume_id, image, seg, brats_affine(seg.shape), tuple(modalities))
+
+
+def save_prediction_nifti(
+    labels: np.ndarray,
+    affine: np.ndarray,
+    path: str | os.PathLike,
+    contiguous: bool = False,
+    convention: LabelConvention = BRATS2020,
+) -> Path:
+    """Write a segmentation as a uint8 NIfTI with BraTS labels and the source affine (atomic write).
+
+    Args:
+        labels: (X, Y, Z) labels; BraTS values, or contiguous classes 0..3 when ``contiguous``.
+        affine: the source case's affine (keeps the prediction aligned with the images).
+        path: ``.nii`` or ``.nii.gz`` target.
+        contiguous: map classes 0..3 to the convention's values (3 -> 4 for BraTS 2020) first.
+    """
+    labels = from_contiguous(labels, convention) if contiguous else np.asarray(labels)
+    validate_labels(labels, convention, source=str(path))
+    image = nib.Nifti1Image(labels.astype(np.uint8), np.asarray(affine, dtype=np.float64))
+    image.set_data_dtype(np.uint8)
+    with atomic_path(path) as temporary:
+        nib.save(image, temporary)
+    return Path(path)

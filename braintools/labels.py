@@ -1,0 +1,107 @@
+"""BraTS label conventions, evaluation regions and label checks.
+
+BraTS 2018-2021 segmentations use 0 background, 1 NCR/NET (necrotic and non-enhancing core),
+2 ED (edema) and 4 ET (enhancing tumour); label 3 never occurs. BraTS 2023+ (GLI) moved ET to 3.
+Training code uses contiguous classes 0..3 = background, NCR, ED, ET; exported predictions map back.
+
+Evaluation regions: WT (whole tumour) = NCR + ED + ET, TC (tumour core) = NCR + ET, ET = ET.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from braintools.errors import DataError
+
+CLASS_NAMES = ("background", "NCR", "ED", "ET")  # contiguous training classes 0..3
+REGIONS = ("WT", "TC", "ET")
+# Contiguous classes (1 NCR, 2 ED, 3 ET) that make up each region.
+REGION_CLASSES = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
+# Order of the channels of the Kaggle HDF5 ``mask`` array (disjoint sub-regions).
+H5_MASK_CLASSES = ("NCR", "ED", "ET")
+
+
+@dataclass(frozen=True)
+class LabelConvention:
+    """Label values of one BraTS release for the three tumour sub-regions."""
+
+    name: str
+    ncr: int
+    ed: int
+    et: int
+
+    @property
+    def values(self) -> tuple[int, int, int, int]:
+        """All allowed label values, background first."""
+        return (0, self.ncr, self.ed, self.et)
+
+
+BRATS2020 = LabelConvention("BraTS 2018-2021", ncr=1, ed=2, et=4)
+BRATS2023 = LabelConvention("BraTS 2023 GLI", ncr=1, ed=2, et=3)
+
+
+def validate_labels(seg: np.ndarray, convention: LabelConvention = BRATS2020, source: str = "segmentation") -> None:
+    """Raise ``DataError`` naming ``source`` if ``seg`` holds values outside the convention.
+
+    Example:
+        >>> validate_labels(np.array([0, 1, 2, 4]))
+    """
+    if not np.issubdtype(seg.dtype, np.integer):
+        if not np.all(np.isfinite(seg)) or not np.all(seg == np.round(seg)):
+            raise DataError(f"{source}: segmentation holds non-integer values (dtype {seg.dtype})")
+    found = np.unique(seg)
+    unexpected = sorted(set(found.tolist()) - set(convention.values))
+    if unexpected:
+        raise DataError(
+            f"{source}: unexpected label values {unexpected}; {convention.name} allows {list(convention.values)}"
+        )
+
+
+def to_contiguous(seg: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
+    """Map BraTS labels (e.g. 0/1/2/4) to contiguous training classes 0..3 (uint8), after validation."""
+    validate_labels(seg, convention)
+    lookup = np.zeros(max(convention.values) + 1, dtype=np.uint8)
+    lookup[convention.ncr], lookup[convention.ed], lookup[convention.et] = 1, 2, 3
+    return lookup[np.asarray(seg, dtype=np.int64)]
+
+
+def from_contiguous(classes: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
+    """Map contiguous classes 0..3 back to BraTS label values (uint8), e.g. 3 -> 4 for BraTS 2020."""
+    classes = np.asarray(classes)
+    if classes.size and (classes.min() < 0 or classes.max() > 3):
+        raise DataError(f"contiguous classes must lie in 0..3, found {classes.min()}..{classes.max()}")
+    lookup = np.array(convention.values, dtype=np.uint8)
+    return lookup[classes.astype(np.int64)]
+
+
+def h5_mask_to_labels(mask: np.ndarray, convention: LabelConvention = BRATS2020, source: str = "mask") -> np.ndarray:
+    """Turn a Kaggle HDF5 ``mask`` (..., 3) of disjoint [NCR, ED, ET] channels into BraTS labels (uint8)."""
+    if mask.ndim < 1 or mask.shape[-1] != 3:
+        raise DataError(f"{source}: mask must have 3 channels last [NCR, ED, ET], got shape {mask.shape}")
+    binary = mask > 0
+    if np.any(binary.sum(axis=-1) > 1):
+        raise DataError(f"{source}: mask channels overlap; they must be disjoint sub-regions [NCR, ED, ET]")
+    labels = np.zeros(mask.shape[:-1], dtype=np.uint8)
+    for channel, value in enumerate((convention.ncr, convention.ed, convention.et)):
+        labels[binary[..., channel]] = value
+    return labels
+
+
+def labels_to_h5_mask(seg: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
+    """Turn BraTS labels into the Kaggle HDF5 ``mask`` layout: (..., 3) uint8 of [NCR, ED, ET]."""
+    validate_labels(seg, convention)
+    values = (convention.ncr, convention.ed, convention.et)
+    return np.stack([(seg == value) for value in values], axis=-1).astype(np.uint8)
+
+
+def regions_from_labels(seg: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
+    """Return boolean masks (3, ...) of the evaluation regions [WT, TC, ET] of BraTS labels."""
+    return regions_from_classes(to_contiguous(seg, convention))
+
+
+def regions_from_classes(classes: np.ndarray) -> np.ndarray:
+    """Return boolean masks (3, ...) of [WT, TC, ET] from contiguous classes 0..3 (numpy or torch-free)."""
+    classes = np.asarray(classes)
+    return np.stack([np.isin(classes, REGION_CLASSES[region]) for region in REGIONS])

@@ -1,0 +1,17 @@
+"""Shared test fixtures: the real BraTS sample folder (tests skip when it is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats_sample"
+
+
+@pytest.fixture(scope="session")
+def real_sample_dir() -> Path:
+    """The three real BraTS 2018 cases, or skip when this checkout has no ../shared/data/brats_sample."""
+    if not REAL_SAMPLE.is_dir():
+        pytest.skip("real sample data ../shared/data/brats_sample is absent")
+    return REAL_SAMPLE

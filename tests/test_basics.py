@@ -1,0 +1,83 @@
+"""Profiles, paths, atomic writes, preprocessing, device and seeding."""
+
+import numpy as np
+import pytest
+import torch
+
+from braintools import atomic, device, paths, preprocess, profiles, seeding
+
+
+def test_profile_from_environment(monkeypatch):
+    monkeypatch.setenv(profiles.PROFILE_ENV, "ci")
+    assert profiles.get_profile().name == "ci"
+    monkeypatch.delenv(profiles.PROFILE_ENV)
+    assert profiles.get_profile().name == profiles.DEFAULT_PROFILE == "course"
+    assert profiles.get_profile("KAGGLE").source == "kaggle"
+
+
+def test_unknown_profile_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown profile 'fast'.*ci"):
+        profiles.get_profile("fast")
+
+
+def test_course_profile_is_real_brats_size():
+    assert profiles.get_profile("course").grid_shape == (240, 240, 155)
+
+
+def test_data_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path / "d"))
+    assert paths.data_dir() == (tmp_path / "d").resolve()
+    assert paths.synthetic_dir("ci") == (tmp_path / "d").resolve() / "synthetic" / "ci"
+    assert paths.outputs_dir("ci").is_dir()
+
+
+def test_data_dir_defaults_to_repo_data(monkeypatch):
+    monkeypatch.delenv(paths.DATA_ENV, raising=False)
+    assert paths.repo_root() is not None
+    assert paths.data_dir() == paths.repo_root().resolve() / "data"
+
+
+def test_atomic_path_renames_on_success(tmp_path):
+    target = tmp_path / "sub" / "a.npy"
+    with atomic.atomic_path(target) as temporary:
+        assert temporary.name.endswith("a.npy") and temporary != target
+        np.save(temporary, np.arange(3))
+        assert not target.exists()
+    assert np.load(target).tolist() == [0, 1, 2]
+    assert [p.name for p in target.parent.iterdir()] == ["a.npy"]
+
+
+def test_atomic_path_keeps_old_file_on_error(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(target) as temporary:
+            temporary.write_text("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_brain_mask_and_zscore():
+    image = np.zeros((2, 4, 4, 1), dtype=np.float32)
+    image[0, :2] = [[[1.0]] * 4, [[3.0]] * 4]
+    image[1, :2] = 10.0
+    mask = preprocess.brain_mask(image)
+    assert mask.sum() == 8
+    z = preprocess.zscore_brain(image)
+    assert np.allclose(z[0][mask].mean(), 0) and np.allclose(z[0][mask].std(), 1, atol=1e-4)
+    assert np.all(z[:, ~mask] == 0)
+    assert np.all(z[1][mask] == 0)  # constant channel: no division by zero
+    assert np.all(preprocess.zscore_brain(np.zeros((1, 2, 2))) == 0)
+
+
+def test_get_device():
+    assert device.get_device("cpu") == torch.device("cpu")
+    assert device.get_device().type in {"cpu", "cuda", "mps"}
+
+
+def test_seed_everything_repeats():
+    first = seeding.seed_everything(3)
+    a = (first.random(), torch.rand(1).item(), np.random.rand())
+    second = seeding.seed_everything(3)
+    assert (second.random(), torch.rand(1).item(), np.random.rand()) == a

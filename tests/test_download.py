@@ -1,0 +1,117 @@
+"""Download: pinned kagglehub handles, Kaggle mounts, layout discovery and the offline fallback."""
+
+from __future__ import annotations
+
+import kagglehub
+import numpy as np
+import pytest
+import requests
+from helpers import make_arrays, write_case, write_h5_volume
+
+from braintools import download, profiles
+from braintools.errors import DataError
+
+
+def fake_nifti_download(root):
+    train = root / "BraTS2020_TrainingData" / "MICCAI_BraTS2020_TrainingData"
+    validation = root / "BraTS2020_ValidationData" / "MICCAI_BraTS2020_ValidationData"
+    for number in (1, 2):
+        write_case(train / f"BraTS20_Training_00{number}", f"BraTS20_Training_00{number}")
+    write_case(validation / "BraTS20_Validation_001", "BraTS20_Validation_001", seg_name="")
+    return train, validation
+
+
+def fake_h5_download(root):
+    data = root / "BraTS2020_training_data" / "content" / "data"
+    images, seg = make_arrays()
+    for volume in (1, 2):
+        write_h5_volume(data, volume, images, seg)
+    (root / download.H5_METADATA_NAME).write_text("slice_path,target,volume,slice\n")
+    return data
+
+
+def test_locate_dirs_in_a_kaggle_like_tree(tmp_path):
+    train, validation = fake_nifti_download(tmp_path / "nifti" / "versions" / "1")
+    assert download.locate_nifti_dirs(tmp_path / "nifti") == (train, validation)
+    data = fake_h5_download(tmp_path / "h5")
+    found, metadata = download.locate_h5_dir(tmp_path / "h5")
+    assert found == data and metadata.name == download.H5_METADATA_NAME
+
+
+def test_locate_nifti_dirs_for_other_releases(tmp_path):
+    write_case(tmp_path / "MICCAI_BraTS_2018_Data_Training" / "HGG" / "Brats18_X_1", "Brats18_X_1")
+    train, validation = download.locate_nifti_dirs(tmp_path)
+    assert train == tmp_path / "MICCAI_BraTS_2018_Data_Training" / "HGG" and validation is None
+
+
+def test_locate_h5_dir_without_slices_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no HDF5 slices"):
+        download.locate_h5_dir(tmp_path)
+
+
+def test_kaggle_input_mount_is_used_without_download(tmp_path, monkeypatch):
+    (tmp_path / "brats20-dataset-training-validation").mkdir()
+    assert download.kaggle_input_dir(download.NIFTI_HANDLE, base=tmp_path) == tmp_path / (
+        "brats20-dataset-training-validation")
+    assert download.kaggle_input_dir(download.H5_HANDLE, base=tmp_path) is None
+    monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path)
+    monkeypatch.setattr(kagglehub, "dataset_download", lambda *a, **k: pytest.fail("must not download"))
+    assert download.download_dataset(download.NIFTI_HANDLE, 1) == tmp_path / "brats20-dataset-training-validation"
+
+
+def test_kaggle_data_downloads_pinned_versions(tmp_path, monkeypatch):
+    fake_nifti_download(tmp_path / "n")
+    fake_h5_download(tmp_path / "h")
+    requested = []
+
+    def fake_dataset_download(handle, *args, **kwargs):
+        requested.append(handle)
+        return str(tmp_path / ("n" if "validation" in handle else "h"))
+
+    monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path / "no-kaggle")
+    monkeypatch.setattr(kagglehub, "dataset_download", fake_dataset_download)
+    paths = download.get_dataset(profiles.get_profile("kaggle"))
+    assert requested == ["awsaf49/brats20-dataset-training-validation/versions/1",
+                         "awsaf49/brats2020-training-data/versions/3"]
+    assert paths.source == "kaggle" and paths.nifti_validation is not None
+    table = download.describe_data(paths)
+    assert table["cases"].tolist() == [2, 1, 2]
+    assert table["files"].tolist() == [10, 4, 2 * 4]
+
+
+def test_offline_falls_back_to_synthetic_with_a_message(monkeypatch, capsys, tmp_path):
+    def offline(handle, *args, **kwargs):
+        raise requests.ConnectionError("Failed to resolve 'www.kaggle.com'")
+
+    monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path)
+    monkeypatch.setattr(kagglehub, "dataset_download", offline)
+    chosen = []
+    monkeypatch.setattr(download, "synthetic_data", lambda profile: chosen.append(profile.name) or "synthetic!")
+    assert download.get_dataset(profiles.get_profile("kaggle")) == "synthetic!"
+    assert chosen == ["course"]
+    out = capsys.readouterr().out
+    assert "ConnectionError" in out and "synthetic" in out
+    with pytest.raises(requests.ConnectionError):
+        download.get_dataset(profiles.get_profile("kaggle"), fallback=False)
+
+
+def test_layout_tree_lists_and_elides(tmp_path):
+    fake_nifti_download(tmp_path)
+    text = download.layout_tree(tmp_path, depth=3, max_entries=1)
+    assert text.splitlines()[0] == f"{tmp_path.name}/"
+    assert "BraTS2020_TrainingData/" in text and "more)" in text
+
+
+def test_synthetic_ci_dataset_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path))
+    profile = profiles.get_profile("ci")
+    paths = download.get_dataset(profile)
+    assert paths.source == "synthetic"
+    assert paths.nifti_train.name == "MICCAI_BraTS2020_TrainingData"
+    assert paths.nifti_validation.name == "MICCAI_BraTS2020_ValidationData"
+    assert paths.h5_dir.parts[-3:] == ("BraTS2020_training_data", "content", "data")
+    assert paths.h5_metadata.name == "BraTS20 Training Metadata.csv"
+    table = download.describe_data(paths)
+    assert table["cases"].tolist() == [profile.n_cases, profile.n_validation_cases, profile.n_cases]
+    assert table["files"].iloc[2] == profile.n_cases * profile.grid_shape[2]
+    assert np.all(table["size_GB"] > 0)

@@ -1,0 +1,236 @@
+"""Finding and loading cases in every BraTS naming, HDF5 slices, NIfTI export, and bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pytest
+from helpers import AFFINE, SHAPE, make_arrays, write_case, write_h5_volume, write_nifti
+
+from braintools import io
+from braintools.errors import DataError
+
+
+def test_find_cases_in_all_namings(tmp_path):
+    write_case(tmp_path / "2020" / "BraTS20_Training_001", "BraTS20_Training_001")
+    write_case(tmp_path / "2018" / "HGG" / "Brats18_2013_3_1", "Brats18_2013_3_1", ext=".nii.gz")
+    write_case(tmp_path / "2021" / "BraTS2021_00012", "BraTS2021_00012", ext=".nii.gz")
+    write_case(tmp_path / "2020" / "BraTS20_Training_355", "BraTS20_Training_355", seg_name="W39_1998.09.19_Segm")
+    found = io.find_cases(tmp_path)
+    ids = [case.case_id for case in found]
+    assert ids == ["Brats18_2013_3_1", "BraTS20_Training_001", "BraTS20_Training_355", "BraTS2021_00012"]
+    for case in found:
+        assert case.missing == [] and case.seg is not None
+    case355 = found[2]
+    assert case355.seg.name == "W39_1998.09.19_Segm.nii"
+
+
+def test_cases_sorted_naturally(tmp_path):
+    for number in (10, 9, 100):
+        write_case(tmp_path / f"BraTS20_Training_{number}", f"BraTS20_Training_{number}", seg_name="")
+    assert [c.case_id for c in io.find_cases(tmp_path)][0] == "BraTS20_Training_9"
+
+
+def test_missing_modality_is_reported_and_load_names_it(tmp_path):
+    write_case(tmp_path / "A", "A")
+    write_case(tmp_path / "B", "B", modalities=("t1", "t2", "flair"))
+    with pytest.warns(UserWarning, match=r"B \(missing t1ce\)"):
+        found = io.find_cases(tmp_path)
+    assert found[1].missing == ["t1ce"]
+    with pytest.raises(DataError, match=r"B.*modality t1ce"):
+        io.load_case(found[1])
+
+
+def test_empty_folder_and_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="no BraTS cases found"):
+        io.find_cases(tmp_path)
+    with pytest.raises(DataError, match="folder not found"):
+        io.find_cases(tmp_path / "nope")
+
+
+def test_require_seg_keeps_training_cases(tmp_path):
+    write_case(tmp_path / "A", "A")
+    write_case(tmp_path / "V", "V", seg_name="")
+    assert [c.case_id for c in io.find_cases(tmp_path, require_seg=True)] == ["A"]
+
+
+def test_load_case_values_order_and_dtypes(tmp_path):
+    images, seg = write_case(tmp_path / "A", "A", ext=".nii.gz")
+    case = io.load_case(tmp_path / "A")
+    assert case.image.dtype == np.float32 and case.image.shape == (4,) + SHAPE
+    for index, modality in enumerate(io.MODALITIES):
+        assert np.array_equal(case.image[index], images[modality])
+    assert np.array_equal(case.channel("flair"), images["flair"])
+    assert case.seg.dtype == np.uint8 and np.array_equal(case.seg, seg)
+    assert np.allclose(case.affine, AFFINE)
+    assert nib.aff2axcodes(case.affine) == ("L", "P", "S")
+
+
+def test_load_case_accepts_int16_seg(tmp_path):
+    images, seg = write_case(tmp_path / "A", "A", seg_name="")
+    write_nifti(tmp_path / "A" / "A_seg.nii", seg.astype(np.int16))
+    assert io.load_case(tmp_path / "A").seg.dtype == np.uint8
+
+
+def test_load_case_chosen_modalities(tmp_path):
+    images, _ = write_case(tmp_path / "A", "A")
+    case = io.load_case(tmp_path / "A", modalities=("flair", "t1ce"), with_seg=False)
+    assert case.image.shape[0] == 2 and case.seg is None
+    assert np.array_equal(case.image[0], images["flair"])
+
+
+def test_bad_label_values_name_the_file(tmp_path):
+    write_case(tmp_path / "A", "A", seg_name="")
+    bad = np.zeros(SHAPE, dtype=np.uint8)
+    bad[0, 0, 0] = 3
+    write_nifti(tmp_path / "A" / "A_seg.nii", bad)
+    with pytest.raises(DataError, match=r"A_seg.nii: unexpected label values \[3\]"):
+        io.load_case(tmp_path / "A")
+
+
+def test_nan_intensities_name_the_file(tmp_path):
+    write_case(tmp_path / "A", "A")
+    volume = np.ones(SHAPE, dtype=np.float32)
+    volume[1, 1, 1] = np.nan
+    write_nifti(tmp_path / "A" / "A_t2.nii", volume)
+    with pytest.raises(DataError, match=r"A_t2.nii: image holds 1 NaN"):
+        io.load_case(tmp_path / "A")
+
+
+def test_wrong_shape_names_the_file(tmp_path):
+    write_case(tmp_path / "A", "A")
+    write_nifti(tmp_path / "A" / "A_t1ce.nii", np.ones((8, 8, 5), dtype=np.int16))
+    with pytest.raises(DataError, match=r"A_t1ce.nii: shape \(8, 8, 5\) differs"):
+        io.load_case(tmp_path / "A")
+    write_nifti(tmp_path / "A" / "A_t1ce.nii", np.ones((8, 8), dtype=np.int16))
+    with pytest.raises(DataError, match=r"A_t1ce.nii: expected a 3D volume"):
+        io.load_case(tmp_path / "A")
+
+
+def test_seg_shape_mismatch_names_the_file(tmp_path):
+    write_case(tmp_path / "A", "A", seg_name="")
+    write_nifti(tmp_path / "A" / "A_seg.nii", np.zeros((8, 8, 3), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"A_seg.nii: segmentation shape"):
+        io.load_case(tmp_path / "A")
+
+
+def test_truncated_nifti_names_the_file(tmp_path):
+    write_case(tmp_path / "A", "A", ext=".nii.gz")
+    path = tmp_path / "A" / "A_flair.nii.gz"
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(DataError, match=r"A_flair.nii.gz: cannot read NIfTI"):
+        io.load_case(tmp_path / "A")
+
+
+def test_h5_volume_reassembles_to_the_nifti_volumes(tmp_path):
+    images, seg = make_arrays(1)
+    write_h5_volume(tmp_path, 7, images, seg)
+    volumes = io.find_h5_volumes(tmp_path)
+    assert list(volumes) == [7] and len(volumes[7]) == SHAPE[2]
+    case = io.load_h5_volume(volumes[7])
+    assert case.case_id == "volume_7"
+    for index, modality in enumerate(io.MODALITIES):
+        assert np.array_equal(case.image[index], images[modality])
+    assert np.array_equal(case.seg, seg)
+    assert np.allclose(case.affine, AFFINE)
+
+
+def test_h5_channel_order_is_a_parameter(tmp_path):
+    images, seg = make_arrays(2)
+    order = ("flair", "t1", "t1ce", "t2")
+    write_h5_volume(tmp_path, 1, images, seg, channel_order=order)
+    case = io.load_h5_volume(io.find_h5_volumes(tmp_path)[1], channel_order=order)
+    assert np.array_equal(case.channel("flair"), images["flair"])
+    assert np.array_equal(case.channel("t1"), images["t1"])
+
+
+def test_h5_slices_sorted_numerically(tmp_path):
+    images, seg = make_arrays()
+    seg = np.repeat(seg, 3, axis=2)
+    images = {m: np.repeat(v, 3, axis=2) for m, v in images.items()}
+    write_h5_volume(tmp_path, 1, images, seg)
+    names = [p.name for p in io.find_h5_volumes(tmp_path)[1]]
+    assert names[:3] == ["volume_1_slice_0.h5", "volume_1_slice_1.h5", "volume_1_slice_2.h5"]
+    assert names[10] == "volume_1_slice_10.h5"
+
+
+def test_h5_missing_slice_is_reported(tmp_path):
+    images, seg = make_arrays()
+    write_h5_volume(tmp_path, 1, images, seg)
+    (tmp_path / "volume_1_slice_1.h5").unlink()
+    with pytest.raises(DataError, match=r"missing or unordered slices \[1\]"):
+        io.load_h5_volume(io.find_h5_volumes(tmp_path)[1])
+
+
+def test_truncated_and_corrupt_h5_name_the_file(tmp_path):
+    images, seg = make_arrays()
+    write_h5_volume(tmp_path, 1, images, seg)
+    truncated = tmp_path / "volume_1_slice_2.h5"
+    truncated.write_bytes(truncated.read_bytes()[:500])
+    with pytest.raises(DataError, match=r"volume_1_slice_2.h5: cannot read HDF5"):
+        io.load_h5_volume(io.find_h5_volumes(tmp_path)[1])
+    garbage = tmp_path / "volume_1_slice_3.h5"
+    garbage.write_bytes(b"not an hdf5 file" * 10)
+    with pytest.raises(DataError, match=r"volume_1_slice_3.h5: cannot read HDF5"):
+        io.read_h5_slice(garbage)
+
+
+def test_h5_wrong_datasets_shapes_and_nan(tmp_path):
+    path = tmp_path / "volume_1_slice_0.h5"
+    with h5py.File(path, "w") as handle:
+        handle["image"] = np.zeros((4, 4, 4))
+    with pytest.raises(DataError, match=r"expected datasets 'image' and 'mask'"):
+        io.read_h5_slice(path)
+    with h5py.File(path, "w") as handle:
+        handle["image"] = np.zeros((4, 4, 3))
+        handle["mask"] = np.zeros((4, 4, 3), dtype=np.uint8)
+    with pytest.raises(DataError, match=r"'image' must be \(H, W, 4\)"):
+        io.read_h5_slice(path)
+    with h5py.File(path, "w") as handle:
+        handle["image"] = np.full((4, 4, 4), np.nan)
+        handle["mask"] = np.zeros((4, 4, 3), dtype=np.uint8)
+    with pytest.raises(DataError, match=r"NaN"):
+        io.read_h5_slice(path)
+    with h5py.File(path, "w") as handle:
+        handle["image"] = np.zeros((4, 4, 4))
+        handle["mask"] = np.zeros((4, 5, 3), dtype=np.uint8)
+    with pytest.raises(DataError, match=r"'mask' must be"):
+        io.read_h5_slice(path)
+
+
+def test_empty_h5_folder(tmp_path):
+    with pytest.raises(DataError, match="no HDF5 slices"):
+        io.find_h5_volumes(tmp_path)
+
+
+def test_save_prediction_nifti_round_trip(tmp_path):
+    classes = np.zeros(SHAPE, dtype=np.uint8)
+    classes[1, 1, 1], classes[2, 2, 2], classes[3, 3, 3] = 1, 2, 3
+    out = io.save_prediction_nifti(classes, AFFINE, tmp_path / "pred.nii.gz", contiguous=True)
+    image = nib.load(out)
+    assert np.allclose(image.affine, AFFINE)
+    data = np.asanyarray(image.dataobj)
+    assert data.dtype == np.uint8 and set(np.unique(data)) == {0, 1, 2, 4}
+    assert [p.name for p in tmp_path.iterdir()] == ["pred.nii.gz"]
+
+
+def test_save_prediction_rejects_bad_labels(tmp_path):
+    with pytest.raises(DataError, match=r"pred.nii.*\[3\]"):
+        io.save_prediction_nifti(np.full(SHAPE, 3, np.uint8), AFFINE, tmp_path / "pred.nii")
+    assert not (tmp_path / "pred.nii").exists()
+
+
+def test_real_sample_cases_load(real_sample_dir):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = io.find_cases(real_sample_dir)
+    assert len(found) == 3
+    for case_files in found:
+        case = io.load_case(case_files)
+        assert case.image.shape == (4, 240, 240, 155) and case.image.dtype == np.float32
+        assert set(np.unique(case.seg)) <= {0, 1, 2, 4}
+        assert nib.aff2axcodes(case.affine) == ("L", "P", "S")
+        assert np.allclose(np.abs(case.affine[:3, :3]), np.eye(3))
