@@ -1,0 +1,184 @@
+"""Charts about cases and training: tumour volumes in mL, intensity histograms, training curves.
+
+Slice pictures live in ``braintools.viz``; this module draws numbers. Colours follow the course scheme of
+``braintools.viz`` (labels NCR/ED/ET, regions WT/TC/ET). Every plotting function returns a ``Figure`` built
+without pyplot (shown once when it is the last expression of a notebook cell).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from braintools.io import MODALITIES
+from braintools.labels import BRATS2020, REGIONS, validate_labels
+from braintools.preprocess import brain_mask, zscore_brain
+from braintools.viz import LABEL_COLOURS, LABEL_NAMES, REGION_COLOURS, case_volume
+
+if TYPE_CHECKING:
+    from braintools.io import Case
+    from braintools.synthetic import SyntheticCase
+
+VOLUME_COLUMNS = ("NCR", "ED", "ET", "WT", "TC")
+VOLUME_COLOURS = {"NCR": LABEL_COLOURS[1], "ED": LABEL_COLOURS[2], "ET": LABEL_COLOURS[4],
+                  "WT": REGION_COLOURS["WT"], "TC": REGION_COLOURS["TC"]}
+HISTORY_LOSSES = ("train_loss", "val_loss")
+HISTORY_DICE = tuple(f"val_dice_{region}" for region in REGIONS)
+
+
+def voxel_volume_ml(affine: np.ndarray) -> float:
+    """Return the volume of one voxel in millilitres (|det| of the affine's 3x3 part, mm^3 / 1000)."""
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4):
+        raise ValueError(f"affine must be a 4x4 matrix, got shape {affine.shape}")
+    return float(abs(np.linalg.det(affine[:3, :3])) / 1000.0)
+
+
+def label_volumes(seg: np.ndarray, affine: np.ndarray) -> dict[str, float]:
+    """Return the volume in mL of each label (NCR, ED, ET) and region (WT = all three, TC = NCR + ET).
+
+    Example:
+        >>> label_volumes(np.full((10, 10, 10), 4, np.uint8), np.eye(4))["ET"]  # 1000 voxels of 1 mm^3
+        1.0
+    """
+    seg = np.asarray(seg)
+    validate_labels(seg)
+    counts = np.bincount(seg.astype(np.intp).ravel(), minlength=5)
+    voxels = {"NCR": counts[BRATS2020.ncr], "ED": counts[BRATS2020.ed], "ET": counts[BRATS2020.et]}
+    voxels["WT"] = voxels["NCR"] + voxels["ED"] + voxels["ET"]
+    voxels["TC"] = voxels["NCR"] + voxels["ET"]
+    unit = voxel_volume_ml(affine)
+    return {name: float(voxels[name] * unit) for name in VOLUME_COLUMNS}
+
+
+def label_volume_table(cases: Iterable[Case | SyntheticCase]) -> pd.DataFrame:
+    """Return one row per case (index ``case_id``) with columns ``NCR_mL, ED_mL, ET_mL, WT_mL, TC_mL``.
+
+    Cases without a segmentation are skipped. Load cases one at a time (e.g. a generator
+    ``(load_case(c) for c in find_cases(root))``) to keep memory low.
+    """
+    rows = {}
+    for number, case in enumerate(cases):
+        if getattr(case, "seg", None) is None:
+            continue
+        case_id = getattr(case, "case_id", f"case_{number}")
+        rows[case_id] = {f"{name}_mL": value for name, value in label_volumes(case.seg, case.affine).items()}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=[f"{name}_mL" for name in VOLUME_COLUMNS])
+    table.index.name = "case_id"
+    return table
+
+
+def plot_label_volumes(table: pd.DataFrame) -> Figure:
+    """Plot the tumour volumes of ``label_volume_table`` per label and region: a box plot with every case."""
+    columns = [f"{name}_mL" for name in VOLUME_COLUMNS if f"{name}_mL" in table.columns]
+    if table.empty or not columns:
+        raise ValueError("table holds no volumes; build it with label_volume_table(cases)")
+    fig = Figure(figsize=(1.3 * len(columns) + 2, 3.5), layout="constrained")
+    ax = fig.subplots()
+    values = [table[column].to_numpy(dtype=float) for column in columns]
+    ax.boxplot(values, showfliers=False, widths=0.5, medianprops={"color": "black"})
+    jitter = np.random.default_rng(0).uniform(-0.12, 0.12, size=len(table))  # fixed: same picture every run
+    for position, (column, column_values) in enumerate(zip(columns, values), start=1):
+        ax.scatter(position + jitter, column_values, s=18, color=VOLUME_COLOURS[column[:-3]],
+                   edgecolor="black", linewidth=0.5, zorder=3)
+    ax.set_xticks(range(1, len(columns) + 1), [column[:-3] for column in columns])
+    ax.set_ylabel("volume (mL)")
+    ax.set_title(f"tumour volumes, {len(table)} case(s)")
+    return fig
+
+
+def _tissue_masks(seg: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
+    masks = {"brain (no tumour)": brain & (seg == 0)}
+    for value, name in LABEL_NAMES.items():
+        masks[name] = seg == value
+    return masks
+
+
+def plot_intensity_histograms(cases: Case | SyntheticCase | Iterable[Case | SyntheticCase],
+                              modalities: Sequence[str] = MODALITIES, normalise: bool = True,
+                              bins: int = 80) -> Figure:
+    """Plot, per modality, the intensity distribution of normal brain and of each tumour label.
+
+    Args:
+        cases: one case or several (``braintools.io.Case`` with a ``seg``); their voxels are pooled.
+        modalities: which modalities to show, one panel each.
+        normalise: z-score each case inside its brain first (needed to pool cases: MRI has no unit).
+        bins: histogram bins per panel.
+    """
+    cases = [cases] if hasattr(cases, "affine") else list(cases)
+    cases = [case for case in cases if getattr(case, "seg", None) is not None]
+    if not cases:
+        raise ValueError("no case with a segmentation to take intensities from")
+    pooled: dict[str, dict[str, list[np.ndarray]]] = {m: {} for m in modalities}
+    for case in cases:
+        volumes = np.stack([case_volume(case, m) for m in modalities]).astype(np.float32)
+        brain = brain_mask(volumes)
+        if normalise:
+            volumes = zscore_brain(volumes, brain)
+        validate_labels(np.asarray(case.seg))
+        for volume, modality in zip(volumes, modalities):
+            for tissue, mask in _tissue_masks(np.asarray(case.seg), brain).items():
+                pooled[modality].setdefault(tissue, []).append(volume[mask])
+    colours = {"brain (no tumour)": "0.45", **{name: LABEL_COLOURS[v] for v, name in LABEL_NAMES.items()}}
+    fig = Figure(figsize=(3.2 * len(modalities), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(modalities), squeeze=False)
+    for ax, modality in zip(axes[0], modalities):
+        for tissue, parts in pooled[modality].items():
+            values = np.concatenate(parts)
+            if values.size:
+                ax.hist(values, bins=bins, density=True, histtype="stepfilled", alpha=0.5,
+                        color=colours[tissue], edgecolor="black", linewidth=0.6, label=tissue)
+        ax.set_title(modality)
+        ax.set_xlabel("z-score in brain" if normalise else "intensity")
+    axes[0, 0].set_ylabel("density")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"intensity by tissue, {len(cases)} case(s)", fontsize=10)
+    return fig
+
+
+def _series(history: Sequence[dict], key: str) -> tuple[list[float], list[float]]:
+    """Return (epochs, values) of the history entries that hold ``key``."""
+    epochs, values = [], []
+    for position, entry in enumerate(history, start=1):
+        if entry.get(key) is not None:
+            epochs.append(entry.get("epoch", position))
+            values.append(float(entry[key]))
+    return epochs, values
+
+
+def plot_training_curves(history: Sequence[dict]) -> Figure:
+    """Plot losses and validation Dice per region (WT/TC/ET) against the epoch.
+
+    Args:
+        history: one dict per epoch with any of the keys ``epoch, train_loss, val_loss, val_dice_WT,
+            val_dice_TC, val_dice_ET``; missing keys are skipped (an entry without ``epoch`` counts
+            from 1 by position).
+
+    Example:
+        >>> fig = plot_training_curves([{"epoch": 1, "train_loss": 0.9, "val_dice_WT": 0.5}])
+    """
+    groups = [(keys, title) for keys, title in ((HISTORY_LOSSES, "loss"), (HISTORY_DICE, "validation Dice"))
+              if any(_series(history, key)[0] for key in keys)]
+    if not groups:
+        raise ValueError(f"history holds none of the keys {HISTORY_LOSSES + HISTORY_DICE}")
+    fig = Figure(figsize=(4.5 * len(groups), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(groups), squeeze=False)
+    styles = {"train_loss": {"color": "black"}, "val_loss": {"color": "0.5", "linestyle": "--"},
+              **{f"val_dice_{r}": {"color": REGION_COLOURS[r]} for r in REGIONS}}
+    for ax, (keys, title) in zip(axes[0], groups):
+        for key in keys:
+            epochs, values = _series(history, key)
+            if epochs:
+                ax.plot(epochs, values, marker="o", markersize=3, label=key.replace("val_dice_", ""),
+                        **styles[key])
+        if title == "validation Dice":
+            ax.set_ylim(0, 1)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    return fig
