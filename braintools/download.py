@@ -40,8 +40,9 @@ class DataPaths:
     h5_metadata: Path | None  # "BraTS20 Training Metadata.csv", if found
 
 
-def kaggle_input_dir(handle: str, base: Path = KAGGLE_INPUT) -> Path | None:
-    """Return the folder where Kaggle mounted dataset ``owner/name``, or None outside Kaggle."""
+def kaggle_input_dir(handle: str, base: Path | None = None) -> Path | None:
+    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``/kaggle/input``), or None."""
+    base = KAGGLE_INPUT if base is None else Path(base)
     name = handle.split("/")[1]
     for candidate in (base / name, base / "datasets" / handle):
         if candidate.is_dir():

@@ -46,7 +46,13 @@ class Profile:
     image_size_2d: int = 256
     epochs_2d: int = 6
     batch_size_2d: int = 16
-    slices_per_epoch_2d: int | None = None  # None: every (non-empty) training slice
+    slices_per_epoch_2d: int | None = None  # None: every selected training slice
+    architecture_2d: str = "Unet"
+    encoder_2d: str = "resnet34"
+    learning_rate_2d: float = 1e-3
+    keep_empty_fraction_2d: float = 0.1  # fraction of tumour-free training slices kept
+    unfreeze_top_epoch_2d: int = 3  # three-phase freezing: first epoch of phase 2 (top encoder stages train)
+    unfreeze_all_epoch_2d: int = 5  # first epoch of phase 3 (everything trains)
     # --- 05 unet_3d / 06 inflation (3D patches) ---
     patch_size_3d: tuple[int, int, int] = (160, 160, 64)  # (X, Y, Z) voxels
     features_3d: tuple[int, ...] = (32, 64, 128, 256)
@@ -62,12 +68,14 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci", source="synthetic", n_cases=6, n_validation_cases=1, grid_shape=(64, 64, 40),
-        cache_workers=1, image_size_2d=64, epochs_2d=1, batch_size_2d=8, slices_per_epoch_2d=64,
+        cache_workers=1, image_size_2d=64, epochs_2d=3, batch_size_2d=8, slices_per_epoch_2d=64,
+        unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3,
         patch_size_3d=(32, 32, 16), features_3d=(8, 16, 32, 64), epochs_3d=1, batch_size_3d=2,
         patches_per_epoch_3d=4, roi_size=(32, 32, 16), sw_batch_size=2,
     ),
     "course": Profile(
-        name="course", source="synthetic", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE
+        name="course", source="synthetic", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE,
+        slices_per_epoch_2d=256,  # Unet/resnet34 trains at about 1-3 slices/s on a 2-core CPU
     ),
     "kaggle": Profile(
         name="kaggle", source="kaggle", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE

@@ -15,3 +15,14 @@ def real_sample_dir() -> Path:
     if not REAL_SAMPLE.is_dir():
         pytest.skip("real sample data ../shared/data/brats_sample is absent")
     return REAL_SAMPLE
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread: on a shared CPU, competing threads make small steps many times slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

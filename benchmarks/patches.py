@@ -1,0 +1,113 @@
+"""How fast does PatchDataset3D deliver patches from a memory-mapped volume, next to a plain memory copy?
+
+Writes one full-size volume (image 4 x 240 x 240 x 155 float16, classes uint8, a tumour blob) as .npy files
+to a temporary folder, opens them with ``np.load(mmap_mode="r")`` as the pre-cache would, and times:
+
+- the loader: ``PatchDataset3D[i]`` (tumour-centred or brain sampling, flips, intensity scale/shift,
+  float32 image and uint8 class tensors), in one process with one PyTorch thread, as in a DataLoader
+  worker (PyTorch gives each worker one thread), after one warm-up pass; and the same loader with
+  ``image_dtype=torch.float16`` (for mixed-precision GPU training: half the bytes to write);
+- the baseline: ``np.copy`` of an image window of the same size from an in-memory copy of the volume,
+  at the same windows: the most a loader could do without any work of its own. Also, for context, the
+  same copy from a float32 volume: the loader delivers float32, twice the bytes it reads.
+
+Target: the loader delivers at least half the patches per second of the plain float16 copy (ratio >= 0.5).
+Figures vary with the machine and its load: run it when the machine is quiet, several times. Not measured
+here: a DataLoader's collate (``torch.stack``) copies every patch once more, into shared memory with workers.
+
+Usage: python benchmarks/patches.py [--patches 40] [--patch 160 160 64] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from braintools.datasets3d import PatchDataset3D
+
+SHAPE = (240, 240, 155)
+
+
+def write_volume(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write a brain-like z-scored float16 image (ellipsoid brain, spherical tumour) and its classes."""
+    rng = np.random.default_rng(seed)
+    x, y, z = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    brain = ((x - 120) / 80.0) ** 2 + ((y - 120) / 95.0) ** 2 + ((z - 75) / 65.0) ** 2 <= 1
+    tumour = (x - 150) ** 2 + (y - 100) ** 2 + (z - 80) ** 2 <= 20**2
+    image = np.zeros((4,) + SHAPE, dtype=np.float16)
+    for channel in image:
+        channel[brain] = rng.standard_normal(int(brain.sum())).astype(np.float16)
+    classes = np.zeros(SHAPE, dtype=np.uint8)
+    classes[tumour] = 2
+    classes[tumour & ((x - 150) ** 2 + (y - 100) ** 2 + (z - 80) ** 2 <= 10**2)] = 3
+    image_path, classes_path = folder / "image.npy", folder / "classes.npy"
+    np.save(image_path, image)
+    np.save(classes_path, classes)
+    return image_path, classes_path
+
+
+def time_loader(dataset: PatchDataset3D, n: int) -> float:
+    """Seconds to fetch items 0..n-1 of the current epoch."""
+    start = time.perf_counter()
+    for item in range(n):
+        dataset[item]
+    return time.perf_counter() - start
+
+
+def time_plain_copy(volume: np.ndarray, origins: list[tuple[int, int, int]], patch: tuple[int, int, int]) -> float:
+    """Seconds to np.copy the image window at each origin of an in-memory volume."""
+    start = time.perf_counter()
+    for ox, oy, oz in origins:
+        np.copy(volume[:, ox : ox + patch[0], oy : oy + patch[1], oz : oz + patch[2]])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patches", type=int, default=40)
+    parser.add_argument("--patch", type=int, nargs=3, default=(160, 160, 64))
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes; the best one is reported")
+    args = parser.parse_args()
+    patch = tuple(args.patch)
+    torch.set_num_threads(1)  # as in a DataLoader worker
+    with tempfile.TemporaryDirectory() as folder:
+        image_path, classes_path = write_volume(Path(folder))
+        image = np.load(image_path, mmap_mode="r")
+        classes = np.load(classes_path, mmap_mode="r")
+        dataset = PatchDataset3D([("bench", image, classes)], patch_size=patch, patches_per_epoch=args.patches)
+        half = PatchDataset3D([("bench", image, classes)], patch_size=patch, patches_per_epoch=args.patches,
+                              image_dtype=torch.float16)
+        start = time.perf_counter()
+        dataset.build_indices()
+        index_seconds = time.perf_counter() - start
+        half.build_indices()
+        origins = [dataset.plan(item).origin for item in range(args.patches)]
+        in_memory = np.array(image)
+        in_memory_float32 = in_memory.astype(np.float32)
+        time_loader(dataset, args.patches)  # warm-up: page cache and memory maps
+        time_plain_copy(in_memory, origins, patch)
+        time_loader(half, args.patches)
+        loader, loader16, copy, copy32 = float("inf"), float("inf"), float("inf"), float("inf")
+        for _ in range(args.repeats):  # interleaved, so a busy moment of the machine hits all of them
+            loader = min(loader, time_loader(dataset, args.patches))
+            loader16 = min(loader16, time_loader(half, args.patches))
+            copy = min(copy, time_plain_copy(in_memory, origins, patch))
+            copy32 = min(copy32, time_plain_copy(in_memory_float32, origins, patch))
+    n, megabytes = args.patches, int(np.prod(patch)) * 4 * 2 / 1e6
+    print(f"volume index (once per volume): {index_seconds * 1000:.0f} ms")
+    print(f"plain copy float16: {n / copy:7.1f} patches/s  ({megabytes:.1f} MB image window each, as stored)")
+    print(f"plain copy float32: {n / copy32:7.1f} patches/s  ({2 * megabytes:.1f} MB, the bytes the loader delivers)")
+    print(f"loader:             {n / loader:7.1f} patches/s  (memmap, flips, intensity aug, float32 + uint8)")
+    print(f"loader float16:     {n / loader16:7.1f} patches/s  (the same with image_dtype=torch.float16)")
+    print(f"RESULT patches {patch}: loader {n / loader:.1f}/s, plain float16 copy {n / copy:.1f}/s, "
+          f"ratio {copy / loader:.2f} (target >= 0.5); vs float32 copy {n / copy32:.1f}/s, "
+          f"ratio {copy32 / loader:.2f}; float16 loader ratio {copy / loader16:.2f}")
+
+
+if __name__ == "__main__":
+    main()

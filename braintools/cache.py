@@ -1,0 +1,624 @@
+"""Pre-cache BraTS patients as ``.npy`` files that memory-map, and load them back fast.
+
+Why: one patient in the Kaggle HDF5 layout is 155 small files (float64, about 300 MB); reading them is the
+bottleneck of every training epoch. ``precache`` converts each patient once into two files::
+
+    <cache_dir>/<case_id>_image.npy    float16 (4, X, Y, Z)  brain-masked z-score, channels t1, t1ce, t2, flair
+    <cache_dir>/<case_id>_labels.npy   uint8   (X, Y, Z)     contiguous classes 0 bg, 1 NCR, 2 ED, 3 ET
+    <cache_dir>/manifest.json          one entry per finished patient (shapes, dtypes, source, sha256)
+
+Axis order: (4, X, Y, Z) in C order, the order of ``io.Case.image``, so the loaders return the stored
+arrays themselves. A 3D patch is then a set of contiguous runs along Z (64 voxels = 128 bytes for a
+160 x 160 x 64 patch) copied without any transposition. ``benchmarks/precache.py --layouts`` stored one
+240 x 240 x 155 image in four axis orders and read a 160 x 160 x 64 patch into a (4, X, Y, Z) array
+(warm page cache, 5 runs on a shared 2-core machine): stored (4, X, Y, Z) was fastest in every run,
+1.2-2.3x faster than (4, Z, X, Y), 3.3-5x faster than (Z, X, Y, 4) and 4-5.7x faster than (X, Y, Z, 4).
+The price: one axial slice reads 10-50x slower than from (4, Z, X, Y) (2-11 ms against 0.15-0.3 ms),
+because it touches every page of the file. We optimise the 3D patch (notebooks 05-07); 2D training
+(notebook 04) should keep whole volumes in memory with ``lru_case_cache``.
+
+float16: half the bytes of float32 to read. A z-score is at most sqrt(n - 1) for n brain voxels (< 3000),
+far inside float16's range (65504); the rounding error is at most 2**-11 of the value. Casting a patch to
+float32 in NumPy took 2-4x longer than reading it: keep patches float16 until they reach torch (and the
+GPU), and cast there.
+
+Crash safety: every file is written under a temporary name, flushed to disk, then renamed, so a loader
+never sees a half-written file under its final name. The manifest is rewritten (atomically) after every
+finished patient; a patient is in the cache only once its manifest entry exists, so an interrupted run
+resumes with the patients that were not finished. Do not run two ``precache`` on one folder at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tqdm.auto import tqdm
+
+from braintools import io
+from braintools.atomic import atomic_path
+from braintools.errors import DataError
+from braintools.labels import to_contiguous
+from braintools.lru import LRUVolumeCache
+from braintools.paths import outputs_dir
+from braintools.preprocess import zscore_brain
+from braintools.profiles import get_profile
+
+CACHE_FORMAT = 1
+MANIFEST_NAME = "manifest.json"
+IMAGE_DTYPE = np.dtype(np.float16)
+LABEL_DTYPE = np.dtype(np.uint8)
+LAYOUT = "image (4, X, Y, Z) float16 C order, channels t1, t1ce, t2, flair; labels (X, Y, Z) uint8 classes 0..3"
+FLOAT16_RTOL = 2.0**-11  # float16 keeps 11 significant bits: rounding error <= 2**-11 of the value
+FLOAT16_ATOL = 2.0**-24  # smallest float16 step (subnormals), for values near zero
+OPEN_MEMORY_MAPS = 32  # patients whose memory maps read_patch keeps open (2 file descriptors each)
+_SAFE_ID_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class CacheSource:
+    """Where one patient comes from: its HDF5 slice files (``kind="h5"``) or its NIfTI case (``"nifti"``).
+
+    Attributes:
+        case_id: the patient's name in the cache (``volume_<v>`` for HDF5, the case id for NIfTI).
+        kind: ``"h5"`` or ``"nifti"``.
+        files: every source file (their sizes and modification times tell whether the cache is stale).
+        channel_order: modality of each HDF5 ``image`` channel (HDF5 only).
+        n_slices: slices the HDF5 volume must have (HDF5 only; ``None``: as many as given).
+        case_files: the ``io.CaseFiles`` of a NIfTI case (NIfTI only).
+    """
+
+    case_id: str
+    kind: str
+    files: tuple[Path, ...]
+    channel_order: tuple[str, ...] = io.H5_CHANNEL_ORDER
+    n_slices: int | None = None
+    case_files: io.CaseFiles | None = None
+
+
+def h5_sources(folder: str | os.PathLike, channel_order: tuple[str, ...] = io.H5_CHANNEL_ORDER) -> list[CacheSource]:
+    """List the patients of a Kaggle HDF5 slice folder (``volume_<v>_slice_<s>.h5``), one per volume.
+
+    Every volume is expected to have as many slices as most volumes do (155 for BraTS); a volume with
+    fewer files fails at conversion with an error naming the missing files.
+
+    Args:
+        folder: the ``.../content/data`` folder holding the slice files.
+        channel_order: modality of each channel of the stored ``image`` (see ``io.load_h5_volume``).
+    """
+    volumes = io.find_h5_volumes(folder)
+    expected_slices = Counter(len(files) for files in volumes.values()).most_common(1)[0][0]
+    return [
+        CacheSource(f"volume_{volume}", "h5", tuple(files), tuple(channel_order), max(expected_slices, len(files)))
+        for volume, files in volumes.items()
+    ]
+
+
+def nifti_sources(root: str | os.PathLike, require_seg: bool = False) -> list[CacheSource]:
+    """List the patients of a NIfTI tree (any BraTS naming, see ``io.find_cases``), one per case."""
+    sources = []
+    for case in io.find_cases(root, require_seg=require_seg, warn_missing=False):
+        files = tuple(case.images[modality] for modality in io.MODALITIES if modality in case.images)
+        files += (case.seg,) if case.seg is not None else ()
+        sources.append(CacheSource(case.case_id, "nifti", files, case_files=case))
+    return sources
+
+
+def _check_h5_slices(source: CacheSource) -> None:
+    """Raise ``DataError`` naming the missing slice files of an HDF5 volume."""
+    if not source.files:
+        raise DataError(f"{source.case_id}: no HDF5 slice files given")
+    folder = Path(source.files[0]).parent
+    present = {Path(path).name for path in source.files}
+    prefix = Path(source.files[0]).name.rsplit("_slice_", 1)[0]  # "volume_<v>"
+    expected = [f"{prefix}_slice_{index}.h5" for index in range(source.n_slices or len(source.files))]
+    missing = [name for name in expected if name not in present]
+    if missing:
+        shown = ", ".join(str(folder / name) for name in missing[:5])
+        raise DataError(f"{shown}: file not found ({len(missing)} of {len(expected)} slices of "
+                        f"{source.case_id} missing)")
+
+
+def load_source(source: CacheSource) -> io.Case:
+    """Load one patient from its source files into an ``io.Case`` (float32 image, BraTS labels or None)."""
+    if source.kind == "h5":
+        _check_h5_slices(source)
+        return io.load_h5_volume(list(source.files), channel_order=source.channel_order, case_id=source.case_id)
+    if source.kind == "nifti":
+        return io.load_case(source.case_files)
+    raise ValueError(f"{source.case_id}: unknown source kind {source.kind!r} (expected 'h5' or 'nifti')")
+
+
+def source_fingerprint(source: CacheSource) -> dict[str, Any]:
+    """Describe the source files by name, size and modification time, to notice when they change.
+
+    Raises ``DataError`` naming a source file that does not exist.
+    """
+    digest = hashlib.sha256(f"{source.kind} {','.join(source.channel_order)}\n".encode())
+    total_bytes = 0
+    for path in source.files:
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            raise DataError(f"{path}: file not found (source of {source.case_id})") from None
+        total_bytes += stat.st_size
+        digest.update(f"{Path(path).name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return {"kind": source.kind, "files": len(source.files), "bytes": total_bytes, "fingerprint": digest.hexdigest()}
+
+
+# --------------------------------------------------------------------------- writing files
+
+
+def _check_case_id(case_id: str) -> None:
+    if not case_id or not set(case_id) <= _SAFE_ID_CHARACTERS or case_id.startswith("."):
+        raise DataError(f"{case_id!r}: case id must be letters, digits, '_', '-' or '.' to name a cache file")
+
+
+def cache_file_names(case_id: str) -> tuple[str, str]:
+    """Return the file names of a patient's cached image and labels, e.g. ``volume_1_image.npy``."""
+    _check_case_id(case_id)
+    return f"{case_id}_image.npy", f"{case_id}_labels.npy"
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write a file under a temporary name, flush it to disk, then rename it to ``path``."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save ``array`` as a ``.npy`` file atomically (temporary file, flush to disk, rename)."""
+    _atomic_write(Path(path), lambda handle: np.save(handle, array, allow_pickle=False))
+
+
+def file_sha256(path: str | os.PathLike, chunk_bytes: int = 8 * 2**20) -> str:
+    """Return the SHA-256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_bytes), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _array_entry(path: Path, array: np.ndarray) -> dict[str, Any]:
+    return {"file": path.name, "shape": list(array.shape), "dtype": str(array.dtype),
+            "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def cached_arrays(case: io.Case) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return what the cache stores for a case: float16 z-scored image and uint8 classes 0..3 (or None)."""
+    image = zscore_brain(case.image).astype(IMAGE_DTYPE)
+    labels = None if case.seg is None else to_contiguous(case.seg).astype(LABEL_DTYPE, copy=False)
+    return image, labels
+
+
+def convert_case(source: CacheSource, cache_dir: str | os.PathLike) -> dict[str, Any]:
+    """Convert one patient into ``<case_id>_image.npy`` and ``_labels.npy``; return its manifest entry.
+
+    Runs in a worker process of ``precache``; the caller writes the entry into the manifest.
+    """
+    cache_dir = Path(cache_dir)
+    image_name, labels_name = cache_file_names(source.case_id)
+    fingerprint = source_fingerprint(source)
+    case = load_source(source)
+    image, labels = cached_arrays(case)
+    save_npy(cache_dir / image_name, image)
+    entry = {"format": CACHE_FORMAT, "modalities": list(case.modalities), "source": fingerprint,
+             "image": _array_entry(cache_dir / image_name, image), "labels": None}
+    if labels is not None:
+        save_npy(cache_dir / labels_name, labels)
+        entry["labels"] = _array_entry(cache_dir / labels_name, labels)
+    return entry
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def manifest_path(cache_dir: str | os.PathLike) -> Path:
+    """Return the path of a cache folder's manifest (``manifest.json``)."""
+    return Path(cache_dir) / MANIFEST_NAME
+
+
+def _empty_manifest() -> dict[str, Any]:
+    return {"format": CACHE_FORMAT, "layout": LAYOUT, "cases": {}}
+
+
+_MANIFEST_MEMO: dict[Path, tuple[tuple[int, ...], dict[str, Any]]] = {}
+
+
+def _manifest_version(path: Path) -> tuple[int, ...] | None:
+    """Identify the current manifest file (inode, times, size): it changes whenever the manifest is rewritten."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
+
+
+def read_manifest(cache_dir: str | os.PathLike) -> dict[str, Any]:
+    """Return the manifest of a cache folder (an empty one if the folder has none yet).
+
+    The parsed manifest is remembered until the file changes, so loaders can check it on every call.
+    """
+    path = manifest_path(cache_dir).resolve()
+    version = _manifest_version(path)
+    if version is None:
+        return _empty_manifest()
+    remembered = _MANIFEST_MEMO.get(path)
+    if remembered is not None and remembered[0] == version:
+        return remembered[1]
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest.get("cases"), dict):
+            raise ValueError("no 'cases' table")
+    except (ValueError, AttributeError) as error:
+        raise DataError(f"{path}: cache manifest is not valid ({error}); delete the cache folder and "
+                        f"run precache again") from None
+    _MANIFEST_MEMO[path] = (version, manifest)
+    return manifest
+
+
+def write_manifest(cache_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    """Write the manifest atomically (sorted keys, so equal caches have byte-identical manifests)."""
+    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    _atomic_write(manifest_path(cache_dir), lambda handle: handle.write(text.encode("utf-8")))
+
+
+def cached_case_ids(cache_dir: str | os.PathLike) -> list[str]:
+    """Return the ids of the patients that are completely cached in ``cache_dir``."""
+    return sorted(read_manifest(cache_dir)["cases"])
+
+
+def _is_up_to_date(entry: dict[str, Any] | None, fingerprint: dict[str, Any], cache_dir: Path) -> bool:
+    """True if a manifest entry matches the source and its files exist with the recorded sizes."""
+    if entry is None or entry.get("format") != CACHE_FORMAT or entry.get("source") != fingerprint:
+        return False
+    arrays = [entry["image"]] + ([entry["labels"]] if entry["labels"] is not None else [])
+    for array in arrays:
+        path = cache_dir / array["file"]
+        if not path.is_file() or path.stat().st_size != array["bytes"]:
+            return False
+    return True
+
+
+def _remove_temporaries(cache_dir: Path) -> None:
+    """Delete temporary files left by an interrupted run (they never carry a final name)."""
+    for path in cache_dir.glob(".tmp-*"):
+        path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- running many patients
+
+
+def _default_workers(workers: int | None) -> int:
+    chosen = get_profile().cache_workers if workers is None else workers
+    if chosen < 1:
+        raise ValueError(f"workers must be >= 1, got {chosen}")
+    return chosen
+
+
+def _error_message(error: BaseException) -> str:
+    if isinstance(error, DataError):
+        return str(error)
+    if isinstance(error, BrokenProcessPool):
+        return "worker process died before finishing (killed or out of memory); run again to resume"
+    return f"{type(error).__name__}: {error}"
+
+
+def _run_per_case(
+    function: Callable[[CacheSource], Any], sources: Sequence[CacheSource], workers: int, progress: bool, desc: str
+) -> Iterator[tuple[CacheSource, Any, str | None]]:
+    """Run ``function`` on every source (a process pool when ``workers > 1``); yield (source, result, error)."""
+    bar = tqdm(total=len(sources), desc=desc, unit="case", disable=not progress or not sources)
+    try:
+        if workers == 1 or len(sources) <= 1:
+            for source in sources:
+                try:
+                    yield source, function(source), None
+                except Exception as error:  # noqa: BLE001 - one bad patient must not stop the others
+                    yield source, None, _error_message(error)
+                bar.update()
+            return
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(sources)))
+        try:
+            futures = {pool.submit(function, source): source for source in sources}
+            for future in as_completed(futures):
+                error = future.exception()
+                if error is None:
+                    yield futures[future], future.result(), None
+                else:
+                    yield futures[future], None, _error_message(error)
+                bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()
+
+
+# --------------------------------------------------------------------------- precache
+
+
+@dataclass
+class PrecacheReport:
+    """What ``precache`` did: patients converted now, already cached (skipped), and failed (id -> error)."""
+
+    cache_dir: Path
+    workers: int
+    converted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One paragraph: counts, then one line per failed patient with its error."""
+        lines = [f"{self.cache_dir}: {len(self.converted)} converted, {len(self.skipped)} already cached, "
+                 f"{len(self.failed)} failed"]
+        lines += [f"  {case_id}: {message}" for case_id, message in sorted(self.failed.items())]
+        return "\n".join(lines)
+
+
+class PrecacheError(DataError):
+    """Some patients could not be cached; ``.report`` says which and why (the others are cached)."""
+
+    def __init__(self, report: PrecacheReport | dict[str, str], message: str) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def precache(
+    sources: Iterable[CacheSource],
+    cache_dir: str | os.PathLike,
+    workers: int | None = None,
+    progress: bool = True,
+    raise_on_failure: bool = True,
+) -> PrecacheReport:
+    """Convert patients to memory-mappable ``.npy`` files, resuming an interrupted run.
+
+    Patients whose manifest entry matches their source files are skipped. A patient that fails (missing,
+    truncated or corrupt file) is reported at the end; the others are cached anyway.
+
+    Args:
+        sources: patients, from ``h5_sources`` or ``nifti_sources``.
+        cache_dir: output folder (created if missing).
+        workers: processes converting in parallel (default: the profile's ``cache_workers``; 1 = no pool).
+        progress: show a tqdm progress bar.
+        raise_on_failure: raise ``PrecacheError`` (listing every failed patient) at the end if any failed.
+
+    Example:
+        >>> report = precache(h5_sources(data / "content/data"), cache_dir)  # doctest: +SKIP
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(cache_dir)
+    report = PrecacheReport(cache_dir, _default_workers(workers))
+    manifest = read_manifest(cache_dir)
+    manifest = {**manifest, "cases": dict(manifest["cases"])}
+    todo = _plan(list(sources), manifest, cache_dir, report)
+    write_manifest(cache_dir, manifest)  # stale entries are gone before their files are rewritten
+    convert = functools.partial(convert_case, cache_dir=cache_dir)
+    for source, entry, error in _run_per_case(convert, todo, report.workers, progress, "precache"):
+        if error is not None:
+            report.failed[source.case_id] = error
+            continue
+        manifest["cases"][source.case_id] = entry
+        write_manifest(cache_dir, manifest)
+        report.converted.append(source.case_id)
+    if report.failed and raise_on_failure:
+        raise PrecacheError(report, report.summary())
+    return report
+
+
+def _plan(sources: list[CacheSource], manifest: dict[str, Any], cache_dir: Path, report: PrecacheReport
+          ) -> list[CacheSource]:
+    """Return the sources to convert; record skipped and failed ones and drop stale manifest entries."""
+    todo, seen = [], set()
+    for source in sources:
+        try:
+            if source.case_id in seen:
+                raise DataError(f"{source.case_id}: two sources have this case id; give each a unique id")
+            seen.add(source.case_id)
+            cache_file_names(source.case_id)
+            fingerprint = source_fingerprint(source)
+        except DataError as error:
+            report.failed[source.case_id] = str(error)
+            continue
+        if _is_up_to_date(manifest["cases"].get(source.case_id), fingerprint, cache_dir):
+            report.skipped.append(source.case_id)
+        else:
+            manifest["cases"].pop(source.case_id, None)
+            todo.append(source)
+    return todo
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def default_cache_dir(profile_name: str | None = None) -> Path:
+    """Return the profile's cache folder, ``<data>/outputs/<profile>/npy_cache`` (not created)."""
+    return outputs_dir(get_profile(profile_name).name) / "npy_cache"
+
+
+def _manifest_entry(cache_dir: str | os.PathLike, case_id: str) -> dict[str, Any]:
+    entry = read_manifest(cache_dir)["cases"].get(case_id)
+    if entry is None:
+        raise DataError(f"{manifest_path(cache_dir)}: case {case_id} is not cached (never converted, or its "
+                        f"conversion did not finish); run precache")
+    return entry
+
+
+def _load_array(path: Path, expected: dict[str, Any], mmap: bool) -> np.ndarray:
+    """Load a cached array (memory-mapped or in memory) and check its shape and dtype against the manifest."""
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: cached file not found; run precache again") from None
+    except (ValueError, OSError, EOFError) as error:
+        raise DataError(f"{path}: cannot read cached file ({error}); run precache again") from None
+    if list(array.shape) != expected["shape"] or str(array.dtype) != expected["dtype"]:
+        raise DataError(f"{path}: cached array is {array.dtype} {array.shape}, the manifest says "
+                        f"{expected['dtype']} {tuple(expected['shape'])}; run precache again")
+    return array
+
+
+def load_cached_case(
+    cache_dir: str | os.PathLike, case_id: str, mmap: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return a cached patient: image float16 (4, X, Y, Z) and labels uint8 (X, Y, Z) classes 0..3.
+
+    Args:
+        cache_dir: folder written by ``precache``.
+        case_id: the patient, e.g. ``"volume_1"`` or ``"BraTS20_Training_001"``.
+        mmap: memory-map the files (read-only; only the bytes you index are read from disk) instead of
+            reading them whole into memory. Labels are ``None`` for cases without segmentation.
+
+    Example:
+        >>> image, labels = load_cached_case(cache_dir, "volume_1")  # doctest: +SKIP
+        >>> flair = image[3].astype(np.float32)  # reads this channel only
+    """
+    entry = _manifest_entry(cache_dir, case_id)
+    image = _load_array(Path(cache_dir) / entry["image"]["file"], entry["image"], mmap)
+    labels = None
+    if entry["labels"] is not None:
+        labels = _load_array(Path(cache_dir) / entry["labels"]["file"], entry["labels"], mmap)
+    return image, labels
+
+
+def _patch_window(shape: Sequence[int], start: Sequence[int], size: Sequence[int], case_id: str
+                  ) -> tuple[slice, ...]:
+    if len(start) != len(shape) or len(size) != len(shape):
+        raise ValueError(f"start {tuple(start)} and size {tuple(size)} must have {len(shape)} values (X, Y, Z)")
+    for first, length, extent in zip(start, size, shape):
+        if first < 0 or length < 1 or first + length > extent:
+            raise ValueError(f"{case_id}: patch start {tuple(start)} size {tuple(size)} does not fit "
+                             f"inside the volume {tuple(shape)}")
+    return tuple(slice(int(first), int(first) + int(length)) for first, length in zip(start, size))
+
+
+@functools.lru_cache(maxsize=OPEN_MEMORY_MAPS)
+def _open_memory_maps(cache_dir: Path, case_id: str, manifest_version: tuple[int, ...] | None
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Memory maps of a cached patient, kept open per manifest version (re-opened after any precache)."""
+    return load_cached_case(cache_dir, case_id, mmap=True)
+
+
+def read_patch(
+    cache_dir: str | os.PathLike,
+    case_id: str,
+    start: Sequence[int],
+    size: Sequence[int],
+    dtype: npt.DTypeLike | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a 3D patch of a cached patient through a memory map: it costs about the patch, not the volume.
+
+    Args:
+        start: first voxel (x, y, z) of the patch.
+        size: patch size (x, y, z); the patch must lie inside the volume.
+        dtype: image dtype of the result (default: as stored, float16; float32 costs a slow NumPy cast).
+
+    Returns:
+        image patch (4, *size) and labels patch (*size) uint8 (or ``None``), both C-contiguous copies.
+
+    The memory maps of the last ``OPEN_MEMORY_MAPS`` patients stay open between calls: mapping a file's
+    pages costs about as much as copying a patch, and is then paid once per patient, not once per patch.
+
+    Example:
+        >>> image, labels = read_patch(cache_dir, "volume_1", (40, 40, 45), (160, 160, 64))  # doctest: +SKIP
+    """
+    cache_dir = Path(cache_dir).resolve()
+    image, labels = _open_memory_maps(cache_dir, case_id, _manifest_version(manifest_path(cache_dir)))
+    window = _patch_window(image.shape[1:], start, size, case_id)
+    image_patch = np.array(image[(slice(None),) + window], dtype=dtype)
+    labels_patch = None if labels is None else np.array(labels[window])
+    return image_patch, labels_patch
+
+
+def lru_case_cache(cache_dir: str | os.PathLike, max_bytes: int) -> LRUVolumeCache:
+    """Return an ``LRUVolumeCache`` that loads whole cached patients into memory, within ``max_bytes``.
+
+    Example:
+        >>> cases = lru_case_cache(cache_dir, max_bytes=2 * 2**30)  # doctest: +SKIP
+        >>> image, labels = cases.get("volume_1")
+    """
+    return LRUVolumeCache(max_bytes, functools.partial(load_cached_case, cache_dir, mmap=False))
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
+    """Check one cached patient against its source; raise ``DataError`` describing the first problem.
+
+    Checks: manifest entry, unchanged source, file checksums, shapes and dtypes, labels exactly equal,
+    image within float16 rounding of the z-scored source.
+    """
+    cache_dir = Path(cache_dir)
+    entry = _manifest_entry(cache_dir, source.case_id)
+    if entry.get("source") != source_fingerprint(source):
+        raise DataError(f"{source.files[0]}: source of {source.case_id} changed since it was cached")
+    for array_entry in (entry["image"], entry["labels"]):
+        if array_entry is not None and file_sha256(cache_dir / array_entry["file"]) != array_entry["sha256"]:
+            raise DataError(f"{cache_dir / array_entry['file']}: checksum differs from the manifest (corrupt)")
+    image, labels = load_cached_case(cache_dir, source.case_id, mmap=True)
+    case = load_source(source)
+    _compare_image(image, zscore_brain(case.image), cache_dir / entry["image"]["file"])
+    expected_labels = None if case.seg is None else to_contiguous(case.seg)
+    if (labels is None) != (expected_labels is None) or (
+        labels is not None and not np.array_equal(labels, expected_labels)
+    ):
+        raise DataError(f"{cache_dir / cache_file_names(source.case_id)[1]}: labels differ from the source")
+
+
+def _compare_image(cached: np.ndarray, reference: np.ndarray, path: Path) -> None:
+    if cached.shape != reference.shape:
+        raise DataError(f"{path}: shape {cached.shape} differs from the source {reference.shape}")
+    error = np.abs(cached.astype(np.float32) - reference)
+    allowed = FLOAT16_RTOL * np.abs(reference) + FLOAT16_ATOL
+    if np.any(error > allowed):
+        worst = float(np.max(error - allowed))
+        raise DataError(f"{path}: {np.count_nonzero(error > allowed)} voxels differ from the z-scored source "
+                        f"by more than float16 rounding (worst excess {worst:.3g})")
+
+
+def verify_cache(
+    sources: Iterable[CacheSource],
+    cache_dir: str | os.PathLike,
+    workers: int | None = None,
+    progress: bool = True,
+    raise_on_failure: bool = True,
+) -> dict[str, str]:
+    """Check every cached patient against its source; return ``{case_id: problem}`` (empty: all good).
+
+    Same arguments as ``precache``. Raises ``PrecacheError`` listing the problems when ``raise_on_failure``
+    and any patient fails (see ``verify_case`` for what is checked).
+
+    Example:
+        >>> verify_cache(h5_sources(h5_dir), cache_dir)  # doctest: +SKIP
+        {}
+    """
+    sources = list(sources)
+    check = functools.partial(verify_case, cache_dir=cache_dir)
+    problems = {
+        source.case_id: error
+        for source, _, error in _run_per_case(check, sources, _default_workers(workers), progress, "verify")
+        if error is not None
+    }
+    if problems and raise_on_failure:
+        lines = "\n".join(f"  {case_id}: {message}" for case_id, message in sorted(problems.items()))
+        raise PrecacheError(problems, f"{cache_dir}: {len(problems)} of {len(sources)} cached cases failed "
+                                      f"verification\n{lines}")
+    return problems

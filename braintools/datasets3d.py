@@ -1,0 +1,476 @@
+"""3D training patches from whole volumes: tumour-centred sampling, flips, intensity augmentation.
+
+A full BraTS volume (4 x 240 x 240 x 155 voxels) does not fit a GPU batch with a 3D U-Net, so training
+crops patches, (160, 160, 64) voxels by default (X, Y, Z). Most voxels are healthy brain or background,
+so a share of the patches (``tumour_probability``, 0.6) is centred on a random tumour voxel; the rest are
+centred on a random brain voxel.
+
+Sources are ``(case_id, image (C, X, Y, Z), classes (X, Y, Z))`` with contiguous classes 0..3. The arrays may
+be ``np.memmap`` (e.g. ``np.load(path, mmap_mode="r")`` of a pre-cached volume): a patch reads only its own
+bytes. Per volume, the dataset reads the label array once and a strided view of the image once, to list
+tumour and brain voxel coordinates (``VolumeIndex``); picking a patch centre is then one random draw.
+
+Every random choice comes from ``np.random.default_rng((seed, epoch, index))``: the same epoch gives the same
+patches whatever the number of DataLoader workers; call ``set_epoch`` before each epoch for new patches
+(with ``persistent_workers=True`` workers keep the epoch they started with).
+
+DataLoader workers: on Linux (fork) workers share the memmaps and the volume indices built before they
+start (``build_indices``). Where workers are spawned (macOS, Windows), each worker unpickles the dataset,
+and NumPy pickles a memmap as a full in-memory copy: there, pass ``num_workers=0`` or keep volumes few.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from braintools.errors import DataError
+from braintools.labels import to_contiguous
+from braintools.preprocess import brain_mask
+from braintools.profiles import get_profile
+
+
+class VolumeSource(NamedTuple):
+    """One training volume: image (C, X, Y, Z) (array or memmap), contiguous classes (X, Y, Z) uint8."""
+
+    case_id: str
+    image: np.ndarray
+    classes: np.ndarray
+
+
+def source_from_case(case) -> VolumeSource:
+    """Turn a loaded ``braintools.io.Case`` (BraTS labels 0/1/2/4) into a ``VolumeSource`` (classes 0..3)."""
+    if case.seg is None:
+        raise DataError(f"{case.case_id}: a training source needs a segmentation, this case has none")
+    return VolumeSource(case.case_id, case.image, to_contiguous(case.seg))
+
+
+def cached_sources(cache_dir: str | os.PathLike, case_ids: Sequence[str] | None = None) -> list[VolumeSource]:
+    """Memory-mapped sources of pre-cached cases (``braintools.cache``: float16 z-scored image, uint8 classes).
+
+    Args:
+        cache_dir: folder written by ``braintools.cache.precache``.
+        case_ids: the cases to use (each must have labels); default: every cached case with labels.
+
+    Example:
+        >>> dataset = PatchDataset3D(cached_sources(cache_dir))  # doctest: +SKIP
+    """
+    from braintools import cache  # imported here: the cache module pulls in the whole I/O stack
+
+    chosen = cache.cached_case_ids(cache_dir) if case_ids is None else list(case_ids)
+    sources = []
+    for case_id in chosen:
+        image, classes = cache.load_cached_case(cache_dir, case_id, mmap=True)
+        if classes is not None:
+            sources.append(VolumeSource(case_id, image, classes))
+        elif case_ids is not None:
+            raise DataError(f"{cache_dir}: cached case {case_id} has no labels; it cannot be a training source")
+    return sources
+
+
+def check_source(source: Sequence) -> VolumeSource:
+    """Return ``source`` as a ``VolumeSource`` after checking ranks, shapes and the label dtype (reads nothing)."""
+    if len(source) != 3:
+        raise DataError(f"a volume source is (case_id, image, classes), got {len(source)} items")
+    case_id, image, classes = source
+    if getattr(image, "ndim", None) != 4:
+        raise DataError(f"{case_id}: image must be (C, X, Y, Z), got shape {getattr(image, 'shape', None)}")
+    if tuple(classes.shape) != tuple(image.shape[1:]):
+        raise DataError(f"{case_id}: classes shape {tuple(classes.shape)} differs from image {tuple(image.shape)}")
+    if not np.issubdtype(classes.dtype, np.integer):
+        raise DataError(f"{case_id}: classes must be integers 0..3, got dtype {classes.dtype}")
+    return VolumeSource(str(case_id), image, classes)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Where to crop: a per-volume index of tumour and brain voxels
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VolumeIndex:
+    """Voxel coordinates to centre patches on, listed once per volume.
+
+    Attributes:
+        shape: the volume's (X, Y, Z) size.
+        tumour: (N, 3) coordinates of every tumour voxel (class > 0), full resolution.
+        brain: (M, 3) coordinates of brain voxels on a grid of step ``brain_step``.
+        brain_step: grid step of ``brain``; a centre is jittered within its grid cell.
+        mean, std: per-channel brain statistics (only for sources that still need z-scoring).
+    """
+
+    shape: tuple[int, int, int]
+    tumour: np.ndarray
+    brain: np.ndarray
+    brain_step: int
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+
+def build_volume_index(
+    image: np.ndarray, classes: np.ndarray, brain_step: int = 4, with_statistics: bool = False, eps: float = 1e-8
+) -> VolumeIndex:
+    """List tumour voxels (from ``classes``) and brain voxels (from every ``brain_step``-th voxel of ``image``).
+
+    Reads the label array once and 1/``brain_step`` of the image planes; with ``with_statistics`` it reads
+    the whole image once to get per-channel brain mean and std (for sources that are not yet z-scored).
+    """
+    classes = np.asarray(classes)
+    largest = int(classes.max()) if classes.size else 0
+    if largest > 3 or (classes.size and int(classes.min()) < 0):
+        raise DataError(f"classes must be contiguous 0..3, found values up to {largest}; map BraTS labels "
+                        "0/1/2/4 with braintools.labels.to_contiguous first")
+    coordinate_type = np.int16 if max(classes.shape) < 2**15 else np.int32
+    tumour = np.argwhere(classes > 0).astype(coordinate_type)
+    step = brain_step
+    coarse = np.asarray(image[:, ::step, ::step, ::step])
+    brain = (np.argwhere(brain_mask(coarse)) * step).astype(coordinate_type)
+    mean = std = None
+    if with_statistics:
+        mean, std = brain_statistics(image, eps=eps)
+    return VolumeIndex(tuple(classes.shape), tumour, brain, step, mean, std)
+
+
+def brain_statistics(image: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (+ ``eps``) of the brain voxels, as ``preprocess.zscore_brain`` uses them."""
+    image = np.asarray(image, dtype=np.float32)
+    mask = brain_mask(image)
+    if not mask.any():
+        return np.zeros(len(image), np.float32), np.ones(len(image), np.float32)
+    values = [channel[mask] for channel in image]
+    mean = np.array([v.mean() for v in values], dtype=np.float32)
+    std = np.array([v.std() + eps for v in values], dtype=np.float32)
+    return mean, std
+
+
+def choose_patch_centre(index: VolumeIndex, rng: np.random.Generator, tumour_probability: float = 0.6
+                        ) -> tuple[tuple[int, int, int], bool]:
+    """Pick a patch centre: a random tumour voxel with ``tumour_probability``, else a random point of the brain.
+
+    The brain point is a random brain voxel of the coarse grid, jittered within its grid cell: close to
+    uniform over the brain (a cell on the brain's edge may put the centre a few voxels outside it).
+    Falls back to the brain when there is no tumour, and to anywhere in the volume when there is no brain.
+    Returns the centre and whether it is a tumour voxel.
+    """
+    if len(index.tumour) and rng.random() < tumour_probability:
+        return tuple(int(c) for c in index.tumour[rng.integers(len(index.tumour))]), True
+    if len(index.brain):
+        corner = index.brain[rng.integers(len(index.brain))]
+        jitter = rng.integers(0, index.brain_step, size=3)
+        centre = np.minimum(corner + jitter, np.array(index.shape) - 1)
+        return tuple(int(c) for c in centre), False
+    return tuple(int(rng.integers(size)) for size in index.shape), False
+
+
+def patch_origin(centre: Sequence[int], volume_shape: Sequence[int], patch_size: Sequence[int]) -> tuple[int, ...]:
+    """Corner of the patch around ``centre``, moved inside the volume; centred (negative) where the volume is smaller.
+
+    Example:
+        >>> patch_origin((5, 100, 60), (240, 240, 155), (160, 160, 64))
+        (0, 20, 28)
+    """
+    origin = []
+    for c, volume, patch in zip(centre, volume_shape, patch_size):
+        if volume >= patch:
+            origin.append(int(min(max(c - patch // 2, 0), volume - patch)))
+        else:
+            origin.append(-((patch - volume) // 2))
+    return tuple(origin)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Cropping (with flips and zero padding in one pass)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _window(origin: int, patch: int, volume: int) -> tuple[slice, slice]:
+    """Source range in the volume and destination range in the patch along one axis (before any flip)."""
+    start, stop = max(origin, 0), min(origin + patch, volume)
+    if stop <= start:
+        raise ValueError(f"patch [{origin}, {origin + patch}) does not overlap the volume [0, {volume})")
+    return slice(start, stop), slice(start - origin, stop - origin)
+
+
+def _flipped(destination: slice, size: int) -> slice:
+    """Where a destination range lands once the patch is mirrored along that axis."""
+    return slice(size - destination.stop, size - destination.start)
+
+
+def _mirror(flips: Sequence[bool]) -> tuple[slice, ...]:
+    """Index that reverses the flipped axes of a (..., X, Y, Z) view."""
+    return (Ellipsis,) + tuple(slice(None, None, -1) if flip else slice(None) for flip in flips)
+
+
+def crop_patch(
+    array: np.ndarray,
+    origin: Sequence[int],
+    patch_size: Sequence[int],
+    flips: Sequence[bool] = (False, False, False),
+    dtype: np.dtype | type | None = None,
+) -> np.ndarray:
+    """Copy the patch at ``origin`` of the last three axes of ``array``, flipped and zero-padded as needed.
+
+    Only the patch's voxels are read, so this is cheap on a memmap. Parts of the patch outside the volume
+    are zeros (a negative ``origin`` or one too close to the far side).
+
+    Args:
+        array: (..., X, Y, Z) array, e.g. an image (C, X, Y, Z) or labels (X, Y, Z).
+        origin: patch corner in voxels (may be negative).
+        patch_size: (px, py, pz).
+        flips: mirror the patch along X, Y, Z.
+        dtype: dtype of the result (default: the array's); the cast happens during the copy.
+
+    Example:
+        >>> crop_patch(np.arange(4).reshape(1, 1, 4), (0, 0, 2), (1, 1, 3)).tolist()
+        [[[2, 3, 0]]]
+    """
+    windows = [_window(o, p, v) for o, p, v in zip(origin, patch_size, array.shape[-3:])]
+    source = (Ellipsis,) + tuple(src for src, _ in windows)
+    target = (Ellipsis,) + tuple(_flipped(dst, p) if flip else dst
+                                 for (_, dst), p, flip in zip(windows, patch_size, flips))
+    shape = tuple(array.shape[:-3]) + tuple(patch_size)
+    inside = all(dst.stop - dst.start == p for (_, dst), p in zip(windows, patch_size))
+    patch = np.empty(shape, dtype or array.dtype) if inside else np.zeros(shape, dtype or array.dtype)
+    patch[target] = np.asarray(array[source])[_mirror(flips)]  # a memmap slice is a view: one copy
+    return patch
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Intensity augmentation and normalisation of a patch (in place)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def augment_intensity(patch: np.ndarray, scale: Sequence[float], shift: Sequence[float]) -> np.ndarray:
+    """Set each channel to ``channel * scale[c] + shift[c]``, in place (every voxel, as MONAI's BraTS recipe).
+
+    Example:
+        >>> augment_intensity(np.ones((2, 1, 1, 1), np.float32), [2, 1], [0, -1]).ravel().tolist()
+        [2.0, 0.0]
+    """
+    for channel, s, t in zip(patch, scale, shift):
+        channel *= s
+        channel += t
+    return patch
+
+
+def zscore_patch(patch: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Normalise a raw patch with its volume's brain statistics, in place; voxels outside the brain become 0."""
+    outside = ~brain_mask(patch)
+    for channel, m, s in zip(patch, mean, std):
+        channel -= m
+        channel /= s
+        channel[outside] = 0
+    return patch
+
+
+def crop_image_patch(
+    image: np.ndarray,
+    origin: Sequence[int],
+    patch_size: Sequence[int],
+    flips: Sequence[bool] = (False, False, False),
+    scale: Sequence[float] | None = None,
+    shift: Sequence[float] | None = None,
+    dtype: type = np.float32,
+    chunk: int = 16,
+) -> np.ndarray:
+    """Crop an image patch (C, px, py, pz), flipped, scaled and shifted, in one pass over memory.
+
+    Gives the same result as ``augment_intensity(crop_patch(image, ..., dtype=dtype), scale, shift)``
+    (padding, if any, gets the shift too), but faster: the work is done on slabs of ``chunk`` X-planes that
+    stay in the CPU cache, and PyTorch converts float16 to float32 with vector instructions (NumPy's cast
+    is element by element). A float16 memmap is read once, only where the patch lies.
+
+    Args:
+        image: (C, X, Y, Z) array, memmap or array-like.
+        origin, patch_size, flips: as for ``crop_patch``.
+        scale, shift: per-channel intensity factors (default 1 and 0).
+        dtype: ``np.float32`` or ``np.float16`` (half the bytes, for mixed-precision GPU training).
+        chunk: X-planes per slab (a slab of 16 x 160 x 64 float32 is 650 kB: it fits a 1 MB L2 cache).
+    """
+    channels = image.shape[0]
+    scale = np.ones(channels) if scale is None else scale
+    shift = np.zeros(channels) if shift is None else shift
+    # Source ranges in the volume and destination ranges in the (unflipped) patch, per axis.
+    (x_src, x_dst), (y_src, y_dst), (z_src, z_dst) = [
+        _window(o, p, v) for o, p, v in zip(origin, patch_size, image.shape[-3:])]
+    y_out = _flipped(y_dst, patch_size[1]) if flips[1] else y_dst
+    z_out = _flipped(z_dst, patch_size[2]) if flips[2] else z_dst
+    mirror = _mirror(flips)
+    patch = np.empty((channels,) + tuple(patch_size), dtype)
+    padded = (x_dst.stop - x_dst.start, y_dst.stop - y_dst.start, z_dst.stop - z_dst.start) != tuple(patch_size)
+    source = _as_tensor(image)
+    slab = torch.from_numpy(np.empty((chunk, y_src.stop - y_src.start, z_src.stop - z_src.start), dtype))
+    for c in range(channels):
+        if padded:
+            patch[c].fill(shift[c])  # padding is 0 before augmentation: 0 * scale + shift
+        offset = torch.tensor(float(shift[c]), dtype=slab.dtype)
+        for x in range(x_src.start, x_src.stop, chunk):
+            stop = min(x + chunk, x_src.stop)
+            block = slab[: stop - x]
+            if source is not None:
+                block.copy_(source[c, x:stop, y_src, z_src])  # read + convert to dtype
+            else:
+                block.copy_(torch.from_numpy(np.asarray(image[c, x:stop, y_src, z_src])))
+            torch.add(offset, block, alpha=float(scale[c]), out=block)  # shift + scale * block, in cache
+            x_out = slice(x_dst.start + x - x_src.start, x_dst.start + stop - x_src.start)
+            x_out = _flipped(x_out, patch_size[0]) if flips[0] else x_out
+            np.copyto(patch[c, x_out, y_out, z_out], block.numpy()[mirror])  # mirrored write
+    return patch
+
+
+def _as_tensor(image) -> torch.Tensor | None:
+    """A zero-copy tensor view of a NumPy array or memmap (read-only is fine: it is only read), else None."""
+    if not isinstance(image, np.ndarray) or any(step < 0 for step in image.strides):
+        return None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        try:
+            return torch.from_numpy(image)
+        except TypeError:  # a dtype torch does not know
+            return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The dataset
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatchPlan:
+    """Every random choice behind one patch (reproducible from seed, epoch and index)."""
+
+    source: int
+    origin: tuple[int, int, int]
+    flips: tuple[bool, bool, bool]
+    scale: np.ndarray
+    shift: np.ndarray
+    tumour_centred: bool
+
+
+class PatchDataset3D(Dataset):
+    """Random 3D training patches from volume sources; item ``i`` is (image (C, px, py, pz), classes (px, py, pz)).
+
+    The image is float32 (or ``image_dtype``); classes are uint8, 8x fewer bytes to collate and copy to the
+    GPU than int64. ``braintools.losses`` takes them as they are; for ``F.cross_entropy`` or ``F.one_hot``
+    call ``.long()`` on the device. ``braintools.train.fit`` calls ``set_epoch`` at each epoch.
+
+    Args:
+        sources: ``(case_id, image (C, X, Y, Z), classes (X, Y, Z))`` triples; arrays may be memmaps.
+        patch_size: (px, py, pz) voxels; default: the profile's ``patch_size_3d``.
+        patches_per_epoch: dataset length; default: the profile's ``patches_per_epoch_3d``. Item ``i`` comes
+            from source ``i % len(sources)``, so every volume is used equally.
+        tumour_probability: share of patches centred on a tumour voxel (the rest on a brain voxel).
+        normalised: the images are already brain-masked z-scored (the pre-cache); if False the dataset
+            z-scores each patch with its volume's brain statistics (computed once per volume).
+        augment: random flips along each axis (probability ``flip_probability``) and per-channel intensity
+            scale (1 +- ``intensity_scale``) and shift (+- ``intensity_shift``, in z-score units), the
+            shift on every voxel as in MONAI's BraTS recipe.
+        seed: base seed; the randomness of item ``i`` in epoch ``e`` depends only on (seed, e, i).
+        brain_step: grid step of the brain-voxel index (reads 1/brain_step of the image planes once).
+        image_dtype: ``torch.float32``, or ``torch.float16`` to halve the bytes for mixed-precision GPU
+            training (the model then needs ``autocast`` or ``.float()`` on the device).
+
+    Example:
+        >>> dataset = PatchDataset3D([("case", image, classes)], patch_size=(64, 64, 32))  # doctest: +SKIP
+        >>> image_patch, class_patch = dataset[0]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[Sequence],
+        patch_size: Sequence[int] | None = None,
+        patches_per_epoch: int | None = None,
+        tumour_probability: float = 0.6,
+        normalised: bool = True,
+        augment: bool = True,
+        flip_probability: float = 0.5,
+        intensity_scale: float = 0.1,
+        intensity_shift: float = 0.1,
+        seed: int = 0,
+        brain_step: int = 4,
+        image_dtype: torch.dtype = torch.float32,
+    ):
+        profile = get_profile()
+        self.sources = [check_source(source) for source in sources]
+        if not self.sources:
+            raise DataError("PatchDataset3D needs at least one volume source")
+        self.patch_size = tuple(int(p) for p in (patch_size or profile.patch_size_3d))
+        if len(self.patch_size) != 3 or min(self.patch_size) < 1:
+            raise ValueError(f"patch_size must be three positive sizes (X, Y, Z), got {patch_size}")
+        self.patches_per_epoch = int(patches_per_epoch or profile.patches_per_epoch_3d)
+        if not 0.0 <= tumour_probability <= 1.0:
+            raise ValueError(f"tumour_probability must lie in [0, 1], got {tumour_probability}")
+        self.tumour_probability = tumour_probability
+        self.normalised = normalised
+        self.augment = augment
+        self.flip_probability = flip_probability
+        self.intensity_scale = intensity_scale
+        self.intensity_shift = intensity_shift
+        self.seed = seed
+        self.brain_step = brain_step
+        if image_dtype not in (torch.float32, torch.float16):
+            raise ValueError(f"image_dtype must be torch.float32 or torch.float16, got {image_dtype}")
+        self.image_dtype = image_dtype
+        self.epoch = 0
+        self._indices: dict[int, VolumeIndex] = {}
+
+    def __len__(self) -> int:
+        return self.patches_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose patches the dataset returns (call before each epoch)."""
+        self.epoch = int(epoch)
+
+    def volume_index(self, source: int) -> VolumeIndex:
+        """The tumour/brain voxel index of one source, built on first use and kept."""
+        if source not in self._indices:
+            _, image, classes = self.sources[source]
+            self._indices[source] = build_volume_index(image, classes, self.brain_step,
+                                                       with_statistics=not self.normalised)
+        return self._indices[source]
+
+    def build_indices(self) -> None:
+        """Build every volume index now (e.g. before forking DataLoader workers, so they share it)."""
+        for source in range(len(self.sources)):
+            self.volume_index(source)
+
+    def plan(self, item: int) -> PatchPlan:
+        """Make every random choice of item ``item`` in the current epoch (no patch data is read)."""
+        if not 0 <= item < len(self):
+            raise IndexError(f"item {item} out of range for {len(self)} patches per epoch")
+        rng = np.random.default_rng((self.seed, self.epoch, item))
+        source = item % len(self.sources)
+        index = self.volume_index(source)
+        centre, tumour_centred = choose_patch_centre(index, rng, self.tumour_probability)
+        channels = self.sources[source].image.shape[0]
+        if self.augment:
+            flips = tuple(bool(f) for f in rng.random(3) < self.flip_probability)
+            scale = rng.uniform(1 - self.intensity_scale, 1 + self.intensity_scale, channels).astype(np.float32)
+            shift = rng.uniform(-self.intensity_shift, self.intensity_shift, channels).astype(np.float32)
+        else:
+            flips = (False, False, False)
+            scale, shift = np.ones(channels, np.float32), np.zeros(channels, np.float32)
+        origin = patch_origin(centre, index.shape, self.patch_size)
+        return PatchPlan(source, origin, flips, scale, shift, tumour_centred)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (image (C, px, py, pz) of ``image_dtype``, classes uint8 (px, py, pz)) of item ``item``."""
+        plan = self.plan(item)
+        _, image, classes = self.sources[plan.source]
+        dtype = np.float16 if self.image_dtype == torch.float16 else np.float32
+        if self.normalised:
+            patch = crop_image_patch(image, plan.origin, self.patch_size, plan.flips, plan.scale, plan.shift, dtype)
+        else:  # z-score needs the brain mask of the raw patch first: a slower, simpler path
+            index = self.volume_index(plan.source)
+            patch = crop_patch(image, plan.origin, self.patch_size, plan.flips, dtype=np.float32)
+            augment_intensity(zscore_patch(patch, index.mean, index.std), plan.scale, plan.shift)
+            patch = patch.astype(dtype, copy=False)
+        labels = crop_patch(classes, plan.origin, self.patch_size, plan.flips, dtype=np.uint8)
+        return torch.from_numpy(patch), torch.from_numpy(labels)

@@ -1,0 +1,154 @@
+"""2D segmentation models from segmentation-models-pytorch (smp) with ImageNet or timm encoders.
+
+``create_smp_model`` builds any smp architecture (Unet, UnetPlusPlus, FPN, DeepLabV3Plus, ...) with any smp
+encoder (``resnet34``, ``efficientnet-b0``, ...) or any timm model as a ``tu-`` encoder (``tu-resnet18``,
+``tu-efficientnet_b0``, ``tu-convnext_tiny``, ...), 4 input channels and 4 output classes.
+
+Four MRI channels, ImageNet weights for three: smp (and timm, for ``tu-`` encoders) adapt the first
+convolution by cycling the RGB filters over the new channels and scaling them by 3 / 4, so channel i gets
+the pretrained filter of colour i % 3: T1 <- R, T1ce <- G, T2 <- B, FLAIR <- R, each times 0.75. The sum of
+the filter responses over channels keeps its ImageNet scale; the network then learns what the channels mean.
+
+Without internet the ImageNet download fails (after the Hugging Face client's retries; ``HF_HUB_OFFLINE=1``
+makes it fail at once, or use the local cache when it holds the files): ``create_smp_model`` then says so and
+falls back to random initialisation. ``weights_path`` loads weights from a local file instead: a full model
+(a ``state_dict`` or a ``braintools.train`` checkpoint) or an encoder alone (e.g. the smp-hub or timm file
+for the encoder, with a 3-channel first convolution that is adapted the same way as above).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import segmentation_models_pytorch as smp
+import torch
+from timm.models import adapt_input_conv
+from torch import nn
+
+TESTED_ARCHITECTURES = ("Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus")
+# Keys of classification heads in ImageNet encoder files; a segmentation encoder has no such layer.
+CLASSIFIER_PREFIXES = ("fc.", "_fc.", "classifier.", "head.", "last_linear.", "model.fc.", "model.classifier.")
+
+
+def create_smp_model(
+    architecture: str = "Unet",
+    encoder_name: str = "resnet34",
+    encoder_weights: str | None = None,
+    in_channels: int = 4,
+    num_classes: int = 4,
+    weights_path: str | os.PathLike | None = None,
+    **kwargs,
+) -> nn.Module:
+    """Build an smp model with 4-channel input and logits (N, num_classes, H, W).
+
+    Args:
+        architecture: smp architecture name, e.g. ``"Unet"``, ``"UnetPlusPlus"``, ``"FPN"``, ``"DeepLabV3Plus"``.
+        encoder_name: smp encoder (``"resnet34"``, ``"efficientnet-b0"``) or timm encoder (``"tu-resnet18"``).
+        encoder_weights: ``None`` (random) or ``"imagenet"`` (downloaded; random with a message when offline).
+        in_channels: input channels (4 MRI modalities).
+        num_classes: output channels (4 classes, or 3 for sigmoid regions WT/TC/ET).
+        weights_path: local weights file, loaded after building (overrides ``encoder_weights``).
+        **kwargs: passed to the smp architecture (e.g. ``decoder_attention_type="scse"`` for Unet).
+
+    The returned model has an ``initialisation`` attribute saying where its weights came from.
+
+    Example:
+        >>> model = create_smp_model("Unet", "resnet18")
+        >>> model(torch.zeros(1, 4, 64, 64)).shape
+        torch.Size([1, 4, 64, 64])
+    """
+    if architecture.lower() not in smp.MODEL_ARCHITECTURES_MAPPING:
+        raise ValueError(f"unknown smp architecture {architecture!r}; choose one of "
+                         f"{sorted(cls.__name__ for cls in smp.MODEL_ARCHITECTURES_MAPPING.values())}")
+    if weights_path is not None:
+        model = _build(architecture, encoder_name, None, in_channels, num_classes, **kwargs)
+        model.initialisation = load_weights(model, weights_path)
+        return model
+    if encoder_weights is None:
+        model = _build(architecture, encoder_name, None, in_channels, num_classes, **kwargs)
+        model.initialisation = "random"
+        return model
+    try:
+        model = _build(architecture, encoder_name, encoder_weights, in_channels, num_classes, **kwargs)
+        model.initialisation = f"{encoder_weights} encoder"
+    except OSError as error:  # no internet / no cached file: huggingface_hub and requests raise OSErrors
+        print(f"create_smp_model: could not get the {encoder_weights} weights of encoder {encoder_name!r} "
+              f"({type(error).__name__}: {str(error)[:200]}).\n"
+              f"  Falling back to RANDOM initialisation. Offline? Copy the weights file here and pass "
+              f"weights_path=..., or fill the Hugging Face cache on a machine with internet "
+              f"(HF_HUB_OFFLINE=1 skips the download attempts).")
+        model = _build(architecture, encoder_name, None, in_channels, num_classes, **kwargs)
+        model.initialisation = f"random ({encoder_weights} weights unavailable)"
+    return model
+
+
+def _build(architecture: str, encoder_name: str, encoder_weights: str | None, in_channels: int,
+           num_classes: int, **kwargs) -> nn.Module:
+    """Call ``smp.create_model``; ``tu-`` encoders take ``True`` for "download the timm pretrained weights"."""
+    if encoder_name.startswith("tu-") and encoder_weights is not None:
+        encoder_weights = True
+    return smp.create_model(architecture, encoder_name=encoder_name, encoder_weights=encoder_weights,
+                            in_channels=in_channels, classes=num_classes, **kwargs)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read tensors from a ``.safetensors`` file or a torch file (``weights_only=True``); unwrap checkpoints.
+
+    A ``braintools.train`` checkpoint keeps the weights under ``"model"``; other tools use ``"state_dict"``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path), device="cpu")
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise ValueError(f"{path}: expected a state_dict (parameter name -> tensor), got {type(state).__name__}")
+    return {key.removeprefix("module."): value for key, value in state.items()}
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> str:
+    """Load a full-model or encoder-only weights file into an smp model; return what was loaded.
+
+    Keys starting with ``encoder.`` mean a full model (loaded strictly); otherwise the file is an encoder
+    (classifier-head keys are dropped, a 3-channel first convolution is adapted to the model's channels).
+    A file that does not fit raises ``ValueError`` naming the file and the first mismatching keys.
+    """
+    state = read_state_dict(path)
+    if any(key.startswith("encoder.") for key in state):
+        _load_strict(model, state, path)
+        return f"full model from {Path(path).name}"
+    encoder = model.encoder
+    expected = encoder.state_dict()
+    if not any(key in expected for key in state) and any(f"model.{key}" in expected for key in state):
+        state = {f"model.{key}": value for key, value in state.items()}  # timm file into a tu- encoder
+    state = {key: value for key, value in state.items() if key in expected or not key.startswith(CLASSIFIER_PREFIXES)}
+    for key, value in state.items():
+        target = expected.get(key)
+        if target is not None and value.ndim == 4 and value.shape[1] == 3 and target.shape[1] != 3:
+            state[key] = adapt_input_conv(target.shape[1], value)
+    _load_strict(encoder, state, path)
+    return f"encoder from {Path(path).name}"
+
+
+def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """``load_state_dict`` that explains a mismatch (missing, unexpected, wrong shape) with the file name."""
+    expected = module.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    wrong_shape = [f"{key} {tuple(state[key].shape)} != {tuple(expected[key].shape)}"
+                   for key in state if key in expected and state[key].shape != expected[key].shape]
+    if missing or unexpected or wrong_shape:
+        raise ValueError(
+            f"{path}: weights do not fit this {type(module).__name__} ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected, {len(wrong_shape)} wrong shape); missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"wrong shape {wrong_shape[:3]}. Was it saved from another architecture or encoder?"
+        )
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,132 @@
+"""After training: tune one probability threshold per region on validation data, then post-process.
+
+Argmax (or sigmoid > 0.5) is not always the best cut: a model trained on few tumour pixels is often too
+timid on the small ET region. ``search_thresholds`` scores every candidate threshold of every region on
+the validation set (Dice pooled over all slices), ``best_thresholds`` picks the best per region. Tune on
+validation patients only and report the test set with the chosen thresholds, or the tuning leaks.
+
+Region probabilities of a 4-class softmax model: WT = p(NCR) + p(ED) + p(ET), TC = p(NCR) + p(ET), ET = p(ET);
+of a region model: the three sigmoids. Thresholded regions become classes again with ``regions_to_classes``
+(ET -> 3, else TC -> 1, else WT -> 2), which nests ET inside TC inside WT. ``pipeline_dice`` scores the
+whole chain (thresholds, classes, optional post-processing such as ``postprocess.postprocess_classes`` on each
+slice), so you can see what each step adds. Note that 2D post-processing sees one slice at a time; the 3D
+clean-up of whole predicted volumes belongs to notebook 07.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from braintools.labels import REGIONS, regions_from_classes
+from braintools.losses import classes_to_regions
+from braintools.train import dice_from_counts, model_device, unpack_batch
+
+DEFAULT_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))  # 0.10, 0.15, ..., 0.90
+
+
+def region_probabilities(logits: torch.Tensor, output: str = "classes") -> torch.Tensor:
+    """Probabilities (N, 3, ...) of [WT, TC, ET] from class logits (softmax sums) or region logits (sigmoid)."""
+    if output == "regions":
+        return torch.sigmoid(logits.float())
+    if output != "classes":
+        raise ValueError(f"output must be 'classes' or 'regions', got {output!r}")
+    p = torch.softmax(logits.float(), dim=1)
+    return torch.stack([p[:, 1] + p[:, 2] + p[:, 3], p[:, 1] + p[:, 3], p[:, 3]], dim=1)
+
+
+def threshold_counts(probabilities: torch.Tensor, truth: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:
+    """(overlap, predicted, true) pixel counts per region and threshold, shape (3, len(thresholds), 3)."""
+    dims = [0, *range(2, probabilities.ndim)]
+    truth = truth.bool()
+    true_sum = truth.sum(dims).double()
+    rows = []
+    for threshold in thresholds:
+        predicted = probabilities > threshold
+        rows.append(torch.stack([(predicted & truth).sum(dims).double(), predicted.sum(dims).double(), true_sum], 1))
+    return torch.stack(rows, dim=1).cpu()
+
+
+def _predict(model: nn.Module, loader: Iterable, progress: bool, description: str):
+    """Yield (logits, class targets) per batch, in eval mode without gradients."""
+    device = model_device(model)
+    model.eval()
+    with torch.no_grad():
+        for batch in tqdm(loader, desc=description, leave=False, disable=not progress):
+            images, targets = unpack_batch(batch, device)
+            logits = model(images)
+            yield (logits[0] if isinstance(logits, (list, tuple)) else logits), targets
+
+
+def search_thresholds(model: nn.Module, loader: Iterable, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                      output: str = "classes", progress: bool = True) -> pd.DataFrame:
+    """Pooled validation Dice of each region at each threshold: a table with index threshold, columns WT/TC/ET.
+
+    Example:
+        >>> table = search_thresholds(model, val_loader)  # doctest: +SKIP
+        >>> best_thresholds(table)  # doctest: +SKIP
+        {'WT': 0.45, 'TC': 0.5, 'ET': 0.35}
+    """
+    counts = torch.zeros(len(REGIONS), len(thresholds), 3, dtype=torch.float64)
+    for logits, targets in _predict(model, loader, progress, "thresholds"):
+        counts += threshold_counts(region_probabilities(logits, output), classes_to_regions(targets), thresholds)
+    table = {region: dice_from_counts(counts[r]) for r, region in enumerate(REGIONS)}
+    return pd.DataFrame(table, index=pd.Index(list(thresholds), name="threshold"))
+
+
+def best_thresholds(table: pd.DataFrame) -> dict[str, float]:
+    """The threshold with the highest Dice per region (the lowest one on ties)."""
+    return {region: float(table[region].idxmax()) for region in table.columns}
+
+
+def regions_to_classes(regions: np.ndarray) -> np.ndarray:
+    """Turn region masks (3, ...) [WT, TC, ET] into classes (...) uint8: ET -> 3, else TC -> 1, else WT -> 2.
+
+    Example:
+        >>> regions_to_classes(np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], bool)).tolist()
+        [3, 1, 2, 0]
+    """
+    regions = np.asarray(regions, dtype=bool)
+    classes = np.zeros(regions.shape[1:], dtype=np.uint8)
+    classes[regions[0]] = 2
+    classes[regions[1]] = 1
+    classes[regions[2]] = 3
+    return classes
+
+
+def apply_thresholds(probabilities: torch.Tensor, thresholds: Mapping[str, float] | None = None) -> np.ndarray:
+    """Threshold region probabilities (N, 3, ...) and return classes (N, ...) uint8 (default 0.5 per region)."""
+    cuts = torch.tensor([(thresholds or {}).get(region, 0.5) for region in REGIONS], device=probabilities.device)
+    regions = (probabilities > cuts.view(1, -1, *[1] * (probabilities.ndim - 2))).cpu().numpy()
+    return np.stack([regions_to_classes(sample) for sample in regions])
+
+
+def pipeline_dice(model: nn.Module, loader: Iterable, thresholds: Mapping[str, float] | None = None,
+                  postprocess: Callable[[np.ndarray], np.ndarray] | None = None, output: str = "classes",
+                  progress: bool = True) -> dict[str, float]:
+    """Pooled Dice of WT, TC, ET after thresholds -> classes -> ``postprocess`` (applied to each sample).
+
+    Args:
+        thresholds: per-region thresholds (``best_thresholds``); ``None``: argmax of class logits (what ``fit``
+            reports), or 0.5 for region logits.
+        postprocess: ``classes -> classes`` for one sample, e.g.
+            ``functools.partial(postprocess.postprocess_classes, min_component_size=20)``.
+    """
+    counts = np.zeros((len(REGIONS), 3))
+    for logits, targets in _predict(model, loader, progress, "pipeline"):
+        if thresholds is None and output == "classes":
+            classes = logits.argmax(1).cpu().numpy().astype(np.uint8)
+        else:
+            classes = apply_thresholds(region_probabilities(logits, output), thresholds)
+        for predicted, target in zip(classes, targets.cpu().numpy()):
+            predicted = postprocess(predicted) if postprocess is not None else predicted
+            pred_regions, true_regions = regions_from_classes(predicted), regions_from_classes(target)
+            axes = tuple(range(1, pred_regions.ndim))
+            counts += np.stack([(pred_regions & true_regions).sum(axes), pred_regions.sum(axes),
+                                true_regions.sum(axes)], axis=1)
+    return dict(zip(REGIONS, dice_from_counts(torch.from_numpy(counts))))

@@ -1,0 +1,361 @@
+"""A training loop for 2D and 3D segmentation: AMP, accumulation, schedulers, early stopping, checkpoints, resume.
+
+``fit`` trains any model whose loader yields ``(images, classes)`` batches, e.g. (N, 4, H, W) slices or
+(N, 4, X, Y, Z) patches with (N, H, W) / (N, X, Y, Z) integer classes 0..3, and whose logits are
+(N, 4, ...) softmax classes (``output="classes"``) or (N, 3, ...) sigmoid regions WT/TC/ET
+(``output="regions"``). A model may return a list of logits in training mode (deep supervision, finest
+first); the loss then has to accept it (``losses.DeepSupervisionLoss``).
+
+Every epoch adds one row to the history: epoch, phase (from an ``EncoderFreezer``), learning rates,
+train loss, validation loss and validation Dice of WT, TC, ET (from argmax classes, or sigmoid > 0.5 for
+regions) pooled over the whole validation set (sum of overlaps / sum of sizes; an empty region in both
+prediction and truth scores 1, the BraTS convention).
+
+Checkpoints (``checkpoint_dir``): ``<name>_last.pt`` after every epoch (to resume) and ``<name>_best.pt`` when
+the monitored value improves, each written atomically and holding model, optimizer, scheduler, AMP scaler,
+epoch, history, early-stopping state and the torch random state (so a resumed run draws the same shuffles
+and dropout masks as an uninterrupted one). Checkpoints load with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from tqdm.auto import tqdm
+
+from braintools.atomic import atomic_path
+from braintools.labels import REGIONS
+from braintools.losses import classes_to_regions
+
+MONITORS = {"val_dice_mean": "max", "val_loss": "min", "train_loss": "min"}
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def predicted_regions(logits: torch.Tensor, output: str = "classes") -> torch.Tensor:
+    """Boolean region masks (N, 3, ...) [WT, TC, ET] of logits: argmax classes, or sigmoid > 0.5 for regions."""
+    if output == "classes":
+        return classes_to_regions(logits.argmax(1)).bool()
+    if output == "regions":
+        return logits > 0  # sigmoid(x) > 0.5
+    raise ValueError(f"output must be 'classes' or 'regions', got {output!r}")
+
+
+def region_dice_counts(logits: torch.Tensor, target: torch.Tensor, output: str = "classes") -> torch.Tensor:
+    """Per region [WT, TC, ET]: (overlap, predicted voxels, true voxels) summed over the batch, shape (3, 3).
+
+    ``target`` holds integer classes (N, ...), or a float tensor shaped like the logits (region masks for
+    ``output="regions"``, one-hot classes otherwise).
+    """
+    predicted = predicted_regions(logits, output)
+    if target.shape != logits.shape:  # integer classes
+        truth = classes_to_regions(target).bool()
+    else:  # region masks, or one-hot classes
+        truth = target.bool() if output == "regions" else classes_to_regions(target.argmax(1)).bool()
+    dims = [0, *range(2, predicted.ndim)]
+    overlap = (predicted & truth).sum(dims)
+    return torch.stack([overlap, predicted.sum(dims), truth.sum(dims)], dim=1).double().cpu()
+
+
+def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[float]:
+    """Dice 2 * overlap / (predicted + true) per row of ``counts``; ``empty_score`` when both are empty."""
+    return [float(2 * overlap / (pred + true)) if pred + true > 0 else empty_score for overlap, pred, true in counts]
+
+
+# --------------------------------------------------------------------------- one epoch
+
+
+def unpack_batch(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the ``(images, targets)`` of a batch, moved to ``device``."""
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise TypeError(f"a batch must be (images, targets), got {type(batch).__name__}")
+    return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (where ``fit`` sends the batches)."""
+    return next(model.parameters()).device
+
+
+def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str = "classes", amp: bool = True,
+             progress: bool = False) -> dict[str, float]:
+    """Validation loss (mean over batches) and pooled Dice of WT, TC, ET and their mean, in eval mode."""
+    device = model_device(model)
+    model.eval()
+    counts, losses = torch.zeros(len(REGIONS), 3, dtype=torch.float64), []
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="validate", leave=False, disable=not progress):
+            images, targets = unpack_batch(batch, device)
+            with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+                logits = model(images)
+                losses.append(float(loss_fn(logits, targets)))
+            logits = logits[0] if isinstance(logits, (list, tuple)) else logits
+            counts += region_dice_counts(logits.float(), targets, output)
+    dices = dice_from_counts(counts)
+    metrics = {"val_loss": sum(losses) / max(1, len(losses))}
+    metrics.update({f"val_dice_{region}": value for region, value in zip(REGIONS, dices)})
+    metrics["val_dice_mean"] = sum(dices) / len(dices)
+    return metrics
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler, accumulation_steps: int = 1, step_scheduler: Callable | None = None,
+                    max_grad_norm: float | None = None, progress: bool = True, description: str = "train") -> float:
+    """One pass over ``loader``; an optimizer step every ``accumulation_steps`` batches; returns the mean loss."""
+    device = model_device(model)
+    total, batches, pending = 0.0, 0, False
+    optimizer.zero_grad(set_to_none=True)
+    bar = tqdm(loader, desc=description, leave=False, disable=not progress)
+    for batch in bar:
+        images, targets = unpack_batch(batch, device)
+        with torch.autocast(device.type, enabled=scaler.is_enabled()):
+            loss = loss_fn(model(images), targets)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"{description}: loss is {value} at batch {batches}; lower the "
+                                     "learning rate or check the inputs for NaN")
+        scaler.scale(loss / accumulation_steps).backward()
+        total, batches, pending = total + value, batches + 1, True
+        if batches % accumulation_steps == 0:
+            _optimizer_step(model, optimizer, scaler, max_grad_norm, step_scheduler)
+            pending = False
+        bar.set_postfix(loss=f"{total / batches:.4f}")
+    if pending:  # the last, incomplete accumulation
+        _optimizer_step(model, optimizer, scaler, max_grad_norm, step_scheduler)
+    return total / max(1, batches)
+
+
+def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                    max_grad_norm: float | None, step_scheduler: Callable | None) -> None:
+    """Unscale, clip, step, update the AMP scale, clear gradients, then advance a per-step scheduler."""
+    if max_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    if step_scheduler is not None:
+        step_scheduler()
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+@dataclass
+class EarlyStopping:
+    """Track the best value of a monitored metric and count epochs without improvement."""
+
+    mode: str = "max"
+    patience: int | None = None  # None: never stop early
+    min_delta: float = 0.0
+    best: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    def update(self, value: float, epoch: int) -> bool:
+        """Record ``value`` of ``epoch``; return True when it is the best so far."""
+        better = self.best is None or (value > self.best + self.min_delta if self.mode == "max"
+                                       else value < self.best - self.min_delta)
+        if better:
+            self.best, self.best_epoch, self.bad_epochs = float(value), epoch, 0
+        else:
+            self.bad_epochs += 1
+        return better
+
+    @property
+    def should_stop(self) -> bool:
+        """True once ``patience`` epochs in a row brought no improvement."""
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict:
+        """Plain values to store in a checkpoint."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    epoch: int = 0, history: list[dict] | None = None, **extra) -> Path:
+    """Write model, optimizer, epoch, history and ``extra`` entries atomically to ``path``."""
+    state = {"model": model.state_dict(), "optimizer": None if optimizer is None else optimizer.state_dict(),
+             "epoch": int(epoch), "history": list(history or []), **extra}
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
+                    optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Read a checkpoint (``weights_only=True``) and load it into ``model`` / ``optimizer`` when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    device = model_device(model) if model is not None else torch.device("cpu")
+    state = torch.load(path, map_location=device, weights_only=True)
+    if model is not None:
+        model.load_state_dict(state["model"])
+    if optimizer is not None and state.get("optimizer") is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    return state
+
+
+def checkpoint_paths(checkpoint_dir: str | os.PathLike, name: str = "model") -> tuple[Path, Path]:
+    """Return the (last, best) checkpoint paths ``<dir>/<name>_last.pt`` and ``<dir>/<name>_best.pt``."""
+    return Path(checkpoint_dir) / f"{name}_last.pt", Path(checkpoint_dir) / f"{name}_best.pt"
+
+
+def _random_state() -> dict:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+
+def _restore_random_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def _check_scheduler(scheduler, monitor: str, interval: str) -> None:
+    if interval not in ("epoch", "step"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {interval!r}")
+    if isinstance(scheduler, ReduceLROnPlateau) and scheduler.mode != MONITORS[monitor]:
+        raise ValueError(f"ReduceLROnPlateau(mode={scheduler.mode!r}) does not fit monitor {monitor!r}, "
+                         f"which needs mode={MONITORS[monitor]!r}")
+
+
+def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """Current learning rate of each parameter group, by its ``name`` (or ``group <i>``)."""
+    return {group.get("name", f"group {i}"): float(group["lr"]) for i, group in enumerate(optimizer.param_groups)}
+
+
+def _start_epoch(loader: Iterable, epoch: int) -> None:
+    """Tell the dataset (augmentation draws) and a distributed sampler which epoch starts."""
+    for owner in (getattr(loader, "dataset", None), getattr(loader, "sampler", None)):
+        if hasattr(owner, "set_epoch"):
+            owner.set_epoch(epoch)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable | None,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    *,
+    scheduler=None,
+    scheduler_interval: str = "epoch",
+    accumulation_steps: int = 1,
+    amp: bool = True,
+    max_grad_norm: float | None = None,
+    freezer=None,
+    output: str = "classes",
+    monitor: str = "val_dice_mean",
+    early_stopping_patience: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_name: str = "model",
+    resume_from: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train ``model`` for epochs 1..``epochs`` (continuing after ``resume_from``); return the history.
+
+    Args:
+        model: already on its device (``device.get_device()``); batches are moved to it.
+        train_loader, val_loader: yield ``(images, classes)``; ``val_loader`` may be ``None`` (no validation).
+        loss_fn: ``loss_fn(logits_or_list, classes)`` (see ``braintools.losses``).
+        optimizer: e.g. ``AdamW(freezer.param_groups(lr))``.
+        epochs: last epoch to train (counting from 1).
+        scheduler: any torch LR scheduler; ``ReduceLROnPlateau`` steps with the monitored value each epoch.
+        scheduler_interval: ``"epoch"`` or ``"step"`` (per optimizer step, e.g. ``schedules.warmup_cosine_scheduler``).
+        accumulation_steps: batches per optimizer step (a larger effective batch in the same memory).
+        amp: mixed precision (float16 autocast + gradient scaling) when the model is on CUDA; off elsewhere.
+        max_grad_norm: clip the gradient norm (``None``: no clipping).
+        freezer: an ``EncoderFreezer``; its ``on_epoch_start`` runs after ``model.train()`` every epoch.
+        output: ``"classes"`` (softmax logits) or ``"regions"`` (sigmoid WT/TC/ET logits), for validation Dice.
+        monitor: ``"val_dice_mean"``, ``"val_loss"`` or ``"train_loss"``: decides the best checkpoint,
+            early stopping and ``ReduceLROnPlateau``.
+        early_stopping_patience: stop after this many epochs without improvement (``None``: never).
+        checkpoint_dir: where ``<checkpoint_name>_last.pt`` and ``_best.pt`` go (``None``: no checkpoints).
+        resume_from: a ``_last.pt`` checkpoint: restores everything and continues after its epoch.
+        progress: show tqdm progress bars.
+
+    Example:
+        >>> history = fit(model, train_loader, val_loader, DiceCELoss(), optimizer, epochs=6,
+        ...               freezer=freezer, checkpoint_dir=outputs_dir("course") / "checkpoints")  # doctest: +SKIP
+        >>> pandas.DataFrame(history)  # doctest: +SKIP
+    """
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {monitor!r}")
+    if val_loader is None and monitor != "train_loss":
+        raise ValueError(f"monitor {monitor!r} needs a val_loader; pass one or use monitor='train_loss'")
+    if accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
+    _check_scheduler(scheduler, monitor, scheduler_interval)
+    device = model_device(model)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+    stopper = EarlyStopping(MONITORS[monitor], early_stopping_patience)
+    history: list[dict] = []
+    start = 1
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, model, optimizer)
+        history, start = list(state["history"]), state["epoch"] + 1
+        stopper.load_state_dict(state["early_stopping"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _restore_random_state(state["random"])
+    per_step = scheduler.step if scheduler is not None and scheduler_interval == "step" else None
+    last_path, best_path = checkpoint_paths(checkpoint_dir, checkpoint_name) if checkpoint_dir else (None, None)
+    for epoch in range(start, epochs + 1):
+        began = time.perf_counter()
+        model.train()
+        phase = freezer.on_epoch_start(epoch) if freezer is not None else None
+        _start_epoch(train_loader, epoch)
+        row = {"epoch": epoch, "phase": phase, "lrs": _learning_rates(optimizer)}
+        row["train_loss"] = train_one_epoch(model, train_loader, loss_fn, optimizer, scaler, accumulation_steps,
+                                            per_step, max_grad_norm, progress, f"epoch {epoch}/{epochs}")
+        if val_loader is not None:
+            row.update(evaluate(model, val_loader, loss_fn, output, amp, progress))
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(row[monitor])
+        elif scheduler is not None and scheduler_interval == "epoch":
+            scheduler.step()
+        row["best"] = stopper.update(row[monitor], epoch)
+        row["seconds"] = time.perf_counter() - began
+        history.append(row)
+        if progress:
+            tqdm.write(_summary(row))
+        if last_path is not None:
+            extra = {"scheduler": None if scheduler is None else scheduler.state_dict(), "scaler": scaler.state_dict(),
+                     "early_stopping": stopper.state_dict(), "random": _random_state(), "monitor": monitor}
+            save_checkpoint(last_path, model, optimizer, epoch, history, **extra)
+            if row["best"]:
+                save_checkpoint(best_path, model, optimizer, epoch, history, **extra)
+        if stopper.should_stop:
+            if progress:
+                tqdm.write(f"early stopping: no better {monitor} for {stopper.patience} epochs "
+                           f"(best {stopper.best:.4f} at epoch {stopper.best_epoch})")
+            break
+    return history
+
+
+def _summary(row: dict) -> str:
+    """One line per epoch: epoch, phase, losses and Dice."""
+    parts = [f"epoch {row['epoch']}"] + ([row["phase"]] if row["phase"] else [])
+    parts += [f"{key} {row[key]:.4f}" for key in ("train_loss", "val_loss", "val_dice_WT", "val_dice_TC",
+                                                   "val_dice_ET") if key in row]
+    return " | ".join(parts) + (" *" if row["best"] else "")

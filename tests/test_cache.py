@@ -1,0 +1,509 @@
+"""Pre-cache to .npy: round trips, resume after a crash, atomic files, bad sources, LRU and memory-mapped patches."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pytest
+
+from braintools import cache, io, labels
+from braintools.errors import DataError
+from braintools.lru import LRUVolumeCache, value_nbytes
+from braintools.preprocess import zscore_brain
+
+SHAPE = (32, 32, 12)
+
+
+# --------------------------------------------------------------------------- fixture helpers
+
+
+def make_volume(seed: int, shape=SHAPE) -> tuple[np.ndarray, np.ndarray]:
+    """A small brain-like case: (4, X, Y, Z) integer intensities, zero outside an ellipsoid, and BraTS labels."""
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij"))
+    brain = (grid**2).sum(axis=0) < 0.8
+    image = rng.integers(50, 1000, (4,) + shape).astype(np.float32) * brain
+    seg = np.zeros(shape, dtype=np.uint8)
+    centre = [n // 2 + rng.integers(-2, 3) for n in shape]
+    seg[centre[0] - 4:centre[0] + 4, centre[1] - 4:centre[1] + 4, centre[2] - 2:centre[2] + 3] = 2
+    seg[centre[0] - 2:centre[0] + 2, centre[1] - 2:centre[1] + 2, centre[2] - 1:centre[2] + 2] = 1
+    seg[centre[0], centre[1] - 2:centre[1] + 2, centre[2]] = 4
+    return image, seg
+
+
+def write_h5_volume(folder: Path, volume: int, image: np.ndarray, seg: np.ndarray) -> list[Path]:
+    """Write one volume as Kaggle HDF5 slices: image (X, Y, 4) float64 [t1, t1ce, t2, flair], mask (X, Y, 3)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(image.shape[-1]):
+        path = folder / f"volume_{volume}_slice_{index}.h5"
+        with h5py.File(path, "w") as handle:
+            handle["image"] = np.moveaxis(image[..., index], 0, -1).astype(np.float64)
+            handle["mask"] = labels.labels_to_h5_mask(seg[..., index])
+        paths.append(path)
+    return paths
+
+
+def write_h5_tree(folder: Path, n_volumes: int = 3, shape=SHAPE) -> Path:
+    for volume in range(1, n_volumes + 1):
+        write_h5_volume(folder, volume, *make_volume(volume, shape))
+    return folder
+
+
+def write_nifti_case(folder: Path, case_id: str, image: np.ndarray, seg: np.ndarray | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    affine = io.brats_affine(image.shape[1:])
+    for modality, volume in zip(io.MODALITIES, image):
+        nib.save(nib.Nifti1Image(volume.astype(np.int16), affine), folder / f"{case_id}_{modality}.nii")
+    if seg is not None:
+        nib.save(nib.Nifti1Image(seg, affine), folder / f"{case_id}_seg.nii")
+
+
+def cache_bytes(cache_dir: Path) -> dict[str, bytes]:
+    """Every file in a cache folder, by name (temporary files included, so leftovers show up)."""
+    return {path.name: path.read_bytes() for path in sorted(cache_dir.iterdir())}
+
+
+def final_npy_files(cache_dir: Path) -> list[Path]:
+    """The .npy files under their final names (pathlib's glob also matches the hidden .tmp-* files)."""
+    return [path for path in cache_dir.glob("*.npy") if not path.name.startswith(".tmp-")]
+
+
+def complete_npy(path: Path) -> bool:
+    """True if a .npy file holds all the bytes its header announces."""
+    array = np.load(path, mmap_mode="r")
+    return path.stat().st_size == array.offset + array.nbytes
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def test_h5_round_trip_equals_source(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5")
+    report = cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    assert report.converted == ["volume_1", "volume_2", "volume_3"] and not report.failed
+    for volume in (1, 2, 3):
+        source = io.load_h5_volume(io.find_h5_volumes(h5_dir)[volume])
+        reference = zscore_brain(source.image)
+        for mmap in (True, False):
+            image, classes = cache.load_cached_case(tmp_path / "cache", f"volume_{volume}", mmap=mmap)
+            assert isinstance(image, np.memmap) == mmap
+            assert image.dtype == np.float16 and image.shape == (4,) + SHAPE
+            assert classes.dtype == np.uint8 and classes.shape == SHAPE
+            np.testing.assert_array_equal(image, reference.astype(np.float16))
+            np.testing.assert_allclose(image.astype(np.float32), reference, rtol=2**-11, atol=2**-24)
+            np.testing.assert_array_equal(classes, labels.to_contiguous(source.seg))
+    assert set(np.unique(classes)) == {0, 1, 2, 3}
+
+
+def test_nifti_round_trip_and_case_without_segmentation(tmp_path):
+    image, seg = make_volume(7)
+    write_nifti_case(tmp_path / "nii" / "BraTS20_Training_001", "BraTS20_Training_001", image, seg)
+    write_nifti_case(tmp_path / "nii" / "BraTS20_Validation_001", "BraTS20_Validation_001", image, None)
+    sources = cache.nifti_sources(tmp_path / "nii")
+    assert [source.kind for source in sources] == ["nifti", "nifti"]
+    cache.precache(sources, tmp_path / "cache", workers=1, progress=False)
+    cached_image, classes = cache.load_cached_case(tmp_path / "cache", "BraTS20_Training_001")
+    np.testing.assert_array_equal(cached_image, zscore_brain(image).astype(np.float16))
+    np.testing.assert_array_equal(classes, labels.to_contiguous(seg))
+    validation_image, no_labels = cache.load_cached_case(tmp_path / "cache", "BraTS20_Validation_001")
+    assert no_labels is None and validation_image.shape == (4,) + SHAPE
+    assert not (tmp_path / "cache" / "BraTS20_Validation_001_labels.npy").exists()
+    assert cache.cached_case_ids(tmp_path / "cache") == ["BraTS20_Training_001", "BraTS20_Validation_001"]
+
+
+def test_manifest_describes_each_patient(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=2)
+    cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
+    assert manifest["format"] == cache.CACHE_FORMAT and "(4, X, Y, Z)" in manifest["layout"]
+    entry = manifest["cases"]["volume_2"]
+    assert entry["image"]["shape"] == [4, *SHAPE] and entry["image"]["dtype"] == "float16"
+    assert entry["labels"]["shape"] == list(SHAPE) and entry["labels"]["dtype"] == "uint8"
+    assert entry["image"]["sha256"] == cache.file_sha256(tmp_path / "cache" / "volume_2_image.npy")
+    assert entry["source"]["kind"] == "h5" and entry["source"]["files"] == SHAPE[2]
+    assert entry["modalities"] == list(io.MODALITIES)
+
+
+def test_second_run_skips_and_a_changed_source_is_converted_again(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5")
+    cache_dir = tmp_path / "cache"
+    cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    before = cache_bytes(cache_dir)
+    again = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    assert again.converted == [] and again.skipped == ["volume_1", "volume_2", "volume_3"]
+    assert cache_bytes(cache_dir) == before
+    new_image, new_seg = make_volume(99)
+    write_h5_volume(h5_dir, 2, new_image, new_seg)
+    changed = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    assert changed.converted == ["volume_2"] and changed.skipped == ["volume_1", "volume_3"]
+    image, _ = cache.load_cached_case(cache_dir, "volume_2")
+    np.testing.assert_array_equal(image, zscore_brain(new_image).astype(np.float16))
+
+
+def test_a_changed_channel_order_is_a_changed_source(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=1)
+    cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    swapped = cache.h5_sources(h5_dir, channel_order=("flair", "t1", "t1ce", "t2"))
+    report = cache.precache(swapped, tmp_path / "cache", workers=1, progress=False)
+    assert report.converted == ["volume_1"]
+
+
+def test_process_pool_writes_the_same_bytes_as_one_process(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=4)
+    cache.precache(cache.h5_sources(h5_dir), tmp_path / "one", workers=1, progress=False)
+    report = cache.precache(cache.h5_sources(h5_dir), tmp_path / "two", workers=2, progress=False)
+    assert sorted(report.converted) == ["volume_1", "volume_2", "volume_3", "volume_4"]
+    assert cache_bytes(tmp_path / "two") == cache_bytes(tmp_path / "one")
+
+
+def test_workers_default_to_the_profile(tmp_path, monkeypatch):
+    h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=1)
+    monkeypatch.setenv("BRAINTOOLS_PROFILE", "ci")
+    assert cache.precache(cache.h5_sources(h5_dir), tmp_path / "c", progress=False).workers == 1
+    assert cache.precache(cache.h5_sources(h5_dir), tmp_path / "c", workers=2, progress=False).workers == 2
+    with pytest.raises(ValueError, match="workers"):
+        cache.precache(cache.h5_sources(h5_dir), tmp_path / "c", workers=0, progress=False)
+
+
+# --------------------------------------------------------------------------- interruption and atomic files
+
+KILLED_RUN = textwrap.dedent("""
+    import io, os, signal, sys
+    from braintools import cache
+
+    kill_at, calls, real_write = int(sys.argv[3]), 0, cache._atomic_write
+
+    def write_then_die(path, write):
+        # the kill_at-th file write stops half way through: SIGKILL, no clean-up of any kind
+        global calls
+        calls += 1
+        if calls == kill_at:
+            buffer = io.BytesIO()
+            write(buffer)
+            with cache.atomic_path(path) as temporary, open(temporary, "wb") as handle:
+                handle.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+                handle.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+        real_write(path, write)
+
+    cache._atomic_write = write_then_die
+    cache.precache(cache.h5_sources(sys.argv[1]), sys.argv[2], workers=1, progress=False)
+""")
+# 3 volumes: manifest once at start, then image, labels and manifest per volume = 10 file writes.
+KILL_POINTS = random.Random(2020).sample(range(1, 11), 4)
+
+
+@pytest.fixture(scope="module")
+def reference_cache(tmp_path_factory):
+    """Three HDF5 volumes and their cache from one uninterrupted run."""
+    root = tmp_path_factory.mktemp("reference")
+    h5_dir = write_h5_tree(root / "h5")
+    cache.precache(cache.h5_sources(h5_dir), root / "cache", workers=1, progress=False)
+    return h5_dir, cache_bytes(root / "cache")
+
+
+def assert_only_complete_files_under_final_names(cache_dir: Path, reference: dict[str, bytes]) -> None:
+    """Every .npy under its final name is complete and byte-identical to the uninterrupted run's; the
+    manifest lists a subset of the patients, each with the uninterrupted run's entry."""
+    for path in final_npy_files(cache_dir):
+        assert path.read_bytes() == reference[path.name], f"{path.name} differs from the uninterrupted run"
+    finished = cache.read_manifest(cache_dir)["cases"]
+    expected = json.loads(reference["manifest.json"])["cases"]
+    assert all(entry == expected[case_id] for case_id, entry in finished.items())
+
+
+@pytest.mark.parametrize("kill_at", KILL_POINTS)
+def test_sigkill_at_a_random_write_then_resume_equals_an_uninterrupted_run(tmp_path, reference_cache, kill_at):
+    h5_dir, reference = reference_cache
+    cache_dir = tmp_path / "cache"
+    run = subprocess.run([sys.executable, "-c", KILLED_RUN, str(h5_dir), str(cache_dir), str(kill_at)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    assert any(path.name.startswith(".tmp-") for path in cache_dir.iterdir()), "the kill left no partial file"
+    assert_only_complete_files_under_final_names(cache_dir, reference)
+    cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    assert cache_bytes(cache_dir) == reference
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="needs fork to patch the workers")
+def test_a_worker_dying_mid_write_then_resume_equals_an_uninterrupted_run(tmp_path, reference_cache, monkeypatch):
+    h5_dir, reference = reference_cache
+    cache_dir, parent, real_write = tmp_path / "cache", os.getpid(), cache._atomic_write
+
+    def die_in_worker(path, write):
+        if os.getpid() != parent and path.name == "volume_2_image.npy":
+            with cache.atomic_path(path) as temporary:
+                temporary.write_bytes(b"\x93NUMPY half")
+                os._exit(1)
+        real_write(path, write)
+
+    monkeypatch.setattr(cache, "_atomic_write", die_in_worker)
+    with pytest.raises(cache.PrecacheError, match="volume_2: worker process died") as failure:
+        cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+    assert "volume_2" in failure.value.report.failed
+    assert_only_complete_files_under_final_names(cache_dir, reference)
+    monkeypatch.undo()
+    report = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+    assert "volume_2" in report.converted
+    assert cache_bytes(cache_dir) == reference
+
+
+def test_no_half_written_file_is_ever_visible_under_its_final_name(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=4, shape=(64, 64, 24))
+    cache_dir, done, seen, bad = tmp_path / "cache", threading.Event(), set(), []
+
+    def watch() -> None:
+        while True:
+            finished = done.is_set()
+            for path in final_npy_files(cache_dir):
+                try:
+                    if not complete_npy(path):
+                        bad.append(path.name)
+                    seen.add(path.name)
+                except FileNotFoundError:
+                    pass
+                except ValueError as error:  # np.load could not even parse a header
+                    bad.append(f"{path.name}: {error}")
+            if finished:
+                return
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    finally:
+        done.set()
+        watcher.join()
+    assert bad == [] and len(seen) == 8
+
+
+def test_leftover_temporary_files_are_removed(tmp_path):
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    (cache_dir / ".tmp-123-volume_1_image.npy").write_bytes(b"partial")
+    cache.precache(cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=1)), cache_dir, workers=1,
+                   progress=False)
+    assert not list(cache_dir.glob(".tmp-*"))
+
+
+# --------------------------------------------------------------------------- bad sources
+
+
+def test_truncated_h5_slice_names_the_file_and_the_others_are_cached(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5")
+    broken = h5_dir / "volume_2_slice_5.h5"
+    broken.write_bytes(broken.read_bytes()[:300])
+    with pytest.raises(cache.PrecacheError, match=r"volume_2_slice_5\.h5: cannot read HDF5") as failure:
+        cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=2, progress=False)
+    report = failure.value.report
+    assert list(report.failed) == ["volume_2"] and sorted(report.converted) == ["volume_1", "volume_3"]
+    assert cache.cached_case_ids(tmp_path / "cache") == ["volume_1", "volume_3"]
+    assert not (tmp_path / "cache" / "volume_2_image.npy").exists()
+
+
+@pytest.mark.parametrize("missing_slice", [4, SHAPE[2] - 1])
+def test_missing_h5_slice_names_the_file(tmp_path, missing_slice):
+    h5_dir = write_h5_tree(tmp_path / "h5")
+    (h5_dir / f"volume_3_slice_{missing_slice}.h5").unlink()
+    report = cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False,
+                            raise_on_failure=False)
+    assert f"volume_3_slice_{missing_slice}.h5: file not found" in report.failed["volume_3"]
+    assert report.converted == ["volume_1", "volume_2"]
+    assert "volume_3: " in report.summary() and "2 converted" in report.summary()
+
+
+def test_source_deleted_after_listing_names_the_file(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5")
+    sources = cache.h5_sources(h5_dir)
+    (h5_dir / "volume_1_slice_0.h5").unlink()
+    report = cache.precache(sources, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
+    assert "volume_1_slice_0.h5: file not found" in report.failed["volume_1"]
+    assert report.converted == ["volume_2", "volume_3"]
+
+
+def test_truncated_and_missing_nifti_files_name_the_file(tmp_path):
+    for index in (1, 2, 3):
+        case_id = f"BraTS20_Training_00{index}"
+        write_nifti_case(tmp_path / "nii" / case_id, case_id, *make_volume(index))
+    truncated = tmp_path / "nii" / "BraTS20_Training_001" / "BraTS20_Training_001_t2.nii"
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    sources = cache.nifti_sources(tmp_path / "nii")
+    (tmp_path / "nii" / "BraTS20_Training_003" / "BraTS20_Training_003_seg.nii").unlink()
+    report = cache.precache(sources, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
+    assert "BraTS20_Training_001_t2.nii: cannot read NIfTI" in report.failed["BraTS20_Training_001"]
+    assert "BraTS20_Training_003_seg.nii: file not found" in report.failed["BraTS20_Training_003"]
+    assert report.converted == ["BraTS20_Training_002"]
+
+
+def test_unsafe_or_duplicate_case_ids_are_refused(tmp_path):
+    source = cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=1))[0]
+    bad = cache.CacheSource("../escape", source.kind, source.files, n_slices=source.n_slices)
+    report = cache.precache([source, source, bad], tmp_path / "cache", workers=1, progress=False,
+                            raise_on_failure=False)
+    assert "two sources have this case id" in report.failed["volume_1"]
+    assert "case id must be" in report.failed["../escape"]
+    assert cache.cache_file_names("volume_1") == ("volume_1_image.npy", "volume_1_labels.npy")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@pytest.fixture()
+def small_cache(tmp_path):
+    cache_dir = tmp_path / "cache"
+    cache.precache(cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=2)), cache_dir, workers=1,
+                   progress=False)
+    return cache_dir
+
+
+def test_memory_mapped_patch_equals_the_slice_of_the_full_array(small_cache):
+    image, classes = cache.load_cached_case(small_cache, "volume_1", mmap=False)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        size = [int(rng.integers(1, n + 1)) for n in SHAPE]
+        start = [int(rng.integers(0, n - s + 1)) for n, s in zip(SHAPE, size)]
+        window = tuple(slice(a, a + s) for a, s in zip(start, size))
+        patch, patch_classes = cache.read_patch(small_cache, "volume_1", start, size)
+        assert type(patch) is np.ndarray and patch.flags.c_contiguous and patch.dtype == np.float16
+        np.testing.assert_array_equal(patch, image[(slice(None),) + window])
+        np.testing.assert_array_equal(patch_classes, classes[window])
+    as_float32, _ = cache.read_patch(small_cache, "volume_1", (0, 0, 0), SHAPE, dtype=np.float32)
+    np.testing.assert_array_equal(as_float32, image.astype(np.float32))
+
+
+def test_read_patch_sees_a_patient_converted_again(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=1)
+    cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    before, _ = cache.read_patch(tmp_path / "cache", "volume_1", (0, 0, 0), SHAPE)
+    new_image, new_seg = make_volume(42)
+    write_h5_volume(h5_dir, 1, new_image, new_seg)
+    cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    after, classes = cache.read_patch(tmp_path / "cache", "volume_1", (0, 0, 0), SHAPE)
+    assert not np.array_equal(after, before)
+    np.testing.assert_array_equal(after, zscore_brain(new_image).astype(np.float16))
+    np.testing.assert_array_equal(classes, labels.to_contiguous(new_seg))
+
+
+@pytest.mark.parametrize("start, size", [((-1, 0, 0), (4, 4, 4)), ((30, 0, 0), (4, 4, 4)), ((0, 0), (4, 4))])
+def test_patch_outside_the_volume_is_refused(small_cache, start, size):
+    with pytest.raises(ValueError, match="start"):
+        cache.read_patch(small_cache, "volume_1", start, size)
+
+
+def test_loader_errors_name_the_file(small_cache):
+    with pytest.raises(DataError, match=r"manifest\.json: case volume_9 is not cached"):
+        cache.load_cached_case(small_cache, "volume_9")
+    (small_cache / "volume_2_labels.npy").unlink()
+    with pytest.raises(DataError, match=r"volume_2_labels\.npy: cached file not found"):
+        cache.load_cached_case(small_cache, "volume_2")
+    np.save(small_cache / "volume_1_image.npy", np.zeros((4, 2, 2, 2), np.float16))
+    with pytest.raises(DataError, match=r"volume_1_image\.npy: cached array is float16 \(4, 2, 2, 2\)"):
+        cache.load_cached_case(small_cache, "volume_1")
+    (small_cache / "manifest.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"manifest\.json: cache manifest is not valid"):
+        cache.cached_case_ids(small_cache)
+
+
+def test_default_cache_dir_lives_in_the_profile_outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path))
+    assert cache.default_cache_dir("ci") == tmp_path.resolve() / "outputs" / "ci" / "npy_cache"
+
+
+# --------------------------------------------------------------------------- LRU
+
+
+def test_lru_evicts_least_recently_used_by_bytes():
+    sizes = {"a": 400, "b": 300, "c": 200, "d": 500}
+    lru = LRUVolumeCache(1000, load=lambda key: np.zeros(sizes[key], np.uint8))
+    for key in ("a", "b", "c"):
+        lru.get(key)
+    assert lru.current_bytes == 900 and lru.keys() == ["a", "b", "c"]
+    lru.get("a")  # a hit makes "a" the most recent
+    lru.get("d")  # 900 + 500 > 1000: evict "b" (300), then "c" (200)
+    assert lru.keys() == ["a", "d"] and lru.current_bytes == 900 and lru.evictions == 2
+    assert (lru.hits, lru.misses) == (1, 4)
+    assert "a" in lru and "b" not in lru and len(lru) == 2
+
+
+def test_lru_counts_tuples_does_not_keep_oversized_volumes_and_returns_read_only_arrays():
+    lru = LRUVolumeCache(100, load=lambda size: (np.zeros(size, np.uint8), None))
+    big, _ = lru.get(150)
+    assert big.shape == (150,) and len(lru) == 0 and lru.current_bytes == 0
+    small, _ = lru.get(60)
+    assert not small.flags.writeable
+    with pytest.raises(ValueError):
+        small[0] = 1
+    lru.clear()
+    assert len(lru) == 0 and lru.misses == 2
+    assert value_nbytes((np.zeros(3, np.float32), [np.zeros(2, np.float16)], None)) == 16
+    with pytest.raises(TypeError):
+        value_nbytes("text")
+    with pytest.raises(ValueError):
+        LRUVolumeCache(-1, load=str)
+
+
+def test_lru_case_cache_loads_whole_cases_within_the_budget(small_cache):
+    image, classes = cache.load_cached_case(small_cache, "volume_1", mmap=False)
+    one_case = image.nbytes + classes.nbytes
+    cases = cache.lru_case_cache(small_cache, max_bytes=one_case)
+    first = cases.get("volume_1")
+    assert type(first[0]) is np.ndarray and cases.get("volume_1") is first
+    cases.get("volume_2")
+    assert cases.keys() == ["volume_2"] and (cases.hits, cases.misses) == (1, 2)
+    np.testing.assert_array_equal(first[0], image)
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def test_verify_accepts_a_good_cache_and_finds_each_kind_of_problem(tmp_path):
+    h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=4)
+    cache_dir = tmp_path / "cache"
+    sources = cache.h5_sources(h5_dir)
+    cache.precache(sources[:3], cache_dir, workers=1, progress=False)
+    assert cache.verify_cache(sources[:3], cache_dir, workers=2, progress=False) == {}
+    # volume_1: bytes corrupted on disk; volume_2: source changed; volume_3: values wrong but checksum updated
+    corrupted = bytearray((cache_dir / "volume_1_image.npy").read_bytes())
+    corrupted[-1] ^= 0xFF
+    (cache_dir / "volume_1_image.npy").write_bytes(bytes(corrupted))
+    write_h5_volume(h5_dir, 2, *make_volume(50))
+    manifest = cache.read_manifest(cache_dir)
+    wrong, _ = cache.load_cached_case(cache_dir, "volume_3", mmap=False)
+    wrong[0, 16, 16, 6] += 1
+    cache.save_npy(cache_dir / "volume_3_image.npy", wrong)
+    manifest["cases"]["volume_3"]["image"]["sha256"] = cache.file_sha256(cache_dir / "volume_3_image.npy")
+    cache.write_manifest(cache_dir, manifest)
+    problems = cache.verify_cache(sources, cache_dir, workers=1, progress=False, raise_on_failure=False)
+    assert "volume_1_image.npy: checksum differs" in problems["volume_1"]
+    assert "source of volume_2 changed" in problems["volume_2"]
+    assert "1 voxels differ from the z-scored source" in problems["volume_3"]
+    assert "volume_4 is not cached" in problems["volume_4"]
+    with pytest.raises(cache.PrecacheError, match="4 of 4 cached cases failed verification"):
+        cache.verify_cache(sources, cache_dir, workers=1, progress=False)
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_real_case_with_int16_segmentation_round_trips(real_sample_dir, tmp_path):
+    sources = [s for s in cache.nifti_sources(real_sample_dir) if s.case_id == "Brats18_2013_3_1"]
+    cache.precache(sources, tmp_path / "cache", workers=1, progress=False)
+    assert cache.verify_cache(sources, tmp_path / "cache", workers=1, progress=False) == {}
+    image, classes = cache.load_cached_case(tmp_path / "cache", "Brats18_2013_3_1")
+    assert image.shape == (4, 240, 240, 155) and image.dtype == np.float16
+    assert set(np.unique(classes)) <= {0, 1, 2, 3} and np.isfinite(image).all()

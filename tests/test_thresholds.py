@@ -1,0 +1,93 @@
+"""Per-region threshold search, region -> class conversion and the post-processing hook."""
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from braintools import losses, postprocess, thresholds, train
+
+
+class Passthrough(nn.Module):
+    """A "model" whose inputs are already logits (a dummy parameter gives it a device)."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x
+
+
+def test_region_probabilities_from_softmax_and_sigmoid():
+    logits = torch.randn(2, 4, 5, 5)
+    p = torch.softmax(logits, 1)
+    regions = thresholds.region_probabilities(logits)
+    assert torch.allclose(regions[:, 0], 1 - p[:, 0]) and torch.allclose(regions[:, 2], p[:, 3])
+    assert torch.allclose(regions[:, 1], p[:, 1] + p[:, 3])
+    assert torch.allclose(thresholds.region_probabilities(logits[:, :3], "regions"), torch.sigmoid(logits[:, :3]))
+    with pytest.raises(ValueError):
+        thresholds.region_probabilities(logits, "labels")
+
+
+def test_threshold_counts():
+    probabilities = torch.tensor([0.2, 0.6, 0.9, 0.4]).view(1, 1, 4).repeat(1, 3, 1)
+    truth = torch.tensor([0, 1, 1, 1]).view(1, 1, 4).repeat(1, 3, 1)
+    counts = thresholds.threshold_counts(probabilities, truth, [0.3, 0.5])
+    assert counts.shape == (3, 2, 3)
+    assert counts[0].tolist() == [[3, 3, 3], [2, 2, 3]]
+
+
+def _region_loader():
+    """ET probability 0.3 on true ET pixels and 0.12 elsewhere: the best ET threshold is below 0.3, not 0.5."""
+    classes = torch.zeros(4, 8, 8, dtype=torch.long)
+    classes[:, 2:6, 2:6] = 2
+    classes[:, 3:5, 3:5] = 3
+    probabilities = losses.classes_to_regions(classes) * 0.8 + 0.1
+    probabilities[:, 2] = torch.where(classes == 3, 0.3, 0.12)
+    return DataLoader(TensorDataset(torch.logit(probabilities), classes), batch_size=2)
+
+
+def test_search_finds_the_best_threshold_per_region():
+    table = thresholds.search_thresholds(Passthrough(), _region_loader(), output="regions", progress=False)
+    assert list(table.columns) == ["WT", "TC", "ET"] and table.index.name == "threshold"
+    assert table.loc[0.5, "ET"] == 0.0 and table.loc[0.15, "ET"] == 1.0 and table.loc[0.1, "ET"] < 1.0
+    best = thresholds.best_thresholds(table)
+    assert best["ET"] == 0.15 and best["WT"] == 0.1
+    tuned = thresholds.pipeline_dice(Passthrough(), _region_loader(), best, output="regions", progress=False)
+    default = thresholds.pipeline_dice(Passthrough(), _region_loader(), None, output="regions", progress=False)
+    assert tuned["ET"] == 1.0 and default["ET"] == 0.0
+
+
+def test_regions_to_classes_nests_the_regions():
+    regions = np.array([[1, 1, 1, 0, 0], [1, 1, 0, 0, 1], [1, 0, 0, 0, 1]], bool)
+    assert thresholds.regions_to_classes(regions).tolist() == [3, 1, 2, 0, 3]
+    probabilities = torch.tensor([[[0.9], [0.2], [0.6]]])
+    assert thresholds.apply_thresholds(probabilities).tolist() == [[3]]
+    assert thresholds.apply_thresholds(probabilities, {"ET": 0.7}).tolist() == [[2]]
+
+
+def test_pipeline_with_argmax_matches_fit_validation_dice():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 4, 8, 8, generator=generator)
+    classes = torch.randint(0, 4, (6, 8, 8), generator=generator)
+    loader = DataLoader(TensorDataset(logits, classes), batch_size=4)
+    scores = thresholds.pipeline_dice(Passthrough(), loader, progress=False)
+    expected = train.evaluate(Passthrough(), loader, losses.DiceCELoss())
+    assert [scores[r] for r in ("WT", "TC", "ET")] == pytest.approx(
+        [expected["val_dice_WT"], expected["val_dice_TC"], expected["val_dice_ET"]])
+
+
+def test_postprocessing_hook_runs_on_every_sample():
+    classes = torch.zeros(2, 8, 8, dtype=torch.long)
+    classes[:, 2:6, 2:6] = 2
+    logits = losses.one_hot(classes, 4) * 10
+    logits[:, 2, 0, 7] = 20  # one stray edema pixel per slice: a false positive
+    loader = DataLoader(TensorDataset(logits, classes), batch_size=2)
+    raw = thresholds.pipeline_dice(Passthrough(), loader, progress=False)
+    cleanup = functools.partial(postprocess.postprocess_classes, min_component_size=2)
+    cleaned = thresholds.pipeline_dice(Passthrough(), loader, postprocess=cleanup, progress=False)
+    assert raw["WT"] < 1.0 and cleaned["WT"] == 1.0
