@@ -162,3 +162,36 @@ def load_split(path: str | os.PathLike) -> PatientSplit:
         raise ValueError(f"{path}: not a split file with parts {list(PARTS)} ({error})") from None
     split.check_disjoint()
     return split
+
+
+def read_grades(nifti_train: str | os.PathLike) -> dict[str, str]:
+    """Return ``{case_id: "HGG" | "LGG"}`` from a BraTS 2020 training folder's ``name_mapping.csv`` ({} if absent)."""
+    import pandas as pd
+
+    path = Path(nifti_train) / "name_mapping.csv"
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path)
+    if not {"Grade", "BraTS_2020_subject_ID"} <= set(table.columns):
+        raise ValueError(f"{path}: expected columns Grade and BraTS_2020_subject_ID, found {list(table.columns)}")
+    return dict(zip(table["BraTS_2020_subject_ID"].astype(str), table["Grade"].astype(str)))
+
+
+def course_split(case_ids: Sequence[str], path: str | os.PathLike, nifti_train: str | os.PathLike | None = None,
+                 seed: int = 0) -> PatientSplit:
+    """Return the course's one split (80/10/10, stratified by grade), read from ``path`` or made and saved there.
+
+    Every notebook calls this with the same ``path`` (``outputs_dir(profile) / "split.json"``), so they train and
+    evaluate on the same patients whichever runs first. A saved split made for other patients is replaced.
+    """
+    path = Path(path)
+    wanted = sorted(str(case_id) for case_id in case_ids)
+    if path.is_file():
+        saved = load_split(path)
+        if sorted(saved.train + saved.val + saved.test) == wanted:
+            return saved
+    grades = read_grades(nifti_train) if nifti_train is not None else {}
+    strata = [grades.get(case_id, "unknown") for case_id in wanted]
+    split = split_patients(wanted, strata=strata, seed=seed)
+    save_split(split, path)
+    return split

@@ -87,3 +87,19 @@ def test_load_split_errors(tmp_path):
     (tmp_path / "overlap.json").write_text('{"train": ["a"], "val": ["a"], "test": []}')
     with pytest.raises(ValueError, match="'a'"):
         splits.load_split(tmp_path / "overlap.json")
+
+
+def test_course_split_is_saved_reused_and_replaced_for_other_patients(tmp_path):
+    (tmp_path / "name_mapping.csv").write_text(
+        "Grade,BraTS_2020_subject_ID\n" + "".join(f"{'LGG' if i % 4 == 0 else 'HGG'},case_{i}\n" for i in range(20)))
+    assert splits.read_grades(tmp_path)["case_4"] == "LGG"
+    ids = [f"case_{i}" for i in range(20)]
+    path = tmp_path / "split.json"
+    first = splits.course_split(ids, path, nifti_train=tmp_path, seed=3)
+    assert path.is_file() and (len(first.train), len(first.val), len(first.test)) == (16, 2, 2)
+    path.write_text(json.dumps({"train": ids[:16], "val": ids[16:18], "test": ids[18:]}))
+    assert splits.course_split(ids, path, nifti_train=tmp_path).test == ("case_18", "case_19")  # reused as saved
+    fewer = splits.course_split(ids[:10], path)  # other patients: a new split replaces the file
+    assert sorted(fewer.train + fewer.val + fewer.test) == sorted(ids[:10])
+    assert splits.load_split(path) == fewer
+    assert splits.read_grades(tmp_path / "nowhere") == {}
