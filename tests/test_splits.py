@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from braintools import splits
@@ -103,3 +104,12 @@ def test_course_split_is_saved_reused_and_replaced_for_other_patients(tmp_path):
     assert sorted(fewer.train + fewer.val + fewer.test) == sorted(ids[:10])
     assert splits.load_split(path) == fewer
     assert splits.read_grades(tmp_path / "nowhere") == {}
+
+
+def test_stratified_order_spreads_every_stratum_over_the_whole_order():
+    strata = ["small"] * 10 + ["large"] * 10
+    order = splits.stratified_order(strata, np.random.default_rng(0))
+    assert sorted(order.tolist()) == list(range(20))
+    for start in range(0, 20, 4):  # every run of 4 holds both strata, about 2 each
+        run = [strata[i] for i in order[start:start + 4]]
+        assert 1 <= run.count("small") <= 3

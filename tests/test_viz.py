@@ -161,6 +161,8 @@ def test_legend_shows_every_label_in_its_colour():
     colours = [tuple(handle.get_facecolor()) for handle in legend.legend_handles]
     assert colours == [to_rgba(viz.LABEL_COLOURS[value]) for value in (1, 2, 4)]
     assert viz.add_label_legend(fig).get_texts()[0].get_text() == "NCR (1)"
+    handles = viz.label_legend_handles()
+    assert [handle.get_label() for handle in handles] == texts
 
 
 def test_label_colormap_maps_brats_values_to_the_scheme():
