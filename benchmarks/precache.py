@@ -30,22 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from braintools import cache, io
+from braintools.cache import median_ms, random_patch_starts, warm_files
 from braintools.paths import data_dir
 
 PATCH = (160, 160, 64)
 LAYOUTS = {"(4, X, Y, Z)": (0, 1, 2, 3), "(4, Z, X, Y)": (0, 3, 1, 2), "(Z, X, Y, 4)": (3, 1, 2, 0),
            "(X, Y, Z, 4)": (1, 2, 3, 0)}  # fmt: skip
-
-
-def median_ms(function: Callable[[], object], repeats: int) -> float:
-    """Call ``function`` once to warm up, then ``repeats`` times; return the median wall time in ms."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def make_h5_patients(folder: Path, n_patients: int, seed: int) -> None:
@@ -61,29 +51,12 @@ def make_h5_patients(folder: Path, n_patients: int, seed: int) -> None:
         print(f"generated volume_{volume} (synthetic.make_case + write_h5_case) in {time.perf_counter() - start:.1f} s")
 
 
-def read_every_byte(paths: list[Path]) -> None:
-    """Read files once so that every timed run finds them in the page cache (warm)."""
-    for path in paths:
-        path.read_bytes()
-
-
-def cpu_seconds() -> float:
-    """CPU time (user + system) used so far by this process and its finished child processes."""
-    try:
-        import resource  # Unix only
-    except ImportError:
-        return time.process_time()  # this process only
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def time_conversion(sources: list[cache.CacheSource], work_dir: Path, workers: int) -> tuple[float, float, Path]:
     """Convert ``sources`` into a fresh folder with ``workers`` processes; return (wall s, CPU s, folder)."""
     cache_dir = work_dir / f"cache_{workers}_workers"
     shutil.rmtree(cache_dir, ignore_errors=True)
-    start, start_cpu = time.perf_counter(), cpu_seconds()
-    cache.precache(sources, cache_dir, workers=workers, progress=False)
-    return time.perf_counter() - start, cpu_seconds() - start_cpu, cache_dir
+    _, wall, cpu = cache.timed_precache(sources, cache_dir, workers=workers)
+    return wall, cpu, cache_dir
 
 
 def measure_conversion(sources: list[cache.CacheSource], work_dir: Path, rounds: int) -> dict[int, float]:
@@ -100,11 +73,6 @@ def measure_conversion(sources: list[cache.CacheSource], work_dir: Path, rounds:
                for path in (work_dir / "cache_2_workers").iterdir())
     print(f"1-worker and 2-worker caches byte-identical: {same}")
     return {workers: statistics.median(times) for workers, times in walls.items()}
-
-
-def random_starts(shape: tuple[int, ...], size: tuple[int, ...], count: int, seed: int = 0) -> list[tuple]:
-    rng = np.random.default_rng(seed)
-    return [tuple(int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size)) for _ in range(count)]
 
 
 def cycle(items: list) -> Callable[[], object]:
@@ -130,8 +98,8 @@ def measure_loads(h5_files: list[Path], cache_dir: Path, case_id: str, repeats: 
     image_path = cache_dir / cache.cache_file_names(case_id)[0]
     offset = np.load(image_path, mmap_mode="r").offset
     shape = np.load(image_path, mmap_mode="r").shape
-    next_start = cycle(random_starts(shape[1:], PATCH, 64))
-    read_every_byte(h5_files + [image_path])
+    next_start = cycle(random_patch_starts(shape[1:], PATCH, 64))
+    warm_files(h5_files + [image_path])
     figures = {
         "h5_155_slices": median_ms(lambda: io.load_h5_volume(h5_files), repeats),
         "npy_image_np_load": median_ms(lambda: np.load(image_path), repeats),
@@ -168,14 +136,14 @@ def time_layout(path: Path, back: tuple[int, ...], next_start: Callable[[], tupl
         view = np.load(path, mmap_mode="r").transpose(back)
         return np.ascontiguousarray(view[:, :, :, view.shape[3] // 2])
 
-    read_every_byte([path])
+    warm_files([path])
     return [median_ms(patch, repeats), median_ms(axial, repeats), median_ms(lambda: np.load(path), repeats)]
 
 
 def measure_layouts(image_path: Path, work_dir: Path, repeats: int) -> None:
     """Print patch, axial-slice and full-load times for the stored image in other axis orders."""
     image = np.load(image_path)
-    next_start = cycle(random_starts(image.shape[1:], PATCH, 64, seed=1))
+    next_start = cycle(random_patch_starts(image.shape[1:], PATCH, 64, seed=1))
     print("\nlayout comparison (float16, warm, median ms; every read returns a C-contiguous (4, X, Y, Z) array):")
     print(f"  {'stored as':14s} {'patch 160x160x64':>17s} {'axial slice':>12s} {'full np.load':>13s}")
     for name, order in LAYOUTS.items():
@@ -243,7 +211,7 @@ def main() -> None:
     h5_dir = work_dir / "h5"
     make_h5_patients(h5_dir, args.patients, args.seed)
     sources = [source for source in cache.h5_sources(h5_dir) if int(source.case_id.split("_")[1]) <= args.patients]
-    read_every_byte([path for source in sources for path in source.files])
+    warm_files([path for source in sources for path in source.files])
     conversion = None
     if args.skip_conversion:
         cache.precache(sources, work_dir / "cache_1_workers", workers=1)

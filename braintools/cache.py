@@ -25,22 +25,27 @@ GPU), and cast there.
 Crash safety: every file is written under a temporary name, flushed to disk, then renamed, so a loader
 never sees a half-written file under its final name. The manifest is rewritten (atomically) after every
 finished patient; a patient is in the cache only once its manifest entry exists, so an interrupted run
-resumes with the patients that were not finished. Do not run two ``precache`` on one folder at once.
+resumes with the patients that were not finished. Two ``precache`` runs on one folder take turns (a lock file,
+``.precache.lock``, on Unix): the second waits, then skips what the first converted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import os
+import statistics
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,13 +55,18 @@ from braintools import io
 from braintools.atomic import atomic_path
 from braintools.errors import DataError
 from braintools.labels import to_contiguous
-from braintools.lru import LRUVolumeCache
+from braintools.lru import LRUVolumeCache, value_nbytes
 from braintools.paths import outputs_dir
 from braintools.preprocess import zscore_brain
 from braintools.profiles import get_profile
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 CACHE_FORMAT = 1
 MANIFEST_NAME = "manifest.json"
+LOCK_NAME = ".precache.lock"  # held while precache writes the folder
 IMAGE_DTYPE = np.dtype(np.float16)
 LABEL_DTYPE = np.dtype(np.uint8)
 LAYOUT = "image (4, X, Y, Z) float16 C order, channels t1, t1ce, t2, flair; labels (X, Y, Z) uint8 classes 0..3"
@@ -404,11 +414,20 @@ def precache(
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _remove_temporaries(cache_dir)
     report = PrecacheReport(cache_dir, _default_workers(workers))
+    with _folder_lock(cache_dir):
+        _convert_missing(list(sources), cache_dir, report, progress)
+    if report.failed and raise_on_failure:
+        raise PrecacheError(report, report.summary())
+    return report
+
+
+def _convert_missing(sources: list[CacheSource], cache_dir: Path, report: PrecacheReport, progress: bool) -> None:
+    """Convert the sources whose cache is missing or stale, recording each finished patient in the manifest."""
+    _remove_temporaries(cache_dir)
     manifest = read_manifest(cache_dir)
     manifest = {**manifest, "cases": dict(manifest["cases"])}
-    todo = _plan(list(sources), manifest, cache_dir, report)
+    todo = _plan(sources, manifest, cache_dir, report)
     write_manifest(cache_dir, manifest)  # stale entries are gone before their files are rewritten
     convert = functools.partial(convert_case, cache_dir=cache_dir)
     for source, entry, error in _run_per_case(convert, todo, report.workers, progress, "precache"):
@@ -418,9 +437,22 @@ def precache(
         manifest["cases"][source.case_id] = entry
         write_manifest(cache_dir, manifest)
         report.converted.append(source.case_id)
-    if report.failed and raise_on_failure:
-        raise PrecacheError(report, report.summary())
-    return report
+
+
+@contextlib.contextmanager
+def _folder_lock(cache_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``cache_dir`` (Unix ``flock``): two ``precache`` runs on one folder take turns."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, so do not run two precache on one folder at once there
+        yield
+        return
+    with open(cache_dir / LOCK_NAME, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _plan(sources: list[CacheSource], manifest: dict[str, Any], cache_dir: Path, report: PrecacheReport
@@ -622,3 +654,189 @@ def verify_cache(
         raise PrecacheError(problems, f"{cache_dir}: {len(problems)} of {len(sources)} cached cases failed "
                                       f"verification\n{lines}")
     return problems
+
+
+# --------------------------------------------------------------------------- benchmark
+
+#: What ``benchmark_loads`` times, by row key: (description, what it returns).
+LOAD_WAYS = {
+    "h5": ("HDF5 slice files (io.load_h5_volume)", "float32 image + labels"),
+    "npy": ("cached image (np.load)", "float16 image"),
+    "fromfile": ("same bytes, raw (np.fromfile)", "float16 image, no header check"),
+    "patient": ("cached patient (load_cached_case, in memory)", "float16 image + uint8 labels"),
+    "patch": ("memory-mapped 3D patch (read_patch)", "float16 patch + uint8 labels"),
+    "axial": ("memory-mapped axial slice", "float16 slice (4, X, Y)"),
+}
+#: Targets of the pre-cache (issue "Done means"): (slower way, faster way, comparison, ratio).
+LOAD_TARGETS = (("h5", "npy", ">=", 50.0), ("npy", "fromfile", "<=", 2.0), ("patient", "patch", ">=", 10.0))
+
+
+def median_ms(function: Callable[[], object], repeats: int = 5) -> float:
+    """Call ``function`` once to warm up, then ``repeats`` times; return the median wall time in ms."""
+    function()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) used so far by this process and its finished child processes (pool workers)."""
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return time.process_time()
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_precache(sources: Iterable[CacheSource], cache_dir: str | os.PathLike, workers: int | None = None,
+                   progress: bool = False) -> tuple[PrecacheReport, float, float]:
+    """Run ``precache`` and return (report, wall seconds, CPU seconds of this process and its workers).
+
+    CPU seconds / wall seconds is the number of cores kept busy: close to ``workers`` when converting scales.
+    """
+    start, start_cpu = time.perf_counter(), cpu_seconds()
+    report = precache(sources, cache_dir, workers=workers, progress=progress)
+    return report, time.perf_counter() - start, cpu_seconds() - start_cpu
+
+
+def warm_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Read files once so that timed reads find them in the operating system's page cache (warm)."""
+    for path in paths:
+        with open(path, "rb") as handle:
+            while handle.read(8 * 2**20):
+                pass
+
+
+def random_patch_starts(shape: Sequence[int], size: Sequence[int], count: int, seed: int = 0
+                        ) -> list[tuple[int, ...]]:
+    """Return ``count`` random first voxels of patches of ``size`` that fit inside ``shape``."""
+    rng = np.random.default_rng(seed)
+    return [tuple(int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size)) for _ in range(count)]
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, io.Case):
+        return value.image.nbytes + (0 if value.seg is None else value.seg.nbytes)
+    return value_nbytes(value)
+
+
+def _timed_loads(h5_files: Sequence[Path], cache_dir: Path, case_id: str, patch: tuple[int, ...], seed: int
+                 ) -> dict[str, Callable[[], Any]]:
+    """The functions ``benchmark_loads`` times, by row key (each returns what it read)."""
+    image_path = cache_dir / cache_file_names(case_id)[0]
+    stored = np.load(image_path, mmap_mode="r")
+    starts = itertools.cycle(random_patch_starts(stored.shape[1:], patch, 64, seed))
+    middle = stored.shape[3] // 2
+    return {
+        "h5": lambda: io.load_h5_volume(list(h5_files)),
+        "npy": lambda: np.load(image_path),
+        "fromfile": lambda: np.fromfile(image_path, IMAGE_DTYPE, offset=stored.offset),
+        "patient": lambda: load_cached_case(cache_dir, case_id, mmap=False),
+        "patch": lambda: read_patch(cache_dir, case_id, next(starts), patch),
+        "axial": lambda: np.array(load_cached_case(cache_dir, case_id, mmap=True)[0][..., middle]),
+    }
+
+
+def benchmark_loads(
+    h5_files: Sequence[str | os.PathLike],
+    cache_dir: str | os.PathLike,
+    case_id: str,
+    patch_size: Sequence[int] = (160, 160, 64),
+    repeats: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Time every way to read one patient, warm (files in the page cache); one row per way (``LOAD_WAYS``).
+
+    Columns: ``read`` (what), ``returns``, ``ms`` (median of ``repeats`` after one warm-up), ``MiB`` returned,
+    ``MiB/s`` and ``speed-up`` (HDF5 time / this time). Patches start at random places (seeded); the patch size
+    is clipped to the volume. ``table.attrs`` holds ``volume_shape`` and ``patch_size`` (X, Y, Z).
+
+    Example:
+        >>> table = benchmark_loads(h5_source.files, cache_dir, "volume_1")  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    cache_dir, h5_files = Path(cache_dir), [Path(path) for path in h5_files]
+    shape = _manifest_entry(cache_dir, case_id)["image"]["shape"][1:]
+    patch = tuple(min(int(p), int(n)) for p, n in zip(patch_size, shape))
+    warm_files(h5_files + [cache_dir / name for name in cache_file_names(case_id) if (cache_dir / name).exists()])
+    rows = {}
+    for key, load in _timed_loads(h5_files, cache_dir, case_id, patch, seed).items():
+        read, returns = LOAD_WAYS[key]
+        if key == "h5":
+            read = f"{len(h5_files)} {read}"
+        elif key == "patch":
+            read = read.replace("3D patch", "x".join(map(str, patch)) + " patch")
+        mebibytes = _nbytes(load()) / 2**20
+        rows[key] = {"read": read, "returns": returns, "ms": median_ms(load, repeats), "MiB": mebibytes}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["MiB/s"] = table["MiB"] / (table["ms"] / 1000)
+    table["speed-up"] = table.loc["h5", "ms"] / table["ms"]
+    table.attrs.update(volume_shape=tuple(shape), patch_size=patch)
+    return table
+
+
+def check_load_targets(table: pd.DataFrame) -> pd.DataFrame:
+    """Compare ``benchmark_loads`` figures with the pre-cache targets (``LOAD_TARGETS``); one row per target."""
+    import pandas as pd
+
+    rows = []
+    for slower, faster, comparison, target in LOAD_TARGETS:
+        ratio = float(table.loc[slower, "ms"] / table.loc[faster, "ms"])
+        holds = ratio >= target if comparison == ">=" else ratio <= target
+        rows.append({"ratio": f"{table.loc[slower, 'read']} / {table.loc[faster, 'read']}",
+                     "measured": ratio, "target": f"{comparison} {target:g}", "holds": bool(holds)})
+    return pd.DataFrame(rows)
+
+
+def disk_sizes(h5_files: Sequence[str | os.PathLike], cache_dir: str | os.PathLike, case_id: str) -> pd.DataFrame:
+    """Disk size of one patient as HDF5 slices and as cached ``.npy`` files (files, MiB, bytes per voxel)."""
+    import pandas as pd
+
+    entry = _manifest_entry(cache_dir, case_id)
+    voxels = int(np.prod(entry["image"]["shape"][1:]))
+    rows = {f"{len(h5_files)} HDF5 slice files (float64 image + uint8 mask)":
+            (len(h5_files), sum(os.path.getsize(path) for path in h5_files))}
+    for array in (entry["image"], entry["labels"]):
+        if array is not None:
+            rows[f"{array['file']} ({array['dtype']})"] = (1, array["bytes"])
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["files", "bytes"])
+    table["MiB"] = table["bytes"] / 2**20
+    table["bytes per voxel"] = table["bytes"] / voxels
+    return table.drop(columns="bytes")
+
+
+def _time_label(ms: float, speed_up: float) -> str:
+    """Label of one bar, e.g. ``"28.3 ms  (62x faster)"``."""
+    label = f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
+    if speed_up != 1:
+        label += f"  ({speed_up:,.{0 if speed_up >= 10 else 1}f}x faster)"
+    return label
+
+
+def plot_load_times(table: pd.DataFrame, title: str = "") -> Figure:
+    """Bar charts of a ``benchmark_loads`` table: time per read (log scale, with speed-ups) and MiB returned."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 0.55 * len(table) + 1.6), layout="constrained")
+    time_ax, size_ax = fig.subplots(1, 2, sharey=True, width_ratios=(3, 2))
+    positions = np.arange(len(table))[::-1]
+    colours = ["#D55E00" if key == "h5" else "#0072B2" for key in table.index]
+    time_ax.barh(positions, table["ms"], color=colours)
+    time_ax.set_xscale("log")
+    time_ax.set_xlim(table["ms"].min() / 3, table["ms"].max() * 30)
+    for position, (ms, speed_up) in zip(positions, table[["ms", "speed-up"]].itertuples(index=False)):
+        time_ax.text(ms * 1.15, position, _time_label(ms, speed_up), va="center", fontsize=9)
+    time_ax.set_yticks(positions, table["read"])
+    time_ax.set_xlabel("milliseconds per read (log scale, median, warm)")
+    size_ax.barh(positions, table["MiB"], color=colours)
+    for position, mebibytes in zip(positions, table["MiB"]):
+        size_ax.text(mebibytes, position, f" {mebibytes:.3g}", va="center", fontsize=9)
+    size_ax.set_xlim(0, table["MiB"].max() * 1.25)
+    size_ax.set_xlabel("MiB returned per read")
+    fig.suptitle(title or "Reading one patient: HDF5 slices vs the .npy cache")
+    return fig

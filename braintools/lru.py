@@ -94,6 +94,12 @@ class LRUVolumeCache:
         self._items[key] = (value, size)
         self.current_bytes += size
 
+    def stats(self) -> dict[str, float]:
+        """Return the counters as a dict: volumes, MiB held, hits, misses, evictions and the hit rate (0..1)."""
+        requests = self.hits + self.misses
+        return {"volumes": len(self), "MiB": self.current_bytes / 2**20, "hits": self.hits, "misses": self.misses,
+                "evictions": self.evictions, "hit rate": self.hits / requests if requests else 0.0}
+
     def __contains__(self, key: Hashable) -> bool:
         return key in self._items
 

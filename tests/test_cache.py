@@ -290,6 +290,23 @@ def test_no_half_written_file_is_ever_visible_under_its_final_name(tmp_path):
     assert bad == [] and len(seen) == 8
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the folder lock uses fcntl.flock (Unix)")
+def test_a_second_precache_on_one_folder_waits_for_the_first(tmp_path):
+    h5_dir, cache_dir = write_h5_tree(tmp_path / "h5", n_volumes=1), tmp_path / "cache"
+    cache_dir.mkdir()
+    reports = []
+    second = threading.Thread(target=lambda: reports.append(
+        cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)))
+    with cache._folder_lock(cache_dir):  # a first run holds the folder
+        (cache_dir / ".tmp-1-volume_1_image.npy").write_bytes(b"the first run is writing this")
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive() and reports == [], "the second run did not wait for the lock"
+        assert (cache_dir / ".tmp-1-volume_1_image.npy").exists(), "the second run deleted a file being written"
+    second.join()
+    assert reports[0].converted == ["volume_1"] and cache.cached_case_ids(cache_dir) == ["volume_1"]
+
+
 def test_leftover_temporary_files_are_removed(tmp_path):
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
@@ -507,3 +524,73 @@ def test_real_case_with_int16_segmentation_round_trips(real_sample_dir, tmp_path
     image, classes = cache.load_cached_case(tmp_path / "cache", "Brats18_2013_3_1")
     assert image.shape == (4, 240, 240, 155) and image.dtype == np.float16
     assert set(np.unique(classes)) <= {0, 1, 2, 3} and np.isfinite(image).all()
+
+
+# --------------------------------------------------------------------------- benchmark helpers (no timing asserted)
+
+
+def test_median_ms_warms_up_once_then_repeats():
+    calls = []
+    milliseconds = cache.median_ms(lambda: calls.append(1), repeats=4)
+    assert len(calls) == 5 and milliseconds >= 0
+
+
+def test_cpu_seconds_grow_and_timed_precache_reports(tmp_path):
+    before = cache.cpu_seconds()
+    report, wall, cpu = cache.timed_precache(cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=2)),
+                                             tmp_path / "cache", workers=2)
+    assert sorted(report.converted) == ["volume_1", "volume_2"] and wall > 0 and cpu >= 0
+    assert cache.cpu_seconds() >= before
+
+
+def test_random_patch_starts_fit_and_repeat_with_the_seed():
+    starts = cache.random_patch_starts((20, 10, 5), (8, 10, 2), 50, seed=3)
+    assert starts == cache.random_patch_starts((20, 10, 5), (8, 10, 2), 50, seed=3)
+    assert all(0 <= x <= 12 and y == 0 and 0 <= z <= 3 for x, y, z in starts)
+
+
+def test_benchmark_loads_returns_every_way_with_sizes_and_speed_ups(small_cache, tmp_path):
+    h5_files = io.find_h5_volumes(tmp_path / "h5")[1]
+    table = cache.benchmark_loads(h5_files, small_cache, "volume_1", patch_size=(16, 64, 6), repeats=1)
+    assert list(table.index) == list(cache.LOAD_WAYS)
+    assert table.loc["h5", "read"].startswith(f"{SHAPE[2]} HDF5") and "16x32x6 patch" in table.loc["patch", "read"]
+    voxels = int(np.prod(SHAPE))
+    expected_mib = {"h5": voxels * 17, "npy": voxels * 8, "fromfile": voxels * 8, "patient": voxels * 9,
+                    "patch": 16 * 32 * 6 * 9, "axial": 4 * 32 * 32 * 2}
+    for key, size in expected_mib.items():
+        assert table.loc[key, "MiB"] == pytest.approx(size / 2**20)
+    assert table.attrs == {"volume_shape": SHAPE, "patch_size": (16, 32, 6)}
+    assert table.loc["h5", "speed-up"] == 1 and (table["ms"] > 0).all()
+    np.testing.assert_allclose(table["speed-up"], table.loc["h5", "ms"] / table["ms"])
+
+
+def test_check_load_targets_compares_the_ratios():
+    import pandas as pd
+
+    ms = {"h5": 1000.0, "npy": 10.0, "fromfile": 6.0, "patient": 12.0, "patch": 3.0, "axial": 1.0}
+    table = pd.DataFrame({"read": list(ms), "ms": list(ms.values())}, index=list(ms))
+    checks = cache.check_load_targets(table)
+    assert checks["measured"].tolist() == pytest.approx([100.0, 10 / 6, 4.0])
+    assert checks["holds"].tolist() == [True, True, False]
+    assert checks["target"].tolist() == [">= 50", "<= 2", ">= 10"]
+
+
+def test_disk_sizes_and_plot(small_cache, tmp_path):
+    h5_files = io.find_h5_volumes(tmp_path / "h5")[2]
+    sizes = cache.disk_sizes(h5_files, small_cache, "volume_2")
+    assert sizes["files"].tolist() == [SHAPE[2], 1, 1]
+    voxels = int(np.prod(SHAPE))
+    assert sizes["bytes per voxel"].iloc[1] == pytest.approx(8, abs=128 / voxels)  # 8 bytes + the .npy header
+    assert sizes["MiB"].iloc[2] == pytest.approx(os.path.getsize(small_cache / "volume_2_labels.npy") / 2**20)
+    table = cache.benchmark_loads(h5_files, small_cache, "volume_2", patch_size=(8, 8, 4), repeats=1)
+    fig = cache.plot_load_times(table, title="test")
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+
+
+def test_lru_stats():
+    lru = LRUVolumeCache(100, load=lambda key: np.zeros(60, np.uint8))
+    assert lru.stats()["hit rate"] == 0.0
+    for key in ("a", "a", "b", "a"):
+        lru.get(key)
+    assert lru.stats() == {"volumes": 1, "MiB": 60 / 2**20, "hits": 1, "misses": 3, "evictions": 2,
+                           "hit rate": 0.25}
