@@ -1,11 +1,13 @@
 """Throughput of 2D training (slices per second): the model's training step and the slice data pipeline.
 
 Model: forward + Dice/CE loss + backward + AdamW step on random (batch, 4, size, size) inputs, on the CPU
-and, when available, on CUDA (with AMP). Data: ``SliceDataset`` reading in-memory z-scored 240 x 240 x 155
-volumes, padding to ``size`` and augmenting, in one process (DataLoader workers multiply it).
+(with ``--threads`` PyTorch threads; default: the cores other programs leave idle) and, when available, on
+CUDA (with AMP). Defaults are the ``course`` profile's 2D settings (``braintools.profiles``).
+Data: ``SliceDataset`` reading in-memory z-scored 240 x 240 x 155 volumes, padding to ``size`` and
+augmenting, in one process (DataLoader workers multiply it).
 
-    python benchmarks/train2d.py                       # course configuration: Unet resnet34, 256, batch 16
-    python benchmarks/train2d.py --encoder resnet18 --batch 8 --steps 5 --devices cpu
+    python benchmarks/train2d.py          # course profile: Unet resnet18, 256 inputs shrunk 4x to 64, batch 8
+    python benchmarks/train2d.py --encoder resnet34 --size 256 --downsample 1 --batch 8 --devices cpu --threads 2
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import torch
 from braintools.augment import SliceAugmenter
 from braintools.datasets2d import SliceDataset, VolumeSource
 from braintools.losses import DiceCELoss
-from braintools.models2d import create_smp_model
+from braintools.models2d import Downsampled, create_smp_model
+from braintools.profiles import get_profile
+from braintools.train import free_cpu_threads
 
 
 def _synchronize(device: torch.device) -> None:
@@ -29,10 +33,11 @@ def _synchronize(device: torch.device) -> None:
 
 
 def model_step_seconds(architecture: str, encoder: str, size: int, batch: int, steps: int, warmup: int,
-                       device: torch.device) -> list[float]:
-    """Seconds of each measured training step (after ``warmup`` unmeasured ones)."""
+                       device: torch.device, downsample: int = 1) -> list[float]:
+    """Seconds of each measured training step (after ``warmup`` unmeasured ones) on inputs ``size * downsample``."""
     torch.manual_seed(0)
-    model = create_smp_model(architecture, encoder).to(device).train()
+    model = Downsampled(create_smp_model(architecture, encoder), downsample).to(device).train()
+    size = size * downsample
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
     loss_fn = DiceCELoss()
@@ -71,31 +76,38 @@ def data_slices_per_second(size: int, n_slices: int) -> float:
 
 
 def main() -> None:
+    course = get_profile("course")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--architecture", default="Unet")
-    parser.add_argument("--encoder", default="resnet34")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--architecture", default=course.architecture_2d)
+    parser.add_argument("--encoder", default=course.encoder_2d)
+    parser.add_argument("--size", type=int, default=course.image_size_2d)
+    parser.add_argument("--batch", type=int, default=course.batch_size_2d)
+    parser.add_argument("--downsample", type=int, default=course.downsample_2d,
+                        help="the network sees inputs shrunk this many times (models2d.Downsampled)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: idle cores, at least 1)")
     parser.add_argument("--steps", type=int, default=3, help="measured training steps")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured steps first")
     parser.add_argument("--devices", default="cpu,cuda", help="comma-separated; cuda is skipped when absent")
     parser.add_argument("--data-slices", type=int, default=100, help="slices for the data benchmark (0: skip)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads or free_cpu_threads())
     for name in args.devices.split(","):
         if name == "cuda" and not torch.cuda.is_available():
             print("train2d model step: cuda not available, skipped")
             continue
         device = torch.device(name)
         times = model_step_seconds(args.architecture, args.encoder, args.size, args.batch, args.steps,
-                                   args.warmup, device)
+                                   args.warmup, device, args.downsample)
         median = statistics.median(times)
         detail = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
-        print(f"train2d model step: {args.architecture}/{args.encoder} {args.size}x{args.size} batch {args.batch} "
+        print(f"train2d model step: {args.architecture}/{args.encoder} {args.size}x{args.size} "
+              f"(inputs {args.size * args.downsample}, shrunk {args.downsample}x) batch {args.batch} "
               f"on {name} ({detail}, AMP {'on' if device.type == 'cuda' else 'off'}): "
               f"{args.batch / median:.1f} slices/s ({median:.2f} s/step, median of {len(times)})")
     if args.data_slices:
-        rate = data_slices_per_second(args.size, args.data_slices)
-        print(f"train2d data: SliceDataset 240->{args.size} + augmentation, 1 process: {rate:.0f} slices/s")
+        full_size = args.size * args.downsample
+        rate = data_slices_per_second(full_size, args.data_slices)
+        print(f"train2d data: SliceDataset 240->{full_size} + augmentation, 1 process: {rate:.0f} slices/s")
 
 
 if __name__ == "__main__":

@@ -9,26 +9,57 @@ convolution by cycling the RGB filters over the new channels and scaling them by
 the pretrained filter of colour i % 3: T1 <- R, T1ce <- G, T2 <- B, FLAIR <- R, each times 0.75. The sum of
 the filter responses over channels keeps its ImageNet scale; the network then learns what the channels mean.
 
-Without internet the ImageNet download fails (after the Hugging Face client's retries; ``HF_HUB_OFFLINE=1``
-makes it fail at once, or use the local cache when it holds the files): ``create_smp_model`` then says so and
-falls back to random initialisation. ``weights_path`` loads weights from a local file instead: a full model
+Without internet the ImageNet download would fail only after the Hugging Face client's retries (about 40 s).
+``create_smp_model`` first checks in about a second whether the Hub answers (``hub_reachable``); when it does not,
+it asks the client for cached files only (offline mode), so it never waits on the network. Without the files it
+says so and falls back to random initialisation. ``weights_path`` loads weights from a local file instead: a full model
 (a ``state_dict`` or a ``braintools.train`` checkpoint) or an encoder alone (e.g. the smp-hub or timm file
 for the encoder, with a 3-channel first convolution that is adapted the same way as above).
+
+``Downsampled(model, factor)`` runs a model on slices shrunk ``factor`` times (to save compute on a CPU) while
+taking and returning full-size tensors: it averages blocks of ``factor x factor`` input pixels and upsamples the
+logits back, so losses and Dice use the full-size labels (a thin enhancing rim survives).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import segmentation_models_pytorch as smp
 import torch
+import torch.nn.functional as F
+from huggingface_hub import constants as hub_constants
 from timm.models import adapt_input_conv
 from torch import nn
 
 TESTED_ARCHITECTURES = ("Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus")
 # Keys of classification heads in ImageNet encoder files; a segmentation encoder has no such layer.
 CLASSIFIER_PREFIXES = ("fc.", "_fc.", "classifier.", "head.", "last_linear.", "model.fc.", "model.classifier.")
+HUB_HOST = "huggingface.co"  # smp and timm download ImageNet weights from the Hugging Face Hub
+
+
+def hub_reachable(host: str = HUB_HOST, port: int = 443, timeout: float = 2.0) -> bool:
+    """True when a TCP connection to ``host`` opens within ``timeout`` seconds (no data is sent)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:  # no DNS, no route, refused or timed out
+        return False
+
+
+@contextlib.contextmanager
+def hub_offline(offline: bool = True) -> Iterator[None]:
+    """Temporarily switch the Hugging Face client to offline mode: cached files only, no network request."""
+    previous = hub_constants.HF_HUB_OFFLINE
+    hub_constants.HF_HUB_OFFLINE = previous or offline
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE = previous
 
 
 def create_smp_model(
@@ -69,12 +100,15 @@ def create_smp_model(
         model = _build(architecture, encoder_name, None, in_channels, num_classes, **kwargs)
         model.initialisation = "random"
         return model
+    online = hub_reachable()
     try:
-        model = _build(architecture, encoder_name, encoder_weights, in_channels, num_classes, **kwargs)
+        with hub_offline(not online):
+            model = _build(architecture, encoder_name, encoder_weights, in_channels, num_classes, **kwargs)
         model.initialisation = f"{encoder_weights} encoder"
     except OSError as error:  # no internet / no cached file: huggingface_hub and requests raise OSErrors
+        where = "download failed" if online else f"{HUB_HOST} is not reachable and the local cache lacks them"
         print(f"create_smp_model: could not get the {encoder_weights} weights of encoder {encoder_name!r} "
-              f"({type(error).__name__}: {str(error)[:200]}).\n"
+              f"({where}; {type(error).__name__}: {str(error)[:160]}).\n"
               f"  Falling back to RANDOM initialisation. Offline? Copy the weights file here and pass "
               f"weights_path=..., or fill the Hugging Face cache on a machine with internet "
               f"(HF_HUB_OFFLINE=1 skips the download attempts).")
@@ -152,3 +186,38 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: str | 
             f"wrong shape {wrong_shape[:3]}. Was it saved from another architecture or encoder?"
         )
     module.load_state_dict(state, strict=True)
+
+
+class Downsampled(nn.Module):
+    """Run ``model`` on inputs shrunk ``factor`` times (block means) and upsample its logits to the input size.
+
+    Train and predict with the wrapper on full-size slices. Its ``state_dict`` is the inner model's (same keys),
+    so a checkpoint that ``train.fit`` saves from the wrapper loads into a plain ``create_smp_model`` model.
+
+    Example:
+        >>> Downsampled(create_smp_model("Unet", "resnet18"), 2)(torch.zeros(1, 4, 64, 64)).shape
+        torch.Size([1, 4, 64, 64])
+    """
+
+    def __init__(self, model: nn.Module, factor: int = 2):
+        super().__init__()
+        if factor < 1:
+            raise ValueError(f"factor must be >= 1, got {factor}")
+        self.model, self.factor = model, int(factor)
+
+    def state_dict(self, *args, **kwargs) -> dict:
+        """The inner model's ``state_dict`` (no ``model.`` prefix)."""
+        return self.model.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load an inner-model ``state_dict`` (e.g. from a checkpoint of the plain model)."""
+        return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits at the size of ``images`` (N, C, H, W); H and W must be multiples of ``factor``."""
+        if self.factor == 1:
+            return self.model(images)
+        if images.shape[-1] % self.factor or images.shape[-2] % self.factor:
+            raise ValueError(f"input {tuple(images.shape[-2:])} is not a multiple of factor {self.factor}")
+        logits = self.model(F.avg_pool2d(images, self.factor))
+        return F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)

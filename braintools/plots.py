@@ -1,6 +1,7 @@
-"""Charts about cases and training: tumour volumes in mL, intensity histograms, training curves.
+"""Charts about cases and training: tumour volumes in mL, intensity histograms, training curves, thresholds.
 
-Slice pictures live in ``braintools.viz``; this module draws numbers. Colours follow the course scheme of
+Slice pictures of whole cases live in ``braintools.viz``; this module draws numbers, and the small grids of
+2D training slices (augmentations, predictions) that notebook 04 shows. Colours follow the course scheme of
 ``braintools.viz`` (labels NCR/ED/ET, regions WT/TC/ET). Every plotting function returns a ``Figure`` built
 without pyplot (shown once when it is the last expression of a notebook cell).
 """
@@ -14,10 +15,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from braintools.io import MODALITIES
-from braintools.labels import BRATS2020, REGIONS, validate_labels
+from braintools.io import MODALITIES, brats_affine
+from braintools.labels import BRATS2020, REGIONS, from_contiguous, validate_labels
+from braintools.orientation import display_slice
 from braintools.preprocess import brain_mask, zscore_brain
-from braintools.viz import LABEL_COLOURS, LABEL_NAMES, REGION_COLOURS, case_volume
+from braintools.viz import (
+    LABEL_COLOURS,
+    LABEL_NAMES,
+    REGION_COLOURS,
+    add_label_legend,
+    blend_labels,
+    case_volume,
+    window_uint8,
+)
 
 if TYPE_CHECKING:
     from braintools.io import Case
@@ -181,4 +191,69 @@ def plot_training_curves(history: Sequence[dict]) -> Figure:
         ax.set_title(title)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_threshold_curves(table: pd.DataFrame, best: dict[str, float] | None = None) -> Figure:
+    """Plot Dice against the probability threshold per region (a ``thresholds.search_thresholds`` table).
+
+    Args:
+        table: index = threshold, one column of Dice per region (WT, TC, ET).
+        best: chosen threshold per region, marked with a dot (default: the best row of each column).
+    """
+    if table.empty:
+        raise ValueError("empty threshold table; build it with thresholds.threshold_table(predictions)")
+    best = best or {region: float(table[region].idxmax()) for region in table.columns}
+    fig = Figure(figsize=(5, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for region in table.columns:
+        colour = REGION_COLOURS.get(region, "black")
+        ax.plot(table.index, table[region], color=colour, label=region)
+        if region in best:
+            ax.plot(best[region], table.loc[best[region], region], "o", color=colour, markeredgecolor="black")
+    ax.axvline(0.5, color="0.6", linestyle=":", linewidth=1)
+    ax.set_xlabel("probability threshold")
+    ax.set_ylabel("pooled Dice")
+    ax.set_title("threshold per region (dots: chosen)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_slice_overlays(images: np.ndarray, rows: dict[str, np.ndarray], channel: int = 3,
+                        titles: Sequence[str] | None = None, alpha: float = 0.45) -> Figure:
+    """Draw 2D slices in columns and one class map per row (e.g. truth, prediction) over one image channel.
+
+    Args:
+        images: (N, C, H, W) axial slices of BraTS arrays (X toward the patient's left, Y toward posterior),
+            shown in the radiological convention (anterior up, patient left on the right).
+        rows: row name -> (N, H, W) contiguous classes 0..3 (0 background, 1 NCR, 2 ED, 3 ET).
+        channel: the channel under the colours (3 = FLAIR in the course's order T1, T1ce, T2, FLAIR).
+        titles: one title per column.
+        alpha: opacity of the label colours.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or not rows:
+        raise ValueError(f"expected images (N, C, H, W) and at least one row of classes, got {images.shape}")
+    for name, classes in rows.items():
+        if np.shape(classes) != images.shape[:1] + images.shape[2:]:
+            raise ValueError(f"row {name!r}: classes {np.shape(classes)} do not match images {images.shape}")
+    n = len(images)
+    affine = brats_affine(images.shape[2:] + (1,))  # orientation only: the slice is one axial plane
+    fig = Figure(figsize=(2.3 * n + 0.3, 2.3 * len(rows) + 0.6), layout="constrained")
+    axes = fig.subplots(len(rows), n, squeeze=False)
+    for row, (name, classes) in enumerate(rows.items()):
+        for column in range(n):
+            ax = axes[row, column]
+            gray = window_uint8(images[column, channel])
+            gray[~np.any(images[column] != 0, axis=0)] = 0  # background and padding: 0 after z-scoring -> black
+            rgb = blend_labels(gray, from_contiguous(classes[column]), alpha)
+            ax.imshow(display_slice(rgb[:, :, None], affine, "axial", 0), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(name)
+            if row == 0 and titles is not None:
+                ax.set_title(titles[column], fontsize=9)
+    add_label_legend(fig, loc="outside lower center", ncol=3, fontsize=8)
     return fig

@@ -43,7 +43,9 @@ class Profile:
     # --- 03 precache ---
     cache_workers: int = 2
     # --- 04 transfer_2d (2D slices, smp + timm) ---
-    image_size_2d: int = 256
+    image_size_2d: int = 256  # network input size; slices are padded to image_size_2d * downsample_2d
+    downsample_2d: int = 1  # models2d.Downsampled: the network sees slices shrunk this many times; 1: full size
+    encoder_weights_2d: str | None = "imagenet"  # None: random encoder (no download attempted)
     epochs_2d: int = 6
     batch_size_2d: int = 16
     slices_per_epoch_2d: int | None = None  # None: every selected training slice
@@ -59,23 +61,57 @@ class Profile:
     epochs_3d: int = 10
     batch_size_3d: int = 1
     patches_per_epoch_3d: int = 40
+    accumulation_steps_3d: int = 2  # batches per optimizer step (05)
+    learning_rate_3d: float = 1e-3  # AdamW peak learning rate after the warm-up (05)
+    tumour_probability_3d: float = 0.6  # share of training patches centred on a tumour voxel (05)
+    val_patches_3d: int = 16  # fixed validation patches scored after every epoch (05)
     # --- 07 sliding_window ---
     roi_size: tuple[int, int, int] = (160, 160, 64)
     overlap: float = 0.5
     sw_batch_size: int = 2
+    tta_flip_axes: tuple[int, ...] = (0,)  # flip TTA: every subset of these axes (0: left-right), 2 ** n passes
+    quick_features_3d: tuple[int, ...] = (8, 16, 32, 64)  # 07 trains this small U-Net when no checkpoint exists
+    quick_epochs_3d: int = 3
+    quick_patches_3d: int = 16
+    # --- 06 inflation (the 2D smp Unet of 04 inflated to 3D, then fine-tuned on 3D patches) ---
+    depth_kernel_inflated: int = 3  # kernel depth given to every inflated convolution larger than 1x1
+    patch_size_inflated: tuple[int, int, int] = (128, 128, 64)  # (X, Y, Z); X and Y multiples of 32
+    batch_size_inflated: int = 2
+    epochs_inflated: int = 10
+    patches_per_epoch_inflated: int = 40
+    val_patches_inflated: int = 8  # fixed validation patches scored after every epoch
+    learning_rate_inflated: float = 1e-4  # AdamW peak learning rate (fine-tuning: 10x below training from scratch)
+    roi_size_inflated: tuple[int, int, int] = (128, 128, 64)  # sliding window of the test evaluation
+    overlap_inflated: float = 0.5
 
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci", source="synthetic", n_cases=6, n_validation_cases=1, grid_shape=(64, 64, 40),
-        cache_workers=1, image_size_2d=64, epochs_2d=3, batch_size_2d=8, slices_per_epoch_2d=64,
+        cache_workers=1, image_size_2d=64, encoder_weights_2d=None, encoder_2d="resnet18", epochs_2d=3,
+        batch_size_2d=8, slices_per_epoch_2d=32,
         unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3,
-        patch_size_3d=(32, 32, 16), features_3d=(8, 16, 32, 64), epochs_3d=1, batch_size_3d=2,
-        patches_per_epoch_3d=4, roi_size=(32, 32, 16), sw_batch_size=2,
+        patch_size_3d=(32, 32, 16), features_3d=(8, 16, 32, 64), epochs_3d=2, batch_size_3d=2,
+        patches_per_epoch_3d=4, val_patches_3d=2, roi_size=(32, 32, 16), sw_batch_size=2,
+        # 06: the inflated Unet (encoder_2d) on one 32x32x16 patch per step
+        patch_size_inflated=(32, 32, 16), batch_size_inflated=1, epochs_inflated=1, patches_per_epoch_inflated=2,
+        val_patches_inflated=1, roi_size_inflated=(64, 64, 16), overlap_inflated=0.25,
     ),
     "course": Profile(
         name="course", source="synthetic", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE,
-        slices_per_epoch_2d=256,  # Unet/resnet34 trains at about 1-3 slices/s on a 2-core CPU
+        # 04: Unet/resnet18 on 256 slices shrunk 4x to 64 trains at about 4-6 slices/s on a shared 2-core CPU
+        encoder_2d="resnet18", downsample_2d=4, image_size_2d=64, batch_size_2d=8, epochs_2d=5,
+        slices_per_epoch_2d=320, learning_rate_2d=2e-3, unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3,
+        # 05: a small 3D U-Net on 64x64x48 patches trains at about 2.5 s per patch on one busy CPU core;
+        # no accumulation here: more optimizer steps in a short CPU run
+        patch_size_3d=(64, 64, 48), features_3d=(8, 16, 32, 64), epochs_3d=8, batch_size_3d=2,
+        patches_per_epoch_3d=36, accumulation_steps_3d=1, learning_rate_3d=3e-3, tumour_probability_3d=0.5,
+        val_patches_3d=8,
+        # 06: notebook 04 trains resnet18 on slices shrunk 4x (downsample_2d), so the inflated network sees volumes
+        # shrunk 4x in X and Y: a 128x128x32 patch is 32x32x32 voxels for it (a few seconds per step on 2 cores);
+        # a 256x256x64 window covers the brain box in-plane (240 -> 64 x 64 for the network)
+        patch_size_inflated=(128, 128, 32), batch_size_inflated=2, epochs_inflated=4, patches_per_epoch_inflated=16,
+        val_patches_inflated=4, roi_size_inflated=(256, 256, 64), overlap_inflated=0.25,
     ),
     "kaggle": Profile(
         name="kaggle", source="kaggle", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE

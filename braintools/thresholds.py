@@ -9,13 +9,16 @@ Region probabilities of a 4-class softmax model: WT = p(NCR) + p(ED) + p(ET), TC
 of a region model: the three sigmoids. Thresholded regions become classes again with ``regions_to_classes``
 (ET -> 3, else TC -> 1, else WT -> 2), which nests ET inside TC inside WT. ``pipeline_dice`` scores the
 whole chain (thresholds, classes, optional post-processing such as ``postprocess.postprocess_classes`` on each
-slice), so you can see what each step adds. Note that 2D post-processing sees one slice at a time; the 3D
+slice), so you can see what each step adds. ``collect_predictions`` runs the model once and keeps the
+probabilities, so ``threshold_table`` and ``predictions_dice`` can compare many settings without running the
+model again (what a CPU needs). Note that 2D post-processing sees one slice at a time; the 3D
 clean-up of whole predicted volumes belongs to notebook 07.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -123,10 +126,77 @@ def pipeline_dice(model: nn.Module, loader: Iterable, thresholds: Mapping[str, f
             classes = logits.argmax(1).cpu().numpy().astype(np.uint8)
         else:
             classes = apply_thresholds(region_probabilities(logits, output), thresholds)
-        for predicted, target in zip(classes, targets.cpu().numpy()):
-            predicted = postprocess(predicted) if postprocess is not None else predicted
-            pred_regions, true_regions = regions_from_classes(predicted), regions_from_classes(target)
-            axes = tuple(range(1, pred_regions.ndim))
-            counts += np.stack([(pred_regions & true_regions).sum(axes), pred_regions.sum(axes),
-                                true_regions.sum(axes)], axis=1)
+        counts += _class_counts(classes, targets.cpu().numpy(), postprocess)
+    return dict(zip(REGIONS, dice_from_counts(torch.from_numpy(counts))))
+
+
+def _class_counts(classes: np.ndarray, targets: np.ndarray,
+                  postprocess: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+    """(overlap, predicted, true) per region, shape (3, 3), of predicted and true classes (N, ...)."""
+    counts = np.zeros((len(REGIONS), 3))
+    for predicted, target in zip(classes, targets):
+        predicted = postprocess(predicted) if postprocess is not None else predicted
+        pred_regions, true_regions = regions_from_classes(predicted), regions_from_classes(target)
+        axes = tuple(range(1, pred_regions.ndim))
+        counts += np.stack([(pred_regions & true_regions).sum(axes), pred_regions.sum(axes),
+                            true_regions.sum(axes)], axis=1)
+    return counts
+
+
+@dataclass
+class Predictions:
+    """A model's outputs on every sample of a loader, kept in memory to try thresholds and post-processing."""
+
+    probabilities: np.ndarray  # (N, 3, ...) float16 region probabilities [WT, TC, ET]
+    argmax: np.ndarray  # (N, ...) uint8 classes: argmax of class logits (or regions > 0.5)
+    targets: np.ndarray  # (N, ...) uint8 true classes 0..3
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def collect_predictions(model: nn.Module, loader: Iterable, output: str = "classes",
+                        progress: bool = True) -> Predictions:
+    """Run ``model`` once over ``loader`` and keep region probabilities, argmax classes and targets.
+
+    Example:
+        >>> val = collect_predictions(model, val_loader)  # doctest: +SKIP
+        >>> best_thresholds(threshold_table(val))  # doctest: +SKIP
+    """
+    probabilities, argmax, targets = [], [], []
+    for logits, batch_targets in _predict(model, loader, progress, "predict"):
+        regions = region_probabilities(logits, output)
+        probabilities.append(regions.cpu().numpy().astype(np.float16))
+        classes = logits.argmax(1).cpu().numpy() if output == "classes" else apply_thresholds(regions)
+        argmax.append(classes.astype(np.uint8))
+        targets.append(batch_targets.cpu().numpy().astype(np.uint8))
+    if not targets:
+        raise ValueError("the loader yielded no batch")
+    return Predictions(np.concatenate(probabilities), np.concatenate(argmax), np.concatenate(targets))
+
+
+def threshold_table(predictions: Predictions, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                    chunk: int = 32) -> pd.DataFrame:
+    """Like ``search_thresholds``, from collected predictions: pooled Dice per threshold (rows) and region."""
+    counts = torch.zeros(len(REGIONS), len(thresholds), 3, dtype=torch.float64)
+    for start in range(0, len(predictions), chunk):
+        probabilities = torch.from_numpy(predictions.probabilities[start:start + chunk].astype(np.float32))
+        truth = classes_to_regions(torch.from_numpy(predictions.targets[start:start + chunk]).long())
+        counts += threshold_counts(probabilities, truth, thresholds)
+    table = {region: dice_from_counts(counts[r]) for r, region in enumerate(REGIONS)}
+    return pd.DataFrame(table, index=pd.Index(list(thresholds), name="threshold"))
+
+
+def predictions_dice(predictions: Predictions, thresholds: Mapping[str, float] | None = None,
+                     postprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+                     chunk: int = 32) -> dict[str, float]:
+    """Like ``pipeline_dice``, from collected predictions: pooled Dice of WT, TC, ET (``None``: argmax)."""
+    counts = np.zeros((len(REGIONS), 3))
+    for start in range(0, len(predictions), chunk):
+        if thresholds is None:
+            classes = predictions.argmax[start:start + chunk]
+        else:
+            probabilities = torch.from_numpy(predictions.probabilities[start:start + chunk].astype(np.float32))
+            classes = apply_thresholds(probabilities, thresholds)
+        counts += _class_counts(classes, predictions.targets[start:start + chunk], postprocess)
     return dict(zip(REGIONS, dice_from_counts(torch.from_numpy(counts))))

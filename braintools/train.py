@@ -71,6 +71,22 @@ def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[flo
     return [float(2 * overlap / (pred + true)) if pred + true > 0 else empty_score for overlap, pred, true in counts]
 
 
+def free_cpu_threads(cores: int | None = None, load: float | None = None) -> int:
+    """CPU threads for PyTorch: the cores that other programs leave idle (1-minute load average), at least 1.
+
+    On a shared CPU, more threads than idle cores make every step wait for preempted threads (several
+    times slower); ``torch.set_num_threads(free_cpu_threads())`` avoids that.
+
+    Example:
+        >>> free_cpu_threads(cores=4, load=1.2)  # one core busy elsewhere
+        3
+    """
+    cores = cores or os.cpu_count() or 1
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, cores - math.ceil(load - 0.5)))
+
+
 # --------------------------------------------------------------------------- one epoch
 
 

@@ -42,6 +42,7 @@ def _offline(*args, **kwargs):
 
 
 def test_imagenet_falls_back_to_random_offline(monkeypatch, capsys):
+    monkeypatch.setattr(models2d, "hub_reachable", lambda: True)  # the download itself fails, no network used
     monkeypatch.setattr("segmentation_models_pytorch.encoders.hf_hub_download", _offline)
     model = models2d.create_smp_model("Unet", "resnet18", encoder_weights="imagenet")
     message = capsys.readouterr().out
@@ -51,6 +52,7 @@ def test_imagenet_falls_back_to_random_offline(monkeypatch, capsys):
 
 
 def test_timm_encoder_falls_back_to_random_offline(monkeypatch, capsys):
+    monkeypatch.setattr(models2d, "hub_reachable", lambda: True)
     monkeypatch.setattr("timm.models._hub.hf_hub_download", _offline)
     model = models2d.create_smp_model("Unet", "tu-resnet18", encoder_weights="imagenet")
     assert "RANDOM" in capsys.readouterr().out and model.initialisation.startswith("random")
@@ -116,3 +118,60 @@ def test_mismatching_files_are_clear_errors(tmp_path):
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="expected a state_dict"):
         models2d.read_state_dict(tmp_path / "list.pt")
+
+
+def test_unreachable_hub_means_offline_mode_and_no_waiting(monkeypatch, capsys):
+    from huggingface_hub import constants
+
+    real_build, seen = models2d._build, []
+
+    def build(architecture, encoder_name, encoder_weights, *args, **kwargs):
+        if encoder_weights is not None:
+            seen.append(constants.HF_HUB_OFFLINE)  # what the download would see
+            raise LocalEntryNotFoundError("not in the cache")
+        return real_build(architecture, encoder_name, encoder_weights, *args, **kwargs)
+
+    monkeypatch.setattr(models2d, "hub_reachable", lambda: False)
+    monkeypatch.setattr(models2d, "_build", build)
+    before = constants.HF_HUB_OFFLINE
+    model = models2d.create_smp_model("Unet", "resnet18", encoder_weights="imagenet")
+    assert seen == [True] and constants.HF_HUB_OFFLINE == before
+    assert "huggingface.co is not reachable" in capsys.readouterr().out
+    assert model.initialisation.startswith("random")
+
+
+def test_hub_reachable_is_false_for_a_closed_port():
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]  # bound but not listening: the connection is refused
+        assert not models2d.hub_reachable("127.0.0.1", port, timeout=1.0)
+
+
+def test_downsampled_wrapper_runs_the_model_on_shrunk_inputs():
+    torch.manual_seed(3)
+    inner = models2d.create_smp_model("Unet", "resnet18").eval()
+    images = torch.randn(1, 4, 64, 64)
+    with torch.no_grad():
+        logits = models2d.Downsampled(inner, 2)(images)
+        small = inner(torch.nn.functional.avg_pool2d(images, 2))
+        assert torch.equal(models2d.Downsampled(inner, 1)(images), inner(images))
+    expected = torch.nn.functional.interpolate(small, size=(64, 64), mode="bilinear", align_corners=False)
+    assert logits.shape == (1, 4, 64, 64) and torch.allclose(logits, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="not a multiple of factor 3"):
+        models2d.Downsampled(inner, 3)(images)
+
+
+def test_downsampled_checkpoints_load_into_the_plain_model(tmp_path):
+    torch.manual_seed(4)
+    inner = models2d.create_smp_model("Unet", "resnet18")
+    wrapper = models2d.Downsampled(inner, 2)
+    assert list(wrapper.state_dict()) == list(inner.state_dict())
+    train.save_checkpoint(tmp_path / "unet2d_best.pt", wrapper, epoch=1)
+    plain = models2d.create_smp_model("Unet", "resnet18")
+    train.load_checkpoint(tmp_path / "unet2d_best.pt", plain)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), inner.state_dict().values()))
+    again = models2d.Downsampled(models2d.create_smp_model("Unet", "resnet18"), 2)
+    train.load_checkpoint(tmp_path / "unet2d_best.pt", again)
+    assert torch.equal(again.model.encoder.conv1.weight, inner.encoder.conv1.weight)

@@ -91,3 +91,27 @@ def test_postprocessing_hook_runs_on_every_sample():
     cleanup = functools.partial(postprocess.postprocess_classes, min_component_size=2)
     cleaned = thresholds.pipeline_dice(Passthrough(), loader, postprocess=cleanup, progress=False)
     assert raw["WT"] < 1.0 and cleaned["WT"] == 1.0
+
+
+def test_collected_predictions_give_the_same_tables_as_running_the_model():
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(7, 4, 8, 8, generator=generator) * 3
+    classes = torch.randint(0, 4, (7, 8, 8), generator=generator)
+    loader = DataLoader(TensorDataset(logits, classes), batch_size=3)
+    collected = thresholds.collect_predictions(Passthrough(), loader, progress=False)
+    assert len(collected) == 7 and collected.probabilities.shape == (7, 3, 8, 8)
+    assert collected.probabilities.dtype == np.float16 and collected.argmax.dtype == np.uint8
+    table = thresholds.threshold_table(collected, chunk=2)
+    expected = thresholds.search_thresholds(Passthrough(), loader, progress=False)
+    assert np.allclose(table.to_numpy(), expected.to_numpy(), atol=0.02)  # float16 probabilities
+    assert thresholds.predictions_dice(collected) == pytest.approx(
+        thresholds.pipeline_dice(Passthrough(), loader, progress=False))
+    cleanup = functools.partial(postprocess.postprocess_classes, min_component_size=3)
+    cut = {"WT": 0.4, "TC": 0.5, "ET": 0.3}
+    assert thresholds.predictions_dice(collected, cut, cleanup, chunk=4) == pytest.approx(
+        thresholds.pipeline_dice(Passthrough(), loader, cut, cleanup, progress=False), abs=0.02)
+
+
+def test_collect_predictions_needs_a_batch():
+    with pytest.raises(ValueError, match="no batch"):
+        thresholds.collect_predictions(Passthrough(), [], progress=False)

@@ -1,5 +1,7 @@
 """The training loop: history, checkpoints, exact resume, accumulation, schedulers, early stopping, freezer."""
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -216,3 +218,11 @@ def test_fit_trains_a_3d_unet_with_deep_supervision():
     history = train.fit(model, loader, loader, loss, torch.optim.AdamW(model.parameters(), 1e-3), 2,
                         progress=False)
     assert len(history) == 2 and 0.0 <= history[-1]["val_dice_ET"] <= 1.0
+
+
+def test_free_cpu_threads_leaves_busy_cores_alone():
+    assert train.free_cpu_threads(cores=2, load=0.1) == 2
+    assert train.free_cpu_threads(cores=2, load=1.2) == 1
+    assert train.free_cpu_threads(cores=2, load=9.0) == 1
+    assert train.free_cpu_threads(cores=8, load=2.6) == 5
+    assert 1 <= train.free_cpu_threads() <= (os.cpu_count() or 1)
