@@ -206,6 +206,34 @@ def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def compare_variants(per_case: pd.DataFrame, metric: str = "Dice", baseline: str | None = None) -> pd.DataFrame:
+    """Mean ``metric`` per region for each ``variant`` of a per-case table, and its change from ``baseline``.
+
+    Args:
+        per_case: rows with ``variant``, ``case_id`` and ``<metric>_<region>`` columns (NaN skipped).
+        metric: ``"Dice"``, ``"HD95"``, ``"Sensitivity"`` or ``"Specificity"``.
+        baseline: the variant the changes are measured from (default: the first variant in the table).
+
+    Returns:
+        One row per variant (in table order): ``<metric>_WT`` ... means, ``mean`` over the regions, and
+        ``change_<region>`` = mean minus the baseline's.
+    """
+    columns = [f"{metric}_{region}" for region in REGIONS]
+    missing = [column for column in ["variant", *columns] if column not in per_case]
+    if missing:
+        raise ValueError(f"per_case lacks the columns {missing}")
+    variants = list(dict.fromkeys(per_case["variant"]))
+    baseline = variants[0] if baseline is None else baseline
+    if baseline not in variants:
+        raise ValueError(f"baseline {baseline!r} is not a variant of the table: {variants}")
+    means = per_case.groupby("variant", sort=False)[columns].mean().loc[variants]
+    table = means.copy()
+    table["mean"] = means.mean(axis=1)
+    for region, column in zip(REGIONS, columns):
+        table[f"change_{region}"] = means[column] - means.loc[baseline, column]
+    return table
+
+
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a table as CSV without its index, atomically (readers never see half a file)."""
     with atomic_path(path) as temporary:

@@ -61,6 +61,27 @@ def remove_small_components(
     return cleaned
 
 
+
+def keep_largest_component(classes: np.ndarray, region: str = "WT", connectivity: int | None = None) -> np.ndarray:
+    """Keep only the largest connected component of ``region``; the others fall back like removed components.
+
+    Most gliomas are one lesion, so a second blob is usually a false alarm; but multifocal tumours exist:
+    measure the effect on validation patients before using it.
+
+    Example:
+        >>> keep_largest_component(np.array([[2, 2, 0, 2]]))
+        array([[2, 2, 0, 0]], dtype=uint8)
+    """
+    classes = _checked_classes(classes)
+    structure = ndimage.generate_binary_structure(classes.ndim, connectivity or classes.ndim)
+    components, count = ndimage.label(region_mask(classes, region), structure=structure)
+    cleaned = classes.copy()
+    if count > 1:
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0  # voxels outside the region
+        cleaned[(components > 0) & (components != sizes.argmax())] = REMOVED_CLASS[region]
+    return cleaned
+
 def fill_holes(classes: np.ndarray, region: str = "WT") -> np.ndarray:
     """Fill cavities fully enclosed by ``region`` (``"WT"`` -> edema, ``"TC"`` -> necrotic core).
 

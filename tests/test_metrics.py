@@ -278,3 +278,21 @@ def test_region_metrics_on_a_real_case(real_sample_dir):
     hd = region_metrics(shifted, gt, spacing=affine)["HD95_WT"]
     assert hd == pytest.approx(monai_hd95(shifted > 0, gt > 0, spacing_from_affine(affine)), rel=1e-5)
     assert 1.0 <= hd <= 2.0
+
+
+def test_compare_variants_means_and_changes():
+    from braintools.metrics import compare_variants
+
+    per_case = pd.DataFrame({
+        "variant": ["plain", "plain", "tta", "tta"], "case_id": ["a", "b", "a", "b"],
+        "Dice_WT": [0.8, 0.6, 0.9, 0.7], "Dice_TC": [0.5, np.nan, 0.6, 0.4], "Dice_ET": [0.0, 1.0, 0.5, 1.0],
+    })
+    table = compare_variants(per_case)
+    assert list(table.index) == ["plain", "tta"]
+    np.testing.assert_allclose(table.loc["tta", ["Dice_WT", "Dice_TC", "Dice_ET"]], [0.8, 0.5, 0.75])
+    np.testing.assert_allclose(table.loc["tta", ["change_WT", "change_TC", "change_ET"]], [0.1, 0.0, 0.25])
+    np.testing.assert_allclose(table.loc["plain", "mean"], (0.7 + 0.5 + 0.5) / 3)
+    with pytest.raises(ValueError, match="baseline"):
+        compare_variants(per_case, baseline="nope")
+    with pytest.raises(ValueError, match="HD95_WT"):
+        compare_variants(per_case, metric="HD95")

@@ -113,3 +113,18 @@ def test_negative_thresholds_are_rejected():
         remove_small_components(np.zeros(3, dtype=np.uint8), -1)
     with pytest.raises(ValueError, match="min_et_voxels"):
         relabel_tiny_enhancing(np.zeros(3, dtype=np.uint8), -1)
+
+
+def test_keep_largest_component_drops_the_smaller_blobs():
+    from braintools.postprocess import keep_largest_component
+
+    classes = np.zeros((12, 6, 6), np.uint8)
+    classes[1:5, 1:5, 1:5] = 2
+    classes[2:4, 2:4, 2:4] = 3  # inside the big lesion: kept
+    classes[8:10, 1:3, 1:3] = 1  # a separate small blob
+    kept = keep_largest_component(classes)
+    assert not kept[8:10].any() and np.array_equal(kept[:6], classes[:6])
+    core = keep_largest_component(classes, "TC")  # the small NCR blob leaves the core, stays in the tumour
+    assert np.all(core[8:10, 1:3, 1:3] == 2)
+    one = keep_largest_component(classes[:6])
+    assert np.array_equal(one, classes[:6]) and one is not classes

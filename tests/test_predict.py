@@ -84,3 +84,96 @@ def test_predict_case_on_a_cropped_real_case(real_sample_dir, tmp_path):
     np.testing.assert_allclose(saved.affine, affine)
     assert set(np.unique(np.asanyarray(saved.dataobj))) <= {0, 1, 2, 4}
     np.testing.assert_array_equal(np.asanyarray(saved.dataobj), labels)
+
+
+def test_predict_case_crop_margin_predicts_inside_the_brain_box_only():
+    from braintools.predict import brain_box
+
+    case = synthetic_case()
+    pointwise = nn.Sequential(nn.Conv3d(4, 4, 1))  # each voxel on its own: window placement does not matter
+    torch.manual_seed(3)
+    full = predict_case(pointwise, case, (8, 8, 8))
+    cropped = predict_case(pointwise, case, (8, 8, 8), crop_margin=1)
+    box = brain_box(case.image, 1)
+    np.testing.assert_array_equal(cropped[box], full[box])
+    outside = np.ones(case.image.shape[1:], bool)
+    outside[box] = False
+    assert outside.any() and not cropped[outside].any()
+
+
+def test_brain_box_and_round_up_roi():
+    from braintools.predict import brain_box, round_up_roi
+
+    image = np.zeros((2, 10, 12, 8), np.float32)
+    image[1, 3:5, 4:9, 2] = 1.0
+    assert brain_box(image, 0) == (slice(3, 5), slice(4, 9), slice(2, 3))
+    assert brain_box(image, 2) == (slice(1, 7), slice(2, 11), slice(0, 5))
+    assert brain_box(np.zeros((1, 4, 4, 4)), 2) == (slice(0, 4),) * 3
+    assert round_up_roi((32, 33, 16), 16) == (32, 48, 16)
+
+
+def test_unet3d_is_rebuilt_from_its_weights_alone():
+    from braintools.models3d import UNet3D
+    from braintools.predict import unet3d_from_state
+
+    for deep in (False, True):
+        original = UNet3D(features=(4, 8, 16), deep_supervision=deep)
+        rebuilt = unet3d_from_state(original.state_dict())
+        assert rebuilt.features == (4, 8, 16) and rebuilt.deep_supervision == deep
+        rebuilt.load_state_dict(original.state_dict())  # strict: every key and shape fits
+    with pytest.raises(ValueError, match="UNet3D"):
+        unet3d_from_state({"weight": torch.zeros(1)})
+
+
+def test_load_best_model_prefers_the_3d_unet_and_wraps_2d_models(tmp_path):
+    from braintools.models2d import create_smp_model
+    from braintools.models3d import UNet3D
+    from braintools.predict import load_best_model
+    from braintools.profiles import get_profile
+    from braintools.train import save_checkpoint
+
+    profile = get_profile("ci")
+    assert load_best_model(tmp_path, profile) is None
+    save_checkpoint(tmp_path / "unet2d_best.pt", create_smp_model(profile.architecture_2d, profile.encoder_2d), epoch=2)
+    loaded = load_best_model(tmp_path, profile)
+    assert loaded.name == "unet2d" and isinstance(loaded.model, SliceWise2D) and loaded.epoch == 2
+    assert loaded.roi_size == (-1, -1, profile.roi_size[2]) and loaded.overlap == 0.0
+    save_checkpoint(tmp_path / "unet3d_best.pt", UNet3D(features=(4, 8, 16, 32)), epoch=5)
+    loaded = load_best_model(tmp_path, profile)
+    assert loaded.name == "unet3d" and loaded.model.features == (4, 8, 16, 32) and not loaded.model.training
+    assert loaded.roi_size == profile.roi_size and "unet3d" in loaded.description
+    (tmp_path / "inflated3d_best.pt").write_bytes(b"")  # not a usable checkpoint, and not preferred anyway
+    assert load_best_model(tmp_path, profile, order=("unet2d",)).name == "unet2d"
+
+
+def test_window_settings_follow_the_profile_unless_given():
+    from braintools.predict import _window_settings
+    from braintools.profiles import get_profile
+
+    profile = get_profile("course")
+    assert _window_settings("unet3d", profile, None, None) == (profile.roi_size, profile.overlap)
+    assert _window_settings("unet3d", profile, (64, 64, 32), 0.25) == ((64, 64, 32), 0.25)
+    inflated = (getattr(profile, "roi_size_inflated", profile.roi_size), getattr(profile, "overlap_inflated",
+                                                                                 profile.overlap))
+    assert _window_settings("inflated3d", profile, None, None) == inflated
+
+
+def test_a_2d_model_trained_on_shrunk_slices_predicts_full_size_volumes(tmp_path):
+    import dataclasses
+
+    from braintools.models2d import Downsampled, create_smp_model
+    from braintools.predict import load_best_model
+    from braintools.profiles import get_profile
+    from braintools.train import save_checkpoint
+
+    profile = get_profile("ci")
+    if not hasattr(profile, "downsample_2d"):
+        pytest.skip("this profile has no downsample_2d field")
+    profile = dataclasses.replace(profile, downsample_2d=2)
+    wrapped = Downsampled(create_smp_model(profile.architecture_2d, profile.encoder_2d), 2)
+    save_checkpoint(tmp_path / "unet2d_best.pt", wrapped)  # the wrapper saves the inner model's keys
+    loaded = load_best_model(tmp_path, profile)
+    assert isinstance(loaded.model.model, Downsampled) and loaded.model.multiple == 64
+    with torch.no_grad():
+        logits = loaded.model(torch.zeros(1, 4, 40, 36, 3))
+    assert logits.shape == (1, 4, 40, 36, 3)
