@@ -168,14 +168,17 @@ def build_checkpoint_model(name: str, state: dict[str, torch.Tensor], profile: P
     raise ValueError(f"{name} checkpoint fits none of the profile's models ({'; '.join(errors)})")
 
 
-def round_up_roi(roi_size: Sequence[int], divisor: int) -> tuple[int, ...]:
-    """Round every window axis up to a multiple of ``divisor`` (a U-Net halves each axis several times).
+def round_up_roi(roi_size: Sequence[int], divisor: int | Sequence[int]) -> tuple[int, ...]:
+    """Round every window axis up to a multiple of ``divisor`` (one for all axes, or one per axis).
+
+    A U-Net halves each axis several times, so its input must divide evenly.
 
     Example:
-        >>> round_up_roi((32, 32, 16), 32)
-        (32, 32, 32)
+        >>> round_up_roi((32, 32, 16), 32), round_up_roi((100, 100, 16), (128, 128, 32))
+        ((32, 32, 32), (128, 128, 32))
     """
-    return tuple(-(-int(size) // divisor) * divisor for size in roi_size)
+    divisors = [int(divisor)] * len(roi_size) if isinstance(divisor, int) else [int(d) for d in divisor]
+    return tuple(-(-int(size) // d) * d for size, d in zip(roi_size, divisors))
 
 
 def load_best_model(
@@ -224,9 +227,15 @@ def _loaded(name: str, network: nn.Module, path: Path, epoch: int, profile: Prof
         inner = Downsampled(network, factor) if factor > 1 else network
         model = SliceWise2D(inner, multiple=INFLATED_DIVISOR * factor, slice_batch_size=profile.batch_size_2d)
         roi, overlap = (-1, -1, roi[2]), 0.0
+    elif name == "inflated3d":  # inflated from that 2D model: it must see the same in-plane scale
+        from braintools.inflation import InPlaneDownsampled
+
+        factor = int(getattr(profile, "downsample_2d", 1))
+        model = InPlaneDownsampled(network, factor) if factor > 1 else network
+        roi = round_up_roi(roi, (INFLATED_DIVISOR * factor, INFLATED_DIVISOR * factor, INFLATED_DIVISOR))
     else:
         model = network
-        roi = round_up_roi(roi, network.size_divisor if isinstance(network, UNet3D) else INFLATED_DIVISOR)
+        roi = round_up_roi(roi, network.size_divisor)
     model = model.to(device).eval()
     parameters = sum(p.numel() for p in model.parameters())
     description = (f"{name} from {path.name} (epoch {epoch}, {parameters / 1e6:.2f} M parameters), "

@@ -110,6 +110,7 @@ def test_brain_box_and_round_up_roi():
     assert brain_box(image, 2) == (slice(1, 7), slice(2, 11), slice(0, 5))
     assert brain_box(np.zeros((1, 4, 4, 4)), 2) == (slice(0, 4),) * 3
     assert round_up_roi((32, 33, 16), 16) == (32, 48, 16)
+    assert round_up_roi((100, 100, 16), (128, 128, 32)) == (128, 128, 32)
 
 
 def test_unet3d_is_rebuilt_from_its_weights_alone():
@@ -166,10 +167,7 @@ def test_a_2d_model_trained_on_shrunk_slices_predicts_full_size_volumes(tmp_path
     from braintools.profiles import get_profile
     from braintools.train import save_checkpoint
 
-    profile = get_profile("ci")
-    if not hasattr(profile, "downsample_2d"):
-        pytest.skip("this profile has no downsample_2d field")
-    profile = dataclasses.replace(profile, downsample_2d=2)
+    profile = dataclasses.replace(get_profile("ci"), downsample_2d=2)
     wrapped = Downsampled(create_smp_model(profile.architecture_2d, profile.encoder_2d), 2)
     save_checkpoint(tmp_path / "unet2d_best.pt", wrapped)  # the wrapper saves the inner model's keys
     loaded = load_best_model(tmp_path, profile)
@@ -177,3 +175,22 @@ def test_a_2d_model_trained_on_shrunk_slices_predicts_full_size_volumes(tmp_path
     with torch.no_grad():
         logits = loaded.model(torch.zeros(1, 4, 40, 36, 3))
     assert logits.shape == (1, 4, 40, 36, 3)
+
+
+def test_an_inflated_model_of_a_shrunk_2d_model_sees_the_same_in_plane_scale(tmp_path):
+    import dataclasses
+
+    from braintools.inflation import InPlaneDownsampled, inflate_2d_model_to_3d
+    from braintools.models2d import create_smp_model
+    from braintools.predict import load_best_model
+    from braintools.profiles import get_profile
+    from braintools.train import save_checkpoint
+
+    profile = dataclasses.replace(get_profile("ci"), downsample_2d=2, roi_size_inflated=(40, 40, 16))
+    inflated = inflate_2d_model_to_3d(create_smp_model(profile.architecture_2d, profile.encoder_2d))
+    save_checkpoint(tmp_path / "inflated3d_best.pt", inflated)
+    loaded = load_best_model(tmp_path, profile)
+    assert loaded.name == "inflated3d" and isinstance(loaded.model, InPlaneDownsampled)
+    assert loaded.roi_size == (64, 64, 32)  # X and Y multiples of 32 x 2, Z of 32
+    with torch.no_grad():
+        assert loaded.model(torch.zeros(1, 4, 64, 64, 32)).shape == (1, 4, 64, 64, 32)
