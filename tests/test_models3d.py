@@ -95,3 +95,14 @@ def test_one_training_step_reduces_the_loss_on_a_fixed_batch():
         losses.append(loss.item())
     assert losses[-1] < losses[0]
     assert all(p.grad is not None for p in model.deep_heads.parameters())
+
+
+@pytest.mark.parametrize("name", ["ci", "course", "kaggle"])
+def test_every_profile_patch_fits_its_unet3d(name):
+    from braintools.profiles import get_profile
+
+    profile = get_profile(name)
+    divisor = UNet3D(features=profile.features_3d).size_divisor
+    assert all(size % divisor == 0 for size in profile.patch_size_3d)
+    assert profile.accumulation_steps_3d >= 1 and 0.0 <= profile.tumour_probability_3d <= 1.0
+    assert profile.val_patches_3d >= 1 and profile.learning_rate_3d > 0
