@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -120,6 +121,60 @@ class UNet3D(nn.Module):
             return logits
         coarse = decoded[-2::-1]  # 1/2, 1/4, ... resolution outputs, finest first
         return [logits] + [head(features) for head, features in zip(self.deep_heads, coarse)]
+
+
+class Downsampled3D(nn.Module):
+    """Run a 3D ``model`` on volumes shrunk ``factor`` times along every axis (block means); logits at full size.
+
+    The 3D twin of ``models2d.Downsampled``: on a CPU, a patch shrunk 2x costs 8x less, so the network sees much
+    more brain per step. The full-resolution logits are upsampled (trilinear) to the input size, so the loss and
+    the metrics use full-size labels; deep-supervision outputs stay at their own (coarse) size. Its ``state_dict``
+    is the inner model's (same keys), so a checkpoint saved through the wrapper loads into a plain ``UNet3D``.
+
+    Example:
+        >>> Downsampled3D(UNet3D(features=(4, 8)), 2).eval()(torch.zeros(1, 4, 8, 8, 4)).shape
+        torch.Size([1, 4, 8, 8, 4])
+    """
+
+    def __init__(self, model: nn.Module, factor: int = 2):
+        super().__init__()
+        if factor < 1:
+            raise ValueError(f"factor must be >= 1, got {factor}")
+        self.model, self.factor = model, int(factor)
+
+    @property
+    def size_divisor(self) -> int:
+        """Every input axis must be a multiple of this number (the inner divisor times ``factor``)."""
+        return getattr(self.model, "size_divisor", 1) * self.factor
+
+    def state_dict(self, *args, **kwargs) -> dict:
+        """The inner model's ``state_dict`` (no ``model.`` prefix)."""
+        return self.model.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load an inner-model ``state_dict`` (e.g. from a checkpoint of the plain model)."""
+        return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """Logits (N, K, X, Y, Z) at the size of ``x``; a deep-supervision list keeps its coarse outputs as they are."""
+        if self.factor == 1:
+            return self.model(x)
+        if any(size % self.factor for size in x.shape[2:]):
+            raise ValueError(f"input {tuple(x.shape[2:])} is not a multiple of factor {self.factor}")
+        outputs = self.model(F.avg_pool3d(x, self.factor))
+        first = outputs[0] if isinstance(outputs, list) else outputs
+        full = F.interpolate(first, size=x.shape[2:], mode="trilinear", align_corners=False)
+        return [full, *outputs[1:]] if isinstance(outputs, list) else full
+
+
+def wrap_downsampled(model: nn.Module, factor: int) -> nn.Module:
+    """``model`` wrapped in ``Downsampled3D`` when ``factor > 1``, else ``model`` itself.
+
+    Example:
+        >>> type(wrap_downsampled(nn.Identity(), 1)).__name__
+        'Identity'
+    """
+    return Downsampled3D(model, factor) if int(factor) > 1 else model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

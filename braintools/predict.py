@@ -15,7 +15,7 @@ from braintools.inference import SliceWise2D, predict_with_flips
 from braintools.io import Case, save_prediction_nifti
 from braintools.labels import BRATS2020, CLASS_NAMES, LabelConvention, from_contiguous
 from braintools.models2d import Downsampled
-from braintools.models3d import UNet3D
+from braintools.models3d import UNet3D, wrap_downsampled
 from braintools.preprocess import zscore_brain
 from braintools.profiles import Profile
 
@@ -233,9 +233,9 @@ def _loaded(name: str, network: nn.Module, path: Path, epoch: int, profile: Prof
         factor = int(getattr(profile, "downsample_2d", 1))
         model = InPlaneDownsampled(network, factor) if factor > 1 else network
         roi = round_up_roi(roi, (INFLATED_DIVISOR * factor, INFLATED_DIVISOR * factor, INFLATED_DIVISOR))
-    else:
-        model = network
-        roi = round_up_roi(roi, network.size_divisor)
+    else:  # notebook 05 trains the 3D U-Net on patches shrunk downsample_3d times: predict the same way
+        model = wrap_downsampled(network, int(getattr(profile, "downsample_3d", 1)))
+        roi = round_up_roi(roi, model.size_divisor)
     model = model.to(device).eval()
     parameters = sum(p.numel() for p in model.parameters())
     description = (f"{name} from {path.name} (epoch {epoch}, {parameters / 1e6:.2f} M parameters), "

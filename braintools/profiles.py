@@ -57,6 +57,7 @@ class Profile:
     unfreeze_all_epoch_2d: int = 5  # first epoch of phase 3 (everything trains)
     # --- 05 unet_3d / 06 inflation (3D patches) ---
     patch_size_3d: tuple[int, int, int] = (160, 160, 64)  # (X, Y, Z) voxels
+    downsample_3d: int = 1  # models3d.Downsampled3D: the 3D U-Net sees patches shrunk this many times per axis (05)
     features_3d: tuple[int, ...] = (32, 64, 128, 256)
     epochs_3d: int = 10
     batch_size_3d: int = 1
@@ -91,7 +92,7 @@ PROFILES: dict[str, Profile] = {
         cache_workers=1, image_size_2d=64, encoder_weights_2d=None, encoder_2d="resnet18", epochs_2d=3,
         batch_size_2d=8, slices_per_epoch_2d=32,
         unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3,
-        patch_size_3d=(32, 32, 16), features_3d=(8, 16, 32, 64), epochs_3d=2, batch_size_3d=2,
+        patch_size_3d=(32, 32, 16), downsample_3d=2, features_3d=(8, 16, 32, 64), epochs_3d=2, batch_size_3d=2,
         patches_per_epoch_3d=4, val_patches_3d=2, roi_size=(32, 32, 16), sw_batch_size=2,
         # 06: the inflated Unet (encoder_2d) on one 32x32x16 patch per step
         patch_size_inflated=(32, 32, 16), batch_size_inflated=1, epochs_inflated=1, patches_per_epoch_inflated=2,
@@ -102,10 +103,11 @@ PROFILES: dict[str, Profile] = {
         # 04: Unet/resnet18 on 256 slices shrunk 4x to 64 trains at about 4-6 slices/s on a shared 2-core CPU
         encoder_2d="resnet18", downsample_2d=4, image_size_2d=64, batch_size_2d=8, epochs_2d=5,
         slices_per_epoch_2d=320, learning_rate_2d=2e-3, unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3,
-        # 05: a small 3D U-Net on 64x64x48 patches trains at about 2.5 s per patch on one busy CPU core;
-        # no accumulation here: more optimizer steps in a short CPU run
-        patch_size_3d=(64, 64, 48), features_3d=(8, 16, 32, 64), epochs_3d=8, batch_size_3d=2,
-        patches_per_epoch_3d=36, accumulation_steps_3d=1, learning_rate_3d=3e-3, tumour_probability_3d=0.5,
+        # 05: a small 3D U-Net sees 128x128x96 patches shrunk 2x (64x64x48 voxels for the network, 8x more brain
+        # than a full-size 64x64x48 patch): about 4.3 s per batch of 2 on one busy CPU core, half of it the
+        # full-size loss; no accumulation here: more optimizer steps in a short CPU run
+        patch_size_3d=(128, 128, 96), downsample_3d=2, features_3d=(8, 16, 32, 64), epochs_3d=8, batch_size_3d=2,
+        patches_per_epoch_3d=40, accumulation_steps_3d=1, learning_rate_3d=3e-3, tumour_probability_3d=0.5,
         val_patches_3d=8,
         # 06: notebook 04 trains resnet18 on slices shrunk 4x (downsample_2d), so the inflated network sees volumes
         # shrunk 4x in X and Y: a 128x128x32 patch is 32x32x32 voxels for it (a few seconds per step on 2 cores);

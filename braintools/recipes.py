@@ -19,7 +19,7 @@ from braintools.datasets2d import SliceDataset, VolumeSource, select_slices, sum
 from braintools.datasets3d import PatchDataset3D, cached_sources
 from braintools.losses import DiceCELoss
 from braintools.models2d import Downsampled, create_smp_model
-from braintools.models3d import UNet3D
+from braintools.models3d import UNet3D, wrap_downsampled
 from braintools.profiles import Profile
 from braintools.train import fit
 
@@ -49,13 +49,16 @@ def train_unet3d(
     checkpoint_name: str = "unet3d",
     seed: int = 0,
     progress: bool = True,
-) -> tuple[UNet3D, list[dict]]:
+) -> tuple[torch.nn.Module, list[dict]]:
     """Train a ``UNet3D`` on cached patches (sizes from the profile unless given); return it and its history.
+
+    With ``profile.downsample_3d > 1`` the network is wrapped in ``models3d.Downsampled3D``, as in notebook 05.
 
     The best epoch (validation Dice mean on patches of ``val_ids``) is saved as ``<checkpoint_name>_best.pt``.
     """
     torch.manual_seed(seed)
-    model = UNet3D(features=tuple(features or profile.features_3d)).to(device)
+    unet = UNet3D(features=tuple(features or profile.features_3d))
+    model = wrap_downsampled(unet, getattr(profile, "downsample_3d", 1)).to(device)  # as notebook 05 trains it
     patches = patches_per_epoch or profile.patches_per_epoch_3d
     train_set = PatchDataset3D(cached_sources(cache_dir, train_ids), profile.patch_size_3d, patches, seed=seed)
     val_set = PatchDataset3D(cached_sources(cache_dir, val_ids), profile.patch_size_3d,

@@ -141,7 +141,8 @@ def test_load_best_model_prefers_the_3d_unet_and_wraps_2d_models(tmp_path):
     assert loaded.roi_size == (-1, -1, profile.roi_size[2]) and loaded.overlap == 0.0
     save_checkpoint(tmp_path / "unet3d_best.pt", UNet3D(features=(4, 8, 16, 32)), epoch=5)
     loaded = load_best_model(tmp_path, profile)
-    assert loaded.name == "unet3d" and loaded.model.features == (4, 8, 16, 32) and not loaded.model.training
+    unet = getattr(loaded.model, "model", loaded.model)  # ci: wrapped in Downsampled3D (profile.downsample_3d)
+    assert loaded.name == "unet3d" and unet.features == (4, 8, 16, 32) and not loaded.model.training
     assert loaded.roi_size == profile.roi_size and "unet3d" in loaded.description
     (tmp_path / "inflated3d_best.pt").write_bytes(b"")  # not a usable checkpoint, and not preferred anyway
     assert load_best_model(tmp_path, profile, order=("unet2d",)).name == "unet2d"
@@ -194,3 +195,22 @@ def test_an_inflated_model_of_a_shrunk_2d_model_sees_the_same_in_plane_scale(tmp
     assert loaded.roi_size == (64, 64, 32)  # X and Y multiples of 32 x 2, Z of 32
     with torch.no_grad():
         assert loaded.model(torch.zeros(1, 4, 64, 64, 32)).shape == (1, 4, 64, 64, 32)
+
+
+def test_a_unet3d_trained_on_shrunk_patches_is_wrapped_the_same_way(tmp_path):
+    import dataclasses
+
+    from braintools.models3d import Downsampled3D, UNet3D
+    from braintools.predict import load_best_model
+    from braintools.profiles import get_profile
+    from braintools.train import save_checkpoint
+
+    profile = dataclasses.replace(get_profile("ci"), downsample_3d=2, roi_size=(40, 40, 16))
+    save_checkpoint(tmp_path / "unet3d_best.pt", Downsampled3D(UNet3D(features=(4, 8, 16, 32)), 2))
+    loaded = load_best_model(tmp_path, profile)
+    assert loaded.name == "unet3d" and isinstance(loaded.model, Downsampled3D) and loaded.model.factor == 2
+    assert loaded.roi_size == (48, 48, 16)  # multiples of 8 (three halvings) x 2
+    with torch.no_grad():
+        assert loaded.model(torch.zeros(1, 4, 48, 48, 16)).shape == (1, 4, 48, 48, 16)
+    plain = load_best_model(tmp_path, dataclasses.replace(profile, downsample_3d=1))
+    assert isinstance(plain.model, UNet3D)
