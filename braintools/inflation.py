@@ -58,6 +58,8 @@ import torch.nn.functional as F
 from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder, UnetDecoderBlock
 from torch import nn
 
+from braintools.shrink import ShrunkInput
+
 # Private modules of smp and timm: their blocks call 2D functions in forward and get 3D subclasses below.
 # Guarded, so another library version only loses those encoders (reported as unsupported), not the module.
 try:
@@ -715,7 +717,7 @@ def evaluate_cached_cases(model: nn.Module, cache_dir: str | os.PathLike, case_i
     return pd.DataFrame(rows).set_index("case"), predictions
 
 
-class InPlaneDownsampled(nn.Module):
+class InPlaneDownsampled(ShrunkInput):
     """Run a 3D ``model`` on volumes shrunk ``factor`` times in X and Y (block means), Z kept; logits at full size.
 
     The 3D twin of ``models2d.Downsampled``: a 2D model trained on slices shrunk ``downsample_2d`` times
@@ -726,20 +728,6 @@ class InPlaneDownsampled(nn.Module):
         >>> InPlaneDownsampled(nn.Conv3d(4, 4, 1), 2)(torch.zeros(1, 4, 8, 8, 3)).shape
         torch.Size([1, 4, 8, 8, 3])
     """
-
-    def __init__(self, model: nn.Module, factor: int = 1):
-        super().__init__()
-        if factor < 1:
-            raise ValueError(f"factor must be >= 1, got {factor}")
-        self.model, self.factor = model, int(factor)
-
-    def state_dict(self, *args, **kwargs) -> dict:
-        """The inner model's ``state_dict`` (no ``model.`` prefix)."""
-        return self.model.state_dict(*args, **kwargs)
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Load an inner-model ``state_dict``."""
-        return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         """Logits (N, K, X, Y, Z) for a volume (N, C, X, Y, Z) whose X and Y are multiples of ``factor``."""

@@ -36,6 +36,8 @@ from huggingface_hub import constants as hub_constants
 from timm.models import adapt_input_conv
 from torch import nn
 
+from braintools.shrink import ShrunkInput
+
 TESTED_ARCHITECTURES = ("Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus")
 # Keys of classification heads in ImageNet encoder files; a segmentation encoder has no such layer.
 CLASSIFIER_PREFIXES = ("fc.", "_fc.", "classifier.", "head.", "last_linear.", "model.fc.", "model.classifier.")
@@ -188,7 +190,7 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: str | 
     module.load_state_dict(state, strict=True)
 
 
-class Downsampled(nn.Module):
+class Downsampled(ShrunkInput):
     """Run ``model`` on inputs shrunk ``factor`` times (block means) and upsample its logits to the input size.
 
     Train and predict with the wrapper on full-size slices. Its ``state_dict`` is the inner model's (same keys),
@@ -198,20 +200,6 @@ class Downsampled(nn.Module):
         >>> Downsampled(create_smp_model("Unet", "resnet18"), 2)(torch.zeros(1, 4, 64, 64)).shape
         torch.Size([1, 4, 64, 64])
     """
-
-    def __init__(self, model: nn.Module, factor: int = 2):
-        super().__init__()
-        if factor < 1:
-            raise ValueError(f"factor must be >= 1, got {factor}")
-        self.model, self.factor = model, int(factor)
-
-    def state_dict(self, *args, **kwargs) -> dict:
-        """The inner model's ``state_dict`` (no ``model.`` prefix)."""
-        return self.model.state_dict(*args, **kwargs)
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Load an inner-model ``state_dict`` (e.g. from a checkpoint of the plain model)."""
-        return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits at the size of ``images`` (N, C, H, W); H and W must be multiples of ``factor``."""

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from braintools.shrink import ShrunkInput
+
 
 class ConvBlock3d(nn.Sequential):
     """Two (Conv3d 3x3x3 -> InstanceNorm3d -> LeakyReLU) layers: the work done at each U-Net level."""
@@ -123,7 +125,7 @@ class UNet3D(nn.Module):
         return [logits] + [head(features) for head, features in zip(self.deep_heads, coarse)]
 
 
-class Downsampled3D(nn.Module):
+class Downsampled3D(ShrunkInput):
     """Run a 3D ``model`` on volumes shrunk ``factor`` times along every axis (block means); logits at full size.
 
     The 3D twin of ``models2d.Downsampled``: on a CPU, a patch shrunk 2x costs 8x less, so the network sees much
@@ -136,24 +138,10 @@ class Downsampled3D(nn.Module):
         torch.Size([1, 4, 8, 8, 4])
     """
 
-    def __init__(self, model: nn.Module, factor: int = 2):
-        super().__init__()
-        if factor < 1:
-            raise ValueError(f"factor must be >= 1, got {factor}")
-        self.model, self.factor = model, int(factor)
-
     @property
     def size_divisor(self) -> int:
         """Every input axis must be a multiple of this number (the inner divisor times ``factor``)."""
         return getattr(self.model, "size_divisor", 1) * self.factor
-
-    def state_dict(self, *args, **kwargs) -> dict:
-        """The inner model's ``state_dict`` (no ``model.`` prefix)."""
-        return self.model.state_dict(*args, **kwargs)
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Load an inner-model ``state_dict`` (e.g. from a checkpoint of the plain model)."""
-        return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         """Logits (N, K, X, Y, Z) at the size of ``x``; a deep-supervision list keeps its coarse outputs as they are."""
