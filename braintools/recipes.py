@@ -54,11 +54,12 @@ def train_unet3d(
 
     With ``profile.downsample_3d > 1`` the network is wrapped in ``models3d.Downsampled3D``, as in notebook 05.
 
-    The best epoch (validation Dice mean on patches of ``val_ids``) is saved as ``<checkpoint_name>_best.pt``.
+    The best epoch (lowest validation loss on patches of ``val_ids``: steadier than the Dice of a few patches,
+    notebook 05) is saved as ``<checkpoint_name>_best.pt``.
     """
     torch.manual_seed(seed)
     unet = UNet3D(features=tuple(features or profile.features_3d))
-    model = wrap_downsampled(unet, getattr(profile, "downsample_3d", 1)).to(device)  # as notebook 05 trains it
+    model = wrap_downsampled(unet, profile.downsample_3d).to(device)  # as notebook 05 trains it
     patches = patches_per_epoch or profile.patches_per_epoch_3d
     train_set = PatchDataset3D(cached_sources(cache_dir, train_ids), profile.patch_size_3d, patches, seed=seed)
     val_set = PatchDataset3D(cached_sources(cache_dir, val_ids), profile.patch_size_3d,
@@ -67,7 +68,8 @@ def train_unet3d(
     val_loader = DataLoader(val_set, batch_size=profile.batch_size_3d)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-5)
     history = fit(model, train_loader, val_loader, DiceCELoss(), optimizer, epochs or profile.epochs_3d,
-                  checkpoint_dir=checkpoint_dir, checkpoint_name=checkpoint_name, progress=progress)
+                  monitor="val_loss", checkpoint_dir=checkpoint_dir, checkpoint_name=checkpoint_name,
+                  progress=progress)
     return model, history
 
 
