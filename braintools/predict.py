@@ -135,9 +135,7 @@ def unet3d_from_state(state: dict[str, torch.Tensor]) -> UNet3D:
 
 def _smp_candidates(profile: Profile) -> list[tuple[str, str]]:
     """(architecture, encoder) pairs a 2D or inflated checkpoint of this profile may hold, most likely first."""
-    pairs = [(getattr(profile, "architecture_inflated", profile.architecture_2d),
-              getattr(profile, "encoder_inflated", profile.encoder_2d)),
-             (profile.architecture_2d, profile.encoder_2d), *FALLBACK_SMP_MODELS]
+    pairs = [(profile.architecture_2d, profile.encoder_2d), *FALLBACK_SMP_MODELS]
     return list(dict.fromkeys(pairs))
 
 
@@ -158,7 +156,7 @@ def build_checkpoint_model(name: str, state: dict[str, torch.Tensor], profile: P
     for architecture, encoder in _smp_candidates(profile):
         model = create_smp_model(architecture, encoder, encoder_weights=None)
         if name == "inflated3d":
-            model = inflate_2d_model_to_3d(model, depth_kernel=getattr(profile, "depth_kernel_inflated", 3))
+            model = inflate_2d_model_to_3d(model, depth_kernel=profile.depth_kernel_inflated)
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
@@ -213,9 +211,10 @@ def load_best_model(
 def _window_settings(name: str, profile: Profile, roi_size: Sequence[int] | None, overlap: float | None
                      ) -> tuple[tuple[int, ...], float]:
     """Window and overlap: the arguments, else the profile's (``roi_size_inflated`` for an inflated model)."""
-    suffix = "_inflated" if name == "inflated3d" and hasattr(profile, "roi_size_inflated") else ""
-    roi = tuple(roi_size or getattr(profile, "roi_size" + suffix))
-    return roi, float(getattr(profile, "overlap" + suffix) if overlap is None else overlap)
+    inflated = name == "inflated3d"
+    default_roi, default_overlap = ((profile.roi_size_inflated, profile.overlap_inflated) if inflated
+                                    else (profile.roi_size, profile.overlap))
+    return tuple(roi_size or default_roi), float(default_overlap if overlap is None else overlap)
 
 
 def _loaded(name: str, network: nn.Module, path: Path, epoch: int, profile: Profile,
@@ -223,18 +222,18 @@ def _loaded(name: str, network: nn.Module, path: Path, epoch: int, profile: Prof
     """Wrap a rebuilt network with the sliding-window settings that suit it."""
     roi, overlap = window
     if name == "unet2d":  # trained on slices shrunk downsample_2d times (notebook 04): predict the same way
-        factor = int(getattr(profile, "downsample_2d", 1))
+        factor = profile.downsample_2d
         inner = Downsampled(network, factor) if factor > 1 else network
         model = SliceWise2D(inner, multiple=INFLATED_DIVISOR * factor, slice_batch_size=profile.batch_size_2d)
         roi, overlap = (-1, -1, roi[2]), 0.0
     elif name == "inflated3d":  # inflated from that 2D model: it must see the same in-plane scale
         from braintools.inflation import InPlaneDownsampled
 
-        factor = int(getattr(profile, "downsample_2d", 1))
+        factor = profile.downsample_2d
         model = InPlaneDownsampled(network, factor) if factor > 1 else network
         roi = round_up_roi(roi, (INFLATED_DIVISOR * factor, INFLATED_DIVISOR * factor, INFLATED_DIVISOR))
     else:  # notebook 05 trains the 3D U-Net on patches shrunk downsample_3d times: predict the same way
-        model = wrap_downsampled(network, int(getattr(profile, "downsample_3d", 1)))
+        model = wrap_downsampled(network, profile.downsample_3d)
         roi = round_up_roi(roi, model.size_divisor)
     model = model.to(device).eval()
     parameters = sum(p.numel() for p in model.parameters())

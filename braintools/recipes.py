@@ -87,7 +87,7 @@ def train_unet2d(
 ) -> tuple[torch.nn.Module, list[dict]]:
     """Train the profile's 2D smp model (random initialisation) on cached axial slices; return it and its history."""
     torch.manual_seed(seed)
-    factor = int(getattr(profile, "downsample_2d", 1))  # the network sees slices shrunk this many times
+    factor = profile.downsample_2d  # the network sees slices shrunk this many times
     network = create_smp_model(profile.architecture_2d, profile.encoder_2d, encoder_weights=None)
     model = (Downsampled(network, factor) if factor > 1 else network).to(device)
     source = VolumeSource.from_cache(cache_dir)

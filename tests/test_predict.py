@@ -155,8 +155,7 @@ def test_window_settings_follow_the_profile_unless_given():
     profile = get_profile("course")
     assert _window_settings("unet3d", profile, None, None) == (profile.roi_size, profile.overlap)
     assert _window_settings("unet3d", profile, (64, 64, 32), 0.25) == ((64, 64, 32), 0.25)
-    inflated = (getattr(profile, "roi_size_inflated", profile.roi_size), getattr(profile, "overlap_inflated",
-                                                                                 profile.overlap))
+    inflated = (profile.roi_size_inflated, profile.overlap_inflated)
     assert _window_settings("inflated3d", profile, None, None) == inflated
 
 
