@@ -197,8 +197,9 @@ def resize_target(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 class DeepSupervisionLoss(nn.Module):
     """Combine a loss over several output scales (finest first) with decreasing weights.
 
-    The target is resized (nearest-exact) to each scale. A single tensor is scored at full resolution, so
-    the same loss object also works in evaluation mode, where deep-supervision models return one output.
+    The target is resized (nearest-exact) to each scale. A single tensor is scored against the target resized
+    to its size (nothing to do when they match), so the same loss object also works in evaluation mode, where
+    deep-supervision models return one output.
 
     Args:
         loss: the loss of one scale, e.g. ``DiceFocalLoss()``.
@@ -212,7 +213,7 @@ class DeepSupervisionLoss(nn.Module):
 
     def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         if isinstance(outputs, torch.Tensor):
-            return self.loss(outputs, target)
+            return self.loss(outputs, resize_target(target, outputs.shape[2:]))
         weights = deep_supervision_weights(len(outputs), self.decay, self.normalise)
         terms = [w * self.loss(out, resize_target(target, out.shape[2:])) for w, out in zip(weights, outputs)]
         return torch.stack(terms).sum()

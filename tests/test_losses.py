@@ -136,6 +136,13 @@ def test_deep_supervision_matches_monai(normalise):
     assert single.item() == pytest.approx(losses.DiceCELoss()(logits, classes).item())
 
 
+def test_deep_supervision_scores_a_single_coarse_output_against_resized_labels():
+    logits, classes = _batch((2, 4, 8, 8, 4))
+    fine = classes.repeat_interleave(2, 1).repeat_interleave(2, 2).repeat_interleave(2, 3)  # each voxel a 2x2x2 block
+    ours = losses.DeepSupervisionLoss(losses.DiceCELoss())(logits, fine)
+    assert ours.item() == pytest.approx(losses.DiceCELoss()(logits, classes).item(), rel=1e-6)
+
+
 def test_losses_have_gradients():
     logits, classes = _batch()
     logits.requires_grad_(True)

@@ -124,6 +124,18 @@ def test_downsampled3d_runs_the_unet_on_shrunk_volumes_and_returns_full_size_log
         Downsampled3D(inner, 0)
 
 
+def test_downsampled3d_can_return_its_own_size_outputs_in_training_only():
+    torch.manual_seed(0)
+    model = wrap_downsampled(UNet3D(features=TINY, deep_supervision=True), 2, full_size_in_training=False)
+    assert isinstance(model, Downsampled3D) and not model.full_size_in_training
+    volume = torch.randn(1, 4, 16, 16, 8)
+    outputs = model.train()(volume)
+    assert [tuple(out.shape[2:]) for out in outputs] == [(8, 8, 4), (4, 4, 2)]  # the inner model's sizes
+    inner_outputs = model.model(torch.nn.functional.avg_pool3d(volume, 2))
+    assert torch.allclose(outputs[0], inner_outputs[0])
+    assert model.eval()(volume).shape == (1, 4, 16, 16, 8)  # evaluation: full size, as always
+
+
 def test_downsampled3d_sees_block_means_and_factor_one_is_the_model_itself():
     seen = []
 
