@@ -72,10 +72,13 @@ def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[flo
 
 
 def free_cpu_threads(cores: int | None = None, load: float | None = None) -> int:
-    """CPU threads for PyTorch: the cores that other programs leave idle (1-minute load average), at least 1.
+    """CPU threads for PyTorch: the cores that other programs leave idle right now, at least 1.
 
     On a shared CPU, more threads than idle cores make every step wait for preempted threads (several
-    times slower); ``torch.set_num_threads(free_cpu_threads())`` avoids that.
+    times slower); ``torch.set_num_threads(free_cpu_threads())`` avoids that. ``load`` is the number of busy
+    cores; by default, on Linux, the processes running right now besides this one (``/proc/loadavg``, the
+    median of a few samples), elsewhere the 1-minute load average. The load average lags: a program that
+    ended a minute ago still counts, which is why Linux gets the instantaneous count.
 
     Example:
         >>> free_cpu_threads(cores=4, load=1.2)  # one core busy elsewhere
@@ -83,8 +86,24 @@ def free_cpu_threads(cores: int | None = None, load: float | None = None) -> int
     """
     cores = cores or os.cpu_count() or 1
     if load is None:
+        load = _running_elsewhere()
+    if load is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return max(1, min(cores, cores - math.ceil(load - 0.5)))
+
+
+def _running_elsewhere(samples: int = 9, interval: float = 0.02) -> float | None:
+    """Runnable processes other than this one, median of ``samples`` reads of /proc/loadavg; None if unreadable."""
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/loadavg") as file:
+                running = int(file.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        counts.append(max(0, running - 1))  # this process is running while it reads
+        time.sleep(interval)
+    return float(sorted(counts)[len(counts) // 2])
 
 
 # --------------------------------------------------------------------------- one epoch

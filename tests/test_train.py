@@ -1,6 +1,9 @@
 """The training loop: history, checkpoints, exact resume, accumulation, schedulers, early stopping, freezer."""
 
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -226,3 +229,21 @@ def test_free_cpu_threads_leaves_busy_cores_alone():
     assert train.free_cpu_threads(cores=2, load=9.0) == 1
     assert train.free_cpu_threads(cores=8, load=2.6) == 5
     assert 1 <= train.free_cpu_threads() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux /proc/loadavg")
+def test_free_cpu_threads_sees_a_busy_process_at_once():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # the 1-minute load average would take a minute to show it
+        assert train._running_elsewhere() >= 1
+        assert train.free_cpu_threads(cores=2) == 1
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_free_cpu_threads_falls_back_to_the_load_average(monkeypatch):
+    monkeypatch.setattr(train, "_running_elsewhere", lambda: None)
+    monkeypatch.setattr(train.os, "getloadavg", lambda: (1.2, 0.0, 0.0))
+    assert train.free_cpu_threads(cores=2) == 1 and train.free_cpu_threads(cores=4) == 3
