@@ -110,9 +110,10 @@ def main() -> None:
     print(f"plain copy float32: {n / copy32:7.1f} patches/s  ({megabytes32:.1f} MB, the bytes the loader delivers)")
     print(f"loader:             {n / loader:7.1f} patches/s  (memmap, flips, intensity aug, float32 + uint8)")
     print(f"loader float16:     {n / loader16:7.1f} patches/s  (the same with image_dtype=torch.float16)")
-    print(f"RESULT patches {patch}: loader {n / loader:.1f}/s, plain float16 copy {n / copy:.1f}/s, "
-          f"ratio {copy / loader:.2f} (target >= 0.5); vs float32 copy {n / copy32:.1f}/s, "
-          f"ratio {copy32 / loader:.2f}; float16 loader ratio {copy / loader16:.2f}")
+    print(f"RESULT patches {patch} (target: loader >= 0.5 x a plain copy of the same bytes):")
+    print(f"  loader (float32) / copy of the bytes it delivers (float32 + uint8): {copy32 / loader:.2f}")
+    print(f"  loader (float32) / copy of the bytes it reads (float16 + uint8):    {copy / loader:.2f}")
+    print(f"  loader (float16) / copy of the bytes it reads and delivers:         {copy / loader16:.2f}")
 
 
 if __name__ == "__main__":
