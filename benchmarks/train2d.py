@@ -24,7 +24,7 @@ from braintools.datasets2d import SliceDataset, VolumeSource
 from braintools.losses import DiceCELoss
 from braintools.models2d import Downsampled, create_smp_model
 from braintools.profiles import get_profile
-from braintools.train import free_cpu_threads
+from braintools.runtime import free_cpu_threads
 
 
 def _synchronize(device: torch.device) -> None:

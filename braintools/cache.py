@@ -56,7 +56,6 @@ from braintools.atomic import atomic_path
 from braintools.errors import DataError
 from braintools.labels import to_contiguous
 from braintools.lru import LRUVolumeCache, value_nbytes
-from braintools.paths import outputs_dir
 from braintools.preprocess import zscore_brain
 from braintools.profiles import get_profile
 
@@ -478,11 +477,6 @@ def _plan(sources: list[CacheSource], manifest: dict[str, Any], cache_dir: Path,
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def default_cache_dir(profile_name: str | None = None) -> Path:
-    """Return the profile's cache folder, ``<data>/outputs/<profile>/npy_cache`` (not created)."""
-    return outputs_dir(get_profile(profile_name).name) / "npy_cache"
 
 
 def _manifest_entry(cache_dir: str | os.PathLike, case_id: str) -> dict[str, Any]:

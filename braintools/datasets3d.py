@@ -5,10 +5,11 @@ crops patches, (160, 160, 64) voxels by default (X, Y, Z). Most voxels are healt
 so a share of the patches (``tumour_probability``, 0.6) is centred on a random tumour voxel; the rest are
 centred on a random brain voxel.
 
-Sources are ``(case_id, image (C, X, Y, Z), classes (X, Y, Z))`` with contiguous classes 0..3. The arrays may
-be ``np.memmap`` (e.g. ``np.load(path, mmap_mode="r")`` of a pre-cached volume): a patch reads only its own
-bytes. Per volume, the dataset reads the label array once and a strided view of the image once, to list
-tumour and brain voxel coordinates (``VolumeIndex``); picking a patch centre is then one random draw.
+Training data is a list of ``volumes.Volume`` (case id, image (C, X, Y, Z), contiguous classes 0..3), e.g. a
+``VolumeSource.from_cache(cache_dir).subset(split.train)``. The arrays may be ``np.memmap`` (the npy cache): a
+patch reads only its own bytes. Per volume, the dataset reads the label array once and a strided view of the
+image once, to list tumour and brain voxel coordinates (``VolumeIndex``); picking a patch centre is then one
+random draw.
 
 Every random choice comes from ``np.random.default_rng((seed, epoch, index))``: the same epoch gives the same
 patches whatever the number of DataLoader workers; call ``set_epoch`` before each epoch for new patches
@@ -21,73 +22,18 @@ and NumPy pickles a memmap as a full in-memory copy: there, pass ``num_workers=0
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from braintools.errors import DataError
-from braintools.labels import to_contiguous
 from braintools.preprocess import brain_mask
 from braintools.profiles import get_profile
-
-
-class VolumeSource(NamedTuple):
-    """One training volume: image (C, X, Y, Z) (array or memmap), contiguous classes (X, Y, Z) uint8."""
-
-    case_id: str
-    image: np.ndarray
-    classes: np.ndarray
-
-
-def source_from_case(case) -> VolumeSource:
-    """Turn a loaded ``braintools.io.Case`` (BraTS labels 0/1/2/4) into a ``VolumeSource`` (classes 0..3)."""
-    if case.seg is None:
-        raise DataError(f"{case.case_id}: a training source needs a segmentation, this case has none")
-    return VolumeSource(case.case_id, case.image, to_contiguous(case.seg))
-
-
-def cached_sources(cache_dir: str | os.PathLike, case_ids: Sequence[str] | None = None) -> list[VolumeSource]:
-    """Memory-mapped sources of pre-cached cases (``braintools.cache``: float16 z-scored image, uint8 classes).
-
-    Args:
-        cache_dir: folder written by ``braintools.cache.precache``.
-        case_ids: the cases to use (each must have labels); default: every cached case with labels.
-
-    Example:
-        >>> dataset = PatchDataset3D(cached_sources(cache_dir))  # doctest: +SKIP
-    """
-    from braintools import cache  # imported here: the cache module pulls in the whole I/O stack
-
-    chosen = cache.cached_case_ids(cache_dir) if case_ids is None else list(case_ids)
-    sources = []
-    for case_id in chosen:
-        image, classes = cache.load_cached_case(cache_dir, case_id, mmap=True)
-        if classes is not None:
-            sources.append(VolumeSource(case_id, image, classes))
-        elif case_ids is not None:
-            raise DataError(f"{cache_dir}: cached case {case_id} has no labels; it cannot be a training source")
-    return sources
-
-
-def check_source(source: Sequence) -> VolumeSource:
-    """Return ``source`` as a ``VolumeSource`` after checking ranks, shapes and the label dtype (reads nothing)."""
-    if len(source) != 3:
-        raise DataError(f"a volume source is (case_id, image, classes), got {len(source)} items")
-    case_id, image, classes = source
-    if getattr(image, "ndim", None) != 4:
-        raise DataError(f"{case_id}: image must be (C, X, Y, Z), got shape {getattr(image, 'shape', None)}")
-    if tuple(classes.shape) != tuple(image.shape[1:]):
-        raise DataError(f"{case_id}: classes shape {tuple(classes.shape)} differs from image {tuple(image.shape)}")
-    if not np.issubdtype(classes.dtype, np.integer):
-        raise DataError(f"{case_id}: classes must be integers 0..3, got dtype {classes.dtype}")
-    return VolumeSource(str(case_id), image, classes)
-
+from braintools.volumes import Volume, check_volume
 
 # ----------------------------------------------------------------------------------------------------------
 # Where to crop: a per-volume index of tumour and brain voxels
@@ -103,7 +49,7 @@ class VolumeIndex:
         tumour: (N, 3) coordinates of every tumour voxel (class > 0), full resolution.
         brain: (M, 3) coordinates of brain voxels on a grid of step ``brain_step``.
         brain_step: grid step of ``brain``; a centre is jittered within its grid cell.
-        mean, std: per-channel brain statistics (only for sources that still need z-scoring).
+        mean, std: per-channel brain statistics (only for volumes that still need z-scoring).
     """
 
     shape: tuple[int, int, int]
@@ -120,7 +66,7 @@ def build_volume_index(
     """List tumour voxels (from ``classes``) and brain voxels (from every ``brain_step``-th voxel of ``image``).
 
     Reads the label array once and 1/``brain_step`` of the image planes; with ``with_statistics`` it reads
-    the whole image once to get per-channel brain mean and std (for sources that are not yet z-scored).
+    the whole image once to get per-channel brain mean and std (for volumes that are not yet z-scored).
     """
     classes = np.asarray(classes)
     largest = int(classes.max()) if classes.size else 0
@@ -352,7 +298,7 @@ def _as_tensor(image) -> torch.Tensor | None:
 class PatchPlan:
     """Every random choice behind one patch (reproducible from seed, epoch and index)."""
 
-    source: int
+    volume: int
     origin: tuple[int, int, int]
     flips: tuple[bool, bool, bool]
     scale: np.ndarray
@@ -361,20 +307,20 @@ class PatchPlan:
 
 
 class PatchDataset3D(Dataset):
-    """Random 3D training patches from volume sources; item ``i`` is (image (C, px, py, pz), classes (px, py, pz)).
+    """Random 3D training patches (notebook 05); item ``i`` is (image (C, px, py, pz), classes (px, py, pz)).
 
     The image is float32 (or ``image_dtype``); classes are uint8, 8x fewer bytes to collate and copy to the
     GPU than int64. ``braintools.losses`` takes them as they are; for ``F.cross_entropy`` or ``F.one_hot``
     call ``.long()`` on the device. ``braintools.train.fit`` calls ``set_epoch`` at each epoch.
 
     Args:
-        sources: ``(case_id, image (C, X, Y, Z), classes (X, Y, Z))`` triples; arrays may be memmaps.
+        volumes: ``volumes.Volume`` items (a ``VolumeSource`` is loaded once here); arrays may be memmaps. An image
+            that is not yet brain-masked z-scored (``Volume.normalised`` False) is z-scored patch by patch with
+            its volume's brain statistics (computed once per volume).
         patch_size: (px, py, pz) voxels; default: the profile's ``patch_size_3d``.
         patches_per_epoch: dataset length; default: the profile's ``patches_per_epoch_3d``. Item ``i`` comes
-            from source ``i % len(sources)``, so every volume is used equally.
+            from volume ``i % len(volumes)``, so every volume is used equally.
         tumour_probability: share of patches centred on a tumour voxel (the rest on a brain voxel).
-        normalised: the images are already brain-masked z-scored (the pre-cache); if False the dataset
-            z-scores each patch with its volume's brain statistics (computed once per volume).
         augment: random flips along each axis (probability ``flip_probability``) and per-channel intensity
             scale (1 +- ``intensity_scale``) and shift (+- ``intensity_shift``, in z-score units), the
             shift on every voxel as in MONAI's BraTS recipe.
@@ -390,11 +336,10 @@ class PatchDataset3D(Dataset):
 
     def __init__(
         self,
-        sources: Sequence[Sequence],
+        volumes: Sequence[Volume],
         patch_size: Sequence[int] | None = None,
         patches_per_epoch: int | None = None,
         tumour_probability: float = 0.6,
-        normalised: bool = True,
         augment: bool = True,
         flip_probability: float = 0.5,
         intensity_scale: float = 0.1,
@@ -404,9 +349,11 @@ class PatchDataset3D(Dataset):
         image_dtype: torch.dtype = torch.float32,
     ):
         profile = get_profile()
-        self.sources = [check_source(source) for source in sources]
-        if not self.sources:
-            raise DataError("PatchDataset3D needs at least one volume source")
+        self.volumes = list(volumes)
+        for volume in self.volumes:
+            check_volume(volume)
+        if not self.volumes:
+            raise DataError("PatchDataset3D needs at least one volume")
         self.patch_size = tuple(int(p) for p in (patch_size or profile.patch_size_3d))
         if len(self.patch_size) != 3 or min(self.patch_size) < 1:
             raise ValueError(f"patch_size must be three positive sizes (X, Y, Z), got {patch_size}")
@@ -414,7 +361,6 @@ class PatchDataset3D(Dataset):
         if not 0.0 <= tumour_probability <= 1.0:
             raise ValueError(f"tumour_probability must lie in [0, 1], got {tumour_probability}")
         self.tumour_probability = tumour_probability
-        self.normalised = normalised
         self.augment = augment
         self.flip_probability = flip_probability
         self.intensity_scale = intensity_scale
@@ -434,28 +380,28 @@ class PatchDataset3D(Dataset):
         """Choose the epoch whose patches the dataset returns (call before each epoch)."""
         self.epoch = int(epoch)
 
-    def volume_index(self, source: int) -> VolumeIndex:
-        """The tumour/brain voxel index of one source, built on first use and kept."""
-        if source not in self._indices:
-            _, image, classes = self.sources[source]
-            self._indices[source] = build_volume_index(image, classes, self.brain_step,
-                                                       with_statistics=not self.normalised)
-        return self._indices[source]
+    def volume_index(self, volume: int) -> VolumeIndex:
+        """The tumour/brain voxel index of one volume, built on first use and kept."""
+        if volume not in self._indices:
+            chosen = self.volumes[volume]
+            self._indices[volume] = build_volume_index(chosen.image, chosen.classes, self.brain_step,
+                                                       with_statistics=not chosen.normalised)
+        return self._indices[volume]
 
     def build_indices(self) -> None:
         """Build every volume index now (e.g. before forking DataLoader workers, so they share it)."""
-        for source in range(len(self.sources)):
-            self.volume_index(source)
+        for volume in range(len(self.volumes)):
+            self.volume_index(volume)
 
     def plan(self, item: int) -> PatchPlan:
         """Make every random choice of item ``item`` in the current epoch (no patch data is read)."""
         if not 0 <= item < len(self):
             raise IndexError(f"item {item} out of range for {len(self)} patches per epoch")
         rng = np.random.default_rng((self.seed, self.epoch, item))
-        source = item % len(self.sources)
-        index = self.volume_index(source)
+        volume = item % len(self.volumes)
+        index = self.volume_index(volume)
         centre, tumour_centred = choose_patch_centre(index, rng, self.tumour_probability)
-        channels = self.sources[source].image.shape[0]
+        channels = self.volumes[volume].image.shape[0]
         if self.augment:
             flips = tuple(bool(f) for f in rng.random(3) < self.flip_probability)
             scale = rng.uniform(1 - self.intensity_scale, 1 + self.intensity_scale, channels).astype(np.float32)
@@ -464,17 +410,18 @@ class PatchDataset3D(Dataset):
             flips = (False, False, False)
             scale, shift = np.ones(channels, np.float32), np.zeros(channels, np.float32)
         origin = patch_origin(centre, index.shape, self.patch_size)
-        return PatchPlan(source, origin, flips, scale, shift, tumour_centred)
+        return PatchPlan(volume, origin, flips, scale, shift, tumour_centred)
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (image (C, px, py, pz) of ``image_dtype``, classes uint8 (px, py, pz)) of item ``item``."""
         plan = self.plan(item)
-        _, image, classes = self.sources[plan.source]
+        chosen = self.volumes[plan.volume]
+        image, classes = chosen.image, chosen.classes
         dtype = np.float16 if self.image_dtype == torch.float16 else np.float32
-        if self.normalised:
+        if chosen.normalised:
             patch = crop_image_patch(image, plan.origin, self.patch_size, plan.flips, plan.scale, plan.shift, dtype)
         else:  # z-score needs the brain mask of the raw patch first: a slower, simpler path
-            index = self.volume_index(plan.source)
+            index = self.volume_index(plan.volume)
             patch = crop_patch(image, plan.origin, self.patch_size, plan.flips, dtype=np.float32)
             augment_intensity(zscore_patch(patch, index.mean, index.std), plan.scale, plan.shift)
             patch = patch.astype(dtype, copy=False)

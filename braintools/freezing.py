@@ -234,6 +234,21 @@ def _keep_eval(module: nn.Module, inputs: tuple) -> None:
     module.training = False
 
 
+def freeze_batchnorm_statistics(model: nn.Module) -> int:
+    """Make every BatchNorm of ``model`` use its stored statistics, also in training; return how many (notebook 06).
+
+    Fine-tuning an inflated network on one or two 3D patches per batch would replace the running
+    statistics learnt in 2D by noisy estimates from a few voxels. Their affine parameters still train.
+    """
+    count = 0
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            module.eval()
+            module.register_forward_pre_hook(_keep_eval)
+            count += 1
+    return count
+
+
 def _set_trainable(parameter: nn.Parameter, trainable: bool) -> None:
     parameter.requires_grad_(trainable)
     if not trainable:

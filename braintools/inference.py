@@ -238,20 +238,23 @@ def predict_with_flips(
     device: torch.device | str | None = None,
     flip_axes: Sequence[int] | None = None,
     progress: bool = False,
+    activation: str = "softmax",
 ) -> torch.Tensor:
-    """Flip test-time augmentation: softmax probabilities averaged over mirrored copies of the input.
+    """Flip test-time augmentation: probabilities averaged over mirrored copies of the input.
 
     Each mirror image is predicted with ``sliding_window_inference`` (same arguments), turned into
-    probabilities with a softmax over the class axis, flipped back, and averaged with the others.
+    probabilities (softmax over the class axis, or a sigmoid per channel), flipped back, and averaged.
 
     Args:
         flip_axes: spatial axes (0 = first spatial axis) whose flips are combined: every subset is used, so
             ``None`` (all axes of a 3D input) gives 8 predictions, ``(0,)`` gives 2, ``()`` gives plain
             inference. The other arguments are those of ``sliding_window_inference``.
+        activation: ``"softmax"`` (exclusive classes) or ``"sigmoid"`` (overlapping regions WT, TC, ET).
 
     Returns:
-        (N, K, *spatial) averaged probabilities (they sum to 1 over K).
+        (N, K, *spatial) averaged probabilities.
     """
+    _check_choice(activation, ("softmax", "sigmoid"), "activation")
     n_spatial = inputs.ndim - 2
     axes = tuple(range(n_spatial)) if flip_axes is None else tuple(flip_axes)
     if any(axis not in range(n_spatial) for axis in axes) or len(set(axes)) != len(axes):
@@ -263,7 +266,8 @@ def predict_with_flips(
         mirrored = torch.flip(inputs, dims) if dims else inputs
         logits = sliding_window_inference(mirrored, roi_size, predictor, overlap, mode, sigma_scale,
                                           sw_batch_size, sw_device, device, progress=progress and len(flips) == 1)
-        probabilities = torch.softmax(logits.float(), dim=1)
+        logits = logits.float()
+        probabilities = torch.softmax(logits, dim=1) if activation == "softmax" else torch.sigmoid(logits)
         probabilities = torch.flip(probabilities, dims) if dims else probabilities
         average = probabilities if average is None else average.add_(probabilities)
     return average / len(flips)

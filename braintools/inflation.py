@@ -43,14 +43,10 @@ from __future__ import annotations
 import copy
 import importlib
 import math
-import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-import numpy as np
-import pandas as pd
 import segmentation_models_pytorch as smp
 import timm.layers
 import torch
@@ -608,7 +604,7 @@ def _describe_problems(problems: list[str], shown: int = 25) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Checking the equivalence, fine-tuning with small batches, segmenting a volume
+# Checking the equivalence
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -634,87 +630,6 @@ def max_slice_error(model_2d: nn.Module, model_3d: nn.Module, x2d: torch.Tensor,
     if tuple(out_3d.shape) != tuple(out_2d.shape) + (depth,):
         raise ValueError(f"3D output {tuple(out_3d.shape)} is not the 2D output {tuple(out_2d.shape)} x {depth}")
     return (out_3d - out_2d.unsqueeze(-1)).abs().max().item(), out_2d.abs().max().item()
-
-
-def _stay_in_eval(module: nn.Module, inputs: tuple) -> None:
-    """Forward pre-hook: keep a BatchNorm in eval mode even after ``model.train()``."""
-    module.training = False
-
-
-def freeze_batchnorm_statistics(model: nn.Module) -> int:
-    """Make every BatchNorm of ``model`` use its stored statistics, also in training; return how many.
-
-    Fine-tuning an inflated network on one or two 3D patches per batch would replace the running
-    statistics learnt in 2D by noisy estimates from a few voxels. Their affine parameters still train.
-    """
-    count = 0
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.eval()
-            module.register_forward_pre_hook(_stay_in_eval)
-            count += 1
-    return count
-
-
-def brain_box(image: np.ndarray, margin: int = 0) -> tuple[slice, slice, slice]:
-    """Bounding box (slices over X, Y, Z) of the voxels that are non-zero in any channel, widened by ``margin``.
-
-    Example:
-        >>> image = np.zeros((1, 10, 10, 10)); image[0, 2:4, 5, 6] = 1
-        >>> brain_box(image)
-        (slice(2, 4, None), slice(5, 6, None), slice(6, 7, None))
-    """
-    inside = np.any(np.asarray(image) != 0, axis=0)
-    if not inside.any():
-        return tuple(slice(0, size) for size in inside.shape)
-    box = []
-    for axis in range(3):
-        present = np.flatnonzero(inside.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(int(present[0]) - margin, 0), min(int(present[-1]) + 1 + margin, inside.shape[axis])))
-    return tuple(box)
-
-
-def segment_volume(model: nn.Module, image: np.ndarray, roi_size: Sequence[int], overlap: float = 0.25,
-                   sw_batch_size: int = 1, mode: str = "gaussian", crop_to_brain: bool = True) -> np.ndarray:
-    """Contiguous classes (X, Y, Z) uint8 of a normalised image (C, X, Y, Z), by sliding-window inference.
-
-    With ``crop_to_brain`` only the brain's bounding box (voxels that are non-zero after the brain-masked
-    z-score) is predicted; everything outside it is background. The model is left in eval mode.
-    """
-    from braintools.inference import sliding_window_inference  # imported here: keeps this module light
-
-    box = brain_box(image) if crop_to_brain else tuple(slice(0, size) for size in image.shape[1:])
-    inputs = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *box)], dtype=np.float32))[None]
-    model.eval()
-    device = next(model.parameters()).device
-    logits = sliding_window_inference(inputs, tuple(roi_size), model, overlap=overlap, mode=mode,
-                                      sw_batch_size=sw_batch_size, sw_device=device, device="cpu")
-    classes = np.zeros(image.shape[1:], np.uint8)
-    classes[box] = logits[0].argmax(0).numpy().astype(np.uint8)
-    return classes
-
-
-def evaluate_cached_cases(model: nn.Module, cache_dir: str | os.PathLike, case_ids: Sequence[str],
-                          roi_size: Sequence[int], overlap: float = 0.25, sw_batch_size: int = 1
-                          ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Segment pre-cached cases with ``segment_volume`` and score them with ``metrics.region_metrics``.
-
-    Returns a table (one row per case: the seconds its segmentation took, Dice / HD95 / sensitivity /
-    specificity of WT, TC, ET) and the predicted contiguous classes of each case.
-    """
-    from braintools import cache as npy_cache  # imported here: the cache pulls in the whole I/O stack
-    from braintools import metrics
-
-    rows, predictions = [], {}
-    for case_id in case_ids:
-        image, truth = npy_cache.load_cached_case(cache_dir, case_id, mmap=True)
-        if truth is None:
-            raise ValueError(f"{cache_dir}: cached case {case_id} has no labels to evaluate against")
-        began = time.perf_counter()
-        predictions[case_id] = segment_volume(model, image, roi_size, overlap, sw_batch_size)
-        seconds = time.perf_counter() - began
-        rows.append({"case": case_id, "seconds": seconds, **metrics.region_metrics(predictions[case_id], truth)})
-    return pd.DataFrame(rows).set_index("case"), predictions
 
 
 class InPlaneDownsampled(ShrunkInput):

@@ -9,6 +9,8 @@ Evaluation regions: WT (whole tumour) = NCR + ED + ET, TC (tumour core) = NCR + 
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +21,6 @@ CLASS_NAMES = ("background", "NCR", "ED", "ET")  # contiguous training classes 0
 REGIONS = ("WT", "TC", "ET")
 # Contiguous classes (1 NCR, 2 ED, 3 ET) that make up each region.
 REGION_CLASSES = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
-# Order of the channels of the Kaggle HDF5 ``mask`` array (disjoint sub-regions).
-H5_MASK_CLASSES = ("NCR", "ED", "ET")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,38 @@ def regions_from_labels(seg: np.ndarray, convention: LabelConvention = BRATS2020
     return regions_from_classes(to_contiguous(seg, convention))
 
 
-def regions_from_classes(classes: np.ndarray) -> np.ndarray:
-    """Return boolean masks (3, ...) of [WT, TC, ET] from contiguous classes 0..3 (numpy or torch-free)."""
-    classes = np.asarray(classes)
-    return np.stack([np.isin(classes, REGION_CLASSES[region]) for region in REGIONS])
+def regions_from_classes(classes, axis: int = 0):
+    """Boolean masks of the regions [WT, TC, ET] of contiguous classes 0..3, stacked along ``axis`` (notebook 02).
+
+    Works on NumPy arrays and on torch tensors (e.g. ``axis=1`` for a batch (N, ...) -> (N, 3, ...)).
+
+    Example:
+        >>> regions_from_classes(np.array([0, 1, 2, 3])).astype(int).tolist()
+        [[0, 1, 1, 1], [0, 1, 0, 1], [0, 0, 0, 1]]
+    """
+    masks = []
+    for region in REGIONS:
+        members = [classes == value for value in REGION_CLASSES[region]]
+        masks.append(functools.reduce(operator.or_, members))
+    if isinstance(classes, np.ndarray) or np.isscalar(classes):
+        return np.stack(masks, axis=axis)
+    import torch  # a tensor: labels itself stays importable without torch
+
+    return torch.stack(masks, dim=axis)
+
+
+def classes_from_regions(regions: np.ndarray) -> np.ndarray:
+    """Turn region masks (3, ...) [WT, TC, ET] into classes (...) uint8: ET -> 3, else TC -> 1, else WT -> 2.
+
+    The inverse of ``regions_from_classes`` for nested regions (notebook 04).
+
+    Example:
+        >>> classes_from_regions(np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], bool)).tolist()
+        [3, 1, 2, 0]
+    """
+    regions = np.asarray(regions, dtype=bool)
+    classes = np.zeros(regions.shape[1:], dtype=np.uint8)
+    classes[regions[0]] = 2
+    classes[regions[1]] = 1
+    classes[regions[2]] = 3
+    return classes

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-from braintools.labels import REGION_CLASSES, REGIONS
+from braintools.labels import REGIONS, regions_from_classes
 
 SMOOTH = 1e-5
 
@@ -32,17 +32,6 @@ def one_hot(classes: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Turn integer classes (N, *spatial) into a float one-hot tensor (N, num_classes, *spatial)."""
     encoded = F.one_hot(classes.long(), num_classes)  # (N, *spatial, K)
     return encoded.movedim(-1, 1).float()
-
-
-def classes_to_regions(classes: torch.Tensor) -> torch.Tensor:
-    """Turn contiguous classes (N, *spatial) into float region masks (N, 3, *spatial) [WT, TC, ET].
-
-    Example:
-        >>> classes_to_regions(torch.tensor([[0, 1, 2, 3]]))[0].tolist()
-        [[0.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]]
-    """
-    members = [torch.isin(classes, torch.tensor(REGION_CLASSES[region], device=classes.device)) for region in REGIONS]
-    return torch.stack(members, dim=1).float()
 
 
 def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str) -> torch.Tensor:
@@ -57,7 +46,7 @@ def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str) -> tor
     if mode == "regions":
         if logits.shape[1] != len(REGIONS):
             raise ValueError(f"region mode needs {len(REGIONS)} output channels {REGIONS}, got {logits.shape[1]}")
-        return classes_to_regions(target)
+        return regions_from_classes(target, axis=1).float()
     raise ValueError(f"mode must be 'classes' or 'regions', got {mode!r}")
 
 

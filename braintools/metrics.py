@@ -31,6 +31,7 @@ from braintools.atomic import atomic_path
 from braintools.errors import DataError
 from braintools.io import find_cases, load_nifti
 from braintools.labels import BRATS2020, REGIONS, LabelConvention, regions_from_classes, to_contiguous, validate_labels
+from braintools.preprocess import bounding_box
 
 CONVENTIONS = ("brats", "ignore")
 METRICS = ("Dice", "HD95", "Sensitivity", "Specificity")
@@ -83,7 +84,7 @@ def hd95(
     if fixed is not None:
         return fixed
     spacing = resolve_spacing(spacing, pred.ndim)
-    box = _bounding_box(pred | gt, margin=1)
+    box = bounding_box(pred | gt, margin=1)
     pred_surface, gt_surface = _surface(pred[box]), _surface(gt[box])
     pred_to_gt = ndimage.distance_transform_edt(~gt_surface, sampling=spacing)[pred_surface]
     gt_to_pred = ndimage.distance_transform_edt(~pred_surface, sampling=spacing)[gt_surface]
@@ -146,6 +147,7 @@ def evaluate_folder(
     labels: LabelConvention = BRATS2020,
     csv_path: str | os.PathLike | None = None,
     progress: bool = True,
+    skip_failures: bool = False,
 ) -> pd.DataFrame:
     """Score every prediction ``<case_id>.nii[.gz]`` in ``pred_dir`` against its case under ``gt_root``.
 
@@ -156,6 +158,8 @@ def evaluate_folder(
         labels: label values of both predictions and ground truth (BraTS 2018-2021: ET = 4).
         csv_path: also write the table there (atomic write).
         progress: show a tqdm progress bar.
+        skip_failures: a case whose files cannot be read or do not match is left out and its error kept in
+            ``table.attrs["failures"]`` (``{case_id: message}``), instead of stopping everything.
 
     Returns:
         One row per case: ``case_id``, ``Dice_WT`` ... ``Specificity_ET``, ``convention``. Spacing comes
@@ -171,12 +175,19 @@ def evaluate_folder(
     matched = [case_id for case_id in predictions if case_id in truths]
     if not matched:
         raise DataError(f"{pred_dir}: no prediction matches a case with a segmentation under {gt_root}")
-    rows = []
+    rows, failures = [], {}
     for case_id in tqdm(matched, desc="evaluate", disable=not progress):
-        pred_classes, gt_classes, spacing = _load_pair(predictions[case_id], truths[case_id], labels)
+        try:
+            pred_classes, gt_classes, spacing = _load_pair(predictions[case_id], truths[case_id], labels)
+        except DataError as error:
+            if not skip_failures:
+                raise
+            failures[case_id] = str(error)
+            continue
         rows.append({"case_id": case_id, **region_metrics(pred_classes, gt_classes, spacing, convention),
                      "convention": convention})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=None if rows else ["case_id", "convention"])
+    table.attrs["failures"] = failures
     if csv_path is not None:
         write_csv(table, csv_path)
     return table
@@ -273,16 +284,6 @@ def _masks(pred_mask: np.ndarray, gt_mask: np.ndarray) -> tuple[np.ndarray, np.n
 def _check_convention(convention: str) -> None:
     if convention not in CONVENTIONS:
         raise ValueError(f"empty-region convention must be one of {list(CONVENTIONS)}, got {convention!r}")
-
-
-def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
-    """Slices of the smallest box holding every True voxel, grown by ``margin`` voxels (within the array)."""
-    box = []
-    for axis in range(mask.ndim):
-        others = tuple(other for other in range(mask.ndim) if other != axis)
-        present = np.flatnonzero(mask.any(axis=others))
-        box.append(slice(max(present[0] - margin, 0), min(present[-1] + 1 + margin, mask.shape[axis])))
-    return tuple(box)
 
 
 def _surface(mask: np.ndarray) -> np.ndarray:

@@ -1,4 +1,17 @@
-"""Where the course keeps its data, caches and checkpoints (``BRAINTOOLS_DATA``)."""
+"""Where the course keeps its data, caches and checkpoints: the one owner of the folder layout (notebook 01).
+
+Everything lives under ``BRAINTOOLS_DATA`` (``data_dir()``)::
+
+    synthetic/<profile>/              the synthetic dataset of a profile (both Kaggle layouts)
+    outputs/<profile>/npy_cache/      NIfTI cases converted to memory-mappable .npy (notebook 03)
+    outputs/<profile>/npy_cache_h5/   the HDF5 slice volumes, converted the same way (notebooks 03, 04)
+    outputs/<profile>/split.json      the patient split every notebook shares
+    outputs/<profile>/checkpoints/    <model>_best.pt (inference) and <model>_last.pt (resume)
+    outputs/<profile>/predictions/    <case_id>.nii.gz segmentations (notebook 07, ``predict``)
+    outputs/<profile>/evaluation/     per-case score tables (notebook 07, ``evaluate``)
+    outputs/<profile>/figures/        GIFs and images the notebooks save
+    outputs/<profile>/scratch/<name>/ throw-away folders of experiments (notebook 03's timings)
+"""
 
 from __future__ import annotations
 
@@ -45,3 +58,55 @@ def outputs_dir(profile_name: str) -> Path:
     folder = data_dir() / "outputs" / profile_name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _output(profile_name: str, *parts: str) -> Path:
+    """A folder under ``outputs/<profile>/`` (created if missing)."""
+    folder = outputs_dir(profile_name).joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cache_dir(profile_name: str) -> Path:
+    """The npy cache of the profile's NIfTI training cases (notebook 03)."""
+    return _output(profile_name, "npy_cache")
+
+
+def h5_cache_dir(profile_name: str) -> Path:
+    """The npy cache of the profile's HDF5 slice volumes (notebook 03)."""
+    return _output(profile_name, "npy_cache_h5")
+
+
+def split_path(profile_name: str) -> Path:
+    """The patient split file every notebook reads (``splits.course_split``)."""
+    return outputs_dir(profile_name) / "split.json"
+
+
+def checkpoint_dir(profile_name: str) -> Path:
+    """The checkpoints of the models notebooks 04-06 train (``<model>_best.pt``, ``<model>_last.pt``)."""
+    return _output(profile_name, "checkpoints")
+
+
+def quick_checkpoint_dir(profile_name: str) -> Path:
+    """Checkpoints of the quick models notebooks train when the real one is missing (kept apart)."""
+    return _output(profile_name, "quick_checkpoints")
+
+
+def predictions_dir(profile_name: str) -> Path:
+    """Predicted segmentations ``<case_id>.nii.gz`` (notebook 07, ``python -m braintools predict``)."""
+    return _output(profile_name, "predictions")
+
+
+def evaluation_dir(profile_name: str) -> Path:
+    """Per-case score tables (notebook 07, ``python -m braintools evaluate``)."""
+    return _output(profile_name, "evaluation")
+
+
+def figures_dir(profile_name: str) -> Path:
+    """Figures and animations the notebooks save (notebook 02's GIF)."""
+    return _output(profile_name, "figures")
+
+
+def scratch_dir(profile_name: str, name: str) -> Path:
+    """A throw-away folder for one experiment (notebook 03 times conversions in one)."""
+    return _output(profile_name, "scratch", name)

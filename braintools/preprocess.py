@@ -1,4 +1,4 @@
-"""Intensity preprocessing: brain mask and brain-masked z-score normalisation.
+"""Intensity preprocessing: brain mask, the brain's bounding box, brain-masked z-score normalisation.
 
 MRI intensities have no physical unit: the same tissue gets different values on different scanners and
 even between two cases of one scanner. Training therefore normalises each channel of each case to zero
@@ -34,3 +34,45 @@ def zscore_brain(image: np.ndarray, mask: np.ndarray | None = None, eps: float =
         values = image[channel][mask]
         normalised[channel][mask] = (values - values.mean()) / (values.std() + eps)
     return normalised
+
+
+def normalise_image(image: np.ndarray) -> np.ndarray:
+    """The course's one input normalisation: ``zscore_brain`` rounded to float16, returned as float32 (notebook 03).
+
+    The npy cache stores float16 (half the bytes); rounding here too makes a case loaded from its NIfTI files give
+    bit-identical network inputs to the same case read from the cache, so every notebook scores it the same.
+
+    Example:
+        >>> normalise_image(np.array([[0.0, 1.0, 3.0]])).tolist()
+        [[0.0, -1.0, 1.0]]
+    """
+    return zscore_brain(image).astype(np.float16).astype(np.float32)
+
+
+def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """Slices of the smallest box holding every True voxel of ``mask``, grown by ``margin`` (within the array).
+
+    An empty mask gives the whole array.
+
+    Example:
+        >>> mask = np.zeros((10, 10, 10), bool); mask[2:4, 5, 6] = True
+        >>> bounding_box(mask, margin=1)
+        (slice(1, 5, None), slice(4, 7, None), slice(5, 8, None))
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return tuple(slice(0, size) for size in mask.shape)
+    box = []
+    for axis in range(mask.ndim):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(max(int(present[0]) - margin, 0), min(int(present[-1]) + 1 + margin, mask.shape[axis])))
+    return tuple(box)
+
+
+def brain_box(image: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """Slices (X, Y, Z) of the box around the brain of a (C, X, Y, Z) image, grown by ``margin`` (notebook 07).
+
+    BraTS images are skull-stripped: the brain is every voxel non-zero in any channel, and about half the grid
+    is background a network need not see.
+    """
+    return bounding_box(brain_mask(image), margin)

@@ -1,107 +1,273 @@
-"""Short training recipes for the command line and for notebooks that find no checkpoint on disk.
+"""The course's two training recipes, used by notebooks 04 and 05, the command line and the benchmarks.
 
-Notebooks 04 and 05 teach training step by step (freezing schedules, deep supervision, warm-up, ...). These
-recipes are the plain version of the same thing, sized by the profile: a 3D U-Net on tumour-centred patches
-or a 2D smp model on axial slices, Dice + cross-entropy, AdamW, ``train.fit`` writing ``<name>_best.pt`` into
-the checkpoint folder the notebooks read. Training data comes from the pre-cache (built here when missing).
+A recipe is every hyperparameter of one way to train (a frozen dataclass, built from the profile with
+``from_profile`` and overridable field by field) plus small functions that turn it into the pieces ``train.fit``
+needs: datasets, model, loss, optimizer, scheduler. Notebooks 04 and 05 build those pieces one by one to teach
+them; ``train_unet2d`` and ``train_unet3d`` chain the same functions, so the command line, the benchmarks and the
+notebooks train exactly the same way.
+
+- ``UNet3DRecipe`` (notebook 05): a ``UNet3D`` on tumour-centred 3D patches of the npy cache, weighted soft Dice +
+  focal loss at every deep-supervision scale, AdamW with a linear warm-up then cosine decay per optimizer step,
+  gradient clipping, best epoch by validation loss.
+- ``UNet2DRecipe`` (notebook 04): an smp model on axial slices of the npy cache, ImageNet (or random) encoder with
+  the three-phase freezing schedule, Dice + cross-entropy, ``ReduceLROnPlateau`` and early stopping on the
+  validation Dice.
+
+Checkpoints (``<name>_best.pt`` for inference, ``<name>_last.pt`` to resume) carry the model spec and the recipe;
+``resume_point`` finds the last checkpoint of the same recipe, so an interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from braintools import cache
-from braintools.datasets2d import SliceDataset, VolumeSource, select_slices, summarise_source
-from braintools.datasets3d import PatchDataset3D, cached_sources
-from braintools.losses import DiceCELoss
-from braintools.models2d import Downsampled, create_smp_model
-from braintools.models3d import UNet3D, wrap_downsampled
+from braintools import losses, schedules
+from braintools.checkpoints import ModelSpec, build_model, network_of, read_checkpoint
+from braintools.datasets2d import SliceDataset, select_slices, summarise_source
+from braintools.datasets3d import PatchDataset3D
+from braintools.errors import DataError
+from braintools.freezing import EncoderFreezer
 from braintools.profiles import Profile
-from braintools.train import fit
+from braintools.train import checkpoint_paths, fit
+from braintools.volumes import VolumeSource
 
 
-def ensure_cached(nifti_train: str | os.PathLike, cache_dir: str | os.PathLike, case_ids: Sequence[str],
-                  workers: int | None = None, progress: bool = True) -> cache.PrecacheReport:
-    """Pre-cache the NIfTI cases ``case_ids`` into ``cache_dir`` (cases already cached are skipped)."""
-    wanted = set(case_ids)
-    sources = [source for source in cache.nifti_sources(nifti_train, require_seg=True) if source.case_id in wanted]
-    missing = sorted(wanted - {source.case_id for source in sources})
-    if missing:
-        raise FileNotFoundError(f"{nifti_train}: no NIfTI case with a segmentation for {', '.join(missing[:5])}")
-    return cache.precache(sources, cache_dir, workers=workers, progress=progress)
+def _settings(recipe: Any) -> dict[str, Any]:
+    """The recipe's fields that must match to resume a run (all but the number of epochs), as plain values."""
+    values = dataclasses.asdict(recipe)
+    values.pop("epochs")
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
 
 
-def train_unet3d(
-    profile: Profile,
-    cache_dir: str | os.PathLike,
-    train_ids: Sequence[str],
-    val_ids: Sequence[str],
-    checkpoint_dir: str | os.PathLike | None,
-    features: Sequence[int] | None = None,
-    epochs: int | None = None,
-    patches_per_epoch: int | None = None,
-    learning_rate: float = 3e-3,
-    device: torch.device | str = "cpu",
-    checkpoint_name: str = "unet3d",
-    seed: int = 0,
-    progress: bool = True,
-) -> tuple[torch.nn.Module, list[dict]]:
-    """Train a ``UNet3D`` on cached patches (sizes from the profile unless given); return it and its history.
+def resume_point(checkpoint_dir: str | os.PathLike, name: str, recipe: Any) -> Path | None:
+    """The ``<name>_last.pt`` to resume from: ``None`` when there is none; an error when its recipe differs.
 
-    With ``profile.downsample_3d > 1`` the network is wrapped in ``models3d.Downsampled3D``, as in notebook 05.
-
-    The best epoch (lowest validation loss on patches of ``val_ids``: steadier than the Dice of a few patches,
-    notebook 05) is saved as ``<checkpoint_name>_best.pt``.
+    Example:
+        >>> resume_point(checkpoint_dir, "unet3d", UNet3DRecipe.from_profile(profile))  # doctest: +SKIP
     """
-    torch.manual_seed(seed)
-    unet = UNet3D(features=tuple(features or profile.features_3d))
-    model = wrap_downsampled(unet, profile.downsample_3d).to(device)  # as notebook 05 trains it
-    patches = patches_per_epoch or profile.patches_per_epoch_3d
-    train_set = PatchDataset3D(cached_sources(cache_dir, train_ids), profile.patch_size_3d, patches, seed=seed)
-    val_set = PatchDataset3D(cached_sources(cache_dir, val_ids), profile.patch_size_3d,
-                             max(2, patches // 4), augment=False, seed=seed + 1)
-    train_loader = DataLoader(train_set, batch_size=profile.batch_size_3d, shuffle=True)
-    val_loader = DataLoader(val_set, batch_size=profile.batch_size_3d)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-5)
-    history = fit(model, train_loader, val_loader, DiceCELoss(), optimizer, epochs or profile.epochs_3d,
-                  monitor="val_loss", checkpoint_dir=checkpoint_dir, checkpoint_name=checkpoint_name,
+    last, _ = checkpoint_paths(checkpoint_dir, name)
+    if not last.is_file():
+        return None
+    stored = read_checkpoint(last).get("recipe")
+    wanted = _settings(recipe)
+    if stored != wanted:
+        changed = sorted(key for key in set(wanted) | set(stored or {}) if (stored or {}).get(key) != wanted.get(key))
+        raise DataError(f"{last}: an earlier run with other settings ({', '.join(changed) or 'no recipe stored'}); "
+                        "start over with --restart (the earlier best checkpoint is kept as "
+                        f"{name}_best.previous.pt), or choose another --checkpoint-dir")
+    return last
+
+
+# --------------------------------------------------------------------------- 3D U-Net (notebook 05)
+
+
+@dataclass(frozen=True)
+class UNet3DRecipe:
+    """Every hyperparameter of the 3D U-Net training of notebook 05 (``from_profile`` gives the profile's)."""
+
+    patch_size: tuple[int, int, int]
+    shrink: int
+    features: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    accumulation_steps: int
+    patches_per_epoch: int
+    val_patches: int
+    learning_rate: float
+    tumour_probability: float
+    deep_supervision: bool = True
+    full_size_loss: bool = False
+    output: str = "classes"
+    weight_decay: float = 1e-5
+    warmup_fraction: float = 0.1
+    max_grad_norm: float = 12.0
+    class_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 2.0)
+    focal_gamma: float = 2.0
+    monitor: str = "val_loss"
+    seed: int = 0
+    num_workers: int = 0
+
+    @classmethod
+    def from_profile(cls, profile: Profile, **changes) -> UNet3DRecipe:
+        """The profile's recipe, with some fields changed (e.g. ``epochs=2``)."""
+        values = dict(patch_size=profile.patch_size_3d, shrink=profile.downsample_3d, features=profile.features_3d,
+                      epochs=profile.epochs_3d, batch_size=profile.batch_size_3d,
+                      accumulation_steps=profile.accumulation_steps_3d,
+                      patches_per_epoch=profile.patches_per_epoch_3d, val_patches=profile.val_patches_3d,
+                      learning_rate=profile.learning_rate_3d, tumour_probability=profile.tumour_probability_3d,
+                      seed=profile.seed)
+        return cls(**{**values, **changes})
+
+    def spec(self) -> ModelSpec:
+        """The model this recipe trains; the training patch is its default inference window."""
+        return ModelSpec("unet3d", output=self.output, shrink=self.shrink, window=tuple(self.patch_size),
+                         features=tuple(self.features), deep_supervision=self.deep_supervision,
+                         full_size_in_training=self.full_size_loss)
+
+    def loss(self) -> losses.DeepSupervisionLoss:
+        """Weighted soft Dice + focal BCE at every output scale (class weights only for 4-class outputs)."""
+        weights = self.class_weights if self.output == "classes" else None
+        return losses.DeepSupervisionLoss(losses.DiceFocalLoss(self.output, weights, gamma=self.focal_gamma))
+
+    def datasets(self, cache_dir: str | os.PathLike, train_ids: Sequence[str], val_ids: Sequence[str]
+                 ) -> tuple[PatchDataset3D, PatchDataset3D]:
+        """Training patches (new ones every epoch, augmented) and fixed validation patches from the npy cache."""
+        source = VolumeSource.from_cache(cache_dir)
+        train_set = PatchDataset3D(source.subset(train_ids), self.patch_size, self.patches_per_epoch,
+                                   self.tumour_probability, seed=self.seed)
+        val_set = PatchDataset3D(source.subset(val_ids), self.patch_size, self.val_patches, self.tumour_probability,
+                                 augment=False, seed=self.seed + 1)
+        return train_set, val_set
+
+    def optimizer(self, model: torch.nn.Module, batches_per_epoch: int):
+        """AdamW and its warm-up + cosine scheduler (stepped once per optimizer step)."""
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        total_steps = self.epochs * math.ceil(batches_per_epoch / self.accumulation_steps)
+        warmup_steps = max(1, round(self.warmup_fraction * total_steps))
+        return optimizer, schedules.warmup_cosine_scheduler(optimizer, warmup_steps, total_steps)
+
+
+def train_unet3d(recipe: UNet3DRecipe, cache_dir: str | os.PathLike, train_ids: Sequence[str],
+                 val_ids: Sequence[str], checkpoint_dir: str | os.PathLike | None, name: str = "unet3d",
+                 device: torch.device | str = "cpu", resume: bool = False, progress: bool = True
+                 ) -> tuple[torch.nn.Module, list[dict]]:
+    """Train the 3D U-Net of a recipe on cached patients; return the model and its history (notebook 05).
+
+    With ``resume``, a ``<name>_last.pt`` of the same recipe in ``checkpoint_dir`` is continued (see
+    ``resume_point``); otherwise training starts over and an earlier best checkpoint is kept aside.
+    """
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe.spec()).to(device)
+    train_set, val_set = recipe.datasets(cache_dir, train_ids, val_ids)
+    pin = torch.device(device).type == "cuda"
+    train_loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, num_workers=recipe.num_workers,
+                              pin_memory=pin)
+    val_loader = DataLoader(val_set, batch_size=recipe.batch_size, num_workers=recipe.num_workers, pin_memory=pin)
+    optimizer, scheduler = recipe.optimizer(model, len(train_loader))
+    start = resume_point(checkpoint_dir, name, recipe) if resume and checkpoint_dir else None
+    history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
+                  scheduler_interval="step", accumulation_steps=recipe.accumulation_steps,
+                  max_grad_norm=recipe.max_grad_norm, output=recipe.output, monitor=recipe.monitor,
+                  checkpoint_dir=checkpoint_dir, checkpoint_name=name, resume_from=start,
+                  checkpoint_extra={"recipe": _settings(recipe)}, progress=progress)
+    return model, history
+
+
+# --------------------------------------------------------------------------- 2D smp model (notebook 04)
+
+
+@dataclass(frozen=True)
+class UNet2DRecipe:
+    """Every hyperparameter of the 2D training of notebook 04 (``from_profile`` gives the profile's)."""
+
+    architecture: str
+    encoder: str
+    encoder_weights: str | None
+    image_size: int  # network input after shrinking; slices are padded to image_size * shrink
+    shrink: int
+    epochs: int
+    batch_size: int
+    slices_per_epoch: int | None
+    learning_rate: float
+    keep_empty_fraction: float
+    unfreeze_top_epoch: int
+    unfreeze_all_epoch: int
+    weights_path: str | None = None
+    val_empty_fraction: float = 0.25
+    freeze_schedule: str | None = None  # None: "three_phase" for a pretrained encoder, "none" for a random one
+    encoder_lr_scale: float | None = None  # None: 0.1 for a pretrained encoder, 1.0 for a random one
+    weight_decay: float = 1e-4
+    early_stopping_patience: int | None = 3
+    output: str = "classes"
+    slices_per_window: int = 16  # inference: axial slices per forward pass
+    monitor: str = "val_dice_mean"
+    seed: int = 0
+    num_workers: int = 0
+
+    @classmethod
+    def from_profile(cls, profile: Profile, **changes) -> UNet2DRecipe:
+        """The profile's recipe, with some fields changed (e.g. ``encoder_weights=None``)."""
+        values = dict(architecture=profile.architecture_2d, encoder=profile.encoder_2d,
+                      encoder_weights=profile.encoder_weights_2d, image_size=profile.image_size_2d,
+                      shrink=profile.downsample_2d, epochs=profile.epochs_2d, batch_size=profile.batch_size_2d,
+                      slices_per_epoch=profile.slices_per_epoch_2d, learning_rate=profile.learning_rate_2d,
+                      keep_empty_fraction=profile.keep_empty_fraction_2d,
+                      unfreeze_top_epoch=profile.unfreeze_top_epoch_2d,
+                      unfreeze_all_epoch=profile.unfreeze_all_epoch_2d, seed=profile.seed)
+        return cls(**{**values, **changes})
+
+    @property
+    def slice_size(self) -> int:
+        """Slices are padded to this size (240 -> 256) before the model shrinks them ``shrink`` times."""
+        return self.image_size * self.shrink
+
+    def spec(self) -> ModelSpec:
+        """The model this recipe trains (inference: whole slices, ``slices_per_window`` at a time)."""
+        return ModelSpec("unet2d", output=self.output, shrink=self.shrink, window=(-1, -1, self.slices_per_window),
+                         architecture=self.architecture, encoder=self.encoder)
+
+    def loss(self) -> torch.nn.Module:
+        """Soft Dice + cross-entropy on softmax classes, or Dice + BCE on sigmoid regions."""
+        return losses.DiceCELoss() if self.output == "classes" else losses.RegionDiceBCELoss()
+
+    def datasets(self, source: VolumeSource, train_ids: Sequence[str], val_ids: Sequence[str],
+                 progress: bool = False) -> tuple[SliceDataset, SliceDataset]:
+        """Augmented training slices (all tumour slices, a share of the others) and validation slices."""
+        from braintools.augment import SliceAugmenter
+
+        train_part, val_part = source.subset(train_ids), source.subset(val_ids)
+        train_slices = select_slices(summarise_source(train_part, progress), self.keep_empty_fraction, seed=self.seed)
+        val_slices = select_slices(summarise_source(val_part, progress), self.val_empty_fraction, seed=self.seed)
+        augmenter = SliceAugmenter(flip_probability=0.5, zoom=0.05, brightness=0.1, contrast=0.1)
+        return (SliceDataset(train_part, train_slices, self.slice_size, augmenter, seed=self.seed),
+                SliceDataset(val_part, val_slices, self.slice_size))
+
+    def model_and_freezer(self) -> tuple[torch.nn.Module, EncoderFreezer]:
+        """The model (pretrained encoder if asked and available) and its encoder freezing schedule."""
+        model = build_model(self.spec(), self.encoder_weights, self.weights_path)
+        network = network_of(model)
+        pretrained = not network.initialisation.startswith("random")
+        schedule = self.freeze_schedule or ("three_phase" if pretrained else "none")
+        scale = self.encoder_lr_scale if self.encoder_lr_scale is not None else (0.1 if pretrained else 1.0)
+        freezer = EncoderFreezer(network, schedule, top_stages_epoch=self.unfreeze_top_epoch,
+                                 all_stages_epoch=self.unfreeze_all_epoch, encoder_lr_scale=scale)
+        return model, freezer
+
+    def optimizer(self, freezer: EncoderFreezer):
+        """AdamW over the freezer's parameter groups and a ``ReduceLROnPlateau`` on the validation Dice."""
+        optimizer = torch.optim.AdamW(freezer.param_groups(self.learning_rate, weight_decay=self.weight_decay))
+        mode = "max" if self.monitor == "val_dice_mean" else "min"
+        return optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=1)
+
+
+def train_unet2d(recipe: UNet2DRecipe, cache_dir: str | os.PathLike, train_ids: Sequence[str],
+                 val_ids: Sequence[str], checkpoint_dir: str | os.PathLike | None, name: str = "unet2d",
+                 device: torch.device | str = "cpu", resume: bool = False, progress: bool = True
+                 ) -> tuple[torch.nn.Module, list[dict]]:
+    """Train the 2D model of a recipe on axial slices of cached patients; return it and its history (notebook 04)."""
+    torch.manual_seed(recipe.seed)
+    model, freezer = recipe.model_and_freezer()
+    model = model.to(device)
+    train_set, val_set = recipe.datasets(VolumeSource.from_cache(cache_dir), train_ids, val_ids, progress)
+    drawn = min(recipe.slices_per_epoch or len(train_set), len(train_set))
+    generator = torch.Generator().manual_seed(recipe.seed)
+    train_loader = DataLoader(train_set, batch_size=recipe.batch_size, num_workers=recipe.num_workers,
+                              sampler=RandomSampler(train_set, num_samples=drawn, generator=generator))
+    val_loader = DataLoader(val_set, batch_size=recipe.batch_size, num_workers=recipe.num_workers)
+    optimizer, scheduler = recipe.optimizer(freezer)
+    start = resume_point(checkpoint_dir, name, recipe) if resume and checkpoint_dir else None
+    history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
+                  freezer=freezer, output=recipe.output, monitor=recipe.monitor,
+                  early_stopping_patience=recipe.early_stopping_patience, checkpoint_dir=checkpoint_dir,
+                  checkpoint_name=name, resume_from=start, checkpoint_extra={"recipe": _settings(recipe)},
                   progress=progress)
     return model, history
-
-
-def train_unet2d(
-    profile: Profile,
-    cache_dir: str | os.PathLike,
-    train_ids: Sequence[str],
-    val_ids: Sequence[str],
-    checkpoint_dir: str | os.PathLike | None,
-    epochs: int | None = None,
-    device: torch.device | str = "cpu",
-    checkpoint_name: str = "unet2d",
-    seed: int = 0,
-    progress: bool = True,
-) -> tuple[torch.nn.Module, list[dict]]:
-    """Train the profile's 2D smp model (random initialisation) on cached axial slices; return it and its history."""
-    torch.manual_seed(seed)
-    factor = profile.downsample_2d  # the network sees slices shrunk this many times
-    network = create_smp_model(profile.architecture_2d, profile.encoder_2d, encoder_weights=None)
-    model = (Downsampled(network, factor) if factor > 1 else network).to(device)
-    source = VolumeSource.from_cache(cache_dir)
-    train_source, val_source = source.subset(train_ids), source.subset(val_ids)
-    train_slices = select_slices(summarise_source(train_source, progress), profile.keep_empty_fraction_2d, seed=seed)
-    val_slices = select_slices(summarise_source(val_source, progress), 1.0, seed=seed)
-    full_size = profile.image_size_2d * factor  # slices padded to this size (240 -> 256), shrunk by the wrapper
-    train_set = SliceDataset(train_source, train_slices, full_size, seed=seed)
-    val_set = SliceDataset(val_source, val_slices, full_size)
-    sampler = RandomSampler(train_set, num_samples=min(profile.slices_per_epoch_2d or len(train_set), len(train_set)))
-    train_loader = DataLoader(train_set, batch_size=profile.batch_size_2d, sampler=sampler)
-    val_loader = DataLoader(val_set, batch_size=profile.batch_size_2d)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.learning_rate_2d)
-    history = fit(model, train_loader, val_loader, DiceCELoss(), optimizer, epochs or profile.epochs_2d,
-                  checkpoint_dir=checkpoint_dir, checkpoint_name=checkpoint_name, progress=progress)
-    return model, history
-

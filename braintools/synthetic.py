@@ -347,7 +347,7 @@ def _prepare_root(root: Path, params: dict, overwrite: bool) -> bool:
             found = (complete or {}).get("parameters", started)
             raise DataError(
                 f"{root}: holds a synthetic dataset made with other parameters ({found}, wanted {params}); "
-                "pass overwrite=True to regenerate it, or choose another folder"
+                "regenerate it with overwrite=True (command line: synthesize --overwrite), or choose another folder"
             )
         for path in layouts:
             shutil.rmtree(path, ignore_errors=True)
@@ -375,6 +375,9 @@ def generate_dataset(
     """
     root = Path(root)
     grid_shape = tuple(int(n) for n in grid_shape)
+    if int(n_cases) < 1 or int(n_validation_cases) < 0:
+        raise ValueError(f"a synthetic dataset needs at least 1 training case and 0 or more validation cases, "
+                         f"got {n_cases} and {n_validation_cases}")
     params = {
         "generator_version": GENERATOR_VERSION,
         "n_cases": int(n_cases),

@@ -6,7 +6,7 @@ the validation set (Dice pooled over all slices), ``best_thresholds`` picks the 
 validation patients only and report the test set with the chosen thresholds, or the tuning leaks.
 
 Region probabilities of a 4-class softmax model: WT = p(NCR) + p(ED) + p(ET), TC = p(NCR) + p(ET), ET = p(ET);
-of a region model: the three sigmoids. Thresholded regions become classes again with ``regions_to_classes``
+of a region model: the three sigmoids. Thresholded regions become classes again with ``classes_from_regions``
 (ET -> 3, else TC -> 1, else WT -> 2), which nests ET inside TC inside WT. ``pipeline_dice`` scores the
 whole chain (thresholds, classes, optional post-processing such as ``postprocess.postprocess_classes`` on each
 slice), so you can see what each step adds. ``collect_predictions`` runs the model once and keeps the
@@ -26,9 +26,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from braintools.labels import REGIONS, regions_from_classes
-from braintools.losses import classes_to_regions
-from braintools.train import dice_from_counts, model_device, unpack_batch
+from braintools.labels import REGIONS, classes_from_regions, regions_from_classes
+from braintools.runtime import model_device
+from braintools.train import dice_from_counts, unpack_batch
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))  # 0.10, 0.15, ..., 0.90
 
@@ -77,7 +77,8 @@ def search_thresholds(model: nn.Module, loader: Iterable, thresholds: Sequence[f
     """
     counts = torch.zeros(len(REGIONS), len(thresholds), 3, dtype=torch.float64)
     for logits, targets in _predict(model, loader, progress, "thresholds"):
-        counts += threshold_counts(region_probabilities(logits, output), classes_to_regions(targets), thresholds)
+        truth = regions_from_classes(targets, axis=1).float()
+        counts += threshold_counts(region_probabilities(logits, output), truth, thresholds)
     table = {region: dice_from_counts(counts[r]) for r, region in enumerate(REGIONS)}
     return pd.DataFrame(table, index=pd.Index(list(thresholds), name="threshold"))
 
@@ -87,26 +88,11 @@ def best_thresholds(table: pd.DataFrame) -> dict[str, float]:
     return {region: float(table[region].idxmax()) for region in table.columns}
 
 
-def regions_to_classes(regions: np.ndarray) -> np.ndarray:
-    """Turn region masks (3, ...) [WT, TC, ET] into classes (...) uint8: ET -> 3, else TC -> 1, else WT -> 2.
-
-    Example:
-        >>> regions_to_classes(np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], bool)).tolist()
-        [3, 1, 2, 0]
-    """
-    regions = np.asarray(regions, dtype=bool)
-    classes = np.zeros(regions.shape[1:], dtype=np.uint8)
-    classes[regions[0]] = 2
-    classes[regions[1]] = 1
-    classes[regions[2]] = 3
-    return classes
-
-
 def apply_thresholds(probabilities: torch.Tensor, thresholds: Mapping[str, float] | None = None) -> np.ndarray:
     """Threshold region probabilities (N, 3, ...) and return classes (N, ...) uint8 (default 0.5 per region)."""
     cuts = torch.tensor([(thresholds or {}).get(region, 0.5) for region in REGIONS], device=probabilities.device)
     regions = (probabilities > cuts.view(1, -1, *[1] * (probabilities.ndim - 2))).cpu().numpy()
-    return np.stack([regions_to_classes(sample) for sample in regions])
+    return np.stack([classes_from_regions(sample) for sample in regions])
 
 
 def pipeline_dice(model: nn.Module, loader: Iterable, thresholds: Mapping[str, float] | None = None,
@@ -181,7 +167,7 @@ def threshold_table(predictions: Predictions, thresholds: Sequence[float] = DEFA
     counts = torch.zeros(len(REGIONS), len(thresholds), 3, dtype=torch.float64)
     for start in range(0, len(predictions), chunk):
         probabilities = torch.from_numpy(predictions.probabilities[start:start + chunk].astype(np.float32))
-        truth = classes_to_regions(torch.from_numpy(predictions.targets[start:start + chunk]).long())
+        truth = regions_from_classes(torch.from_numpy(predictions.targets[start:start + chunk]).long(), axis=1).float()
         counts += threshold_counts(probabilities, truth, thresholds)
     table = {region: dice_from_counts(counts[r]) for r, region in enumerate(REGIONS)}
     return pd.DataFrame(table, index=pd.Index(list(thresholds), name="threshold"))

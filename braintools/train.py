@@ -31,9 +31,10 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from braintools.atomic import atomic_path
-from braintools.labels import REGIONS
-from braintools.losses import classes_to_regions
+from braintools.atomic import remove_temporaries
+from braintools.checkpoints import load_checkpoint, save_checkpoint
+from braintools.labels import REGIONS, regions_from_classes
+from braintools.runtime import model_device
 
 MONITORS = {"val_dice_mean": "max", "val_loss": "min", "train_loss": "min"}
 
@@ -44,7 +45,7 @@ MONITORS = {"val_dice_mean": "max", "val_loss": "min", "train_loss": "min"}
 def predicted_regions(logits: torch.Tensor, output: str = "classes") -> torch.Tensor:
     """Boolean region masks (N, 3, ...) [WT, TC, ET] of logits: argmax classes, or sigmoid > 0.5 for regions."""
     if output == "classes":
-        return classes_to_regions(logits.argmax(1)).bool()
+        return regions_from_classes(logits.argmax(1), axis=1)
     if output == "regions":
         return logits > 0  # sigmoid(x) > 0.5
     raise ValueError(f"output must be 'classes' or 'regions', got {output!r}")
@@ -58,9 +59,9 @@ def region_dice_counts(logits: torch.Tensor, target: torch.Tensor, output: str =
     """
     predicted = predicted_regions(logits, output)
     if target.shape != logits.shape:  # integer classes
-        truth = classes_to_regions(target).bool()
+        truth = regions_from_classes(target, axis=1)
     else:  # region masks, or one-hot classes
-        truth = target.bool() if output == "regions" else classes_to_regions(target.argmax(1)).bool()
+        truth = target.bool() if output == "regions" else regions_from_classes(target.argmax(1), axis=1)
     dims = [0, *range(2, predicted.ndim)]
     overlap = (predicted & truth).sum(dims)
     return torch.stack([overlap, predicted.sum(dims), truth.sum(dims)], dim=1).double().cpu()
@@ -71,41 +72,6 @@ def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[flo
     return [float(2 * overlap / (pred + true)) if pred + true > 0 else empty_score for overlap, pred, true in counts]
 
 
-def free_cpu_threads(cores: int | None = None, load: float | None = None) -> int:
-    """CPU threads for PyTorch: the cores that other programs leave idle right now, at least 1.
-
-    On a shared CPU, more threads than idle cores make every step wait for preempted threads (several
-    times slower); ``torch.set_num_threads(free_cpu_threads())`` avoids that. ``load`` is the number of busy
-    cores; by default, on Linux, the processes running right now besides this one (``/proc/loadavg``, the
-    median of a few samples), elsewhere the 1-minute load average. The load average lags: a program that
-    ended a minute ago still counts, which is why Linux gets the instantaneous count.
-
-    Example:
-        >>> free_cpu_threads(cores=4, load=1.2)  # one core busy elsewhere
-        3
-    """
-    cores = cores or os.cpu_count() or 1
-    if load is None:
-        load = _running_elsewhere()
-    if load is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores, cores - math.ceil(load - 0.5)))
-
-
-def _running_elsewhere(samples: int = 9, interval: float = 0.02) -> float | None:
-    """Runnable processes other than this one, median of ``samples`` reads of /proc/loadavg; None if unreadable."""
-    counts = []
-    for _ in range(samples):
-        try:
-            with open("/proc/loadavg") as file:
-                running = int(file.read().split()[3].split("/")[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        counts.append(max(0, running - 1))  # this process is running while it reads
-        time.sleep(interval)
-    return float(sorted(counts)[len(counts) // 2])
-
-
 # --------------------------------------------------------------------------- one epoch
 
 
@@ -114,11 +80,6 @@ def unpack_batch(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tenso
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise TypeError(f"a batch must be (images, targets), got {type(batch).__name__}")
     return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (where ``fit`` sends the batches)."""
-    return next(model.parameters()).device
 
 
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str = "classes", amp: bool = True,
@@ -220,34 +181,20 @@ class EarlyStopping:
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    epoch: int = 0, history: list[dict] | None = None, **extra) -> Path:
-    """Write model, optimizer, epoch, history and ``extra`` entries atomically to ``path``."""
-    state = {"model": model.state_dict(), "optimizer": None if optimizer is None else optimizer.state_dict(),
-             "epoch": int(epoch), "history": list(history or []), **extra}
-    with atomic_path(path) as temporary:
-        torch.save(state, temporary)
-    return Path(path)
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
-                    optimizer: torch.optim.Optimizer | None = None) -> dict:
-    """Read a checkpoint (``weights_only=True``) and load it into ``model`` / ``optimizer`` when given."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    device = model_device(model) if model is not None else torch.device("cpu")
-    state = torch.load(path, map_location=device, weights_only=True)
-    if model is not None:
-        model.load_state_dict(state["model"])
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    return state
-
-
 def checkpoint_paths(checkpoint_dir: str | os.PathLike, name: str = "model") -> tuple[Path, Path]:
     """Return the (last, best) checkpoint paths ``<dir>/<name>_last.pt`` and ``<dir>/<name>_best.pt``."""
     return Path(checkpoint_dir) / f"{name}_last.pt", Path(checkpoint_dir) / f"{name}_best.pt"
+
+
+def _prepare_checkpoint_dir(last_path: Path, best_path: Path, fresh: bool, progress: bool) -> None:
+    """Delete temporary files a killed checkpoint write left; on a fresh run, keep the old best file aside."""
+    for path in (last_path, best_path):
+        remove_temporaries(path.parent, path.name)
+    if fresh and best_path.is_file():
+        previous = best_path.with_name(best_path.name.replace("_best.pt", "_best.previous.pt"))
+        os.replace(best_path, previous)
+        if progress:
+            tqdm.write(f"a new run: the earlier best checkpoint is kept as {previous.name}")
 
 
 def _random_state() -> dict:
@@ -304,6 +251,7 @@ def fit(
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_name: str = "model",
     resume_from: str | os.PathLike | None = None,
+    checkpoint_extra: dict | None = None,
     progress: bool = True,
 ) -> list[dict]:
     """Train ``model`` for epochs 1..``epochs`` (continuing after ``resume_from``); return the history.
@@ -324,8 +272,12 @@ def fit(
         monitor: ``"val_dice_mean"``, ``"val_loss"`` or ``"train_loss"``: decides the best checkpoint,
             early stopping and ``ReduceLROnPlateau``.
         early_stopping_patience: stop after this many epochs without improvement (``None``: never).
-        checkpoint_dir: where ``<checkpoint_name>_last.pt`` and ``_best.pt`` go (``None``: no checkpoints).
+        checkpoint_dir: where ``<checkpoint_name>_last.pt`` (to resume: with the optimizer's state) and
+            ``_best.pt`` (for inference: spec and weights only) go; ``None``: no checkpoints. A fresh run (no
+            ``resume_from``) keeps an earlier run's best file as ``<checkpoint_name>_best.previous.pt``.
         resume_from: a ``_last.pt`` checkpoint: restores everything and continues after its epoch.
+        checkpoint_extra: plain values stored in both checkpoints (e.g. the training recipe, to resume only
+            with the same settings).
         progress: show tqdm progress bars.
 
     Example:
@@ -355,6 +307,8 @@ def fit(
         _restore_random_state(state["random"])
     per_step = scheduler.step if scheduler is not None and scheduler_interval == "step" else None
     last_path, best_path = checkpoint_paths(checkpoint_dir, checkpoint_name) if checkpoint_dir else (None, None)
+    if last_path is not None:
+        _prepare_checkpoint_dir(last_path, best_path, fresh=resume_from is None, progress=progress)
     for epoch in range(start, epochs + 1):
         began = time.perf_counter()
         model.train()
@@ -375,11 +329,12 @@ def fit(
         if progress:
             tqdm.write(_summary(row))
         if last_path is not None:
-            extra = {"scheduler": None if scheduler is None else scheduler.state_dict(), "scaler": scaler.state_dict(),
-                     "early_stopping": stopper.state_dict(), "random": _random_state(), "monitor": monitor}
-            save_checkpoint(last_path, model, optimizer, epoch, history, **extra)
+            summary = {"monitor": monitor, "early_stopping": stopper.state_dict(), **(checkpoint_extra or {})}
+            resume = {"scheduler": None if scheduler is None else scheduler.state_dict(),
+                      "scaler": scaler.state_dict(), "random": _random_state()}
+            save_checkpoint(last_path, model, optimizer, epoch, history, **summary, **resume)
             if row["best"]:
-                save_checkpoint(best_path, model, optimizer, epoch, history, **extra)
+                save_checkpoint(best_path, model, None, epoch, history, **summary)
         if stopper.should_stop:
             if progress:
                 tqdm.write(f"early stopping: no better {monitor} for {stopper.patience} epochs "

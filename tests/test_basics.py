@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-import torch
 
-from braintools import atomic, device, paths, preprocess, profiles, seeding
+from braintools import atomic, paths, preprocess, profiles
 
 
 def test_profile_from_environment(monkeypatch):
@@ -71,13 +70,14 @@ def test_brain_mask_and_zscore():
     assert np.all(preprocess.zscore_brain(np.zeros((1, 2, 2))) == 0)
 
 
-def test_get_device():
-    assert device.get_device("cpu") == torch.device("cpu")
-    assert device.get_device().type in {"cpu", "cuda", "mps"}
-
-
-def test_seed_everything_repeats():
-    first = seeding.seed_everything(3)
-    a = (first.random(), torch.rand(1).item(), np.random.rand())
-    second = seeding.seed_everything(3)
-    assert (second.random(), torch.rand(1).item(), np.random.rand()) == a
+def test_paths_own_the_course_layout(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path))
+    outputs = tmp_path.resolve() / "outputs" / "ci"
+    folders = {paths.cache_dir: "npy_cache", paths.h5_cache_dir: "npy_cache_h5", paths.checkpoint_dir: "checkpoints",
+               paths.quick_checkpoint_dir: "quick_checkpoints", paths.predictions_dir: "predictions",
+               paths.evaluation_dir: "evaluation", paths.figures_dir: "figures"}
+    for folder_of, name in folders.items():
+        assert folder_of("ci") == outputs / name and (outputs / name).is_dir()
+    assert paths.split_path("ci") == outputs / "split.json"
+    assert paths.scratch_dir("ci", "timing") == outputs / "scratch" / "timing"
+    assert paths.synthetic_dir("ci") == tmp_path.resolve() / "synthetic" / "ci"

@@ -434,11 +434,6 @@ def test_loader_errors_name_the_file(small_cache):
         cache.cached_case_ids(small_cache)
 
 
-def test_default_cache_dir_lives_in_the_profile_outputs(tmp_path, monkeypatch):
-    monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path))
-    assert cache.default_cache_dir("ci") == tmp_path.resolve() / "outputs" / "ci" / "npy_cache"
-
-
 # --------------------------------------------------------------------------- LRU
 
 

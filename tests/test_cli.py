@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from braintools.__main__ import build_parser, main
+from braintools import checkpoints
+from braintools.cli import build_parser, main
 
 COMMANDS = ("synthesize", "precache", "train", "predict", "evaluate")
 
@@ -29,22 +33,40 @@ def test_every_command_has_help(command, capsys):
     assert "usage: python -m braintools " + command in capsys.readouterr().out
 
 
+def _errors(capsys) -> list[str]:
+    """The message lines on stderr (progress bars left out)."""
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    return [line for line in lines if line.startswith(("error:", "failed:", "python -m braintools"))]
+
+
 def test_bad_arguments_give_one_line_and_status_2(capsys):
-    assert main(["predict", "--overlap", "1.5"]) == 2
-    assert main(["train", "--model", "resnet"]) == 2
-    assert main(["nonsense"]) == 2
-    errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and all("error:" in line for line in errors)
-    assert "must lie in [0, 1)" in errors[0] and "resnet" in errors[1]
+    cases = {("predict", "--overlap", "1.5"): "must lie in [0, 1)", ("train", "--model", "resnet"): "resnet",
+             ("nonsense",): "invalid choice", ("synthesize", "--cases", "0"): "positive integer",
+             ("synthesize", "--validation-cases", "-1"): "0 or more", ("precache", "--workers", "-2"): "positive",
+             ("train", "--device", "gpu0"): "not a device"}
+    if not torch.cuda.is_available():
+        cases[("predict", "--device", "cuda")] = "no CUDA GPU"
+    for arguments, words in cases.items():
+        assert main(list(arguments)) == 2
+        errors = _errors(capsys)
+        assert len(errors) == 1 and "error:" in errors[0] and words in errors[0], (arguments, errors)
+
+
+def test_profile_may_come_before_or_after_the_command(ci_data, capsys):
+    assert main(["--profile", "ci", "precache"]) == 0
+    assert main(["precache", "--profile", "ci"]) == 0
+    assert main(["--profile", "nope", "precache"]) == 2 and "unknown profile" in _errors(capsys)[0]
 
 
 def test_pipeline_end_to_end(ci_data, capsys):
     outputs = ci_data / "outputs" / "ci"
     assert main(["precache"]) == 0
-    assert "6 converted" in capsys.readouterr().out
     assert main(["train", "--epochs", "1"]) == 0
-    assert (outputs / "checkpoints" / "unet3d_best.pt").is_file()
+    best = outputs / "checkpoints" / "unet3d_best.pt"
+    assert best.is_file() and checkpoints.load_model(best).spec.kind == "unet3d"
     assert main(["predict", "--tta"]) == 0
+    out = capsys.readouterr().out
+    assert "flip TTA axes (0,)" in out and "window" in out
     predictions = sorted((outputs / "predictions").glob("*.nii.gz"))
     assert len(predictions) == 1  # the one test patient of the ci split
     saved = nib.load(predictions[0])
@@ -53,29 +75,100 @@ def test_pipeline_end_to_end(ci_data, capsys):
     table = pd.read_csv(outputs / "evaluation" / "per_case.csv")
     assert list(table["case_id"]) == [predictions[0].name.removesuffix(".nii.gz")]
     assert set(table["convention"]) == {"ignore"} and "Dice_WT" in table
-    assert "convention 'ignore'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "convention 'ignore'" in out and "flip TTA" in out  # the settings are printed next to the scores
+
+
+def test_train_resumes_by_default_and_never_loses_the_best(ci_data, tmp_path, capsys):
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    assert main(["train", "--epochs", "2", "--checkpoint-dir", str(folder)]) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    state = checkpoints.read_checkpoint(folder / "unet3d_last.pt")
+    assert [row["epoch"] for row in state["history"]] == [1, 2]  # epoch 2 continued epoch 1
+    assert main(["train", "--epochs", "2", "--checkpoint-dir", str(folder)]) == 0  # nothing left to train
+    assert "already reached epoch 2 of 2" in capsys.readouterr().out
+    best_before = (folder / "unet3d_best.pt").read_bytes()
+    assert main(["train", "--epochs", "1", "--restart", "--checkpoint-dir", str(folder)]) == 0
+    assert (folder / "unet3d_best.previous.pt").read_bytes() == best_before
+
+
+def test_train_refuses_to_resume_another_recipe(ci_data, tmp_path, capsys, monkeypatch):
+    from braintools import recipes
+
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    original = recipes.UNet3DRecipe.from_profile
+    monkeypatch.setattr(recipes.UNet3DRecipe, "from_profile",
+                        classmethod(lambda cls, profile, **changes: original(profile, learning_rate=0.5, **changes)))
+    assert main(["train", "--epochs", "2", "--checkpoint-dir", str(folder)]) == 2
+    error = _errors(capsys)[0]
+    assert "other settings (learning_rate)" in error and "--restart" in error
 
 
 def test_train_and_predict_the_2d_model(ci_data, tmp_path, capsys):
-    checkpoints = tmp_path / "checkpoints"
-    assert main(["train", "--model", "unet2d", "--epochs", "1", "--checkpoint-dir", str(checkpoints)]) == 0
-    assert (checkpoints / "unet2d_best.pt").is_file()
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--model", "unet2d", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    assert (folder / "unet2d_best.pt").is_file()
     out = tmp_path / "predictions"
     case_id = "BraTS20_Training_001"
-    assert main(["predict", "--checkpoint-dir", str(checkpoints), "--cases", case_id, "--out", str(out)]) == 0
+    assert main(["predict", "--checkpoint-dir", str(folder), "--cases", case_id, "--out", str(out)]) == 0
     assert "unet2d" in capsys.readouterr().out
     assert (out / f"{case_id}.nii.gz").is_file()
 
 
-def test_bad_input_is_one_clear_line(ci_data, tmp_path, capsys):
+def test_predict_on_a_folder_needs_no_course_dataset(ci_data, tmp_path, monkeypatch, capsys):
+    source = ci_data / "synthetic" / "ci" / "brats20-dataset-training-validation"
+    cases = sorted(source.rglob("BraTS20_Training_00[12]"))
+    for case in cases:
+        shutil.copytree(case, tmp_path / "mine" / case.name)
+    monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path / "elsewhere"))  # no synthetic dataset there
+    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    out = tmp_path / "out"
+    assert main(["predict", "--input", str(tmp_path / "mine"), "--checkpoint", str(checkpoint),
+                 "--out", str(out)]) == 0
+    assert len(list(out.glob("*.nii.gz"))) == 2
+    assert not (tmp_path / "elsewhere" / "synthetic").exists()
+
+
+def test_one_bad_case_does_not_stop_the_others(ci_data, tmp_path, capsys):
+    source = ci_data / "synthetic" / "ci" / "brats20-dataset-training-validation"
+    for case in sorted(source.rglob("BraTS20_Training_00[123]")):
+        shutil.copytree(case, tmp_path / "mine" / case.name)
+    broken = next((tmp_path / "mine" / "BraTS20_Training_002").glob("*_flair.nii"))
+    broken.write_bytes(broken.read_bytes()[:500])  # truncated
+    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    out = tmp_path / "out"
+    status = main(["predict", "--input", str(tmp_path / "mine"), "--checkpoint", str(checkpoint), "--out", str(out)])
+    errors = _errors(capsys)
+    assert status == 1 and sorted(p.name for p in out.glob("*.nii.gz")) == [
+        "BraTS20_Training_001.nii.gz", "BraTS20_Training_003.nii.gz"]
+    assert any("BraTS20_Training_002" in line and "_flair.nii" in line for line in errors)
+    assert "1 of 3 case(s) failed" in errors[-1]
+    (out / "BraTS20_Training_003.nii.gz").write_bytes(b"garbage")
+    csv = tmp_path / "scores.csv"
+    assert main(["evaluate", "--pred-dir", str(out), "--gt", str(tmp_path / "mine"), "--csv", str(csv)]) == 1
+    assert list(pd.read_csv(csv)["case_id"]) == ["BraTS20_Training_001"]
+    assert any("BraTS20_Training_003" in line for line in _errors(capsys))
+
+
+def test_bad_checkpoints_and_folders_are_one_clear_line(ci_data, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["predict", "--checkpoint-dir", str(empty)]) == 2
-    assert main(["predict", "--cases", "no_such_case"]) == 2
-    assert main(["evaluate", "--pred-dir", str(empty)]) == 2
-    errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3
-    assert "no checkpoint" in errors[0] and "no_such_case" in errors[1] and "no predictions" in errors[2]
+    zero = tmp_path / "zero.pt"
+    zero.write_bytes(b"")
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    runs = {("predict", "--checkpoint-dir", str(empty)): "no checkpoint",
+            ("predict", "--cases", "no_such_case"): "no_such_case",
+            ("evaluate", "--pred-dir", str(empty)): "no predictions",
+            ("predict", "--checkpoint", str(zero)): "empty",
+            ("predict", "--checkpoint", str(tmp_path / "none.pt")): "not found",
+            ("predict", "--out", str(not_a_folder / "sub")): "Not a directory"}
+    for arguments, words in runs.items():
+        assert main(list(arguments)) == 2, arguments
+        errors = _errors(capsys)
+        assert len(errors) == 1 and words in errors[0], (arguments, errors)
 
 
 def test_parser_lists_every_command():

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from braintools import augment, cache, datasets2d, io, labels, preprocess, splits
-from tests import helpers
+from braintools import augment, datasets2d, io, preprocess, splits
+from braintools.volumes import VolumeSource
 
 
 def _volume(seed, shape=(4, 20, 18, 6), tumour_slices=(2, 3)):
@@ -24,53 +24,9 @@ def _volume(seed, shape=(4, 20, 18, 6), tumour_slices=(2, 3)):
 
 
 def _source(n=5, normalised=False):
-    return datasets2d.VolumeSource.from_arrays(
+    return VolumeSource.from_arrays(
         [(f"case_{i}", *_volume(i, tumour_slices=(2,) if i % 2 else (2, 3))) for i in range(n)], normalised
     )
-
-
-def test_array_source_basics():
-    source = _source(3)
-    assert len(source) == 3 and source.case_ids == ("case_0", "case_1", "case_2")
-    volume = source[1]
-    assert volume.case_id == "case_1" and volume.image.shape == (4, 20, 18, 6) and not volume.normalised
-    part = source.subset(["case_2", "case_0"])
-    assert part.case_ids == ("case_2", "case_0") and part[0].case_id == "case_2"
-    with pytest.raises(KeyError, match="case_9"):
-        source.subset(["case_9"])
-
-
-def test_volume_shapes_are_checked():
-    bad = datasets2d.VolumeSource.from_arrays([("bad", np.zeros((4, 8, 8, 3)), np.zeros((8, 8, 4), np.uint8))])
-    with pytest.raises(ValueError, match="bad: expected image"):
-        bad[0]
-    floats = datasets2d.VolumeSource.from_arrays([("f", np.zeros((4, 8, 8, 3)), np.zeros((8, 8, 3)))])
-    with pytest.raises(ValueError, match="integers"):
-        floats[0]
-
-
-def test_nifti_and_h5_sources_read_the_same_volume(tmp_path):
-    images, seg = helpers.write_case(tmp_path / "nifti" / "case_a", "case_a")
-    helpers.write_h5_volume(tmp_path / "h5", 7, images, seg)
-    from_nifti = datasets2d.VolumeSource.from_nifti(io.find_cases(tmp_path / "nifti", require_seg=True))[0]
-    from_h5 = datasets2d.VolumeSource.from_h5(io.find_h5_volumes(tmp_path / "h5"))[0]
-    assert from_h5.case_id == "volume_7" and from_nifti.case_id == "case_a"
-    expected_image = np.stack([images[m] for m in io.MODALITIES]).astype(np.float32)
-    for volume in (from_nifti, from_h5):
-        assert np.array_equal(volume.image, expected_image)
-        assert np.array_equal(volume.classes, labels.to_contiguous(seg))
-        assert not volume.normalised
-
-
-def test_cache_source_reads_normalised_memmaps(tmp_path):
-    helpers.write_case(tmp_path / "nifti" / "case_a", "case_a")
-    cache.precache(cache.nifti_sources(tmp_path / "nifti"), tmp_path / "cache", workers=1, progress=False)
-    source = datasets2d.VolumeSource.from_cache(tmp_path / "cache")
-    volume = source[0]
-    assert source.case_ids == ("case_a",) and volume.normalised
-    assert isinstance(volume.image, np.memmap) and volume.image.dtype == np.float16
-    case = io.load_case(io.find_cases(tmp_path / "nifti")[0])
-    assert np.allclose(volume.image, preprocess.zscore_brain(case.image), atol=1e-2)
 
 
 def test_summary_and_slice_selection():
@@ -118,7 +74,7 @@ def test_slice_dataset_normalises_and_pads():
 
 def test_normalised_sources_are_not_normalised_again():
     raw, truth = _volume(0)
-    source = datasets2d.VolumeSource.from_arrays([("a", raw, truth)], normalised=True)
+    source = VolumeSource.from_arrays([("a", raw, truth)], normalised=True)
     image, _ = datasets2d.SliceDataset(source, [(0, 2)], image_size=None)[0]
     assert np.array_equal(image.numpy(), raw[..., 2])
 
@@ -165,7 +121,7 @@ def test_no_patient_crosses_splits():
 @pytest.mark.real_data
 def test_real_case_gives_padded_slices(real_sample_dir):
     case = io.find_cases(real_sample_dir, require_seg=True)[:1]
-    source = datasets2d.VolumeSource.from_nifti(case)
+    source = VolumeSource.from_nifti(case)
     summary = datasets2d.summarise_source(source, progress=False)[0]
     slices = datasets2d.select_slices([summary], keep_empty_fraction=0.0)
     assert len(slices) > 10 and summary.brain_pixels.max() > 10_000

@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader
 
 from braintools import datasets3d as d3
 from braintools.errors import DataError
-from braintools.io import Case
 from braintools.preprocess import brain_mask, zscore_brain
+from braintools.volumes import Volume
 
 SHAPE = (24, 20, 12)
 
@@ -31,45 +31,7 @@ def _volume(seed: int = 0, shape=SHAPE, tumour: bool = True) -> tuple[np.ndarray
 @pytest.fixture()
 def source():
     image, classes = _volume()
-    return d3.VolumeSource("case_0", image, classes)
-
-
-# ---------------------------------------------------------------------------------------------- sources
-
-
-def test_check_source_accepts_tuples_and_names_the_case_in_errors(source):
-    assert d3.check_source(tuple(source)) == source
-    with pytest.raises(DataError, match="case_0: image must be"):
-        d3.check_source(("case_0", source.image[0], source.classes))
-    with pytest.raises(DataError, match="case_0: classes shape"):
-        d3.check_source(("case_0", source.image, source.classes[:-1]))
-    with pytest.raises(DataError, match="case_0: classes must be integers"):
-        d3.check_source(("case_0", source.image, source.classes.astype(np.float32)))
-    with pytest.raises(DataError, match="is \\(case_id, image, classes\\)"):
-        d3.check_source(("case_0", source.image))
-
-
-def test_cached_sources_memory_map_labelled_cases(tmp_path, monkeypatch):
-    from braintools import cache
-
-    image, classes = _volume()
-    stored = {"a": (image, classes), "b": (image, None)}
-    monkeypatch.setattr(cache, "cached_case_ids", lambda folder: sorted(stored))
-    monkeypatch.setattr(cache, "load_cached_case", lambda folder, case_id, mmap=True: stored[case_id])
-    sources = d3.cached_sources(tmp_path)
-    assert [s.case_id for s in sources] == ["a"] and sources[0].classes is classes
-    with pytest.raises(DataError, match="case b has no labels"):
-        d3.cached_sources(tmp_path, ["a", "b"])
-
-
-def test_source_from_case_maps_brats_labels_to_classes():
-    image, _ = _volume()
-    seg = np.zeros(SHAPE, np.uint8)
-    seg[1, 1, 1], seg[2, 2, 2] = 4, 2
-    made = d3.source_from_case(Case("c", image, seg, np.eye(4)))
-    assert made.case_id == "c" and made.classes[1, 1, 1] == 3 and made.classes[2, 2, 2] == 2
-    with pytest.raises(DataError, match="needs a segmentation"):
-        d3.source_from_case(Case("c", image, None, np.eye(4)))
+    return Volume("case_0", image, classes, normalised=True)
 
 
 # ---------------------------------------------------------------------------------------------- index and centres
@@ -245,7 +207,7 @@ def test_tumour_centred_share_follows_the_probability(source):
 def test_image_and_classes_stay_aligned_through_flips_and_augmentation():
     image, classes = _volume()
     image[0] = classes + 1.0  # channel 0 encodes the class of each voxel
-    dataset = _dataset([("c", image, classes)], patches_per_epoch=16, tumour_probability=1.0)
+    dataset = _dataset([Volume("c", image, classes, True)], patches_per_epoch=16, tumour_probability=1.0)
     for item in range(len(dataset)):
         plan = dataset.plan(item)
         patch, labels = dataset[item]
@@ -254,8 +216,9 @@ def test_image_and_classes_stay_aligned_through_flips_and_augmentation():
     assert any(any(dataset.plan(i).flips) for i in range(16))
 
 
-def test_unnormalised_sources_are_zscored_with_whole_volume_brain_statistics(source):
-    dataset = _dataset([source], normalised=False, augment=False)
+def test_unnormalised_volumes_are_zscored_with_whole_volume_brain_statistics(source):
+    raw = Volume(source.case_id, source.image, source.classes, normalised=False)
+    dataset = _dataset([raw], augment=False)
     expected = zscore_brain(source.image)
     for item in range(4):
         origin = dataset.plan(item).origin
@@ -263,21 +226,21 @@ def test_unnormalised_sources_are_zscored_with_whole_volume_brain_statistics(sou
         np.testing.assert_allclose(patch, d3.crop_patch(expected, origin, (8, 8, 4)), atol=1e-5)
 
 
-def test_memmapped_sources_give_the_same_items_as_arrays(source, tmp_path):
+def test_memmapped_volumes_give_the_same_items_as_arrays(source, tmp_path):
     np.save(tmp_path / "image.npy", source.image.astype(np.float16))
     np.save(tmp_path / "classes.npy", source.classes)
-    mapped = ("case_0", np.load(tmp_path / "image.npy", mmap_mode="r"),
-              np.load(tmp_path / "classes.npy", mmap_mode="r"))
-    in_memory = ("case_0", source.image.astype(np.float16), source.classes)
+    mapped = Volume("case_0", np.load(tmp_path / "image.npy", mmap_mode="r"),
+                    np.load(tmp_path / "classes.npy", mmap_mode="r"), True)
+    in_memory = Volume("case_0", source.image.astype(np.float16), source.classes, True)
     for a, b in zip(_dataset([mapped]), _dataset([in_memory])):
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-def test_items_cycle_through_sources_and_volumes_smaller_than_the_patch_are_padded():
+def test_items_cycle_through_the_volumes_and_volumes_smaller_than_the_patch_are_padded():
     small = (np.ones((4, 6, 5, 3), np.float32), np.zeros((6, 5, 3), np.uint8))
     small[1][2, 2, 1] = 3
-    dataset = _dataset([("big",) + _volume(0), ("small",) + small], augment=False)
-    assert [dataset.plan(i).source for i in range(4)] == [0, 1, 0, 1]
+    dataset = _dataset([Volume("big", *_volume(0), True), Volume("small", *small, True)], augment=False)
+    assert [dataset.plan(i).volume for i in range(4)] == [0, 1, 0, 1]
     image, classes = dataset[1]
     assert image.shape == (4, 8, 8, 4)
     assert image[:, 0].abs().sum() == 0 and classes.sum() == small[1].sum()

@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+from torch import nn
 
 from braintools import freezing, models2d
+from braintools.freezing import freeze_batchnorm_statistics
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -165,3 +167,13 @@ def test_graph_parameters_finds_the_leaves_of_a_result():
     assert freezing.graph_parameters(hidden) == {id(first.weight), id(first.bias)}
     assert freezing.graph_parameters(second(hidden)) == {id(p) for p in (*first.parameters(), *second.parameters())}
     assert freezing.graph_parameters(torch.zeros(2)) == set()
+
+
+def test_freeze_batchnorm_statistics_keeps_running_stats_in_training():
+    model = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.BatchNorm3d(2), nn.ReLU())
+    assert freeze_batchnorm_statistics(model) == 1
+    before = model[1].running_mean.clone()
+    model.train()
+    model(torch.randn(2, 1, 4, 4, 4) + 3).sum().backward()
+    torch.testing.assert_close(model[1].running_mean, before)
+    assert model[1].weight.grad is not None and model[0].training

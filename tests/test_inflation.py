@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import warnings
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -21,17 +20,13 @@ from braintools.inflation import (
     InflationOptions,
     InPlaneDownsampled,
     UnsupportedLayerError,
-    brain_box,
     depth_constant_volume,
-    evaluate_cached_cases,
     find_unsupported_modules,
-    freeze_batchnorm_statistics,
     inflate_2d_model_to_3d,
     inflate_conv_weight,
     max_slice_error,
     pad_depth,
     same_padding,
-    segment_volume,
 )
 
 smp = pytest.importorskip("segmentation_models_pytorch")
@@ -365,65 +360,6 @@ def test_depth_constant_volume_and_max_slice_error_measure_the_equivalence(small
     assert error < 1e-10 and scale > 0.1
     wrong, _ = max_slice_error(small_unet, inflate_2d_model_to_3d(small_unet, depth_padding="zeros"), x2d, depth=5)
     assert wrong > 1e-3
-
-
-def test_freeze_batchnorm_statistics_keeps_running_stats_in_training():
-    model = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.BatchNorm3d(2), nn.ReLU())
-    assert freeze_batchnorm_statistics(model) == 1
-    before = model[1].running_mean.clone()
-    model.train()
-    model(torch.randn(2, 1, 4, 4, 4) + 3).sum().backward()
-    torch.testing.assert_close(model[1].running_mean, before)
-    assert model[1].weight.grad is not None and model[0].training
-
-
-def test_brain_box_bounds_the_non_zero_voxels_with_a_margin():
-    image = np.zeros((2, 10, 12, 8), np.float32)
-    image[1, 3:5, 4, 2:6] = 1.5
-    assert brain_box(image) == (slice(3, 5), slice(4, 5), slice(2, 6))
-    assert brain_box(image, margin=3) == (slice(0, 8), slice(1, 8), slice(0, 8))
-    assert brain_box(np.zeros((1, 4, 4, 4))) == (slice(0, 4), slice(0, 4), slice(0, 4))
-
-
-class _ChannelArgmax(nn.Module):
-    """A parameterised 'model' whose logits are its input channels (so argmax is known)."""
-
-    def __init__(self):
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(()))
-
-    def forward(self, x):
-        return x * self.scale
-
-
-def test_segment_volume_predicts_inside_the_brain_box_and_background_outside():
-    rng = np.random.default_rng(0)
-    image = np.zeros((4, 20, 18, 9), np.float32)
-    image[:, 4:15, 3:16, 1:8] = rng.normal(size=(4, 11, 13, 7)) + 0.1
-    expected = np.zeros((20, 18, 9), np.uint8)
-    expected[4:15, 3:16, 1:8] = image[:, 4:15, 3:16, 1:8].argmax(0)
-    model = _ChannelArgmax().train()
-    for crop in (True, False):
-        got = segment_volume(model, image, roi_size=(8, 8, 4), overlap=0.25, mode="constant", crop_to_brain=crop)
-        assert got.dtype == np.uint8 and np.array_equal(got, expected)
-    assert not model.training
-
-
-def test_evaluate_cached_cases_scores_each_case_against_its_cached_labels(tmp_path, monkeypatch):
-    from braintools import cache
-
-    image = np.zeros((4, 12, 12, 6), np.float32)
-    image[2, 2:10, 2:10, 1:5] = 5.0  # class 2 (edema) wins inside this box, background elsewhere
-    truth = np.zeros((12, 12, 6), np.uint8)
-    truth[2:10, 2:10, 1:5] = 2
-    stored = {"good": (image, truth), "unlabelled": (image, None)}
-    monkeypatch.setattr(cache, "load_cached_case", lambda folder, case_id, mmap=True: stored[case_id])
-    table, predictions = evaluate_cached_cases(_ChannelArgmax(), tmp_path, ["good"], roi_size=(8, 8, 4))
-    assert list(table.index) == ["good"] and np.array_equal(predictions["good"], truth)
-    assert table.loc["good", "Dice_WT"] == 1.0 and table.loc["good", "Dice_ET"] == 1.0  # ET empty in both
-    assert table.loc["good", "seconds"] >= 0
-    with pytest.raises(ValueError, match="unlabelled has no labels"):
-        evaluate_cached_cases(_ChannelArgmax(), tmp_path, ["unlabelled"], roi_size=(8, 8, 4))
 
 
 def test_in_plane_downsampled_shrinks_x_and_y_only_and_keeps_the_inner_state_dict():

@@ -7,7 +7,7 @@ from monai.losses import DiceCELoss as MonaiDiceCE
 from monai.losses import DiceLoss as MonaiDice
 from monai.losses import FocalLoss as MonaiFocal
 
-from braintools import losses
+from braintools import labels, losses
 
 
 def _batch(shape=(3, 4, 12, 10), seed=0):
@@ -21,7 +21,7 @@ def _batch(shape=(3, 4, 12, 10), seed=0):
 def test_one_hot_and_regions():
     classes = torch.tensor([[0, 1, 2, 3]])
     assert losses.one_hot(classes, 4)[0].tolist() == torch.eye(4).tolist()
-    regions = losses.classes_to_regions(classes)
+    regions = labels.regions_from_classes(classes, axis=1).float()
     assert regions.shape == (1, 3, 4)
     assert regions[0].tolist() == [[0, 1, 1, 1], [0, 1, 0, 1], [0, 0, 0, 1]]
 
@@ -47,7 +47,7 @@ def test_dice_ce_weights_and_3d_input():
 @pytest.mark.parametrize("batch_dice", [True, False])
 def test_region_dice_bce_matches_monai(batch_dice):
     logits, classes = _batch((3, 3, 12, 10))
-    regions = losses.classes_to_regions(classes)
+    regions = labels.regions_from_classes(classes, axis=1).float()
     ours = losses.RegionDiceBCELoss(batch_dice=batch_dice)(logits, classes)
     oracle = MonaiDice(sigmoid=True, batch=batch_dice)(logits, regions)
     oracle = oracle + torch.nn.functional.binary_cross_entropy_with_logits(logits, regions)
@@ -63,7 +63,7 @@ def test_region_loss_needs_three_channels():
 
 def test_weighted_dice_focal_regions_matches_monai():
     logits, classes = _batch((2, 3, 8, 8, 4))
-    regions = losses.classes_to_regions(classes)
+    regions = labels.regions_from_classes(classes, axis=1).float()
     weights = [1.0, 2.0, 3.0]
     ours = losses.DiceFocalLoss("regions", class_weights=weights, gamma=2.0)(logits, classes)
     # MONAI multiplies each channel's loss by its weight and averages; ours divides by the weight sum.
@@ -83,7 +83,7 @@ def test_dice_focal_classes_matches_monai():
 
 def test_focal_with_gamma_zero_is_bce():
     logits, classes = _batch((2, 3, 6, 6))
-    regions = losses.classes_to_regions(classes)
+    regions = labels.regions_from_classes(classes, axis=1).float()
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, regions)
     assert losses.focal_bce_loss(logits, regions, gamma=0.0).item() == pytest.approx(bce.item(), rel=1e-6)
     assert losses.focal_bce_loss(logits, regions, gamma=2.0) < bce

@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 from segmentation_models_pytorch.encoders import get_encoder
 from segmentation_models_pytorch.encoders._utils import patch_first_conv
 
-from braintools import models2d, train
+from braintools import checkpoints, models2d
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -97,7 +97,7 @@ def test_full_model_files_and_checkpoints_round_trip(tmp_path):
     torch.manual_seed(2)
     source = models2d.create_smp_model("Unet", "resnet18").eval()
     torch.save(source.state_dict(), tmp_path / "model.pt")
-    train.save_checkpoint(tmp_path / "checkpoint.pt", source, epoch=3)
+    checkpoints.save_checkpoint(tmp_path / "checkpoint.pt", source, epoch=3)
     probe = torch.randn(1, 4, 32, 32)
     for name in ("model.pt", "checkpoint.pt"):
         loaded = models2d.create_smp_model("Unet", "resnet18", weights_path=tmp_path / name).eval()
@@ -168,10 +168,10 @@ def test_downsampled_checkpoints_load_into_the_plain_model(tmp_path):
     inner = models2d.create_smp_model("Unet", "resnet18")
     wrapper = models2d.Downsampled(inner, 2)
     assert list(wrapper.state_dict()) == list(inner.state_dict())
-    train.save_checkpoint(tmp_path / "unet2d_best.pt", wrapper, epoch=1)
+    checkpoints.save_checkpoint(tmp_path / "unet2d_best.pt", wrapper, epoch=1)
     plain = models2d.create_smp_model("Unet", "resnet18")
-    train.load_checkpoint(tmp_path / "unet2d_best.pt", plain)
+    checkpoints.load_checkpoint(tmp_path / "unet2d_best.pt", plain)
     assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), inner.state_dict().values()))
     again = models2d.Downsampled(models2d.create_smp_model("Unet", "resnet18"), 2)
-    train.load_checkpoint(tmp_path / "unet2d_best.pt", again)
+    checkpoints.load_checkpoint(tmp_path / "unet2d_best.pt", again)
     assert torch.equal(again.model.encoder.conv1.weight, inner.encoder.conv1.weight)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from braintools import losses, postprocess, thresholds, train
+from braintools import labels, losses, postprocess, thresholds, train
 
 
 class Passthrough(nn.Module):
@@ -46,7 +46,7 @@ def _region_loader():
     classes = torch.zeros(4, 8, 8, dtype=torch.long)
     classes[:, 2:6, 2:6] = 2
     classes[:, 3:5, 3:5] = 3
-    probabilities = losses.classes_to_regions(classes) * 0.8 + 0.1
+    probabilities = labels.regions_from_classes(classes, axis=1).float() * 0.8 + 0.1
     probabilities[:, 2] = torch.where(classes == 3, 0.3, 0.12)
     return DataLoader(TensorDataset(torch.logit(probabilities), classes), batch_size=2)
 
@@ -62,9 +62,9 @@ def test_search_finds_the_best_threshold_per_region():
     assert tuned["ET"] == 1.0 and default["ET"] == 0.0
 
 
-def test_regions_to_classes_nests_the_regions():
+def test_classes_from_regions_nests_the_regions():
     regions = np.array([[1, 1, 1, 0, 0], [1, 1, 0, 0, 1], [1, 0, 0, 0, 1]], bool)
-    assert thresholds.regions_to_classes(regions).tolist() == [3, 1, 2, 0, 3]
+    assert labels.classes_from_regions(regions).tolist() == [3, 1, 2, 0, 3]
     probabilities = torch.tensor([[[0.9], [0.2], [0.6]]])
     assert thresholds.apply_thresholds(probabilities).tolist() == [[3]]
     assert thresholds.apply_thresholds(probabilities, {"ET": 0.7}).tolist() == [[2]]

@@ -1,0 +1,262 @@
+"""Segment a case and evaluate a list of cases: the one inference path of notebooks 05-08 and the command line.
+
+``segment_case`` turns one image (raw from ``io.load_case``, or already normalised) into a class map: the course's
+normalisation, the brain's bounding box, sliding windows (with flip TTA if asked), argmax (or sigmoid > 0.5 for a
+region model), background outside the brain, then the post-processing asked for. ``evaluate_cases`` runs it on a
+list of cases and scores each with ``metrics.region_metrics``. Every setting that changes a score lives in one
+``InferenceSettings`` with one set of defaults, and ``describe()`` prints them next to every score, so the same
+checkpoint, cases and settings give the same number in every notebook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from braintools import io, metrics, postprocess
+from braintools.checkpoints import SMP_DIVISOR, LoadedModel, ModelSpec, model_spec
+from braintools.inference import SliceWise2D, predict_with_flips
+from braintools.labels import REGIONS, classes_from_regions, to_contiguous
+from braintools.preprocess import brain_box, brain_mask, normalise_image
+from braintools.runtime import model_device
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """Every setting that changes a segmentation, with the course's defaults (notebook 07 studies each one).
+
+    Attributes:
+        window: sliding window (X, Y, Z); ``None``: the one stored in the model's spec (its training patch).
+            Rounded up to what the network accepts.
+        overlap: fraction of a window shared with its neighbour, in [0, 1).
+        blend: ``"gaussian"`` (window centres weigh more) or ``"constant"``.
+        crop_margin: predict only inside the brain's bounding box grown by this many voxels (``None``: the grid).
+        tta_flip_axes: flip test-time augmentation over every subset of these axes (``()``: none; ``(0,)``:
+            left-right, 2 passes).
+        keep_largest: keep only the largest connected whole-tumour component.
+        min_component: remove whole-tumour components smaller than this many voxels (0: keep all).
+        min_et_voxels: a predicted enhancing tumour smaller than this in total becomes necrosis (0: off).
+        sw_batch_size: windows per forward pass (speed and memory only: it never changes a score).
+    """
+
+    window: tuple[int, int, int] | None = None
+    overlap: float = 0.5
+    blend: str = "gaussian"
+    crop_margin: int | None = 8
+    tta_flip_axes: tuple[int, ...] = ()
+    keep_largest: bool = False
+    min_component: int = 0
+    min_et_voxels: int = 0
+    sw_batch_size: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.overlap < 1:
+            raise ValueError(f"overlap must lie in [0, 1), got {self.overlap}")
+        if self.blend not in ("gaussian", "constant"):
+            raise ValueError(f"blend must be 'gaussian' or 'constant', got {self.blend!r}")
+        if self.window is not None:
+            object.__setattr__(self, "window", tuple(int(size) for size in self.window))
+        object.__setattr__(self, "tta_flip_axes", tuple(int(axis) for axis in self.tta_flip_axes))
+
+    def replace(self, **changes) -> InferenceSettings:
+        """A copy with some settings changed, e.g. ``settings.replace(keep_largest=True)``."""
+        return dataclasses.replace(self, **changes)
+
+    def network_settings(self) -> tuple:
+        """The settings that change the network's output (post-processing excluded)."""
+        return (self.window, self.overlap, self.blend, self.crop_margin, self.tta_flip_axes)
+
+    def postprocess(self, classes: np.ndarray) -> np.ndarray:
+        """Apply the post-processing steps these settings ask for to a contiguous class map (a new array)."""
+        if self.keep_largest:
+            classes = postprocess.keep_largest_component(classes, "WT")
+        return postprocess.postprocess_classes(classes, min_component_size=self.min_component or None,
+                                               min_et_voxels=self.min_et_voxels or None)
+
+    def describe(self, spec: ModelSpec | None = None) -> str:
+        """The settings in one line, printed next to every score (``spec`` resolves the default window)."""
+        window = inference_window(spec, self) if spec is not None else self.window
+        if spec is not None and spec.kind == "unet2d":
+            windows = f"whole axial slices, {window[2]} per pass"
+        else:
+            shown = "x".join(map(str, window)) if window else "the model's patch"
+            windows = f"window {shown}, overlap {self.overlap:g}, {self.blend}"
+        crop = "whole grid" if self.crop_margin is None else f"brain box + {self.crop_margin}"
+        tta = f"flip TTA axes {self.tta_flip_axes}" if self.tta_flip_axes else "no TTA"
+        steps = (["keep largest WT"] if self.keep_largest else []) + (
+            [f"WT blobs < {self.min_component}"] if self.min_component else []) + (
+            [f"ET < {self.min_et_voxels} -> NCR"] if self.min_et_voxels else [])
+        return f"{windows}; {crop}; {tta}; post-processing: {', '.join(steps) or 'none'}"
+
+
+def round_up(window: Sequence[int], divisors: Sequence[int]) -> tuple[int, ...]:
+    """Round every window axis up to a multiple of its divisor (a U-Net halves each axis several times).
+
+    Example:
+        >>> round_up((100, 100, 16), (32, 32, 32))
+        (128, 128, 32)
+    """
+    return tuple(-(-int(size) // int(divisor)) * int(divisor) for size, divisor in zip(window, divisors))
+
+
+def inference_window(spec: ModelSpec, settings: InferenceSettings) -> tuple[int, ...]:
+    """The window a model predicts with: the settings' or its spec's, rounded up to what the network accepts.
+
+    A slice-wise 2D model takes whole slices (``-1`` in X and Y) and ``window[2]`` slices per pass.
+    """
+    window = settings.window or spec.window
+    if window is None:
+        raise ValueError(f"no sliding window: the model's spec ({spec.describe()}) stores none; pass "
+                         "InferenceSettings(window=(X, Y, Z))")
+    if spec.kind == "unet2d":
+        return (-1, -1, int(window[2]))
+    return round_up(window, spec.size_divisor)
+
+
+def volume_predictor(model: nn.Module, spec: ModelSpec) -> nn.Module:
+    """A module taking (N, C, X, Y, Z) volumes: the model itself, or a 2D model run on each axial slice."""
+    if spec.kind == "unet2d":
+        return SliceWise2D(model, multiple=SMP_DIVISOR * spec.shrink)
+    return model
+
+
+def _model_and_spec(model: nn.Module | LoadedModel) -> tuple[nn.Module, ModelSpec]:
+    if isinstance(model, LoadedModel):
+        return model.model, model.spec
+    spec = model_spec(model)
+    if spec is None:
+        raise ValueError("the model has no spec: build it with checkpoints.build_model or load it with "
+                         "checkpoints.load_model")
+    return model, spec
+
+
+def segment_case(
+    model: nn.Module | LoadedModel,
+    image: np.ndarray,
+    settings: InferenceSettings = InferenceSettings(),
+    normalised: bool = False,
+    progress: bool = False,
+) -> np.ndarray:
+    """Segment one (C, X, Y, Z) image; return contiguous classes (X, Y, Z) uint8 (0 bg, 1 NCR, 2 ED, 3 ET).
+
+    Args:
+        model: a ``LoadedModel`` (``checkpoints.load_model``) or a model built by ``checkpoints.build_model``.
+        image: raw intensities (``io.load_case(...).image``), or already normalised (the npy cache) with
+            ``normalised=True``; both give the same network input.
+        settings: window, overlap, blending, crop, TTA and post-processing (``InferenceSettings``).
+        progress: a progress bar over the windows.
+
+    The model runs in eval mode (its mode is restored afterwards) on its own device; the blended volume stays
+    on the CPU. Voxels outside the brain (all channels zero) are background: BraTS images are skull-stripped.
+
+    Example:
+        >>> classes = segment_case(load_model(path), io.load_case(folder).image)  # doctest: +SKIP
+    """
+    network, spec = _model_and_spec(model)
+    image = np.asarray(image, dtype=np.float32) if normalised else normalise_image(image)
+    if image.ndim != 4 or image.shape[0] != spec.in_channels:
+        raise ValueError(f"image must be ({spec.in_channels}, X, Y, Z) in the order {spec.modalities}, "
+                         f"got shape {image.shape}")
+    brain = brain_mask(image)
+    box = brain_box(image, settings.crop_margin) if settings.crop_margin is not None else (slice(None),) * 3
+    inputs = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *box)]))[None]
+    window = inference_window(spec, settings)
+    was_training = network.training
+    network.eval()
+    try:
+        probabilities = predict_with_flips(
+            volume_predictor(network, spec), inputs, window, 0.0 if spec.kind == "unet2d" else settings.overlap,
+            settings.blend, sw_batch_size=settings.sw_batch_size, sw_device=model_device(network), device="cpu",
+            flip_axes=settings.tta_flip_axes, progress=progress,
+            activation="softmax" if spec.output == "classes" else "sigmoid")
+    finally:
+        network.train(was_training)
+    if probabilities.shape[1] != spec.num_outputs:
+        raise ValueError(f"the model returned {probabilities.shape[1]} channels, its spec says {spec.num_outputs}")
+    classes = np.zeros(image.shape[1:], np.uint8)
+    if spec.output == "classes":
+        classes[box] = probabilities[0].argmax(dim=0).numpy()
+    else:
+        classes[box] = classes_from_regions((probabilities[0] > 0.5).numpy())
+    classes[~brain] = 0
+    return settings.postprocess(classes)
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate_cases`` returns: one row per case and variant, and the predicted class maps if kept."""
+
+    table: pd.DataFrame
+    predictions: dict[str, dict[str, np.ndarray]]  # variant -> case id -> contiguous classes
+
+    def summary(self, metric: str = "Dice") -> pd.DataFrame:
+        """Mean ``metric`` of WT, TC and ET per variant, with the number of cases and the settings."""
+        columns = [f"{metric}_{region}" for region in REGIONS]
+        grouped = self.table.groupby("variant", sort=False)
+        table = grouped[columns].mean()
+        table.insert(0, "cases", grouped.size())
+        table["settings"] = grouped["settings"].first()
+        return table
+
+    def score_line(self, variant: str | None = None, metric: str = "Dice") -> str:
+        """One line for a variant: mean WT / TC / ET, the number of cases and the settings that produced it."""
+        summary = self.summary(metric)
+        row = summary.iloc[0] if variant is None else summary.loc[variant]
+        values = " / ".join(f"{row[f'{metric}_{region}']:.3f}" for region in REGIONS)
+        return f"{metric} WT / TC / ET {values} (mean of {row['cases']} cases; {row['settings']})"
+
+
+def evaluate_cases(
+    model: nn.Module | LoadedModel,
+    cases: Sequence[io.CaseFiles | io.Case],
+    settings: InferenceSettings | Mapping[str, InferenceSettings] = InferenceSettings(),
+    convention: str = "brats",
+    keep_predictions: bool = False,
+    progress: bool = True,
+) -> Evaluation:
+    """Segment every case with ``segment_case`` and score it; one table row per case and settings variant.
+
+    Args:
+        model: a ``LoadedModel`` or a model built by ``checkpoints.build_model``.
+        cases: ``io.CaseFiles`` (loaded one at a time) or loaded ``io.Case`` objects with a segmentation.
+        settings: one ``InferenceSettings``, or several by name (``{"plain": s, "+ TTA": s.replace(...)}``):
+            variants that differ only in post-processing share one network pass.
+        convention: empty-region rule of the metrics, ``"brats"`` or ``"ignore"`` (``metrics`` module).
+        keep_predictions: also return every predicted class map (``Evaluation.predictions``).
+
+    The table has ``case_id``, ``variant``, the Dice / HD95 / sensitivity / specificity of WT, TC, ET
+    (spacing from the case's affine), ``seconds`` (network time of the variant's pass), ``settings`` and
+    ``convention`` columns.
+    """
+    variants = {"default": settings} if isinstance(settings, InferenceSettings) else dict(settings)
+    _, spec = _model_and_spec(model)
+    rows, predictions = [], {name: {} for name in variants}
+    for item in tqdm(cases, desc="evaluate", disable=not progress):
+        case = io.load_case(item) if isinstance(item, io.CaseFiles) else item
+        if case.seg is None:
+            raise ValueError(f"{case.case_id}: no segmentation to evaluate against")
+        truth, image = to_contiguous(case.seg), normalise_image(case.image)
+        passes: dict[tuple, tuple[np.ndarray, float]] = {}
+        for name, variant in variants.items():
+            key = variant.network_settings()
+            if key not in passes:
+                began = time.perf_counter()
+                raw = segment_case(model, image, variant.replace(keep_largest=False, min_component=0,
+                                                                 min_et_voxels=0), normalised=True)
+                passes[key] = (raw, time.perf_counter() - began)
+            raw, seconds = passes[key]
+            classes = variant.postprocess(raw)
+            scores = metrics.region_metrics(classes, truth, spacing=case.affine, convention=convention)
+            rows.append({"case_id": case.case_id, "variant": name, **scores, "seconds": seconds,
+                         "settings": variant.describe(spec), "convention": convention})
+            if keep_predictions:
+                predictions[name][case.case_id] = classes
+    return Evaluation(pd.DataFrame(rows), predictions)

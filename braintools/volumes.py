@@ -1,0 +1,143 @@
+"""Training volumes: one patient's image and classes (``Volume``), and patients loaded on demand (``VolumeSource``).
+
+A ``VolumeSource`` is a list of patients that loads each one on demand: ``source[i]`` returns a ``Volume``
+(case id, image (C, X, Y, Z), contiguous classes (X, Y, Z) uint8 0..3, and whether the image is already
+brain-masked z-scored). Its case ids are known without loading anything, so patients can be split first
+(``braintools.splits``) and each part given to a 2D slice dataset (notebook 04) or a 3D patch dataset (05, 06).
+From the npy cache, volumes are memory maps: a patch or a slice reads only its own bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from braintools import io
+from braintools.cache import cached_case_ids, load_cached_case
+from braintools.errors import DataError
+from braintools.labels import to_contiguous
+
+
+@dataclass
+class Volume:
+    """One patient: image (C, X, Y, Z) (any float dtype, may be a memory map) and classes (X, Y, Z) 0..3."""
+
+    case_id: str
+    image: np.ndarray
+    classes: np.ndarray
+    normalised: bool = False  # True when the image is already brain-masked z-scored
+
+
+# Loaders are small classes (not lambdas) so a source can be pickled into DataLoader worker processes.
+class _ArrayLoader:
+    def __init__(self, arrays: Mapping[str, tuple[np.ndarray, np.ndarray]], normalised: bool):
+        self.arrays, self.normalised = dict(arrays), normalised
+
+    def __call__(self, case_id: str) -> Volume:
+        image, classes = self.arrays[case_id]
+        return Volume(case_id, image, classes, self.normalised)
+
+
+class _NiftiLoader:
+    def __init__(self, cases: Mapping[str, io.CaseFiles]):
+        self.cases = dict(cases)
+
+    def __call__(self, case_id: str) -> Volume:
+        return volume_from_case(io.load_case(self.cases[case_id]))
+
+
+class _H5Loader:
+    def __init__(self, volumes: Mapping[str, Sequence[Path]], channel_order: tuple[str, ...]):
+        self.volumes, self.channel_order = dict(volumes), channel_order
+
+    def __call__(self, case_id: str) -> Volume:
+        case = io.load_h5_volume(list(self.volumes[case_id]), self.channel_order, case_id=case_id)
+        return Volume(case_id, case.image, to_contiguous(case.seg), normalised=False)
+
+
+class _CacheLoader:
+    def __init__(self, cache_dir: Path, mmap: bool):
+        self.cache_dir, self.mmap = cache_dir, mmap
+
+    def __call__(self, case_id: str) -> Volume:
+        image, classes = load_cached_case(self.cache_dir, case_id, mmap=self.mmap)
+        if classes is None:
+            raise DataError(f"{self.cache_dir}: cached case {case_id} has no labels to train on")
+        return Volume(case_id, image, classes, normalised=True)
+
+
+class VolumeSource(Sequence):
+    """Patients loaded on demand: ``len(source)``, ``source.case_ids``, and ``source[i]`` -> ``Volume``.
+
+    Build one with a ``from_...`` constructor, or pass any ``load(case_id) -> Volume`` function.
+
+    Example:
+        >>> source = VolumeSource.from_arrays([("a", np.zeros((4, 8, 8, 3)), np.zeros((8, 8, 3), np.uint8))])
+        >>> source.case_ids, source[0].image.shape
+        (('a',), (4, 8, 8, 3))
+    """
+
+    def __init__(self, case_ids: Sequence[str], load: Callable[[str], Volume]):
+        self.case_ids = tuple(str(case_id) for case_id in case_ids)
+        self.load = load
+
+    def __len__(self) -> int:
+        return len(self.case_ids)
+
+    def __getitem__(self, index: int) -> Volume:  # type: ignore[override]
+        volume = self.load(self.case_ids[index])
+        check_volume(volume)
+        return volume
+
+    def subset(self, case_ids: Iterable[str]) -> VolumeSource:
+        """Return a source with only ``case_ids`` (e.g. one part of a ``PatientSplit``), in that order."""
+        case_ids = list(case_ids)
+        unknown = sorted(set(case_ids) - set(self.case_ids))
+        if unknown:
+            raise KeyError(f"patients {unknown[:5]} are not in this source")
+        return VolumeSource(case_ids, self.load)
+
+    @classmethod
+    def from_arrays(cls, items: Iterable[tuple[str, np.ndarray, np.ndarray]], normalised: bool = False) -> VolumeSource:
+        """Source over in-memory (case_id, image (C, X, Y, Z), classes (X, Y, Z)) triples."""
+        arrays = {case_id: (image, classes) for case_id, image, classes in items}
+        return cls(list(arrays), _ArrayLoader(arrays, normalised))
+
+    @classmethod
+    def from_nifti(cls, cases: Sequence[io.CaseFiles]) -> VolumeSource:
+        """Source over NIfTI cases from ``io.find_cases(root, require_seg=True)`` (z-scored on the fly)."""
+        return cls([case.case_id for case in cases], _NiftiLoader({case.case_id: case for case in cases}))
+
+    @classmethod
+    def from_h5(
+        cls, volumes: Mapping[int, Sequence[Path]], channel_order: tuple[str, ...] = io.H5_CHANNEL_ORDER
+    ) -> VolumeSource:
+        """Source over Kaggle HDF5 volumes from ``io.find_h5_volumes(folder)`` (named ``volume_<v>``)."""
+        named = {f"volume_{number}": files for number, files in volumes.items()}
+        return cls(list(named), _H5Loader(named, tuple(channel_order)))
+
+    @classmethod
+    def from_cache(cls, cache_dir: str | os.PathLike, mmap: bool = True) -> VolumeSource:
+        """Source over a ``braintools.cache`` folder (float16 z-scored images, uint8 classes)."""
+        return cls(cached_case_ids(cache_dir), _CacheLoader(Path(cache_dir), mmap))
+
+
+def check_volume(volume: Volume) -> None:
+    """Raise ``DataError`` unless the image is (C, X, Y, Z) and the classes are (X, Y, Z) integers."""
+    image, classes = volume.image, volume.classes
+    if getattr(image, "ndim", None) != 4 or tuple(classes.shape) != tuple(image.shape[1:]):
+        raise DataError(f"{volume.case_id}: expected image (C, X, Y, Z) and classes (X, Y, Z), "
+                        f"got {getattr(image, 'shape', None)} and {getattr(classes, 'shape', None)}")
+    if not np.issubdtype(classes.dtype, np.integer):
+        raise DataError(f"{volume.case_id}: classes must be integers 0..3, got dtype {classes.dtype}")
+
+
+def volume_from_case(case: io.Case) -> Volume:
+    """Turn a loaded ``io.Case`` (BraTS labels 0/1/2/4, raw intensities) into a ``Volume`` (classes 0..3)."""
+    if case.seg is None:
+        raise DataError(f"{case.case_id}: a training volume needs a segmentation, this case has none")
+    return Volume(case.case_id, case.image, to_contiguous(case.seg), normalised=False)
