@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from braintools.datasets3d import PatchDataset3D
+from braintools.volumes import Volume
 
 SHAPE = (240, 240, 155)
 
@@ -84,9 +85,9 @@ def main() -> None:
         image_path, classes_path = write_volume(Path(folder))
         image = np.load(image_path, mmap_mode="r")
         classes = np.load(classes_path, mmap_mode="r")
-        dataset = PatchDataset3D([("bench", image, classes)], patch_size=patch, patches_per_epoch=args.patches)
-        half = PatchDataset3D([("bench", image, classes)], patch_size=patch, patches_per_epoch=args.patches,
-                              image_dtype=torch.float16)
+        volumes = [Volume("bench", image, classes, normalised=True)]
+        dataset = PatchDataset3D(volumes, patch_size=patch, patches_per_epoch=args.patches)
+        half = PatchDataset3D(volumes, patch_size=patch, patches_per_epoch=args.patches, image_dtype=torch.float16)
         start = time.perf_counter()
         dataset.build_indices()
         index_seconds = time.perf_counter() - start

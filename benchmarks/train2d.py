@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from braintools.augment import SliceAugmenter
-from braintools.datasets2d import SliceDataset, VolumeSource
+from braintools.datasets2d import SliceDataset
 from braintools.losses import DiceCELoss
 from braintools.models2d import Downsampled, create_smp_model
 from braintools.profiles import get_profile
 from braintools.runtime import free_cpu_threads
+from braintools.volumes import VolumeSource
 
 
 def _synchronize(device: torch.device) -> None:

@@ -154,18 +154,34 @@ def build_model(spec: ModelSpec, encoder_weights: str | None = None,
 
     if spec.kind == "unet3d":
         network = models3d.UNet3D(spec.in_channels, spec.num_outputs, spec.features, spec.deep_supervision)
-        model = models3d.wrap_downsampled(network, spec.shrink, spec.full_size_in_training)
     else:
         network = models2d.create_smp_model(spec.architecture, spec.encoder, encoder_weights=encoder_weights,
                                             in_channels=spec.in_channels, num_classes=spec.num_outputs,
                                             weights_path=weights_path)
-        if spec.kind == "unet2d":
-            model = models2d.Downsampled(network, spec.shrink) if spec.shrink > 1 else network
-        else:
-            from braintools.inflation import InPlaneDownsampled, inflate_2d_model_to_3d
+        if spec.kind == "inflated3d":
+            from braintools.inflation import inflate_2d_model_to_3d
 
-            inflated = inflate_2d_model_to_3d(network, **spec.inflation)
-            model = InPlaneDownsampled(inflated, spec.shrink) if spec.shrink > 1 else inflated
+            network = inflate_2d_model_to_3d(network, **spec.inflation)
+    return wrap(network, spec)
+
+
+def wrap(network: nn.Module, spec: ModelSpec) -> nn.Module:
+    """Wrap a network as its spec says it is trained (its shrink wrapper) and attach the spec (notebook 06).
+
+    ``build_model`` uses it for fresh networks; notebook 06 uses it for the network it inflates itself.
+    """
+    from braintools import models2d, models3d
+
+    if spec.kind == "unet3d":
+        model = models3d.wrap_downsampled(network, spec.shrink, spec.full_size_in_training)
+    elif spec.shrink == 1:
+        model = network
+    elif spec.kind == "unet2d":
+        model = models2d.Downsampled(network, spec.shrink)
+    else:
+        from braintools.inflation import InPlaneDownsampled
+
+        model = InPlaneDownsampled(network, spec.shrink)
     model.spec = spec
     return model
 

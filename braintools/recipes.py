@@ -41,7 +41,7 @@ from braintools.train import checkpoint_paths, fit
 from braintools.volumes import VolumeSource
 
 
-def _settings(recipe: Any) -> dict[str, Any]:
+def recipe_settings(recipe: Any) -> dict[str, Any]:
     """The recipe's fields that must match to resume a run (all but the number of epochs), as plain values."""
     values = dataclasses.asdict(recipe)
     values.pop("epochs")
@@ -58,7 +58,7 @@ def resume_point(checkpoint_dir: str | os.PathLike, name: str, recipe: Any) -> P
     if not last.is_file():
         return None
     stored = read_checkpoint(last).get("recipe")
-    wanted = _settings(recipe)
+    wanted = recipe_settings(recipe)
     if stored != wanted:
         changed = sorted(key for key in set(wanted) | set(stored or {}) if (stored or {}).get(key) != wanted.get(key))
         raise DataError(f"{last}: an earlier run with other settings ({', '.join(changed) or 'no recipe stored'}); "
@@ -158,7 +158,7 @@ def train_unet3d(recipe: UNet3DRecipe, cache_dir: str | os.PathLike, train_ids: 
                   scheduler_interval="step", accumulation_steps=recipe.accumulation_steps,
                   max_grad_norm=recipe.max_grad_norm, output=recipe.output, monitor=recipe.monitor,
                   checkpoint_dir=checkpoint_dir, checkpoint_name=name, resume_from=start,
-                  checkpoint_extra={"recipe": _settings(recipe)}, progress=progress)
+                  checkpoint_extra={"recipe": recipe_settings(recipe)}, progress=progress)
     return model, history
 
 
@@ -268,6 +268,6 @@ def train_unet2d(recipe: UNet2DRecipe, cache_dir: str | os.PathLike, train_ids: 
     history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
                   freezer=freezer, output=recipe.output, monitor=recipe.monitor,
                   early_stopping_patience=recipe.early_stopping_patience, checkpoint_dir=checkpoint_dir,
-                  checkpoint_name=name, resume_from=start, checkpoint_extra={"recipe": _settings(recipe)},
+                  checkpoint_name=name, resume_from=start, checkpoint_extra={"recipe": recipe_settings(recipe)},
                   progress=progress)
     return model, history

@@ -138,3 +138,19 @@ def test_size_divisor_follows_the_network_and_its_shrink():
     assert UNET3D.size_divisor == (8, 8, 8)  # two halvings x shrink 2
     assert INFLATED.size_divisor == (64, 64, 32)
     assert UNET2D.size_divisor == (1, 1, 1)
+
+
+def test_wrap_gives_a_network_made_elsewhere_its_spec_and_shrink_wrapper(tmp_path):
+    from braintools.inflation import inflate_2d_model_to_3d
+    from braintools.models2d import create_smp_model
+
+    inflated = inflate_2d_model_to_3d(create_smp_model("Unet", "resnet18"), **INFLATED.inflation)
+    model = checkpoints.wrap(inflated, INFLATED)
+    assert isinstance(model, InPlaneDownsampled) and model.model is inflated and model.spec == INFLATED
+    loaded = load_model(save_checkpoint(tmp_path / "inflated3d_best.pt", model))
+    x = torch.randn(1, 4, 64, 64, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model.eval()(x))
+    plain = ModelSpec("unet2d", architecture="Unet", encoder="resnet18")
+    assert checkpoints.wrap(nn.Identity(), plain).spec == plain  # shrink 1: no wrapper
+    assert checkpoints.network_of(model) is inflated

@@ -131,6 +131,25 @@ def test_predict_on_a_folder_needs_no_course_dataset(ci_data, tmp_path, monkeypa
     assert not (tmp_path / "elsewhere" / "synthetic").exists()
 
 
+def test_a_model_trained_under_one_profile_predicts_the_same_under_another(ci_data, tmp_path):
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0  # ci: 64 x 64 x 40, shrunk 2x
+    moved = tmp_path / "elsewhere" / "my_model.pt"  # another folder, another file name
+    moved.parent.mkdir()
+    shutil.copy(folder / "unet3d_best.pt", moved)
+    source = ci_data / "synthetic" / "ci" / "brats20-dataset-training-validation"
+    shutil.copytree(next(source.rglob("BraTS20_Training_004")), tmp_path / "mine" / "BraTS20_Training_004")
+    outputs = {}
+    for profile, checkpoint in (("ci", folder / "unet3d_best.pt"), ("course", moved), ("kaggle", moved)):
+        out = tmp_path / profile
+        assert main(["predict", "--profile", profile, "--input", str(tmp_path / "mine"), "--checkpoint",
+                     str(checkpoint), "--out", str(out)]) == 0
+        outputs[profile] = np.asanyarray(nib.load(out / "BraTS20_Training_004.nii.gz").dataobj)
+    assert outputs["ci"].any()  # the test would pass trivially on empty predictions
+    np.testing.assert_array_equal(outputs["course"], outputs["ci"])
+    np.testing.assert_array_equal(outputs["kaggle"], outputs["ci"])
+
+
 def test_one_bad_case_does_not_stop_the_others(ci_data, tmp_path, capsys):
     source = ci_data / "synthetic" / "ci" / "brats20-dataset-training-validation"
     for case in sorted(source.rglob("BraTS20_Training_00[123]")):
