@@ -146,13 +146,27 @@ def _precache(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from braintools import course, recipes
-    from braintools.runtime import get_device
+    from braintools import distributed
+
+    device = distributed.setup(args.device)  # under torchrun: join the other processes (NCCL or gloo)
+    try:
+        _train_here(args, device)
+    finally:
+        distributed.teardown()
+
+
+def _train_here(args: argparse.Namespace, device) -> None:
+    from braintools import course, distributed, recipes
 
     profile = _profile(args)
-    data = course.prepare_data(profile, cache_dir=args.cache_dir, progress=True)
+    main_process = distributed.is_main_process()
+    say = print if main_process else (lambda *parts, **options: None)
+    if not main_process:
+        distributed.barrier()  # rank 0 prepares the data first (download or synthesis, cache), the others reuse it
+    data = course.prepare_data(profile, cache_dir=args.cache_dir, progress=main_process)
+    if main_process:
+        distributed.barrier()
     checkpoint_dir = _checkpoint_dir(args, profile)
-    device = args.device or get_device()
     changes = {} if args.epochs is None else {"epochs": args.epochs}
     if args.model == "unet3d":
         recipe, train = recipes.UNet3DRecipe.from_profile(profile, **changes), recipes.train_unet3d
@@ -161,16 +175,18 @@ def _train(args: argparse.Namespace) -> None:
     start = None if args.restart else recipes.resume_point(checkpoint_dir, args.model, recipe)
     done = _epoch_of(start) if start else 0
     if done >= recipe.epochs:
-        print(f"nothing to train: {start} already reached epoch {done} of {recipe.epochs} (--epochs to go on, "
-              "--restart to start over)")
+        say(f"nothing to train: {start} already reached epoch {done} of {recipe.epochs} (--epochs to go on, "
+            "--restart to start over)")
         return
-    print(f"{data.describe()}\ntraining {args.model} on {device}" +
-          (f", resuming after epoch {done} ({start.name}; --restart to start over)" if start else ""))
+    processes = distributed.get_world_size()
+    say(f"{data.describe()}\ntraining {args.model} on {device}" +
+        (f" x {processes} processes (DistributedDataParallel)" if processes > 1 else "") +
+        (f", resuming after epoch {done} ({start.name}; --restart to start over)" if start else ""))
     _, history = train(recipe, data.cache_dir, data.split.train, data.split.val, checkpoint_dir, args.model,
-                       device, resume=start is not None)
+                       device, resume=start is not None, progress=main_process)
     best = [row for row in history if row["best"]][-1]
-    print(f"best epoch {best['epoch']} by {recipe.monitor} {best[recipe.monitor]:.4f} (validation Dice mean "
-          f"{best['val_dice_mean']:.4f} on patches/slices); checkpoint {checkpoint_dir / (args.model + '_best.pt')}")
+    say(f"best epoch {best['epoch']} by {recipe.monitor} {best[recipe.monitor]:.4f} (validation Dice mean "
+        f"{best['val_dice_mean']:.4f} on patches/slices); checkpoint {checkpoint_dir / (args.model + '_best.pt')}")
 
 
 def _epoch_of(path: Path) -> int:
@@ -299,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--workers", type=_positive, help="processes (default: the profile's cache_workers)")
     pre.set_defaults(run=_precache)
 
-    train = commands.add_parser("train", help="train a 3D U-Net or the 2D model; resumes an interrupted run")
+    train = commands.add_parser("train", help="train a 3D U-Net or the 2D model; resumes an interrupted run; "
+                                              "torchrun --nproc_per_node=N -m braintools train: N processes (DDP)")
     _add_profile(train)
     train.add_argument("--model", choices=("unet3d", "unet2d"), default="unet3d")
     train.add_argument("--epochs", type=_positive, help="default: the profile's epochs_3d / epochs_2d")

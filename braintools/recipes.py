@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
-from braintools import losses, schedules
+from braintools import distributed, losses, schedules
 from braintools.checkpoints import ModelSpec, build_model, network_of, read_checkpoint
 from braintools.datasets2d import SliceDataset, select_slices, summarise_source
 from braintools.datasets3d import PatchDataset3D
@@ -65,6 +65,17 @@ def resume_point(checkpoint_dir: str | os.PathLike, name: str, recipe: Any) -> P
                         "start over with --restart (the earlier best checkpoint is kept as "
                         f"{name}_best.previous.pt), or choose another --checkpoint-dir")
     return last
+
+
+def loader(dataset: Dataset, batch_size: int, shuffle: bool, device: torch.device | str, num_workers: int = 0,
+           num_samples: int | None = None, seed: int = 0) -> DataLoader:
+    """A ``DataLoader`` whose ``distributed.EpochSampler`` draws ``num_samples`` items per epoch (this process's share).
+
+    One process takes every item; under ``torchrun`` each process takes its own share of the same epoch order.
+    """
+    sampler = distributed.EpochSampler(len(dataset), num_samples, shuffle, seed)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      pin_memory=torch.device(device).type == "cuda")
 
 
 # --------------------------------------------------------------------------- 3D U-Net (notebook 05)
@@ -143,15 +154,14 @@ def train_unet3d(recipe: UNet3DRecipe, cache_dir: str | os.PathLike, train_ids: 
     """Train the 3D U-Net of a recipe on cached patients; return the model and its history (notebook 05).
 
     With ``resume``, a ``<name>_last.pt`` of the same recipe in ``checkpoint_dir`` is continued (see
-    ``resume_point``); otherwise training starts over and an earlier best checkpoint is kept aside.
+    ``resume_point``); otherwise training starts over and an earlier best checkpoint is kept aside. Under
+    ``torchrun`` (``distributed.setup`` first) the model trains with DistributedDataParallel.
     """
     torch.manual_seed(recipe.seed)
-    model = build_model(recipe.spec()).to(device)
+    model = distributed.wrap_model(build_model(recipe.spec()).to(device), torch.device(device))
     train_set, val_set = recipe.datasets(cache_dir, train_ids, val_ids)
-    pin = torch.device(device).type == "cuda"
-    train_loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, num_workers=recipe.num_workers,
-                              pin_memory=pin)
-    val_loader = DataLoader(val_set, batch_size=recipe.batch_size, num_workers=recipe.num_workers, pin_memory=pin)
+    train_loader = loader(train_set, recipe.batch_size, True, device, recipe.num_workers, seed=recipe.seed)
+    val_loader = loader(val_set, recipe.batch_size, False, device, recipe.num_workers)
     optimizer, scheduler = recipe.optimizer(model, len(train_loader))
     start = resume_point(checkpoint_dir, name, recipe) if resume and checkpoint_dir else None
     history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
@@ -231,9 +241,13 @@ class UNet2DRecipe:
         return (SliceDataset(train_part, train_slices, self.slice_size, augmenter, seed=self.seed),
                 SliceDataset(val_part, val_slices, self.slice_size))
 
-    def model_and_freezer(self) -> tuple[torch.nn.Module, EncoderFreezer]:
-        """The model (pretrained encoder if asked and available) and its encoder freezing schedule."""
-        model = build_model(self.spec(), self.encoder_weights, self.weights_path)
+    def model_and_freezer(self, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, EncoderFreezer]:
+        """The model on ``device`` (pretrained encoder if asked and available) and its encoder freezing schedule.
+
+        Under ``torchrun`` on GPUs, its BatchNorm layers become SyncBatchNorm first.
+        """
+        model = build_model(self.spec(), self.encoder_weights, self.weights_path).to(device)
+        model = distributed.sync_batchnorm(model, torch.device(device))
         network = network_of(model)
         pretrained = not network.initialisation.startswith("random")
         schedule = self.freeze_schedule or ("three_phase" if pretrained else "none")
@@ -253,17 +267,19 @@ def train_unet2d(recipe: UNet2DRecipe, cache_dir: str | os.PathLike, train_ids: 
                  val_ids: Sequence[str], checkpoint_dir: str | os.PathLike | None, name: str = "unet2d",
                  device: torch.device | str = "cpu", resume: bool = False, progress: bool = True
                  ) -> tuple[torch.nn.Module, list[dict]]:
-    """Train the 2D model of a recipe on axial slices of cached patients; return it and its history (notebook 04)."""
+    """Train the 2D model of a recipe on axial slices of cached patients; return it and its history (notebook 04).
+
+    Resuming and ``torchrun`` work as in ``train_unet3d``; frozen encoder stages make some parameters unused in
+    some epochs, which DistributedDataParallel is told about.
+    """
     torch.manual_seed(recipe.seed)
-    model, freezer = recipe.model_and_freezer()
-    model = model.to(device)
-    train_set, val_set = recipe.datasets(VolumeSource.from_cache(cache_dir), train_ids, val_ids, progress)
-    drawn = min(recipe.slices_per_epoch or len(train_set), len(train_set))
-    generator = torch.Generator().manual_seed(recipe.seed)
-    train_loader = DataLoader(train_set, batch_size=recipe.batch_size, num_workers=recipe.num_workers,
-                              sampler=RandomSampler(train_set, num_samples=drawn, generator=generator))
-    val_loader = DataLoader(val_set, batch_size=recipe.batch_size, num_workers=recipe.num_workers)
+    model, freezer = recipe.model_and_freezer(device)
     optimizer, scheduler = recipe.optimizer(freezer)
+    model = distributed.wrap_model(model, torch.device(device), find_unused_parameters=True)
+    train_set, val_set = recipe.datasets(VolumeSource.from_cache(cache_dir), train_ids, val_ids, progress)
+    train_loader = loader(train_set, recipe.batch_size, True, device, recipe.num_workers, recipe.slices_per_epoch,
+                          recipe.seed)
+    val_loader = loader(val_set, recipe.batch_size, False, device, recipe.num_workers)
     start = resume_point(checkpoint_dir, name, recipe) if resume and checkpoint_dir else None
     history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
                   freezer=freezer, output=recipe.output, monitor=recipe.monitor,

@@ -31,6 +31,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
+from braintools import distributed
 from braintools.atomic import remove_temporaries
 from braintools.checkpoints import load_checkpoint, save_checkpoint
 from braintools.labels import REGIONS, regions_from_classes
@@ -84,7 +85,11 @@ def unpack_batch(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tenso
 
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str = "classes", amp: bool = True,
              progress: bool = False) -> dict[str, float]:
-    """Validation loss (mean over batches) and pooled Dice of WT, TC, ET and their mean, in eval mode."""
+    """Validation loss (mean over batches) and pooled Dice of WT, TC, ET and their mean, in eval mode.
+
+    In a distributed run each process scores its share of the batches and the sums are pooled, so every
+    process gets the same numbers.
+    """
     device = model_device(model)
     model.eval()
     counts, losses = torch.zeros(len(REGIONS), 3, dtype=torch.float64), []
@@ -96,8 +101,11 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str 
                 losses.append(float(loss_fn(logits, targets)))
             logits = logits[0] if isinstance(logits, (list, tuple)) else logits
             counts += region_dice_counts(logits.float(), targets, output)
+    counts = distributed.all_reduce_sum(counts.to(device)).cpu()
+    loss_sum = distributed.all_reduce_sum(torch.tensor([sum(losses), len(losses)], dtype=torch.float64,
+                                                       device=device)).cpu()
     dices = dice_from_counts(counts)
-    metrics = {"val_loss": sum(losses) / max(1, len(losses))}
+    metrics = {"val_loss": float(loss_sum[0] / max(1.0, float(loss_sum[1])))}
     metrics.update({f"val_dice_{region}": value for region, value in zip(REGIONS, dices)})
     metrics["val_dice_mean"] = sum(dices) / len(dices)
     return metrics
@@ -127,7 +135,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
         bar.set_postfix(loss=f"{total / batches:.4f}")
     if pending:  # the last, incomplete accumulation
         _optimizer_step(model, optimizer, scaler, max_grad_norm, step_scheduler)
-    return total / max(1, batches)
+    pooled = distributed.all_reduce_sum(torch.tensor([total, batches], dtype=torch.float64, device=device)).cpu()
+    return float(pooled[0] / max(1.0, float(pooled[1])))  # every process reports the mean over all batches
 
 
 def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
@@ -292,6 +301,8 @@ def fit(
     if accumulation_steps < 1:
         raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
     _check_scheduler(scheduler, monitor, scheduler_interval)
+    main_process = distributed.is_main_process()  # only rank 0 writes checkpoints and shows progress
+    progress = progress and main_process
     device = model_device(model)
     scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
     stopper = EarlyStopping(MONITORS[monitor], early_stopping_patience)
@@ -307,6 +318,8 @@ def fit(
         _restore_random_state(state["random"])
     per_step = scheduler.step if scheduler is not None and scheduler_interval == "step" else None
     last_path, best_path = checkpoint_paths(checkpoint_dir, checkpoint_name) if checkpoint_dir else (None, None)
+    if not main_process:
+        last_path = best_path = None
     if last_path is not None:
         _prepare_checkpoint_dir(last_path, best_path, fresh=resume_from is None, progress=progress)
     for epoch in range(start, epochs + 1):
