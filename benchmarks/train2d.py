@@ -22,10 +22,11 @@ import torch
 from braintools.augment import SliceAugmenter
 from braintools.datasets2d import SliceDataset
 from braintools.losses import DiceCELoss
-from braintools.models2d import Downsampled, create_smp_model
+from braintools.models2d import create_smp_model
 from braintools.profiles import get_profile
 from braintools.runtime import free_cpu_threads
 from braintools.volumes import VolumeSource
+from braintools.wrappers import Downsampled
 
 
 def _synchronize(device: torch.device) -> None:
@@ -84,7 +85,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=course.image_size_2d)
     parser.add_argument("--batch", type=int, default=course.batch_size_2d)
     parser.add_argument("--downsample", type=int, default=course.downsample_2d,
-                        help="the network sees inputs shrunk this many times (models2d.Downsampled)")
+                        help="the network sees inputs shrunk this many times (wrappers.Downsampled)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: idle cores, at least 1)")
     parser.add_argument("--steps", type=int, default=3, help="measured training steps")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured steps first")

@@ -170,18 +170,16 @@ def wrap(network: nn.Module, spec: ModelSpec) -> nn.Module:
 
     ``build_model`` uses it for fresh networks; notebook 06 uses it for the network it inflates itself.
     """
-    from braintools import models2d, models3d
+    from braintools import wrappers
 
-    if spec.kind == "unet3d":
-        model = models3d.wrap_downsampled(network, spec.shrink, spec.full_size_in_training)
-    elif spec.shrink == 1:
+    if spec.shrink == 1:
         model = network
+    elif spec.kind == "unet3d":
+        model = wrappers.Downsampled3D(network, spec.shrink, spec.full_size_in_training)
     elif spec.kind == "unet2d":
-        model = models2d.Downsampled(network, spec.shrink)
+        model = wrappers.Downsampled(network, spec.shrink)
     else:
-        from braintools.inflation import InPlaneDownsampled
-
-        model = InPlaneDownsampled(network, spec.shrink)
+        model = wrappers.InPlaneDownsampled(network, spec.shrink)
     model.spec = spec
     return model
 
@@ -199,7 +197,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def network_of(model: nn.Module) -> nn.Module:
     """The network inside the shrink wrapper (and DDP), e.g. the smp model whose ``encoder`` a freezer needs."""
-    from braintools.shrink import ShrunkInput
+    from braintools.wrappers import ShrunkInput
 
     model = unwrap(model)
     return model.model if isinstance(model, ShrunkInput) else model

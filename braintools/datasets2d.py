@@ -7,7 +7,7 @@ The slice dataset:
    all makes it see tumour everywhere);
 2. z-scores each volume inside the brain (``preprocess.zscore_brain``) unless the source says it already is;
 3. pads each slice to the model size (240 -> 256, so five halvings stay whole) or crops it when larger
-   (to train on a CPU at a lower resolution, shrink inside the model: ``models2d.Downsampled``);
+   (to train on a CPU at a lower resolution, shrink inside the model: ``wrappers.Downsampled``);
 4. optionally augments it (``braintools.augment``), seeded by (seed, epoch, slice index).
 
 Volumes are kept in a byte-bounded ``LRUVolumeCache`` so consecutive slices of a patient load it once.

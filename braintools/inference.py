@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]
@@ -271,42 +270,3 @@ def predict_with_flips(
         probabilities = torch.flip(probabilities, dims) if dims else probabilities
         average = probabilities if average is None else average.add_(probabilities)
     return average / len(flips)
-
-
-class SliceWise2D(nn.Module):
-    """Run a 2D network (N, C, H, W) on 3D volumes (N, C, X, Y, Z), one axial (Z) slice at a time.
-
-    Every slice becomes one item of a 2D batch; X and Y are zero-padded (centred) to a multiple of
-    ``multiple`` (encoders of segmentation-models-pytorch need 32: 240 -> 256) and the output is cropped
-    back. So 2D and 3D models share one inference path (``sliding_window_inference``, TTA, ``predict_case``).
-
-    Args:
-        model: 2D network returning (B, K, H, W) logits.
-        multiple: pad X and Y up to a multiple of this.
-        slice_batch_size: slices per call of ``model`` (``None``: all slices of the input at once).
-
-    Example:
-        >>> volume_model = SliceWise2D(unet_2d).eval()  # doctest: +SKIP
-        >>> logits = sliding_window_inference(volume, (240, 240, 16), volume_model, overlap=0)  # doctest: +SKIP
-    """
-
-    def __init__(self, model: nn.Module, multiple: int = 32, slice_batch_size: int | None = None) -> None:
-        super().__init__()
-        if multiple < 1 or (slice_batch_size is not None and slice_batch_size < 1):
-            raise ValueError(f"multiple and slice_batch_size must be >= 1, got {multiple}, {slice_batch_size}")
-        self.model = model
-        self.multiple = multiple
-        self.slice_batch_size = slice_batch_size
-
-    def forward(self, volume: torch.Tensor) -> torch.Tensor:
-        """Predict (N, C, X, Y, Z) -> (N, K, X, Y, Z) slice by slice."""
-        if volume.ndim != 5:
-            raise ValueError(f"SliceWise2D expects (N, C, X, Y, Z) volumes, got shape {tuple(volume.shape)}")
-        n, channels, size_x, size_y, size_z = volume.shape
-        slices = volume.permute(0, 4, 1, 2, 3).reshape(n * size_z, channels, size_x, size_y)
-        pad_x, pad_y = (-size_x) % self.multiple, (-size_y) % self.multiple
-        slices = F.pad(slices, (pad_y // 2, pad_y - pad_y // 2, pad_x // 2, pad_x - pad_x // 2))
-        chunk = self.slice_batch_size or len(slices)
-        logits = torch.cat([self.model(slices[start:start + chunk]) for start in range(0, len(slices), chunk)])
-        logits = logits[:, :, pad_x // 2:pad_x // 2 + size_x, pad_y // 2:pad_y // 2 + size_y]
-        return logits.reshape(n, size_z, logits.shape[1], size_x, size_y).permute(0, 2, 3, 4, 1)

@@ -54,8 +54,6 @@ import torch.nn.functional as F
 from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder, UnetDecoderBlock
 from torch import nn
 
-from braintools.shrink import ShrunkInput
-
 # Private modules of smp and timm: their blocks call 2D functions in forward and get 3D subclasses below.
 # Guarded, so another library version only loses those encoders (reported as unsupported), not the module.
 try:
@@ -630,25 +628,3 @@ def max_slice_error(model_2d: nn.Module, model_3d: nn.Module, x2d: torch.Tensor,
     if tuple(out_3d.shape) != tuple(out_2d.shape) + (depth,):
         raise ValueError(f"3D output {tuple(out_3d.shape)} is not the 2D output {tuple(out_2d.shape)} x {depth}")
     return (out_3d - out_2d.unsqueeze(-1)).abs().max().item(), out_2d.abs().max().item()
-
-
-class InPlaneDownsampled(ShrunkInput):
-    """Run a 3D ``model`` on volumes shrunk ``factor`` times in X and Y (block means), Z kept; logits at full size.
-
-    The 3D twin of ``models2d.Downsampled``: a 2D model trained on slices shrunk ``downsample_2d`` times
-    (notebook 04 on a CPU) must, once inflated, see the same in-plane scale. Its ``state_dict`` is the inner
-    model's (same keys), so a checkpoint saved through the wrapper loads into the plain inflated model.
-
-    Example:
-        >>> InPlaneDownsampled(nn.Conv3d(4, 4, 1), 2)(torch.zeros(1, 4, 8, 8, 3)).shape
-        torch.Size([1, 4, 8, 8, 3])
-    """
-
-    def forward(self, volume: torch.Tensor) -> torch.Tensor:
-        """Logits (N, K, X, Y, Z) for a volume (N, C, X, Y, Z) whose X and Y are multiples of ``factor``."""
-        if self.factor == 1:
-            return self.model(volume)
-        if volume.shape[2] % self.factor or volume.shape[3] % self.factor:
-            raise ValueError(f"X, Y {tuple(volume.shape[2:4])} are not multiples of factor {self.factor}")
-        logits = self.model(F.avg_pool3d(volume, (self.factor, self.factor, 1)))
-        return F.interpolate(logits, size=volume.shape[2:], mode="trilinear", align_corners=False)

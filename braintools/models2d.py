@@ -16,7 +16,7 @@ says so and falls back to random initialisation. ``weights_path`` loads weights 
 (a ``state_dict`` or a ``braintools.train`` checkpoint) or an encoder alone (e.g. the smp-hub or timm file
 for the encoder, with a 3-channel first convolution that is adapted the same way as above).
 
-``Downsampled(model, factor)`` runs a model on slices shrunk ``factor`` times (to save compute on a CPU) while
+``wrappers.Downsampled(model, factor)`` runs a model on slices shrunk ``factor`` times (to save compute on a CPU) while
 taking and returning full-size tensors: it averages blocks of ``factor x factor`` input pixels and upsamples the
 logits back, so losses and Dice use the full-size labels (a thin enhancing rim survives).
 """
@@ -31,14 +31,10 @@ from pathlib import Path
 
 import segmentation_models_pytorch as smp
 import torch
-import torch.nn.functional as F
 from huggingface_hub import constants as hub_constants
 from timm.models import adapt_input_conv
 from torch import nn
 
-from braintools.shrink import ShrunkInput
-
-TESTED_ARCHITECTURES = ("Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus")
 # Keys of classification heads in ImageNet encoder files; a segmentation encoder has no such layer.
 CLASSIFIER_PREFIXES = ("fc.", "_fc.", "classifier.", "head.", "last_linear.", "model.fc.", "model.classifier.")
 HUB_HOST = "huggingface.co"  # smp and timm download ImageNet weights from the Hugging Face Hub
@@ -188,24 +184,3 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: str | 
             f"wrong shape {wrong_shape[:3]}. Was it saved from another architecture or encoder?"
         )
     module.load_state_dict(state, strict=True)
-
-
-class Downsampled(ShrunkInput):
-    """Run ``model`` on inputs shrunk ``factor`` times (block means) and upsample its logits to the input size.
-
-    Train and predict with the wrapper on full-size slices. Its ``state_dict`` is the inner model's (same keys),
-    so a checkpoint that ``train.fit`` saves from the wrapper loads into a plain ``create_smp_model`` model.
-
-    Example:
-        >>> Downsampled(create_smp_model("Unet", "resnet18"), 2)(torch.zeros(1, 4, 64, 64)).shape
-        torch.Size([1, 4, 64, 64])
-    """
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits at the size of ``images`` (N, C, H, W); H and W must be multiples of ``factor``."""
-        if self.factor == 1:
-            return self.model(images)
-        if images.shape[-1] % self.factor or images.shape[-2] % self.factor:
-            raise ValueError(f"input {tuple(images.shape[-2:])} is not a multiple of factor {self.factor}")
-        logits = self.model(F.avg_pool2d(images, self.factor))
-        return F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)

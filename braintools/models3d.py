@@ -21,10 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-from braintools.shrink import ShrunkInput
 
 
 class ConvBlock3d(nn.Sequential):
@@ -123,60 +120,6 @@ class UNet3D(nn.Module):
             return logits
         coarse = decoded[-2::-1]  # 1/2, 1/4, ... resolution outputs, finest first
         return [logits] + [head(features) for head, features in zip(self.deep_heads, coarse)]
-
-
-class Downsampled3D(ShrunkInput):
-    """Run a 3D ``model`` on volumes shrunk ``factor`` times along every axis (block means); logits at full size.
-
-    The 3D twin of ``models2d.Downsampled``: on a CPU, a patch shrunk 2x costs 8x less, so the network sees much
-    more brain per step. The full-resolution logits are upsampled (trilinear) to the input size, so the metrics
-    use full-size labels; deep-supervision outputs stay at their own (coarse) size. Its ``state_dict`` is the
-    inner model's (same keys), so a checkpoint saved through the wrapper loads into a plain ``UNet3D``.
-
-    Args:
-        model: the 3D network, e.g. ``UNet3D``.
-        factor: shrink factor per axis.
-        full_size_in_training: in training mode, upsample the logits to the input size too (the loss then
-            scores full-size labels). ``False`` returns the network's own-size outputs in training, and
-            ``losses.DeepSupervisionLoss`` scores them against labels resized to them: with a 2x shrink this
-            made a CPU training step about 1.8x faster. Eval mode always returns full-size logits.
-
-    Example:
-        >>> Downsampled3D(UNet3D(features=(4, 8)), 2).eval()(torch.zeros(1, 4, 8, 8, 4)).shape
-        torch.Size([1, 4, 8, 8, 4])
-    """
-
-    def __init__(self, model: nn.Module, factor: int = 2, full_size_in_training: bool = True):
-        super().__init__(model, factor)
-        self.full_size_in_training = full_size_in_training
-
-    @property
-    def size_divisor(self) -> int:
-        """Every input axis must be a multiple of this number (the inner divisor times ``factor``)."""
-        return getattr(self.model, "size_divisor", 1) * self.factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        """Logits (N, K, X, Y, Z) at the size of ``x``; a deep-supervision list keeps its coarse outputs as they are."""
-        if self.factor == 1:
-            return self.model(x)
-        if any(size % self.factor for size in x.shape[2:]):
-            raise ValueError(f"input {tuple(x.shape[2:])} is not a multiple of factor {self.factor}")
-        outputs = self.model(F.avg_pool3d(x, self.factor))
-        if self.training and not self.full_size_in_training:
-            return outputs
-        first = outputs[0] if isinstance(outputs, list) else outputs
-        full = F.interpolate(first, size=x.shape[2:], mode="trilinear", align_corners=False)
-        return [full, *outputs[1:]] if isinstance(outputs, list) else full
-
-
-def wrap_downsampled(model: nn.Module, factor: int, full_size_in_training: bool = True) -> nn.Module:
-    """``model`` wrapped in ``Downsampled3D`` when ``factor > 1``, else ``model`` itself.
-
-    Example:
-        >>> type(wrap_downsampled(nn.Identity(), 1)).__name__
-        'Identity'
-    """
-    return Downsampled3D(model, factor, full_size_in_training) if int(factor) > 1 else model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

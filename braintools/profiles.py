@@ -44,7 +44,7 @@ class Profile:
     cache_workers: int = 2
     # --- 04 transfer_2d (2D slices, smp + timm) ---
     image_size_2d: int = 256  # network input size; slices are padded to image_size_2d * downsample_2d
-    downsample_2d: int = 1  # models2d.Downsampled: the network sees slices shrunk this many times; 1: full size
+    downsample_2d: int = 1  # wrappers.Downsampled: the network sees slices shrunk this many times; 1: full size
     encoder_weights_2d: str | None = "imagenet"  # None: random encoder (no download attempted)
     epochs_2d: int = 6
     batch_size_2d: int = 16
@@ -57,7 +57,7 @@ class Profile:
     unfreeze_all_epoch_2d: int = 5  # first epoch of phase 3 (everything trains)
     # --- 05 unet_3d / 06 inflation (3D patches) ---
     patch_size_3d: tuple[int, int, int] = (160, 160, 64)  # (X, Y, Z) voxels
-    downsample_3d: int = 1  # models3d.Downsampled3D: the 3D U-Net sees patches shrunk this many times per axis (05)
+    downsample_3d: int = 1  # wrappers.Downsampled3D: the 3D U-Net sees patches shrunk this many times per axis (05)
     features_3d: tuple[int, ...] = (32, 64, 128, 256)
     epochs_3d: int = 10
     batch_size_3d: int = 1

@@ -23,10 +23,11 @@ from tqdm.auto import tqdm
 
 from braintools import io, metrics, postprocess
 from braintools.checkpoints import SMP_DIVISOR, LoadedModel, ModelSpec, model_spec
-from braintools.inference import SliceWise2D, predict_with_flips
+from braintools.inference import predict_with_flips
 from braintools.labels import REGIONS, classes_from_regions, to_contiguous
 from braintools.preprocess import brain_box, brain_mask, normalise_image
 from braintools.runtime import model_device
+from braintools.wrappers import SliceWise2D
 
 
 @dataclass(frozen=True)

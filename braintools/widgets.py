@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from braintools.io import Case
     from braintools.synthetic import SyntheticCase
 
-OVERLAYS = ("none", "ground truth", "prediction")
 
 
 def _modalities_of(case: Case | SyntheticCase) -> tuple[str, ...]:

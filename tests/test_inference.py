@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from braintools.inference import (
-    SliceWise2D,
     flip_combinations,
     importance_map,
     predict_with_flips,
@@ -232,44 +231,3 @@ def test_flip_tta_calls_and_2d_default():
     assert len(calls) == 4  # 2D input: all subsets of 2 axes
     with pytest.raises(ValueError, match="flip_axes"):
         predict_with_flips(predictor, torch.randn(1, 2, 6, 6), (6, 6), flip_axes=(2,))
-
-
-# ---------------------------------------------------------------- 2D networks on volumes
-def test_slicewise_matches_a_loop_over_axial_slices():
-    net2d = conv_net(2, in_channels=4, out_channels=4)
-    volume = torch.randn(2, 4, 32, 32, 5)
-    with torch.no_grad():
-        expected = torch.stack([net2d(volume[..., z]) for z in range(5)], dim=-1)
-        ours = SliceWise2D(net2d)(volume)
-        chunked = SliceWise2D(net2d, slice_batch_size=3)(volume)
-    torch.testing.assert_close(ours, expected)
-    torch.testing.assert_close(chunked, expected)
-
-
-def test_slicewise_pads_to_a_multiple_and_crops_back():
-    seen = []
-
-    def net2d(batch):
-        seen.append(tuple(batch.shape))
-        return batch[:, :3] + 1
-
-    volume = torch.randn(1, 4, 40, 24, 3)
-    output = SliceWise2D(net2d, multiple=32)(volume)
-    assert seen == [(3, 4, 64, 32)]
-    torch.testing.assert_close(output, volume[:, :3] + 1)
-
-
-def test_slicewise_runs_an_smp_unet_through_sliding_window():
-    smp = pytest.importorskip("segmentation_models_pytorch")
-    torch.manual_seed(0)
-    unet = smp.Unet("resnet18", encoder_weights=None, in_channels=4, classes=4).eval()
-    volume = torch.randn(1, 4, 40, 40, 6)
-    logits = sliding_window_inference(volume, (40, 40, 3), SliceWise2D(unet), overlap=0.0)
-    assert logits.shape == (1, 4, 40, 40, 6) and torch.isfinite(logits).all()
-
-
-def test_slicewise_rejects_2d_inputs_and_bad_settings():
-    with pytest.raises(ValueError, match=r"\(N, C, X, Y, Z\)"):
-        SliceWise2D(nn.Identity())(torch.zeros(1, 4, 8, 8))
-    with pytest.raises(ValueError, match="multiple"):
-        SliceWise2D(nn.Identity(), multiple=0)

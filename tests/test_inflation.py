@@ -18,7 +18,6 @@ from torch import nn
 from braintools.inflation import (
     InflatedConv3d,
     InflationOptions,
-    InPlaneDownsampled,
     UnsupportedLayerError,
     depth_constant_volume,
     find_unsupported_modules,
@@ -360,20 +359,3 @@ def test_depth_constant_volume_and_max_slice_error_measure_the_equivalence(small
     assert error < 1e-10 and scale > 0.1
     wrong, _ = max_slice_error(small_unet, inflate_2d_model_to_3d(small_unet, depth_padding="zeros"), x2d, depth=5)
     assert wrong > 1e-3
-
-
-def test_in_plane_downsampled_shrinks_x_and_y_only_and_keeps_the_inner_state_dict():
-    seen = []
-    inner = nn.Conv3d(2, 3, 1)
-    inner.register_forward_pre_hook(lambda module, inputs: seen.append(tuple(inputs[0].shape)))
-    model = InPlaneDownsampled(inner, 4)
-    out = model(torch.randn(1, 2, 8, 12, 5))
-    assert seen == [(1, 2, 2, 3, 5)] and out.shape == (1, 3, 8, 12, 5)
-    assert list(model.state_dict()) == ["weight", "bias"]
-    model.load_state_dict(nn.Conv3d(2, 3, 1).state_dict())
-    x = torch.randn(1, 2, 4, 4, 2)
-    torch.testing.assert_close(InPlaneDownsampled(inner, 1)(x), inner(x))
-    with pytest.raises(ValueError, match="multiples of factor 4"):
-        model(torch.zeros(1, 2, 6, 8, 2))
-    with pytest.raises(ValueError, match="factor"):
-        InPlaneDownsampled(inner, 0)

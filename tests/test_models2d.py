@@ -147,31 +147,3 @@ def test_hub_reachable_is_false_for_a_closed_port():
         server.bind(("127.0.0.1", 0))
         port = server.getsockname()[1]  # bound but not listening: the connection is refused
         assert not models2d.hub_reachable("127.0.0.1", port, timeout=1.0)
-
-
-def test_downsampled_wrapper_runs_the_model_on_shrunk_inputs():
-    torch.manual_seed(3)
-    inner = models2d.create_smp_model("Unet", "resnet18").eval()
-    images = torch.randn(1, 4, 64, 64)
-    with torch.no_grad():
-        logits = models2d.Downsampled(inner, 2)(images)
-        small = inner(torch.nn.functional.avg_pool2d(images, 2))
-        assert torch.equal(models2d.Downsampled(inner, 1)(images), inner(images))
-    expected = torch.nn.functional.interpolate(small, size=(64, 64), mode="bilinear", align_corners=False)
-    assert logits.shape == (1, 4, 64, 64) and torch.allclose(logits, expected, atol=1e-5)
-    with pytest.raises(ValueError, match="not a multiple of factor 3"):
-        models2d.Downsampled(inner, 3)(images)
-
-
-def test_downsampled_checkpoints_load_into_the_plain_model(tmp_path):
-    torch.manual_seed(4)
-    inner = models2d.create_smp_model("Unet", "resnet18")
-    wrapper = models2d.Downsampled(inner, 2)
-    assert list(wrapper.state_dict()) == list(inner.state_dict())
-    checkpoints.save_checkpoint(tmp_path / "unet2d_best.pt", wrapper, epoch=1)
-    plain = models2d.create_smp_model("Unet", "resnet18")
-    checkpoints.load_checkpoint(tmp_path / "unet2d_best.pt", plain)
-    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), inner.state_dict().values()))
-    again = models2d.Downsampled(models2d.create_smp_model("Unet", "resnet18"), 2)
-    checkpoints.load_checkpoint(tmp_path / "unet2d_best.pt", again)
-    assert torch.equal(again.model.encoder.conv1.weight, inner.encoder.conv1.weight)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from braintools.models3d import ConvBlock3d, Downsampled3D, UNet3D, count_parameters, wrap_downsampled
+from braintools.models3d import ConvBlock3d, UNet3D, count_parameters
 
 TINY = (4, 8, 16)  # three levels: inputs divisible by 4
 
@@ -106,47 +106,3 @@ def test_every_profile_patch_fits_its_unet3d(name):
     assert all(size % divisor == 0 for size in profile.patch_size_3d)
     assert profile.accumulation_steps_3d >= 1 and 0.0 <= profile.tumour_probability_3d <= 1.0
     assert profile.val_patches_3d >= 1 and profile.learning_rate_3d > 0
-
-
-def test_downsampled3d_runs_the_unet_on_shrunk_volumes_and_returns_full_size_logits():
-    inner = UNet3D(features=TINY, deep_supervision=True)
-    model = Downsampled3D(inner, 2)
-    assert model.size_divisor == 8 and set(model.state_dict()) == set(inner.state_dict())
-    outputs = model.train()(torch.randn(1, 4, 16, 16, 8))
-    assert [tuple(out.shape[2:]) for out in outputs] == [(16, 16, 8), (4, 4, 2)]  # full, then inner 1/2
-    assert model.eval()(torch.randn(1, 4, 16, 16, 8)).shape == (1, 4, 16, 16, 8)
-    plain = UNet3D(features=TINY, deep_supervision=True)
-    plain.load_state_dict(model.state_dict())  # the wrapper saves the inner model's keys
-    model.load_state_dict(plain.state_dict())
-    with pytest.raises(ValueError, match="multiple of factor"):
-        model(torch.zeros(1, 4, 16, 16, 7))
-    with pytest.raises(ValueError, match="factor"):
-        Downsampled3D(inner, 0)
-
-
-def test_downsampled3d_can_return_its_own_size_outputs_in_training_only():
-    torch.manual_seed(0)
-    model = wrap_downsampled(UNet3D(features=TINY, deep_supervision=True), 2, full_size_in_training=False)
-    assert isinstance(model, Downsampled3D) and not model.full_size_in_training
-    volume = torch.randn(1, 4, 16, 16, 8)
-    outputs = model.train()(volume)
-    assert [tuple(out.shape[2:]) for out in outputs] == [(8, 8, 4), (4, 4, 2)]  # the inner model's sizes
-    inner_outputs = model.model(torch.nn.functional.avg_pool3d(volume, 2))
-    assert torch.allclose(outputs[0], inner_outputs[0])
-    assert model.eval()(volume).shape == (1, 4, 16, 16, 8)  # evaluation: full size, as always
-
-
-def test_downsampled3d_sees_block_means_and_factor_one_is_the_model_itself():
-    seen = []
-
-    class Spy(nn.Module):
-        def forward(self, x):
-            seen.append(x)
-            return x
-
-    volume = torch.arange(2 * 4 * 4 * 2, dtype=torch.float32).reshape(1, 2, 4, 4, 2)
-    Downsampled3D(Spy(), 2)(volume)
-    assert seen[0].shape == (1, 2, 2, 2, 1)
-    assert torch.isclose(seen[0][0, 0, 0, 0, 0], volume[0, 0, :2, :2, :].mean())
-    inner = UNet3D(features=TINY)
-    assert wrap_downsampled(inner, 1) is inner and isinstance(wrap_downsampled(inner, 2), Downsampled3D)
