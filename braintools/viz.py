@@ -45,6 +45,7 @@ from braintools.orientation import (
     edge_labels,
     plane_axis,
 )
+from braintools.preprocess import bounding_box
 
 LABEL_NAMES = {1: "NCR", 2: "ED", 4: "ET"}
 LABEL_COLOURS = {1: "#D55E00", 2: "#F0E442", 4: "#56B4E9"}
@@ -161,20 +162,16 @@ def tumour_centre(seg: np.ndarray) -> tuple[int, int, int] | None:
     return tuple(int(round(c)) for c in tumour.mean(axis=0))
 
 
-def brain_box(volume: np.ndarray, affine: np.ndarray, plane: str,
-              margin: int | None = None) -> tuple[slice, slice]:
-    """Return (rows, columns) slices of the displayed ``plane`` that hold every non-zero voxel, plus a margin.
+def display_box(volume: np.ndarray, affine: np.ndarray, plane: str, margin: int | None = None) -> tuple[slice, slice]:
+    """Rows and columns of the displayed ``plane`` that hold the brain (every non-zero voxel), plus a margin.
 
+    The brain's bounding box (``preprocess.bounding_box``) of the plane's projection, as displayed (notebook 02).
     ``margin`` is in pixels; default 5% of the larger side of the plane (12 pixels on the BraTS grid).
     """
     axis = plane_axis(affine, plane)
     footprint = display_slice(np.any(np.asarray(volume) != 0, axis=axis, keepdims=True), affine, plane, 0)
     margin = max(1, round(0.05 * max(footprint.shape))) if margin is None else margin
-    rows, columns = np.flatnonzero(footprint.any(axis=1)), np.flatnonzero(footprint.any(axis=0))
-    if rows.size == 0:
-        return slice(0, footprint.shape[0]), slice(0, footprint.shape[1])
-    return (slice(max(int(rows[0]) - margin, 0), int(rows[-1]) + margin + 1),
-            slice(max(int(columns[0]) - margin, 0), int(columns[-1]) + margin + 1))
+    return bounding_box(footprint, margin)
 
 
 def _show(ax: Axes, rgb: np.ndarray, aspect: float, box: tuple[slice, slice] | None) -> None:
@@ -280,7 +277,7 @@ def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str
     columns = columns or math.ceil(math.sqrt(len(slices)))
     rows = math.ceil(len(slices) / columns)
     aspect = display_aspect(case.affine, plane)
-    box = brain_box(volume, case.affine, plane) if crop else None
+    box = display_box(volume, case.affine, plane) if crop else None
     fig = Figure(figsize=(panel_inches * columns, panel_inches * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
@@ -378,7 +375,7 @@ def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
     for row, (name, labels) in enumerate(rows):
         for ax, plane in zip(axes[row], planes):
             index = voxel[plane_axis(case.affine, plane)]
-            box = brain_box(volume, case.affine, plane) if crop else None
+            box = display_box(volume, case.affine, plane) if crop else None
             _show(ax, render_slice(gray, case.affine, plane, index, labels, alpha),
                   display_aspect(case.affine, plane), box)
             if crosshair:

@@ -223,7 +223,7 @@ def test_check_seg_rejects_wrong_shape_and_labels():
         viz.check_seg(np.full(SHAPE, 3, np.uint8), SHAPE)
 
 
-def test_tumour_centre_spread_slices_and_brain_box():
+def test_tumour_centre_spread_slices_and_display_box():
     assert viz.tumour_centre(np.zeros(SHAPE)) is None
     seg = np.zeros(SHAPE, np.uint8)
     seg[4:7, 10:13, 2:5] = 2
@@ -232,7 +232,7 @@ def test_tumour_centre_spread_slices_and_brain_box():
     assert slices == [2, 6, 10, 14]
     with pytest.raises(ValueError, match="count"):
         viz.spread_slices(lps_volume(), LPS_AFFINE, "axial", 0)
-    rows, columns = viz.brain_box(lps_volume(), LPS_AFFINE, "axial", margin=1)
+    rows, columns = viz.display_box(lps_volume(), LPS_AFFINE, "axial", margin=1)
     assert (rows.start, rows.stop, columns.start, columns.stop) == (0, 23, 1, 20)  # blob reaches row 1
 
 
