@@ -4,7 +4,8 @@
 - ``awsaf49/brats2020-training-data`` (2D HDF5 slices), pinned to version 3.
 
 Pinned handles make runs repeatable and let kagglehub reuse a complete cache without network.
-On Kaggle the datasets are mounted under ``/kaggle/input`` and nothing is downloaded.
+On Kaggle the datasets are mounted under ``/kaggle/input`` (elsewhere: the folder named by
+``BRAINTOOLS_KAGGLE_INPUT``) and nothing is downloaded.
 Offline, or when Kaggle refuses the request, ``get_dataset`` says why and falls back to the synthetic
 dataset, which has exactly the same on-disk layout, so every later notebook runs unchanged.
 Credentials (``kagglehub.login()``, ``KAGGLE_API_TOKEN``, ``~/.kaggle/kaggle.json``...) are handled by
@@ -25,7 +26,8 @@ from braintools.profiles import Profile, get_profile
 
 NIFTI_HANDLE, NIFTI_VERSION = "awsaf49/brats20-dataset-training-validation", 1
 H5_HANDLE, H5_VERSION = "awsaf49/brats2020-training-data", 3
-KAGGLE_INPUT = Path("/kaggle/input")
+KAGGLE_INPUT = Path("/kaggle/input")  # where Kaggle mounts the datasets attached to a notebook
+KAGGLE_INPUT_ENV = "BRAINTOOLS_KAGGLE_INPUT"  # another folder laid out like /kaggle/input (tests, own copies)
 H5_METADATA_NAME = "BraTS20 Training Metadata.csv"
 
 
@@ -40,9 +42,15 @@ class DataPaths:
     h5_metadata: Path | None  # "BraTS20 Training Metadata.csv", if found
 
 
+def kaggle_input_root() -> Path:
+    """Return the folder of mounted Kaggle datasets: ``BRAINTOOLS_KAGGLE_INPUT`` if set, else ``/kaggle/input``."""
+    configured = os.environ.get(KAGGLE_INPUT_ENV)
+    return Path(configured).expanduser() if configured else KAGGLE_INPUT
+
+
 def kaggle_input_dir(handle: str, base: Path | None = None) -> Path | None:
-    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``/kaggle/input``), or None."""
-    base = KAGGLE_INPUT if base is None else Path(base)
+    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``kaggle_input_root()``), or None."""
+    base = kaggle_input_root() if base is None else Path(base)
     name = handle.split("/")[1]
     for candidate in (base / name, base / "datasets" / handle):
         if candidate.is_dir():
@@ -51,10 +59,16 @@ def kaggle_input_dir(handle: str, base: Path | None = None) -> Path | None:
 
 
 def download_dataset(handle: str, version: int) -> Path:
-    """Return a local folder with the dataset: the Kaggle mount if present, else a kagglehub download."""
+    """Return a local folder with the dataset: the Kaggle mount if present, else a kagglehub download.
+
+    With ``BRAINTOOLS_KAGGLE_INPUT`` set, the dataset must be there: a missing one is a ``DataError``, not a download.
+    """
     mounted = kaggle_input_dir(handle)
     if mounted is not None:
         return mounted
+    if os.environ.get(KAGGLE_INPUT_ENV):
+        raise DataError(f"{kaggle_input_root()}: no folder {handle.split('/')[1]} for dataset {handle} "
+                        f"(set by {KAGGLE_INPUT_ENV})")
     import kagglehub  # imported here: importing braintools never touches the network stack
 
     return Path(kagglehub.dataset_download(f"{handle}/versions/{version}"))
@@ -84,10 +98,10 @@ def locate_nifti_dirs(root: str | os.PathLike) -> tuple[Path, Path | None]:
 def locate_h5_dir(root: str | os.PathLike) -> tuple[Path, Path | None]:
     """Find the HDF5 slice folder (``content/data``) and the root metadata CSV inside a download."""
     root = Path(root)
-    for folder, _, names in os.walk(root):
+    for folder, names in io.walk_files(root):
         if any(name.startswith("volume_") and name.endswith(".h5") for name in names):
             metadata = next(root.rglob(H5_METADATA_NAME), None)
-            return Path(folder), metadata
+            return folder, metadata
     raise DataError(f"{root}: no HDF5 slices found (expected volume_<v>_slice_<s>.h5 files)")
 
 

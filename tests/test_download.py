@@ -50,6 +50,7 @@ def test_locate_h5_dir_without_slices_is_a_clear_error(tmp_path):
 
 
 def test_kaggle_input_mount_is_used_without_download(tmp_path, monkeypatch):
+    monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
     (tmp_path / "brats20-dataset-training-validation").mkdir()
     assert download.kaggle_input_dir(download.NIFTI_HANDLE, base=tmp_path) == tmp_path / (
         "brats20-dataset-training-validation")
@@ -57,6 +58,18 @@ def test_kaggle_input_mount_is_used_without_download(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path)
     monkeypatch.setattr(kagglehub, "dataset_download", lambda *a, **k: pytest.fail("must not download"))
     assert download.download_dataset(download.NIFTI_HANDLE, 1) == tmp_path / "brats20-dataset-training-validation"
+
+
+def test_kaggle_input_mount_is_configurable(tmp_path, monkeypatch):
+    monkeypatch.setattr(kagglehub, "dataset_download", lambda *a, **k: pytest.fail("must not download"))
+    monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
+    assert download.kaggle_input_root() == download.KAGGLE_INPUT == download.Path("/kaggle/input")
+    monkeypatch.setenv(download.KAGGLE_INPUT_ENV, str(tmp_path))
+    assert download.kaggle_input_root() == tmp_path
+    (tmp_path / "brats20-dataset-training-validation").mkdir()
+    assert download.download_dataset(download.NIFTI_HANDLE, 1) == tmp_path / "brats20-dataset-training-validation"
+    with pytest.raises(DataError, match=r"no folder brats2020-training-data .*BRAINTOOLS_KAGGLE_INPUT"):
+        download.download_dataset(download.H5_HANDLE, 3)  # set explicitly: a missing dataset is not downloaded
 
 
 def test_kaggle_data_downloads_pinned_versions(tmp_path, monkeypatch):
@@ -68,6 +81,7 @@ def test_kaggle_data_downloads_pinned_versions(tmp_path, monkeypatch):
         requested.append(handle)
         return str(tmp_path / ("n" if "validation" in handle else "h"))
 
+    monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
     monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path / "no-kaggle")
     monkeypatch.setattr(kagglehub, "dataset_download", fake_dataset_download)
     paths = download.get_dataset(profiles.get_profile("kaggle"))
@@ -83,6 +97,7 @@ def test_offline_falls_back_to_synthetic_with_a_message(monkeypatch, capsys, tmp
     def offline(handle, *args, **kwargs):
         raise requests.ConnectionError("Failed to resolve 'www.kaggle.com'")
 
+    monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
     monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path)
     monkeypatch.setattr(kagglehub, "dataset_download", offline)
     chosen = []
