@@ -31,13 +31,17 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- helpers
 
 
-def _profile_and_paths(args: argparse.Namespace):
-    """The profile of ``--profile`` and its dataset paths (generated for synthetic profiles)."""
+def _profile_and_paths(args: argparse.Namespace, given: str | None = None):
+    """The profile of ``--profile`` and its dataset paths (generated for synthetic profiles).
+
+    ``given``: a folder the user named (``--input``, ``--gt``); then the paths are ``None``, so that no synthetic
+    dataset is generated (or downloaded) for nothing.
+    """
     from braintools import download
     from braintools.profiles import get_profile
 
     profile = get_profile(args.profile)
-    return profile, download.get_dataset(profile)
+    return profile, None if given else download.get_dataset(profile)
 
 
 def _split(profile, paths):
@@ -64,6 +68,33 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def _channel_order(text: str) -> tuple[str, ...] | str:
+    """argparse type: ``infer``, or the four modalities in the order of the HDF5 channels, e.g. flair,t1,t1ce,t2."""
+    from braintools.io import MODALITIES
+
+    if text.strip().lower() == "infer":
+        return "infer"
+    order = tuple(part.strip().lower() for part in text.split(","))
+    if sorted(order) != sorted(MODALITIES):
+        raise argparse.ArgumentTypeError(f"must be 'infer' or the four modalities {','.join(MODALITIES)} in the "
+                                         f"order of the HDF5 channels, comma-separated; got {text!r}")
+    return order
+
+
+def _h5_channel_order(choice: tuple[str, ...] | str, h5_dir: Path) -> tuple[str, ...]:
+    """The channel order to read the HDF5 slices with: ``choice``, or inferred from the data's signatures."""
+    from braintools import io, signatures
+
+    if choice != "infer":
+        return choice
+    vote = signatures.infer_h5_channel_order(io.find_h5_volumes(h5_dir))
+    print(vote.describe())
+    if not vote.conclusive:
+        raise DataError(f"{h5_dir}: cannot infer the HDF5 channel order from the intensity signatures; "
+                        "give it with --channel-order, e.g. --channel-order t1,t1ce,t2,flair")
+    return vote.order
 
 
 def _overlap(text: str) -> float:
@@ -94,15 +125,17 @@ def _synthesize(args: argparse.Namespace) -> None:
 
 
 def _precache(args: argparse.Namespace) -> None:
-    from braintools import cache
+    from braintools import cache, download
 
-    profile, paths = _profile_and_paths(args)
+    profile, paths = _profile_and_paths(args, given=args.input)
     if args.source == "h5":
-        sources = cache.h5_sources(paths.h5_dir)
+        folder = download.locate_h5_dir(args.input)[0] if args.input else paths.h5_dir
+        sources = cache.h5_sources(folder, channel_order=_h5_channel_order(args.channel_order, folder))
     else:
-        sources = cache.nifti_sources(args.input or paths.nifti_train, require_seg=not args.include_unlabelled)
+        folder = Path(args.input) if args.input else paths.nifti_train
+        sources = cache.nifti_sources(folder, require_seg=not args.include_unlabelled)
     if not sources:
-        raise DataError(f"{args.input or paths.nifti_train}: no case to cache")
+        raise DataError(f"{folder}: no case to cache")
     cache_dir = Path(args.cache_dir) if args.cache_dir else cache.default_cache_dir(profile.name)
     report = cache.precache(sources, cache_dir, workers=args.workers)
     print(report.summary())
@@ -140,7 +173,7 @@ def _predict(args: argparse.Namespace) -> None:
     from braintools.device import get_device
     from braintools.paths import outputs_dir
 
-    profile, paths = _profile_and_paths(args)
+    profile, paths = _profile_and_paths(args, given=args.input)
     cases = _cases_to_predict(args, profile, paths)
     device = get_device(args.device)
     order = [args.model] if args.model else predict.CHECKPOINT_ORDER
@@ -187,7 +220,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from braintools import metrics
     from braintools.paths import outputs_dir
 
-    profile, paths = _profile_and_paths(args)
+    profile, paths = _profile_and_paths(args, given=args.gt)
     pred_dir = Path(args.pred_dir) if args.pred_dir else outputs_dir(profile.name) / "predictions"
     csv_path = Path(args.csv) if args.csv else outputs_dir(profile.name) / "evaluation" / "per_case.csv"
     table = metrics.evaluate_folder(pred_dir, args.gt or paths.nifti_train, args.convention, csv_path=csv_path)
@@ -223,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(pre)
     pre.add_argument("--source", choices=("nifti", "h5"), default="nifti",
                      help="NIfTI cases (ids = case ids, used by the split) or HDF5 slice volumes")
-    pre.add_argument("--input", help="NIfTI folder (default: the profile's training folder)")
+    pre.add_argument("--input", help="NIfTI folder, or with --source h5 a folder holding the HDF5 slices "
+                     "(default: the profile's data; with --input the profile's dataset is not generated)")
+    pre.add_argument("--channel-order", type=_channel_order, default="infer",
+                     help="with --source h5: modality of each HDF5 image channel, e.g. flair,t1,t1ce,t2, or 'infer' "
+                          "(default) to infer it from the intensity signatures of the first volumes")
     pre.add_argument("--include-unlabelled", action="store_true", help="also cache cases without a segmentation")
     pre.add_argument("--cache-dir", help="default: BRAINTOOLS_DATA/outputs/<profile>/npy_cache")
     pre.add_argument("--workers", type=_positive, help="processes (default: the profile's cache_workers)")
@@ -241,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred = commands.add_parser("predict", help="segment cases with the best checkpoint; writes <case_id>.nii.gz")
     _add_profile(pred)
     pred.add_argument("--cases", nargs="+", help="case ids, or 'all' (default: the test patients of the split)")
-    pred.add_argument("--input", help="folder of NIfTI cases (default: the profile's training folder)")
+    pred.add_argument("--input", help="folder of NIfTI cases (default: the profile's training folder; with --input "
+                      "the profile's dataset is not generated)")
     pred.add_argument("--out", help="default: BRAINTOOLS_DATA/outputs/<profile>/predictions")
     pred.add_argument("--model", choices=("unet3d", "inflated3d", "unet2d"),
                       help="checkpoint to use (default: the first found of unet3d, inflated3d, unet2d)")
