@@ -230,6 +230,8 @@ def convert_case(source: CacheSource, cache_dir: str | os.PathLike) -> dict[str,
     save_npy(cache_dir / image_name, image)
     entry = {"format": CACHE_FORMAT, "modalities": list(case.modalities), "source": fingerprint,
              "image": _array_entry(cache_dir / image_name, image), "labels": None}
+    if source.kind == "h5":
+        entry["channel_order"] = list(source.channel_order)  # the modality of each stored HDF5 channel
     if labels is not None:
         save_npy(cache_dir / labels_name, labels)
         entry["labels"] = _array_entry(cache_dir / labels_name, labels)
@@ -590,23 +592,42 @@ def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
     """Check one cached patient against its source; raise ``DataError`` describing the first problem.
 
     Checks: manifest entry, unchanged source, file checksums, shapes and dtypes, labels exactly equal,
-    image within float16 rounding of the z-scored source.
+    image within float16 rounding of the z-scored source; for HDF5 sources, the channel order of the manifest
+    against the source's and against the intensity signatures of the data (``signatures.contradicting_order``).
     """
     cache_dir = Path(cache_dir)
     entry = _manifest_entry(cache_dir, source.case_id)
     if entry.get("source") != source_fingerprint(source):
         raise DataError(f"{source.files[0]}: source of {source.case_id} changed since it was cached")
+    recorded = tuple(entry.get("channel_order", source.channel_order))
+    if source.kind == "h5" and recorded != tuple(source.channel_order):
+        raise DataError(f"{manifest_path(cache_dir)}: {source.case_id} is recorded with HDF5 channel order "
+                        f"{recorded}, its source is read as {tuple(source.channel_order)}")
     for array_entry in (entry["image"], entry["labels"]):
         if array_entry is not None and file_sha256(cache_dir / array_entry["file"]) != array_entry["sha256"]:
             raise DataError(f"{cache_dir / array_entry['file']}: checksum differs from the manifest (corrupt)")
     image, labels = load_cached_case(cache_dir, source.case_id, mmap=True)
     case = load_source(source)
+    if source.kind == "h5" and case.seg is not None:
+        _check_signatures(case, recorded, source.files[0])
     _compare_image(image, zscore_brain(case.image), cache_dir / entry["image"]["file"])
     expected_labels = None if case.seg is None else to_contiguous(case.seg)
     if (labels is None) != (expected_labels is None) or (
         labels is not None and not np.array_equal(labels, expected_labels)
     ):
         raise DataError(f"{cache_dir / cache_file_names(source.case_id)[1]}: labels differ from the source")
+
+
+def _check_signatures(case: io.Case, channel_order: tuple[str, ...], first_file: Path) -> None:
+    """Raise ``DataError`` when the intensity signatures of an HDF5 volume clearly refute its channel order."""
+    from braintools import signatures
+
+    stored = case.image[[case.modalities.index(modality) for modality in channel_order]]  # channels as in the files
+    preferred = signatures.contradicting_order(stored, case.seg, channel_order)
+    if preferred is not None:
+        raise DataError(f"{first_file}: {case.case_id} is cached with HDF5 channel order {channel_order}, but its "
+                        f"intensity signatures say {preferred.order} ({preferred.passed}/{preferred.measured} hold); "
+                        f"precache it again with that order (command line: --channel-order infer)")
 
 
 def _compare_image(cached: np.ndarray, reference: np.ndarray, path: Path) -> None:

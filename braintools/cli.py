@@ -65,6 +65,19 @@ def _overlap(text: str) -> float:
     return value
 
 
+def _channel_order(text: str) -> tuple[str, ...] | str:
+    """argparse type: ``infer``, or the four modalities in the order of the HDF5 channels, e.g. flair,t1,t1ce,t2."""
+    from braintools.io import MODALITIES
+
+    if text.strip().lower() == "infer":
+        return "infer"
+    order = tuple(part.strip().lower() for part in text.split(","))
+    if sorted(order) != sorted(MODALITIES):
+        raise argparse.ArgumentTypeError(f"must be 'infer' or the four modalities {','.join(MODALITIES)} in the "
+                                         f"order of the HDF5 channels, comma-separated; got {text!r}")
+    return order
+
+
 def _device(text: str):
     """argparse type: a torch device that exists here (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
     import torch
@@ -97,6 +110,20 @@ def _checkpoint_dir(args: argparse.Namespace, profile) -> Path:
     from braintools import paths
 
     return Path(args.checkpoint_dir) if args.checkpoint_dir else paths.checkpoint_dir(profile.name)
+
+
+def _h5_channel_order(choice: tuple[str, ...] | str, h5_dir: Path) -> tuple[str, ...]:
+    """The channel order to read the HDF5 slices with: ``choice``, or inferred from the data's signatures."""
+    from braintools import io, signatures
+
+    if choice != "infer":
+        return choice
+    vote = signatures.infer_h5_channel_order(io.find_h5_volumes(h5_dir))
+    print(vote.describe())
+    if not vote.conclusive:
+        raise DataError(f"{h5_dir}: cannot infer the HDF5 channel order from the intensity signatures; "
+                        "give it with --channel-order, e.g. --channel-order t1,t1ce,t2,flair")
+    return vote.order
 
 
 def _report_failures(failures: dict[str, str], done: int, what: str) -> None:
@@ -132,8 +159,8 @@ def _precache(args: argparse.Namespace) -> None:
 
     profile = _profile(args)
     if args.source == "h5":
-        folder = Path(args.input) if args.input else download.get_dataset(profile).h5_dir
-        sources = cache.h5_sources(folder)
+        folder = download.locate_h5_dir(args.input)[0] if args.input else download.get_dataset(profile).h5_dir
+        sources = cache.h5_sources(folder, channel_order=_h5_channel_order(args.channel_order, folder))
     else:
         folder = Path(args.input) if args.input else download.get_dataset(profile).nifti_train
         sources = cache.nifti_sources(folder, require_seg=not args.include_unlabelled)
@@ -265,7 +292,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     profile = _profile(args)
     pred_dir = Path(args.pred_dir) if args.pred_dir else paths.predictions_dir(profile.name)
-    gt = args.gt or download.get_dataset(profile).nifti_train
+    gt = args.gt or download.get_dataset(profile).nifti_train  # with --gt the profile's dataset is not needed
     csv_path = Path(args.csv) if args.csv else paths.evaluation_dir(profile.name) / "per_case.csv"
     table = metrics.evaluate_folder(pred_dir, gt, args.convention, csv_path=csv_path, skip_failures=True)
     made = pred_dir / SETTINGS_FILE
@@ -309,7 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(pre)
     pre.add_argument("--source", choices=("nifti", "h5"), default="nifti",
                      help="NIfTI cases (ids = case ids, used by the split) or HDF5 slice volumes")
-    pre.add_argument("--input", help="NIfTI or HDF5 folder (default: the profile's dataset)")
+    pre.add_argument("--input", help="NIfTI folder, or with --source h5 a folder holding the HDF5 slices "
+                     "(default: the profile's data; with --input the profile's dataset is not generated)")
+    pre.add_argument("--channel-order", type=_channel_order, default="infer",
+                     help="with --source h5: modality of each HDF5 image channel, e.g. flair,t1,t1ce,t2, or 'infer' "
+                          "(default) to infer it from the intensity signatures of the first volumes")
     pre.add_argument("--include-unlabelled", action="store_true", help="also cache cases without a segmentation")
     pre.add_argument("--cache-dir", help="default: BRAINTOOLS_DATA/outputs/<profile>/npy_cache (npy_cache_h5)")
     pre.add_argument("--workers", type=_positive, help="processes (default: the profile's cache_workers)")
@@ -331,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred = commands.add_parser("predict", help="segment cases with the best checkpoint; writes <case_id>.nii.gz")
     _add_profile(pred)
     pred.add_argument("--cases", nargs="+", help="case ids, or 'all' (default: the test patients of the split)")
-    pred.add_argument("--input", help="a folder of NIfTI cases (default: the profile's training folder)")
+    pred.add_argument("--input", help="a folder of NIfTI cases (default: the profile's training folder; with --input "
+                      "the profile's dataset is not generated)")
     pred.add_argument("--out", help="default: BRAINTOOLS_DATA/outputs/<profile>/predictions")
     pred.add_argument("--checkpoint", help="a checkpoint file (default: the best of --checkpoint-dir)")
     pred.add_argument("--model", choices=MODELS,

@@ -4,7 +4,8 @@
 - ``awsaf49/brats2020-training-data`` (2D HDF5 slices), pinned to version 3.
 
 Pinned handles make runs repeatable and let kagglehub reuse a complete cache without network.
-On Kaggle the datasets are mounted under ``/kaggle/input`` and nothing is downloaded.
+On Kaggle the datasets are mounted under ``/kaggle/input`` (elsewhere: the folder named by
+``BRAINTOOLS_KAGGLE_INPUT``) and nothing is downloaded.
 Offline, or when Kaggle refuses the request, ``get_dataset`` says why and falls back to the synthetic
 dataset, which has exactly the same on-disk layout, so every later notebook runs unchanged.
 Credentials (``kagglehub.login()``, ``KAGGLE_API_TOKEN``, ``~/.kaggle/kaggle.json``...) are handled by
@@ -14,9 +15,12 @@ kagglehub itself and are never printed or stored here; public datasets need none
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from braintools import io, synthetic
@@ -25,8 +29,10 @@ from braintools.profiles import Profile, get_profile
 
 NIFTI_HANDLE, NIFTI_VERSION = "awsaf49/brats20-dataset-training-validation", 1
 H5_HANDLE, H5_VERSION = "awsaf49/brats2020-training-data", 3
-KAGGLE_INPUT = Path("/kaggle/input")
+KAGGLE_INPUT = Path("/kaggle/input")  # where Kaggle mounts the datasets attached to a notebook
+KAGGLE_INPUT_ENV = "BRAINTOOLS_KAGGLE_INPUT"  # another folder laid out like /kaggle/input (tests, own copies)
 H5_METADATA_NAME = "BraTS20 Training Metadata.csv"
+_BRATS20_TRAINING_ID = re.compile(r"^BraTS20_Training_(?P<number>\d+)$", re.IGNORECASE)
 
 
 @dataclass
@@ -40,9 +46,15 @@ class DataPaths:
     h5_metadata: Path | None  # "BraTS20 Training Metadata.csv", if found
 
 
+def kaggle_input_root() -> Path:
+    """Return the folder of mounted Kaggle datasets: ``BRAINTOOLS_KAGGLE_INPUT`` if set, else ``/kaggle/input``."""
+    configured = os.environ.get(KAGGLE_INPUT_ENV)
+    return Path(configured).expanduser() if configured else KAGGLE_INPUT
+
+
 def kaggle_input_dir(handle: str, base: Path | None = None) -> Path | None:
-    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``/kaggle/input``), or None."""
-    base = KAGGLE_INPUT if base is None else Path(base)
+    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``kaggle_input_root()``), or None."""
+    base = kaggle_input_root() if base is None else Path(base)
     name = handle.split("/")[1]
     for candidate in (base / name, base / "datasets" / handle):
         if candidate.is_dir():
@@ -51,10 +63,16 @@ def kaggle_input_dir(handle: str, base: Path | None = None) -> Path | None:
 
 
 def download_dataset(handle: str, version: int) -> Path:
-    """Return a local folder with the dataset: the Kaggle mount if present, else a kagglehub download."""
+    """Return a local folder with the dataset: the Kaggle mount if present, else a kagglehub download.
+
+    With ``BRAINTOOLS_KAGGLE_INPUT`` set, the dataset must be there: a missing one is a ``DataError``, not a download.
+    """
     mounted = kaggle_input_dir(handle)
     if mounted is not None:
         return mounted
+    if os.environ.get(KAGGLE_INPUT_ENV):
+        raise DataError(f"{kaggle_input_root()}: no folder {handle.split('/')[1]} for dataset {handle} "
+                        f"(set by {KAGGLE_INPUT_ENV})")
     import kagglehub  # imported here: importing braintools never touches the network stack
 
     return Path(kagglehub.dataset_download(f"{handle}/versions/{version}"))
@@ -84,11 +102,90 @@ def locate_nifti_dirs(root: str | os.PathLike) -> tuple[Path, Path | None]:
 def locate_h5_dir(root: str | os.PathLike) -> tuple[Path, Path | None]:
     """Find the HDF5 slice folder (``content/data``) and the root metadata CSV inside a download."""
     root = Path(root)
-    for folder, _, names in os.walk(root):
+    for folder, names in io.walk_files(root):
         if any(name.startswith("volume_") and name.endswith(".h5") for name in names):
             metadata = next(root.rglob(H5_METADATA_NAME), None)
-            return Path(folder), metadata
+            return folder, metadata
     raise DataError(f"{root}: no HDF5 slices found (expected volume_<v>_slice_<s>.h5 files)")
+
+
+def h5_volume_case(volume: int, cases: Sequence[io.CaseFiles]) -> io.CaseFiles | None:
+    """Return the NIfTI case of HDF5 volume ``volume``: ``BraTS20_Training_<volume>`` if it is among ``cases``.
+
+    The HDF5 files and their CSVs name a patient by its volume number only, which is very likely its BraTS20
+    training id (FORMATS.md): ``pair_h5_volume`` checks that on the data. None when there is no such case.
+    """
+    for case in cases:
+        match = _BRATS20_TRAINING_ID.match(case.case_id)
+        if match and int(match["number"]) == volume:
+            return case
+    return None
+
+
+def _in_plane_views(array: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """The array under each in-plane flip and transpose of its first two axes, named, the identity first."""
+    for name, view in (("", array), ("transposed", array.swapaxes(0, 1))):
+        if name and array.shape[0] != array.shape[1]:
+            return
+        yield name or "as stored", view
+        yield ", ".join(filter(None, (name, "flipped along axis 0"))), view[::-1]
+        yield ", ".join(filter(None, (name, "flipped along axis 1"))), view[:, ::-1]
+        yield ", ".join(filter(None, (name, "rotated 180 degrees"))), view[::-1, ::-1]
+
+
+@dataclass
+class H5Pairing:
+    """How an HDF5 volume relates to a NIfTI case (``pair_h5_volume``)."""
+
+    volume: int
+    case_id: str | None  # the NIfTI case BraTS20_Training_<volume>; None when there is none
+    in_plane: str | None  # the in-plane flip or transpose that maps the NIfTI arrays onto the HDF5 ones; None: none
+    images_identical: bool | None  # the images are equal too under that mapping (None: not compared)
+    tumour_voxels: int = 0  # labelled voxels of the HDF5 volume (0: the segmentations cannot tell)
+
+    def describe(self) -> str:
+        """One sentence saying whether the pairing holds and what is known."""
+        name = f"volume_{self.volume}"
+        if self.case_id is None:
+            return (f"{name}: there is no NIfTI case BraTS20_Training_{self.volume:03d} here, so which patient it is "
+                    "cannot be known from the files (the HDF5 files and their CSVs name volumes by number only)")
+        if self.tumour_voxels == 0:
+            return f"{name} has no tumour: its segmentation cannot confirm that it is {self.case_id}"
+        if self.in_plane is None:
+            return (f"{name} is not {self.case_id}: their segmentations differ under every in-plane flip and "
+                    "transpose, so which patient it is cannot be known from the files")
+        images = ("images identical" if self.images_identical
+                  else "images differ (the HDF5 copy is rescaled or otherwise changed)")
+        return (f"{name} is {self.case_id}: identical segmentation ({self.tumour_voxels} tumour voxels) with the "
+                f"NIfTI arrays {self.in_plane}; {images} (channels in the order the HDF5 volume was read with)")
+
+
+def pair_h5_volume(h5_case: io.Case, cases: Sequence[io.CaseFiles], volume: int | None = None) -> H5Pairing:
+    """Find the NIfTI case of an HDF5 volume and check it: same segmentation up to an in-plane flip or transpose?
+
+    Args:
+        h5_case: the volume from ``io.load_h5_volume`` (read with the channel order you use).
+        cases: the NIfTI training cases (``io.find_cases``).
+        volume: its volume number (default: from ``h5_case.case_id``, ``volume_<v>``).
+
+    Example:
+        >>> print(pair_h5_volume(io.load_h5_volume(volumes[12], H5_ORDER), cases).describe())  # doctest: +SKIP
+    """
+    volume = int(h5_case.case_id.rsplit("_", 1)[-1]) if volume is None else volume
+    case = h5_volume_case(volume, cases)
+    if case is None:
+        return H5Pairing(volume, None, None, None)
+    nifti = io.load_case(case, modalities=h5_case.modalities)
+    pairing = H5Pairing(volume, case.case_id, None, None, int(np.count_nonzero(h5_case.seg)))
+    if nifti.seg is None or nifti.seg.shape != h5_case.seg.shape or pairing.tumour_voxels == 0:
+        return pairing
+    for name, seg in _in_plane_views(nifti.seg):
+        if np.array_equal(seg, h5_case.seg):
+            image = dict(_in_plane_views(np.moveaxis(nifti.image, 0, -1)))[name]
+            pairing.in_plane = name
+            pairing.images_identical = bool(np.array_equal(image, np.moveaxis(h5_case.image, 0, -1)))
+            break
+    return pairing
 
 
 def synthetic_data(profile: Profile) -> DataPaths:

@@ -16,6 +16,7 @@ import os
 import re
 import warnings
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
         raise DataError(f"{root}: folder not found")
     cases: dict[tuple[Path, str], CaseFiles] = {}
     strays: dict[Path, list[Path]] = defaultdict(list)
-    for folder, _, names in os.walk(root):
+    for folder, names in walk_files(root):
         for name in names:
             if not name.lower().endswith((".nii", ".nii.gz")):
                 continue
@@ -110,6 +111,22 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
         warnings.warn(f"{root}: {len(incomplete)} case(s) with missing modalities: {'; '.join(incomplete)}",
                       stacklevel=2)
     return found
+
+
+def walk_files(root: str | os.PathLike) -> Iterator[tuple[Path, list[str]]]:
+    """Yield (folder, file names) for every folder under ``root``, entering symlinked folders, each folder once.
+
+    Folders arranged with symbolic links (common in Colab and Kaggle working folders) are searched; a folder
+    reached twice (two links to it, or a link to one of its parents) is searched only the first time.
+    """
+    seen: set[tuple[int, int]] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        status = os.stat(folder)
+        if (status.st_dev, status.st_ino) in seen:
+            subfolders.clear()
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        yield Path(folder), names
 
 
 def _attach_misnamed_segs(cases: dict[tuple[Path, str], CaseFiles], strays: dict[Path, list[Path]]) -> None:

@@ -4,7 +4,9 @@ The environment variable ``BRAINTOOLS_PROFILE`` picks a profile:
 
 - ``ci``: tiny synthetic cases on a small grid, so every notebook runs in seconds on a CPU;
 - ``course`` (default): synthetic cases at the real BraTS size, minutes on a CPU;
-- ``kaggle``: the real BraTS 2020 download (Colab, Kaggle or any machine with internet).
+- ``kaggle``: the real BraTS 2020 download (Colab, Kaggle or any machine with internet);
+- ``kaggle-cpu``: the same real data (the Kaggle layout, e.g. laid out by the tests under ``BRAINTOOLS_KAGGLE_INPUT``)
+  with sizes small enough for a CPU: a check that every notebook runs on real files, not a way to learn.
 
 Notebooks read their sizes from ``get_profile()`` in their ``parameters`` cell, so CI never edits a notebook.
 """
@@ -24,7 +26,7 @@ class Profile:
     """Sizes for one way of running the course.
 
     Attributes:
-        name: profile name (``ci``, ``course`` or ``kaggle``).
+        name: profile name (``ci``, ``course``, ``kaggle`` or ``kaggle-cpu``).
         source: ``"synthetic"`` (embedded generator) or ``"kaggle"`` (real download).
         n_cases: synthetic training cases (with segmentation) to generate.
         n_validation_cases: synthetic validation cases (no segmentation), like the Kaggle validation set.
@@ -120,6 +122,18 @@ PROFILES: dict[str, Profile] = {
     ),
     "kaggle": Profile(
         name="kaggle", source="kaggle", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE
+    ),
+    # real Kaggle layout, sizes for a 2-core CPU (about a minute or two per notebook): the course profile's networks
+    # and patches, a few steps each; 03 converts 3 HDF5 volumes (n_cases, as max_cases is unset)
+    "kaggle-cpu": Profile(
+        name="kaggle-cpu", source="kaggle", n_cases=3, n_validation_cases=1, grid_shape=BRATS_SHAPE,
+        encoder_weights_2d=None, encoder_2d="resnet18", downsample_2d=4, image_size_2d=64, batch_size_2d=8,
+        epochs_2d=2, slices_per_epoch_2d=48, unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=2,
+        patch_size_3d=(128, 128, 96), downsample_3d=2, features_3d=(8, 16, 32, 64), epochs_3d=2, batch_size_3d=2,
+        patches_per_epoch_3d=8, accumulation_steps_3d=1, learning_rate_3d=3e-3, val_patches_3d=2,
+        roi_size=(128, 128, 96), sw_batch_size=2, quick_epochs_3d=1, quick_patches_3d=4,
+        patch_size_inflated=(128, 128, 32), batch_size_inflated=2, epochs_inflated=1, patches_per_epoch_inflated=4,
+        val_patches_inflated=2, roi_size_inflated=(256, 256, 64), overlap_inflated=0.25,
     ),
 }
 

@@ -181,7 +181,7 @@ def course_split(case_ids: Sequence[str], path: str | os.PathLike, nifti_train: 
                  seed: int = 0) -> PatientSplit:
     """Return the course's one split (80/10/10, stratified by grade), read from ``path`` or made and saved there.
 
-    Every notebook calls this with the same ``path`` (``outputs_dir(profile) / "split.json"``), so they train and
+    Every notebook calls this with the same ``path`` (``paths.split_path(profile.name)``), so they train and
     evaluate on the same patients whichever runs first. A saved split made for other patients is replaced.
     """
     path = Path(path)

@@ -209,22 +209,48 @@ def slice_rows(images: dict[str, np.ndarray], seg: np.ndarray | None, volume: in
     ]  # fmt: skip
 
 
-def write_h5_case(case: SyntheticCase, h5_data_dir: str | Path, volume: int) -> list[dict]:
-    """Write ``volume_<volume>_slice_<s>.h5`` for every axial slice; return the metadata rows."""
+def write_h5_volume(
+    images: dict[str, np.ndarray],
+    seg: np.ndarray | None,
+    h5_data_dir: str | Path,
+    volume: int,
+    channel_order: tuple[str, ...] = H5_CHANNEL_ORDER,
+) -> list[dict]:
+    """Write one volume as Kaggle HDF5 slices ``volume_<volume>_slice_<s>.h5``; return its metadata rows.
+
+    Args:
+        images: (X, Y, Z) volumes keyed t1, t1ce, t2, flair.
+        seg: (X, Y, Z) BraTS labels, or None (empty masks).
+        channel_order: modality of each channel of the stored ``image`` (float64, channels last).
+    """
     h5_data_dir = Path(h5_data_dir)
     h5_data_dir.mkdir(parents=True, exist_ok=True)
-    seg = np.zeros(case.images["t1"].shape, np.uint8) if case.seg is None else case.seg
-    stack = np.stack([case.images[m] for m in H5_CHANNEL_ORDER], axis=-1)
+    seg_or_empty = np.zeros(images[MODALITIES[0]].shape, np.uint8) if seg is None else seg
+    stack = np.stack([images[m] for m in channel_order], axis=-1)
     for s in range(stack.shape[2]):
         with atomic_path(h5_data_dir / f"volume_{volume}_slice_{s}.h5") as partial:
             with h5py.File(partial, "w") as handle:
                 handle.create_dataset("image", data=stack[:, :, s].astype(np.float64), track_times=False)
-                handle.create_dataset("mask", data=labels_to_h5_mask(seg[:, :, s]), track_times=False)
-    return slice_rows(case.images, case.seg, volume)
+                handle.create_dataset("mask", data=labels_to_h5_mask(seg_or_empty[:, :, s]), track_times=False)
+    return slice_rows(images, seg, volume)
 
 
-def _write_csv(path: Path, columns: tuple, rows: list) -> None:
-    """Write a CSV with a header (rows are dicts or sequences)."""
+def write_h5_case(case: SyntheticCase, h5_data_dir: str | Path, volume: int) -> list[dict]:
+    """Write a synthetic case as HDF5 slices in ``H5_CHANNEL_ORDER`` (``write_h5_volume``); return the rows."""
+    return write_h5_volume(case.images, case.seg, h5_data_dir, volume)
+
+
+def write_h5_tables(h5_root: str | Path, rows: list[dict], seed: int) -> None:
+    """Write the HDF5 dataset's two metadata CSVs: ``content/data/meta_data.csv`` and the shuffled root CSV."""
+    h5_root = Path(h5_root)
+    (h5_root / H5_DATA_SUBDIR).mkdir(parents=True, exist_ok=True)
+    write_csv(h5_root / H5_DATA_SUBDIR / H5_META_DATA_CSV, META_DATA_COLUMNS, rows)
+    shuffled = [rows[i] for i in np.random.default_rng([seed, 7]).permutation(len(rows))]
+    write_csv(h5_root / H5_METADATA_CSV, METADATA_COLUMNS, shuffled)
+
+
+def write_csv(path: str | Path, columns: tuple, rows: list) -> None:
+    """Write a CSV with a header (rows are dicts or sequences), like the Kaggle datasets' tables."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
@@ -291,8 +317,11 @@ def _run_jobs(jobs: list, workers: int, progress: bool) -> dict:
     return results
 
 
-def _survival_tables(seed: int, grades: dict, n_validation_cases: int) -> tuple[list, list]:
-    """Plausible survival_info.csv rows (high-grade cases only, like the real file) and validation rows."""
+def survival_tables(seed: int, grades: dict, n_validation_cases: int) -> tuple[list, list]:
+    """Plausible survival_info.csv rows (high-grade cases only, like the real file) and validation rows.
+
+    ``grades`` maps the number of each BraTS20 training case to its grade, ``"HGG"`` or ``"LGG"``.
+    """
     rng = np.random.default_rng([seed, 11])
     training = []
     for index, grade in sorted(grades.items()):
@@ -314,20 +343,16 @@ def _write_tables(root: Path, seed: int, summaries: dict, n_cases: int, n_valida
     grades = {i: summaries["training", i]["grade"] for i in range(1, n_cases + 1)}
     ids = {i: (f"Brats17_SYN_{i:04d}_1", f"Brats18_SYN_{i:04d}_1", "NA", f"BraTS19_SYN_{i:04d}_1") for i in grades}
     mapping = [(grades[i], *ids[i], TRAINING_CASE.format(i)) for i in grades]
-    _write_csv(training_dir / "name_mapping.csv", NAME_MAPPING_COLUMNS, mapping)
-    survival, validation_survival = _survival_tables(seed, grades, n_validation_cases)
-    _write_csv(training_dir / "survival_info.csv", SURVIVAL_COLUMNS, survival)
+    write_csv(training_dir / "name_mapping.csv", NAME_MAPPING_COLUMNS, mapping)
+    survival, validation_survival = survival_tables(seed, grades, n_validation_cases)
+    write_csv(training_dir / "survival_info.csv", SURVIVAL_COLUMNS, survival)
     validation_dir = root / NIFTI_DATASET_DIR / VALIDATION_SUBDIR
     validation_dir.mkdir(parents=True, exist_ok=True)
     validation_ids = [("NA", "NA", "NA", "NA", VALIDATION_CASE.format(i)) for i in range(1, n_validation_cases + 1)]
-    _write_csv(validation_dir / "name_mapping_validation_data.csv", VALIDATION_MAPPING_COLUMNS, validation_ids)
-    _write_csv(validation_dir / "survival_evaluation.csv", VALIDATION_SURVIVAL_COLUMNS, validation_survival)
+    write_csv(validation_dir / "name_mapping_validation_data.csv", VALIDATION_MAPPING_COLUMNS, validation_ids)
+    write_csv(validation_dir / "survival_evaluation.csv", VALIDATION_SURVIVAL_COLUMNS, validation_survival)
     rows = [row for i in range(1, n_cases + 1) for row in summaries["training", i]["rows"]]
-    h5_root = root / H5_DATASET_DIR
-    (h5_root / H5_DATA_SUBDIR).mkdir(parents=True, exist_ok=True)
-    _write_csv(h5_root / H5_DATA_SUBDIR / H5_META_DATA_CSV, META_DATA_COLUMNS, rows)
-    shuffled = [rows[i] for i in np.random.default_rng([seed, 7]).permutation(len(rows))]
-    _write_csv(h5_root / H5_METADATA_CSV, METADATA_COLUMNS, shuffled)
+    write_h5_tables(root / H5_DATASET_DIR, rows, seed)
 
 
 def _read_json(path: Path) -> dict | None:

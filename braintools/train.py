@@ -291,7 +291,7 @@ def fit(
 
     Example:
         >>> history = fit(model, train_loader, val_loader, DiceCELoss(), optimizer, epochs=6,
-        ...               freezer=freezer, checkpoint_dir=outputs_dir("course") / "checkpoints")  # doctest: +SKIP
+        ...               freezer=freezer, checkpoint_dir=paths.checkpoint_dir("course"))  # doctest: +SKIP
         >>> pandas.DataFrame(history)  # doctest: +SKIP
     """
     if monitor not in MONITORS:

@@ -45,3 +45,25 @@ def write_h5_volume(folder, volume, images, seg, channel_order=io.H5_CHANNEL_ORD
         with h5py.File(folder / f"volume_{volume}_slice_{s}.h5", "w") as handle:
             handle["image"] = stacked[:, :, s]
             handle["mask"] = mask[:, :, s]
+
+
+def toy_case(shape=(40, 40, 20), seed=0):
+    """A hand-made volume with CSF, brain, edema, necrosis and enhancing tumour in BraTS contrasts."""
+    rng = np.random.default_rng(seed)
+    seg = np.zeros(shape, dtype=np.uint8)
+    seg[10:30, 10:30, 5:15] = 2
+    seg[15:25, 15:25, 7:13] = 4
+    seg[18:22, 18:22, 9:11] = 1
+    csf = np.zeros(shape, dtype=bool)
+    csf[2:6, 2:38, 2:18] = True
+    # relative intensities (normal brain = 1) for t1, t1ce, t2, flair
+    table = {"brain": (1, 1, 1, 1), "csf": (0.3, 0.3, 2.0, 0.3), 2: (0.9, 0.9, 1.5, 1.6),
+             4: (0.9, 1.8, 1.2, 1.3), 1: (0.5, 0.5, 1.8, 1.0)}
+    image = np.empty((4,) + shape, dtype=np.float32)
+    for channel in range(4):
+        volume = np.full(shape, table["brain"][channel], dtype=np.float32)
+        volume[csf] = table["csf"][channel]
+        for label in (1, 2, 4):
+            volume[seg == label] = table[label][channel]
+        image[channel] = volume * 100 * (1 + 0.02 * rng.standard_normal(shape))
+    return image, seg

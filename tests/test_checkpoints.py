@@ -11,9 +11,8 @@ from torch import nn
 from braintools import checkpoints
 from braintools.checkpoints import ModelSpec, build_model, load_best_model, load_model, save_checkpoint
 from braintools.errors import DataError
-from braintools.inflation import InPlaneDownsampled
-from braintools.models2d import Downsampled
-from braintools.models3d import Downsampled3D, UNet3D
+from braintools.models3d import UNet3D
+from braintools.wrappers import Downsampled, Downsampled3D, InPlaneDownsampled
 
 UNET3D = ModelSpec("unet3d", features=(4, 8, 16), deep_supervision=True, shrink=2, window=(32, 32, 16))
 UNET2D = ModelSpec("unet2d", architecture="Unet", encoder="resnet18", shrink=2, window=(-1, -1, 8))

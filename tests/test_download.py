@@ -6,9 +6,9 @@ import kagglehub
 import numpy as np
 import pytest
 import requests
-from helpers import make_arrays, write_case, write_h5_volume
+from helpers import make_arrays, write_case, write_h5_volume, write_nifti
 
-from braintools import download, profiles
+from braintools import download, io, profiles, synthetic
 from braintools.errors import DataError
 
 
@@ -50,6 +50,7 @@ def test_locate_h5_dir_without_slices_is_a_clear_error(tmp_path):
 
 
 def test_kaggle_input_mount_is_used_without_download(tmp_path, monkeypatch):
+    monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
     (tmp_path / "brats20-dataset-training-validation").mkdir()
     assert download.kaggle_input_dir(download.NIFTI_HANDLE, base=tmp_path) == tmp_path / (
         "brats20-dataset-training-validation")
@@ -57,6 +58,18 @@ def test_kaggle_input_mount_is_used_without_download(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path)
     monkeypatch.setattr(kagglehub, "dataset_download", lambda *a, **k: pytest.fail("must not download"))
     assert download.download_dataset(download.NIFTI_HANDLE, 1) == tmp_path / "brats20-dataset-training-validation"
+
+
+def test_kaggle_input_mount_is_configurable(tmp_path, monkeypatch):
+    monkeypatch.setattr(kagglehub, "dataset_download", lambda *a, **k: pytest.fail("must not download"))
+    monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
+    assert download.kaggle_input_root() == download.KAGGLE_INPUT == download.Path("/kaggle/input")
+    monkeypatch.setenv(download.KAGGLE_INPUT_ENV, str(tmp_path))
+    assert download.kaggle_input_root() == tmp_path
+    (tmp_path / "brats20-dataset-training-validation").mkdir()
+    assert download.download_dataset(download.NIFTI_HANDLE, 1) == tmp_path / "brats20-dataset-training-validation"
+    with pytest.raises(DataError, match=r"no folder brats2020-training-data .*BRAINTOOLS_KAGGLE_INPUT"):
+        download.download_dataset(download.H5_HANDLE, 3)  # set explicitly: a missing dataset is not downloaded
 
 
 def test_kaggle_data_downloads_pinned_versions(tmp_path, monkeypatch):
@@ -68,6 +81,7 @@ def test_kaggle_data_downloads_pinned_versions(tmp_path, monkeypatch):
         requested.append(handle)
         return str(tmp_path / ("n" if "validation" in handle else "h"))
 
+    monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
     monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path / "no-kaggle")
     monkeypatch.setattr(kagglehub, "dataset_download", fake_dataset_download)
     paths = download.get_dataset(profiles.get_profile("kaggle"))
@@ -83,6 +97,7 @@ def test_offline_falls_back_to_synthetic_with_a_message(monkeypatch, capsys, tmp
     def offline(handle, *args, **kwargs):
         raise requests.ConnectionError("Failed to resolve 'www.kaggle.com'")
 
+    monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
     monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path)
     monkeypatch.setattr(kagglehub, "dataset_download", offline)
     chosen = []
@@ -115,3 +130,36 @@ def test_synthetic_ci_dataset_end_to_end(tmp_path, monkeypatch):
     assert table["cases"].tolist() == [profile.n_cases, profile.n_validation_cases, profile.n_cases]
     assert table["files"].iloc[2] == profile.n_cases * profile.grid_shape[2]
     assert np.all(table["size_GB"] > 0)
+
+
+def test_pair_h5_volume_finds_the_case_by_its_brats20_id_and_checks_it(tmp_path):
+    arrays = {}
+    for shift, number in enumerate((1, 12, 46)):
+        case_id = f"BraTS20_Training_{number:03d}"
+        images, seg = make_arrays(seed=number)
+        seg = np.roll(seg, shift, axis=0)  # a different tumour position for each case
+        write_case(tmp_path / "nifti" / case_id, case_id, seed=number, seg_name="")
+        write_nifti(tmp_path / "nifti" / case_id / f"{case_id}_seg.nii", seg)
+        arrays[number] = (images, seg)
+    cases = io.find_cases(tmp_path / "nifti")
+    order = ("flair", "t1", "t1ce", "t2")
+    h5 = tmp_path / "h5"
+    synthetic.write_h5_volume(*arrays[12], h5, 12, channel_order=order)
+    flipped = ({m: volume[::-1] for m, volume in arrays[46][0].items()}, arrays[46][1][::-1])
+    synthetic.write_h5_volume(*flipped, h5, 46, channel_order=order)
+    synthetic.write_h5_volume(*arrays[1], h5, 7, channel_order=order)  # no case 007 here
+    synthetic.write_h5_volume(*arrays[1], h5, 1, channel_order=order)
+    volumes = io.find_h5_volumes(h5)
+
+    pairing = download.pair_h5_volume(io.load_h5_volume(volumes[12], channel_order=order), cases)
+    assert (pairing.case_id, pairing.in_plane, pairing.images_identical) == ("BraTS20_Training_012", "as stored", True)
+    assert pairing.describe().startswith("volume_12 is BraTS20_Training_012: identical segmentation")
+    assert cases[11 % len(cases)].case_id != "BraTS20_Training_012"  # what pairing by list position would take
+    wrong_order = download.pair_h5_volume(io.load_h5_volume(volumes[12]), cases)
+    assert wrong_order.in_plane == "as stored" and wrong_order.images_identical is False
+    assert "images differ" in wrong_order.describe()
+    flipped_pairing = download.pair_h5_volume(io.load_h5_volume(volumes[46], channel_order=order), cases)
+    assert flipped_pairing.in_plane == "flipped along axis 0" and flipped_pairing.images_identical
+    assert "cannot be known" in download.pair_h5_volume(io.load_h5_volume(volumes[7], order), cases).describe()
+    not_it = download.pair_h5_volume(io.load_h5_volume(volumes[1], order), cases, volume=46)
+    assert not_it.in_plane is None and not_it.describe().startswith("volume_46 is not BraTS20_Training_046")

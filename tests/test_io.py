@@ -51,6 +51,20 @@ def test_empty_folder_and_missing_folder(tmp_path):
         io.find_cases(tmp_path / "nope")
 
 
+def test_find_cases_enters_symlinked_case_folders_once_and_survives_link_loops(tmp_path):
+    write_case(tmp_path / "store" / "BraTS20_Training_001", "BraTS20_Training_001")
+    write_case(tmp_path / "store" / "BraTS20_Training_002", "BraTS20_Training_002")
+    arranged = tmp_path / "arranged"
+    arranged.mkdir()
+    (arranged / "first").symlink_to(tmp_path / "store" / "BraTS20_Training_001", target_is_directory=True)
+    (arranged / "again").symlink_to(tmp_path / "store" / "BraTS20_Training_001", target_is_directory=True)
+    (arranged / "all").symlink_to(tmp_path / "store", target_is_directory=True)
+    (arranged / "loop").symlink_to(arranged, target_is_directory=True)  # a link to its own parent
+    found = io.find_cases(arranged)
+    assert [case.case_id for case in found] == ["BraTS20_Training_001", "BraTS20_Training_002"]
+    assert all(case.missing == [] and case.seg is not None for case in found)
+
+
 def test_require_seg_keeps_training_cases(tmp_path):
     write_case(tmp_path / "A", "A")
     write_case(tmp_path / "V", "V", seg_name="")
