@@ -36,7 +36,7 @@ class CourseData:
     @property
     def synthetic(self) -> bool:
         """True when the data is the course's synthetic dataset, not real scans."""
-        return self.data.source != "kaggle"
+        return self.data.synthetic
 
     def case_files(self, case_ids) -> list[io.CaseFiles]:
         """The ``io.CaseFiles`` of some patients, e.g. ``course.case_files(course.split.test)``."""

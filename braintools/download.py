@@ -45,6 +45,24 @@ class DataPaths:
     h5_dir: Path  # folder of volume_<v>_slice_<s>.h5 files
     h5_metadata: Path | None  # "BraTS20 Training Metadata.csv", if found
 
+    @property
+    def synthetic(self) -> bool:
+        """True for the course's generated cases, False for real scans."""
+        return self.source != "kaggle"
+
+    @property
+    def tag(self) -> str:
+        """What to append to figure titles and score lines: ``" (synthetic)"`` for synthetic data, else nothing."""
+        return " (synthetic)" if self.synthetic else ""
+
+    def banner(self) -> str:
+        """One line every notebook prints first: is this real or synthetic data (notebook 01)?"""
+        if not self.synthetic:
+            return f"REAL DATA: the BraTS 2020 training cases in {self.nifti_train}"
+        return ("SYNTHETIC DATA: cases made by the course's generator (MNI152 anatomy, simulated tumours), not real "
+                "patients. Their tumours are cleaner and simpler than real ones, so scores here are higher than on "
+                "real scans; notebook 07 also scores the models on real BraTS cases when they are available.")
+
 
 def kaggle_input_root() -> Path:
     """Return the folder of mounted Kaggle datasets: ``BRAINTOOLS_KAGGLE_INPUT`` if set, else ``/kaggle/input``."""

@@ -163,3 +163,10 @@ def test_pair_h5_volume_finds_the_case_by_its_brats20_id_and_checks_it(tmp_path)
     assert "cannot be known" in download.pair_h5_volume(io.load_h5_volume(volumes[7], order), cases).describe()
     not_it = download.pair_h5_volume(io.load_h5_volume(volumes[1], order), cases, volume=46)
     assert not_it.in_plane is None and not_it.describe().startswith("volume_46 is not BraTS20_Training_046")
+
+
+def test_the_banner_and_tag_say_whether_the_data_is_synthetic(tmp_path):
+    synthetic = download.DataPaths("synthetic", tmp_path, None, tmp_path, None)
+    real = download.DataPaths("kaggle", tmp_path, None, tmp_path, None)
+    assert synthetic.synthetic and synthetic.tag == " (synthetic)" and synthetic.banner().startswith("SYNTHETIC")
+    assert not real.synthetic and real.tag == "" and real.banner().startswith("REAL") and str(tmp_path) in real.banner()
