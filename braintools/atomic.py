@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from braintools.errors import DiskFullError
+
+#: errno values that mean "no space left": a full disk, or a full disk quota.
+DISK_FULL_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
 
 
 @contextlib.contextmanager
@@ -14,7 +20,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     A reader never sees a half-written file: either the old file (or none) or the complete new one.
     The temporary name keeps the target's suffixes (``.nii.gz``, ``.npy``) so writers that look at
-    the extension behave the same. On error the temporary file is removed.
+    the extension behave the same. On error the temporary file is removed; a full disk raises
+    ``DiskFullError`` naming ``path``.
 
     Example:
         >>> with atomic_path("out.npy") as tmp:  # doctest: +SKIP
@@ -26,6 +33,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, target)
+    except OSError as error:
+        if error.errno not in DISK_FULL_ERRNOS or isinstance(error, DiskFullError):
+            raise
+        raise DiskFullError(error.errno, f"{target}: cannot write this file, the disk is full "
+                                         f"({os.strerror(error.errno)}); free some space and run again") from error
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        temporary.unlink(missing_ok=True)
