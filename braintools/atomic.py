@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from braintools.errors import DiskFullError
 
 #: errno values that mean "no space left": a full disk, or a full disk quota.
 DISK_FULL_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+LOW_SPACE_BYTES = 2**20  # a failed write with less free space than this (and no errno) is a full disk
 
 
 @contextlib.contextmanager
@@ -33,10 +35,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, target)
-    except OSError as error:
-        if error.errno not in DISK_FULL_ERRNOS or isinstance(error, DiskFullError):
+    except Exception as error:
+        code = _disk_full_errno(error, target.parent)
+        if code is None:
             raise
-        raise DiskFullError(error.errno, f"{target}: cannot write this file, the disk is full "
-                                         f"({os.strerror(error.errno)}); free some space and run again") from error
+        raise DiskFullError(code, f"{target}: cannot write this file, the disk is full ({os.strerror(code)}); "
+                                  f"free some space and run again") from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _disk_full_errno(error: Exception, folder: Path) -> int | None:
+    """The errno if ``error`` means the disk is full, else None.
+
+    Some writers lose the errno (``torch.save`` to a path raises ``RuntimeError: ... unexpected pos``, NumPy's
+    ``tofile`` an ``OSError`` without errno): for those, a folder with (almost) no free space left means full.
+    """
+    if isinstance(error, DiskFullError):
+        return None
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.errno if error.errno in DISK_FULL_ERRNOS else None
+    try:
+        return errno.ENOSPC if shutil.disk_usage(folder).free < LOW_SPACE_BYTES else None
+    except OSError:
+        return None

@@ -196,9 +196,17 @@ def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
         os.fsync(handle.fileno())
 
 
+class _WriteOnly:
+    """A file seen through ``write`` only: NumPy then writes through Python, which keeps a full disk's errno
+    (its fast path for real files, ``tofile``, raises an ``OSError`` without errno)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.write = handle.write
+
+
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Save ``array`` as a ``.npy`` file atomically (temporary file, flush to disk, rename)."""
-    _atomic_write(Path(path), lambda handle: np.save(handle, array, allow_pickle=False))
+    _atomic_write(Path(path), lambda handle: np.save(_WriteOnly(handle), array, allow_pickle=False))
 
 
 def file_sha256(path: str | os.PathLike, chunk_bytes: int = 8 * 2**20) -> str:

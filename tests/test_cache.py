@@ -527,19 +527,19 @@ def test_a_complete_cache_in_a_folder_without_write_permission_is_read(tmp_path)
         cache_dir.chmod(0o755)
 
 
+@needs_proc
 @pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="needs fork to patch the workers")
 def test_a_full_disk_stops_precache_naming_the_file_and_leaves_no_temporary_file(
         tmp_path, reference_cache, monkeypatch):
     h5_dir, reference = reference_cache
-    cache_dir, real_save = tmp_path / "cache", np.save
+    cache_dir, real_fsync = tmp_path / "cache", os.fsync
 
-    def save_onto_a_full_disk(handle, array, **options):
-        if "volume_2_image" in handle.name:
-            handle.write(b"\x93NUMPY" + bytes(1000))
+    def fsync_onto_a_full_disk(descriptor):  # what a full NFS or thin-provisioned disk reports at fsync
+        if "volume_2_image" in os.readlink(f"/proc/self/fd/{descriptor}"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_save(handle, array, **options)
+        real_fsync(descriptor)
 
-    monkeypatch.setattr(np, "save", save_onto_a_full_disk)
+    monkeypatch.setattr(os, "fsync", fsync_onto_a_full_disk)
     with pytest.raises(DiskFullError, match=r"/cache/volume_2_image\.npy: cannot write this file, the disk is full "
                                             r"\(No space left on device\); free some space") as full:
         cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
