@@ -43,19 +43,27 @@ def die_with_parent() -> None:
     Linux: the kernel sends the worker SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``). Everywhere
     (and if the parent died before that call): a thread ends the worker once the parent's sentinel closes.
     """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _set_parent_death_signal()
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_when_closed, args=(parent.sentinel,), daemon=True).start()
 
 
+def _set_parent_death_signal() -> None:
+    """Linux: ask the kernel to SIGKILL this process when its parent dies (nothing elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _exit_when_closed(sentinel: int) -> None:
     """Wait until the parent's end of the sentinel pipe closes (the parent died), then exit at once."""
-    multiprocessing.connection.wait([sentinel])
+    try:
+        multiprocessing.connection.wait([sentinel])
+    except (OSError, ValueError):  # cannot watch it: PR_SET_PDEATHSIG still applies on Linux
+        return
     os._exit(1)
 
 

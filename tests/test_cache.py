@@ -312,6 +312,34 @@ def test_sigkill_of_a_real_precache_then_resume_equals_an_uninterrupted_run(
     assert without_lock(cache_bytes(cache_dir)) == without_lock(reference)
 
 
+ORPHANED_POOL = textwrap.dedent("""
+    import os, signal, sys, time
+    from braintools import processes
+
+    if sys.argv[1] == "without-prctl":  # the portable way alone, as on macOS
+        processes._set_parent_death_signal = lambda: None
+    pool = processes.worker_pool(2)
+    for _ in range(4):
+        pool.submit(time.sleep, 60)
+    time.sleep(0.5)  # both workers started
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+@needs_proc
+@pytest.mark.parametrize("how", ["with-prctl", "without-prctl"])
+def test_pool_workers_die_with_their_killed_parent(how):
+    parent = subprocess.Popen([sys.executable, "-c", ORPHANED_POOL, how], env=braintools_env())
+    deadline = time.monotonic() + 60
+    while len(workers := child_pids(parent.pid)) < 2 and parent.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert parent.wait(timeout=60) == -signal.SIGKILL and len(workers) == 2
+    survivors = still_running(workers, wait_s=10)
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == [], f"pool workers {survivors} outlived their parent"
+
+
 HOLD_LOCK = textwrap.dedent("""
     import os, sys, time
     from braintools import processes
