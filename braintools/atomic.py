@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from braintools.errors import DiskFullError
+
 TEMPORARY_PREFIX = ".tmp-"  # temporary files are named .tmp-<pid>-<target name>
+
+#: errno values that mean "no space left": a full disk, or a full disk quota.
+DISK_FULL_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+LOW_SPACE_BYTES = 2**20  # a failed write with less free space than this (and no errno) is a full disk
 
 
 @contextlib.contextmanager
@@ -16,7 +24,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     A reader never sees a half-written file: either the old file (or none) or the complete new one.
     The temporary name keeps the target's suffixes (``.nii.gz``, ``.npy``) so writers that look at
-    the extension behave the same. On error the temporary file is removed.
+    the extension behave the same. On error the temporary file is removed; a full disk raises
+    ``DiskFullError`` naming ``path``.
 
     Example:
         >>> with atomic_path("out.npy") as tmp:  # doctest: +SKIP
@@ -28,9 +37,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, target)
+    except Exception as error:
+        code = _disk_full_errno(error, target.parent)
+        if code is None:
+            raise
+        raise DiskFullError(code, f"{target}: cannot write this file, the disk is full ({os.strerror(code)}); "
+                                  f"free some space and run again") from error
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        temporary.unlink(missing_ok=True)
 
 
 def remove_temporaries(folder: str | os.PathLike, target_name: str = "*") -> int:
@@ -43,3 +57,19 @@ def remove_temporaries(folder: str | os.PathLike, target_name: str = "*") -> int
     for stray in strays:
         stray.unlink(missing_ok=True)
     return len(strays)
+
+
+def _disk_full_errno(error: Exception, folder: Path) -> int | None:
+    """The errno if ``error`` means the disk is full, else None.
+
+    Some writers lose the errno (``torch.save`` to a path raises ``RuntimeError: ... unexpected pos``, NumPy's
+    ``tofile`` an ``OSError`` without errno): for those, a folder with (almost) no free space left means full.
+    """
+    if isinstance(error, DiskFullError):
+        return None
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.errno if error.errno in DISK_FULL_ERRNOS else None
+    try:
+        return errno.ENOSPC if shutil.disk_usage(folder).free < LOW_SPACE_BYTES else None
+    except OSError:
+        return None

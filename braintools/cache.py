@@ -26,12 +26,14 @@ Crash safety: every file is written under a temporary name, flushed to disk, the
 never sees a half-written file under its final name. The manifest is rewritten (atomically) after every
 finished patient; a patient is in the cache only once its manifest entry exists, so an interrupted run
 resumes with the patients that were not finished. Two ``precache`` runs on one folder take turns (a lock file,
-``.precache.lock``, on Unix): the second waits, then skips what the first converted.
+``.precache.lock``, on Unix): the second says it waits, waits (up to ``BRAINTOOLS_LOCK_TIMEOUT`` seconds), then
+skips what the first converted. A killed run never keeps the lock, and its pool workers die with it
+(``braintools.processes``). A complete cache is only read (no lock, no write): it can live on read-only media.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import functools
 import hashlib
 import itertools
@@ -41,7 +43,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,11 +54,12 @@ import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from braintools import io
-from braintools.atomic import atomic_path
-from braintools.errors import DataError
+from braintools.atomic import atomic_path, remove_temporaries
+from braintools.errors import DataError, DiskFullError
 from braintools.labels import to_contiguous
 from braintools.lru import LRUVolumeCache, value_nbytes
 from braintools.preprocess import zscore_brain
+from braintools.processes import file_lock, worker_pool
 from braintools.profiles import get_profile
 
 if TYPE_CHECKING:
@@ -72,6 +75,7 @@ LAYOUT = "image (4, X, Y, Z) float16 C order, channels t1, t1ce, t2, flair; labe
 FLOAT16_RTOL = 2.0**-11  # float16 keeps 11 significant bits: rounding error <= 2**-11 of the value
 FLOAT16_ATOL = 2.0**-24  # smallest float16 step (subnormals), for values near zero
 OPEN_MEMORY_MAPS = 32  # patients whose memory maps read_patch keeps open (2 file descriptors each)
+_NOT_WRITABLE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only folder or file system
 _SAFE_ID_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -191,9 +195,17 @@ def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
         os.fsync(handle.fileno())
 
 
+class _WriteOnly:
+    """A file seen through ``write`` only: NumPy then writes through Python, which keeps a full disk's errno
+    (its fast path for real files, ``tofile``, raises an ``OSError`` without errno)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.write = handle.write
+
+
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Save ``array`` as a ``.npy`` file atomically (temporary file, flush to disk, rename)."""
-    _atomic_write(Path(path), lambda handle: np.save(handle, array, allow_pickle=False))
+    _atomic_write(Path(path), lambda handle: np.save(_WriteOnly(handle), array, allow_pickle=False))
 
 
 def file_sha256(path: str | os.PathLike, chunk_bytes: int = 8 * 2**20) -> str:
@@ -308,12 +320,6 @@ def _is_up_to_date(entry: dict[str, Any] | None, fingerprint: dict[str, Any], ca
     return True
 
 
-def _remove_temporaries(cache_dir: Path) -> None:
-    """Delete temporary files left by an interrupted run (they never carry a final name)."""
-    for path in cache_dir.glob(".tmp-*"):
-        path.unlink(missing_ok=True)
-
-
 # --------------------------------------------------------------------------- running many patients
 
 
@@ -342,15 +348,19 @@ def _run_per_case(
             for source in sources:
                 try:
                     yield source, function(source), None
+                except DiskFullError:
+                    raise  # every other patient would fail the same way
                 except Exception as error:  # noqa: BLE001 - one bad patient must not stop the others
                     yield source, None, _error_message(error)
                 bar.update()
             return
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(sources)))
+        pool = worker_pool(min(workers, len(sources)))
         try:
             futures = {pool.submit(function, source): source for source in sources}
             for future in as_completed(futures):
                 error = future.exception()
+                if isinstance(error, DiskFullError):
+                    raise error
                 if error is None:
                     yield futures[future], future.result(), None
                 else:
@@ -397,11 +407,13 @@ def precache(
     workers: int | None = None,
     progress: bool = True,
     raise_on_failure: bool = True,
+    lock_timeout: float | None = None,
 ) -> PrecacheReport:
     """Convert patients to memory-mappable ``.npy`` files, resuming an interrupted run.
 
-    Patients whose manifest entry matches their source files are skipped. A patient that fails (missing,
-    truncated or corrupt file) is reported at the end; the others are cached anyway.
+    Patients whose manifest entry matches their source files are skipped; when all are, nothing is written
+    (the folder may be read-only). A patient that fails (missing, truncated or corrupt file) is reported at the
+    end; the others are cached anyway. A full disk stops the run with ``DiskFullError`` naming the file.
 
     Args:
         sources: patients, from ``h5_sources`` or ``nifti_sources``.
@@ -409,15 +421,25 @@ def precache(
         workers: processes converting in parallel (default: the profile's ``cache_workers``; 1 = no pool).
         progress: show a tqdm progress bar.
         raise_on_failure: raise ``PrecacheError`` (listing every failed patient) at the end if any failed.
+        lock_timeout: seconds to wait for another run writing the same folder (default: ``BRAINTOOLS_LOCK_TIMEOUT``
+            or 30 minutes), then raise ``DataError``.
 
     Example:
         >>> report = precache(h5_sources(data / "content/data"), cache_dir)  # doctest: +SKIP
     """
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir, sources = Path(cache_dir), list(sources)
     report = PrecacheReport(cache_dir, _default_workers(workers))
-    with _folder_lock(cache_dir):
-        _convert_missing(list(sources), cache_dir, report, progress)
+    if _plan(sources, _editable(read_manifest(cache_dir)), cache_dir, report):  # something to convert
+        report = PrecacheReport(cache_dir, report.workers)  # planned again under the lock: another run may be busy
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with file_lock(cache_dir / LOCK_NAME, lock_timeout, what="precache run"):
+                _convert_missing(sources, cache_dir, report, progress)
+        except OSError as error:
+            if error.errno not in _NOT_WRITABLE_ERRNOS:
+                raise
+            raise DataError(f"{error.filename or cache_dir}: cannot write to the cache folder ({error.strerror}) and "
+                            f"some cases are not cached yet; use a writable cache folder") from error
     if report.failed and raise_on_failure:
         raise PrecacheError(report, report.summary())
     return report
@@ -425,9 +447,8 @@ def precache(
 
 def _convert_missing(sources: list[CacheSource], cache_dir: Path, report: PrecacheReport, progress: bool) -> None:
     """Convert the sources whose cache is missing or stale, recording each finished patient in the manifest."""
-    _remove_temporaries(cache_dir)
-    manifest = read_manifest(cache_dir)
-    manifest = {**manifest, "cases": dict(manifest["cases"])}
+    remove_temporaries(cache_dir)  # left by an interrupted run (they never carry a final name)
+    manifest = _editable(read_manifest(cache_dir))
     todo = _plan(sources, manifest, cache_dir, report)
     write_manifest(cache_dir, manifest)  # stale entries are gone before their files are rewritten
     convert = functools.partial(convert_case, cache_dir=cache_dir)
@@ -440,20 +461,9 @@ def _convert_missing(sources: list[CacheSource], cache_dir: Path, report: Precac
         report.converted.append(source.case_id)
 
 
-@contextlib.contextmanager
-def _folder_lock(cache_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``cache_dir`` (Unix ``flock``): two ``precache`` runs on one folder take turns."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock, so do not run two precache on one folder at once there
-        yield
-        return
-    with open(cache_dir / LOCK_NAME, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _editable(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a manifest whose ``cases`` table can be changed without touching the remembered one."""
+    return {**manifest, "cases": dict(manifest["cases"])}
 
 
 def _plan(sources: list[CacheSource], manifest: dict[str, Any], cache_dir: Path, report: PrecacheReport

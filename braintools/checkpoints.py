@@ -224,8 +224,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
              "model": unwrap(model).state_dict(), "epoch": int(epoch), "history": list(history or []), **extra}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
-    with atomic_path(path) as temporary:
-        torch.save(state, temporary)
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        torch.save(state, handle)  # through an open file: a full disk keeps its error code (ENOSPC)
     return Path(path)
 
 

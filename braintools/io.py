@@ -12,6 +12,7 @@ Conventions used everywhere in the course:
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import warnings
@@ -32,6 +33,8 @@ MODALITIES = ("t1", "t1ce", "t2", "flair")
 H5_CHANNEL_ORDER = ("t1", "t1ce", "t2", "flair")  # the majority assumption for the Kaggle HDF5 files
 _NIFTI_NAME = re.compile(r"^(?P<case>.+?)[_-](?P<kind>t1ce|t1|t2|flair|seg)\.nii(?:\.gz)?$", re.IGNORECASE)
 _H5_NAME = re.compile(r"^volume_(?P<volume>\d+)_slice_(?P<slice>\d+)\.h5$")
+AFFINE_TOLERANCE = 1e-3  # mm (and direction cosines): files of one case must share one voxel grid
+_NIFTI2_SIZEOF_HDR = (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c")  # 540, little or big endian
 
 
 @dataclass
@@ -73,7 +76,8 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
 
     Recognises ``<case>_{t1,t1ce,t2,flair,seg}.nii[.gz]`` and a misnamed segmentation such as BraTS 2020
     case 355's ``W39_1998.09.19_Segm.nii`` (a NIfTI with "seg" in its name, alone in a case folder).
-    Cases with a missing modality are kept and reported in a warning (``CaseFiles.missing``).
+    Cases with a missing modality are kept and reported in a warning (``CaseFiles.missing``). Two files for
+    one modality or seg of a case (``_seg.nii`` and ``_seg.nii.gz``) raise ``DataError`` naming both.
 
     Args:
         root: folder to search.
@@ -95,11 +99,7 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
                 continue
             key = (Path(folder), match["case"])
             case = cases.setdefault(key, CaseFiles(case_id=match["case"], folder=Path(folder)))
-            kind = match["kind"].lower()
-            if kind == "seg":
-                case.seg = Path(folder) / name
-            else:
-                case.images[kind] = Path(folder) / name
+            _add_case_file(case, match["kind"].lower(), Path(folder) / name)
     _attach_misnamed_segs(cases, strays)
     found = sorted(cases.values(), key=lambda c: _natural_key(c.case_id))
     if not found:
@@ -128,6 +128,17 @@ def walk_files(root: str | os.PathLike) -> Iterator[tuple[Path, list[str]]]:
         seen.add((status.st_dev, status.st_ino))
         yield Path(folder), names
 
+def _add_case_file(case: CaseFiles, kind: str, path: Path) -> None:
+    """Record ``path`` as the ``kind`` (a modality or "seg") of ``case``; a second file for it is an error."""
+    existing = case.seg if kind == "seg" else case.images.get(kind)
+    if existing is not None:
+        first, second = sorted((existing, path))
+        raise DataError(f"{first} and {second}: two files for the {kind} of case {case.case_id}; keep one of them")
+    if kind == "seg":
+        case.seg = path
+    else:
+        case.images[kind] = path
+
 
 def _attach_misnamed_segs(cases: dict[tuple[Path, str], CaseFiles], strays: dict[Path, list[Path]]) -> None:
     """Give a case without a seg the one stray NIfTI with 'seg' in its name in the same folder."""
@@ -138,11 +149,27 @@ def _attach_misnamed_segs(cases: dict[tuple[Path, str], CaseFiles], strays: dict
             owners[0].seg = segs[0]
 
 
+def _read_nifti_image(path: Path) -> nib.Nifti1Image:
+    """``nib.load``, except that a ``.gz`` file is decompressed whole first, which checks its CRC and length.
+
+    nibabel reads only the bytes it needs, so a flipped bit inside a ``.nii.gz`` would give wrong voxels
+    without an error. Decompressing the whole file costs about what nibabel's own reading costs.
+    """
+    if not path.name.lower().endswith(".gz"):
+        return nib.load(path)
+    raw = gzip.decompress(path.read_bytes())
+    image_class = nib.Nifti2Image if raw[:4] in _NIFTI2_SIZEOF_HDR else nib.Nifti1Image
+    return image_class.from_bytes(raw)
+
+
 def load_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a 3D NIfTI file into (array as stored on disk, affine); errors name the file."""
+    """Read a 3D NIfTI file into (array as stored on disk, affine); errors name the file.
+
+    A ``.nii.gz`` file is checked whole (gzip CRC and length): a corrupt byte anywhere is an error.
+    """
     path = Path(path)
     try:
-        image = nib.load(path)
+        image = _read_nifti_image(path)
         data = np.asanyarray(image.dataobj)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
@@ -163,10 +190,25 @@ def _load_image(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return volume, affine
 
 
-def _load_seg(path: Path, convention: LabelConvention) -> np.ndarray:
-    data, _ = load_nifti(path)
+def _check_not_constant(volume: np.ndarray, source: str) -> None:
+    """Raise ``DataError`` if a modality holds one value everywhere (an all-zero stand-in for a missing scan)."""
+    if volume.size and volume.min() == volume.max():
+        raise DataError(f"{source}: every voxel is {volume.flat[0]:g}; this modality holds no image (a missing "
+                        f"scan saved as a blank volume?)")
+
+
+def _check_same_grid(affine: np.ndarray, reference: np.ndarray, path: Path, reference_path: Path) -> None:
+    """Raise ``DataError`` if ``affine`` differs from ``reference`` by more than ``AFFINE_TOLERANCE``."""
+    difference = float(np.max(np.abs(np.asarray(affine, np.float64) - np.asarray(reference, np.float64))))
+    if difference > AFFINE_TOLERANCE:
+        raise DataError(f"{path}: affine differs from {reference_path.name}'s by up to {difference:.4g} (voxels of "
+                        f"the two files do not line up); resample the case onto one grid")
+
+
+def _load_seg(path: Path, convention: LabelConvention) -> tuple[np.ndarray, np.ndarray]:
+    data, affine = load_nifti(path)
     validate_labels(data, convention, source=str(path))
-    return np.asarray(data, dtype=np.uint8)
+    return np.asarray(data, dtype=np.uint8), affine
 
 
 def load_case(
@@ -177,7 +219,8 @@ def load_case(
 ) -> Case:
     """Load a case (``CaseFiles`` or its folder) into a ``Case``: float32 (C, X, Y, Z) image, uint8 seg.
 
-    Errors name the file: missing modality, unreadable file, shape mismatch, NaN values, bad labels.
+    Errors name the file: missing modality, unreadable or corrupt file, shape mismatch, affines that differ
+    (beyond ``AFFINE_TOLERANCE``), NaN values, a modality that holds one value everywhere, bad labels.
 
     Example:
         >>> case = load_case(find_cases(root)[0])  # doctest: +SKIP
@@ -192,19 +235,23 @@ def load_case(
     missing = [modality for modality in modalities if modality not in case.images]
     if missing:
         raise DataError(f"{case.folder}: case {case.case_id} has no file for modality {', '.join(missing)}")
-    volumes, affine = [], None
+    volumes, affine, first = [], None, case.images[modalities[0]]
     for modality in modalities:
         volume, volume_affine = _load_image(case.images[modality])
         if volumes and volume.shape != volumes[0].shape:
             raise DataError(f"{case.images[modality]}: shape {volume.shape} differs from "
-                            f"{case.images[modalities[0]].name} {volumes[0].shape}")
+                            f"{first.name} {volumes[0].shape}")
+        if affine is None:
+            affine = volume_affine
+        _check_same_grid(volume_affine, affine, case.images[modality], first)
+        _check_not_constant(volume, str(case.images[modality]))
         volumes.append(volume)
-        affine = volume_affine if affine is None else affine
     seg = None
     if with_seg and case.seg is not None:
-        seg = _load_seg(case.seg, convention)
+        seg, seg_affine = _load_seg(case.seg, convention)
         if seg.shape != volumes[0].shape:
             raise DataError(f"{case.seg}: segmentation shape {seg.shape} differs from image shape {volumes[0].shape}")
+        _check_same_grid(seg_affine, affine, case.seg, first)
     return Case(case.case_id, np.stack(volumes), seg, np.asarray(affine, dtype=np.float64), tuple(modalities))
 
 
@@ -217,7 +264,10 @@ def brats_affine(
 
 
 def find_h5_volumes(folder: str | os.PathLike) -> dict[int, list[Path]]:
-    """Map each volume number to its ``volume_<v>_slice_<s>.h5`` files, sorted by slice index."""
+    """Map each volume number to its ``volume_<v>_slice_<s>.h5`` files, sorted by slice index.
+
+    Two files for one slice (``volume_1_slice_5.h5`` and ``volume_1_slice_05.h5``) raise ``DataError`` naming both.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found")
@@ -225,8 +275,13 @@ def find_h5_volumes(folder: str | os.PathLike) -> dict[int, list[Path]]:
     with os.scandir(folder) as entries:
         for entry in entries:
             match = _H5_NAME.match(entry.name)
-            if match:
-                slices[int(match["volume"])][int(match["slice"])] = Path(entry.path)
+            if not match:
+                continue
+            volume, index = int(match["volume"]), int(match["slice"])
+            if index in slices[volume]:
+                first, second = sorted((slices[volume][index], Path(entry.path)))
+                raise DataError(f"{first} and {second}: two files for slice {index} of volume {volume}; keep one")
+            slices[volume][index] = Path(entry.path)
     if not slices:
         raise DataError(f"{folder}: no HDF5 slices found (expected files like volume_1_slice_0.h5)")
     return {volume: [found[s] for s in sorted(found)] for volume, found in sorted(slices.items())}
@@ -252,7 +307,15 @@ def read_h5_slice(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: 'mask' must be (H, W, 3) matching the image, got shape {mask.shape}")
     if not np.all(np.isfinite(image)):
         raise DataError(f"{path}: 'image' holds NaN or infinite values")
+    if np.any((mask != 0) & (mask != 1)):
+        raise DataError(f"{path}: 'mask' must hold only 0 and 1, found {_some_values(mask)}")
     return image, mask
+
+
+def _some_values(array: np.ndarray, count: int = 6) -> str:
+    """The first distinct values of an array, for an error message, e.g. ``0, 1, 255``."""
+    values = np.unique(array)
+    return ", ".join(f"{value:g}" for value in values[:count]) + (", ..." if len(values) > count else "")
 
 
 def load_h5_volume(
@@ -286,6 +349,9 @@ def load_h5_volume(
             raise DataError(f"{path}: slice shape {slice_image.shape} differs from {first_image.shape}")
         image[..., index] = np.moveaxis(slice_image[..., permutation], -1, 0)
         seg[..., index] = h5_mask_to_labels(slice_mask, source=str(path))
+    pattern = Path(slice_files[0]).parent / (Path(slice_files[0]).name.rsplit("_slice_", 1)[0] + "_slice_*.h5")
+    for modality, channel in zip(modalities, image):
+        _check_not_constant(channel, f"{pattern} ({modality})")
     volume_id = case_id or "volume_" + _H5_NAME.match(Path(slice_files[0]).name)["volume"]
     return Case(volume_id, image, seg, brats_affine(seg.shape), tuple(modalities))
 

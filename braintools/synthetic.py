@@ -290,9 +290,12 @@ def _generate_job(job: tuple) -> tuple[str, int, dict]:
 
 
 def _init_worker() -> None:
-    """One torch thread per worker process: the pool provides the parallelism."""
+    """One torch thread per worker process (the pool provides the parallelism); the worker dies with its parent."""
     import torch
 
+    from braintools.processes import die_with_parent
+
+    die_with_parent()
     torch.set_num_threads(1)
 
 

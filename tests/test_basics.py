@@ -1,9 +1,12 @@
-"""Profiles, paths, atomic writes, preprocessing, device and seeding."""
+"""Profiles, paths, atomic writes, preprocessing."""
+
+import shutil
 
 import numpy as np
 import pytest
 
 from braintools import atomic, paths, preprocess, profiles
+from braintools.errors import DiskFullError
 
 
 def test_profile_from_environment(monkeypatch):
@@ -55,6 +58,22 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
             raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_a_writer_that_loses_the_errno_on_a_full_disk_is_still_reported_as_disk_full(tmp_path, monkeypatch):
+    target = tmp_path / "unet3d_last.pt"
+
+    def write_like_torch_save_on_a_full_disk():  # what torch.save(state, path) raised on a full 3 MiB tmpfs
+        with atomic.atomic_path(target) as temporary:
+            temporary.write_bytes(b"PK half a checkpoint")
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 640 vs 534")
+
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # plenty of free space: the writer's own error
+        write_like_torch_save_on_a_full_disk()
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(2**30, 2**30, 4096))
+    with pytest.raises(DiskFullError, match=r"unet3d_last\.pt: cannot write this file, the disk is full \(No space"):
+        write_like_torch_save_on_a_full_disk()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_brain_mask_and_zscore():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import gzip
 import json
 import multiprocessing
 import os
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import h5py
@@ -18,8 +21,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braintools import cache, io, labels
-from braintools.errors import DataError
+from braintools import cache, io, labels, processes
+from braintools.errors import DataError, DiskFullError
 from braintools.lru import LRUVolumeCache, value_nbytes
 from braintools.preprocess import zscore_brain
 
@@ -74,6 +77,11 @@ def write_nifti_case(folder: Path, case_id: str, image: np.ndarray, seg: np.ndar
 def cache_bytes(cache_dir: Path) -> dict[str, bytes]:
     """Every file in a cache folder, by name (temporary files included, so leftovers show up)."""
     return {path.name: path.read_bytes() for path in sorted(cache_dir.iterdir())}
+
+
+def without_lock(files: dict[str, bytes]) -> dict[str, bytes]:
+    """``cache_bytes`` less the lock file, which may still name a killed holder (a courtesy text, not cache data)."""
+    return {name: data for name, data in files.items() if name != cache.LOCK_NAME}
 
 
 def final_npy_files(cache_dir: Path) -> list[Path]:
@@ -180,32 +188,6 @@ def test_workers_default_to_the_profile(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- interruption and atomic files
 
-KILLED_RUN = textwrap.dedent("""
-    import io, os, signal, sys
-    from braintools import cache
-
-    kill_at, calls, real_write = int(sys.argv[3]), 0, cache._atomic_write
-
-    def write_then_die(path, write):
-        # the kill_at-th file write stops half way through: SIGKILL, no clean-up of any kind
-        global calls
-        calls += 1
-        if calls == kill_at:
-            buffer = io.BytesIO()
-            write(buffer)
-            with cache.atomic_path(path) as temporary, open(temporary, "wb") as handle:
-                handle.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-                handle.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
-        real_write(path, write)
-
-    cache._atomic_write = write_then_die
-    cache.precache(cache.h5_sources(sys.argv[1]), sys.argv[2], workers=1, progress=False)
-""")
-# 3 volumes: manifest once at start, then image, labels and manifest per volume = 10 file writes.
-KILL_POINTS = random.Random(2020).sample(range(1, 11), 4)
-
-
 @pytest.fixture(scope="module")
 def reference_cache(tmp_path_factory):
     """Three HDF5 volumes and their cache from one uninterrupted run."""
@@ -225,17 +207,195 @@ def assert_only_complete_files_under_final_names(cache_dir: Path, reference: dic
     assert all(entry == expected[case_id] for case_id, entry in finished.items())
 
 
-@pytest.mark.parametrize("kill_at", KILL_POINTS)
-def test_sigkill_at_a_random_write_then_resume_equals_an_uninterrupted_run(tmp_path, reference_cache, kill_at):
-    h5_dir, reference = reference_cache
+# A real `python -m braintools precache` on the ci synthetic data, SIGKILLed at seeded random moments while it
+# writes: once `files` .npy files (temporary or final, of 12) exist, plus `delay` seconds; at most half of the
+# files, so that the pool is still at work however slow the machine. (workers, files, delay):
+_MOMENTS = random.Random(2012)
+KILL_MOMENTS = [(workers, files, round(_MOMENTS.uniform(0, 0.03), 3))
+                for workers, files in zip((2, 2, 2, 1), _MOMENTS.sample(range(1, 7), 4))]
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds worker processes in /proc (Linux)")
+
+
+def braintools_env(**variables: str) -> dict[str, str]:
+    """Environment for a subprocess that imports this checkout's braintools."""
+    root = str(Path(cache.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+            **variables}
+
+
+def run_braintools(*arguments: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "braintools", *arguments], env=env,
+                            cwd=Path(cache.__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state, parent pid, ...), None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = _proc_stat(int(entry.name))
+            if stat is not None and int(stat[1]) == pid and stat[0] not in "ZX":
+                found.append(int(entry.name))
+    return found
+
+
+def still_running(pids: list[int], wait_s: float) -> list[int]:
+    """The processes of ``pids`` still running (not gone, not a zombie) after waiting up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = [pid for pid in pids if (_proc_stat(pid) or ["X"])[0] not in "ZX"]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def npy_files_written(cache_dir: Path) -> int:
+    try:
+        return sum(1 for entry in os.scandir(cache_dir) if entry.name.endswith(".npy"))
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def ci_precache(tmp_path_factory):
+    """The ci synthetic dataset (6 cases of 64 x 64 x 40) in a temporary BRAINTOOLS_DATA, and its cache written by
+    one uninterrupted ``python -m braintools precache --workers 2``: (environment, training folder, cache bytes)."""
+    from braintools import download
+    from braintools.profiles import get_profile
+
+    root = tmp_path_factory.mktemp("ci_data")
+    env = braintools_env(BRAINTOOLS_DATA=str(root), BRAINTOOLS_PROFILE="ci")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BRAINTOOLS_DATA", str(root))
+        train_dir = download.get_dataset(get_profile("ci")).nifti_train
+    run = run_braintools("precache", "--workers", "2", "--cache-dir", str(root / "reference"), env=env)
+    assert run.wait(timeout=300) == 0, run.stderr.read()
+    return env, train_dir, cache_bytes(root / "reference")
+
+
+@needs_proc
+@pytest.mark.parametrize("workers, files, delay", KILL_MOMENTS)
+def test_sigkill_of_a_real_precache_then_resume_equals_an_uninterrupted_run(
+        tmp_path, ci_precache, workers, files, delay, capsys):
+    env, train_dir, reference = ci_precache
     cache_dir = tmp_path / "cache"
-    run = subprocess.run([sys.executable, "-c", KILLED_RUN, str(h5_dir), str(cache_dir), str(kill_at)],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == -signal.SIGKILL, run.stderr
-    assert any(path.name.startswith(".tmp-") for path in cache_dir.iterdir()), "the kill left no partial file"
+    run = run_braintools("precache", "--workers", str(workers), "--cache-dir", str(cache_dir), env=env)
+    deadline = time.monotonic() + 120
+    while npy_files_written(cache_dir) < files:
+        assert run.poll() is None, f"precache ended (status {run.returncode}) before writing {files} files"
+        assert time.monotonic() < deadline, "precache wrote nothing for 120 s"
+        time.sleep(0.001)
+    time.sleep(delay)
+    pool_workers = child_pids(run.pid)
+    run.kill()
+    assert run.wait(timeout=30) == -signal.SIGKILL
+    survivors = still_running(pool_workers, wait_s=10)
+    for pid in survivors:  # the old code's orphans: do not leave them running after a failed test
+        os.kill(pid, signal.SIGKILL)
+    assert len(pool_workers) == (workers if workers > 1 else 0), "the kill did not land while the pool ran"
+    assert survivors == [], f"pool workers {survivors} outlived the killed precache"
     assert_only_complete_files_under_final_names(cache_dir, reference)
-    cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
-    assert cache_bytes(cache_dir) == reference
+
+    report = cache.precache(cache.nifti_sources(train_dir, require_seg=True), cache_dir, workers=2, progress=False,
+                            lock_timeout=20)
+    assert "waiting" not in capsys.readouterr().err, "the killed run left its lock behind"
+    assert len(report.converted) + len(report.skipped) == 6 and not report.failed
+    assert without_lock(cache_bytes(cache_dir)) == without_lock(reference)
+
+
+ORPHANED_POOL = textwrap.dedent("""
+    import os, signal, sys, time
+    from braintools import processes
+
+    if sys.argv[1] == "without-prctl":  # the portable way alone, as on macOS
+        processes._set_parent_death_signal = lambda: None
+    pool = processes.worker_pool(2)
+    for _ in range(4):
+        pool.submit(time.sleep, 60)
+    time.sleep(0.5)  # both workers started
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+@needs_proc
+@pytest.mark.parametrize("how", ["with-prctl", "without-prctl"])
+def test_pool_workers_die_with_their_killed_parent(how):
+    parent = subprocess.Popen([sys.executable, "-c", ORPHANED_POOL, how], env=braintools_env())
+    deadline = time.monotonic() + 60
+    while len(workers := child_pids(parent.pid)) < 2 and parent.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert parent.wait(timeout=60) == -signal.SIGKILL and len(workers) == 2
+    survivors = still_running(workers, wait_s=10)
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == [], f"pool workers {survivors} outlived their parent"
+
+
+HOLD_LOCK = textwrap.dedent("""
+    import os, sys, time
+    from braintools import processes
+
+    with processes.file_lock(sys.argv[1], what="test run"):
+        child = os.fork() if sys.argv[2] == "fork" else -1
+        if child == 0:  # a child forked while the lock is held, that goes on living when its parent is killed
+            time.sleep(120)
+            os._exit(0)
+        print("locked", child, flush=True)
+        time.sleep(120)
+""")
+
+
+def hold_lock(lock_path: Path, fork: bool) -> tuple[subprocess.Popen, int]:
+    """Start a process that takes the lock (and forks a long-lived child); return it and the child's pid."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock_path), "fork" if fork else "-"],
+                              env=braintools_env(), stdout=subprocess.PIPE, text=True)
+    word, child = holder.stdout.readline().split()
+    assert word == "locked"
+    return holder, int(child)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the folder lock between processes uses fcntl (Unix)")
+def test_a_run_that_waits_for_the_lock_says_so_and_gives_up_after_the_timeout(tmp_path, capsys):
+    h5_dir, cache_dir = write_h5_tree(tmp_path / "h5", n_volumes=1), tmp_path / "cache"
+    cache_dir.mkdir()
+    holder, _ = hold_lock(cache_dir / cache.LOCK_NAME, fork=False)
+    try:
+        with pytest.raises(DataError, match=rf"cache: another precache run has held this folder for more than 0.5 s "
+                                            rf"\(pid {holder.pid} on .* since .*\); let it finish or stop it"):
+            cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False, lock_timeout=0.5)
+        waiting = capsys.readouterr().err.strip().splitlines()
+        assert len(waiting) == 1 and waiting[0].startswith(f"{cache_dir}: waiting for another precache run")
+        assert f"(pid {holder.pid} on " in waiting[0] and "giving up after 0.5 s" in waiting[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    report = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False, lock_timeout=5)
+    assert report.converted == ["volume_1"] and capsys.readouterr().err == ""
+    assert (cache_dir / cache.LOCK_NAME).read_bytes() == b"", "an unlocked folder still names a holder"
+
+
+@needs_proc
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_the_lock_is_held_never_holds_it(tmp_path, capsys):
+    lock_path = tmp_path / cache.LOCK_NAME
+    holder, child = hold_lock(lock_path, fork=True)
+    try:
+        holder.kill()  # SIGKILL: the child lives on, an orphan
+        holder.wait()
+        assert still_running([child], wait_s=0) == [child]
+        with processes.file_lock(lock_path, timeout=5):
+            assert capsys.readouterr().err == "", "had to wait for a lock held by nobody alive but the orphan"
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 @pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="needs fork to patch the workers")
@@ -297,7 +457,7 @@ def test_a_second_precache_on_one_folder_waits_for_the_first(tmp_path):
     reports = []
     second = threading.Thread(target=lambda: reports.append(
         cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)))
-    with cache._folder_lock(cache_dir):  # a first run holds the folder
+    with processes.file_lock(cache_dir / cache.LOCK_NAME):  # a first run holds the folder
         (cache_dir / ".tmp-1-volume_1_image.npy").write_bytes(b"the first run is writing this")
         second.start()
         second.join(timeout=1.0)
@@ -314,6 +474,121 @@ def test_leftover_temporary_files_are_removed(tmp_path):
     cache.precache(cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=1)), cache_dir, workers=1,
                    progress=False)
     assert not list(cache_dir.glob(".tmp-*"))
+
+
+# --------------------------------------------------------------------------- read-only media and a full disk
+
+READ_ONLY_RUN = textwrap.dedent("""
+    import errno, os, sys
+    from pathlib import Path
+
+    cache_dir, nifti_dir = Path(sys.argv[1]).resolve(), sys.argv[2]
+    WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    CHANGES = {"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.truncate", "os.chmod", "os.utime", "os.link",
+               "os.symlink"}
+
+    def read_only_media(event, args):
+        # inside the cache folder, what a read-only disk refuses fails here too, even for root
+        if event in ("fcntl.lockf", "fcntl.flock"):
+            raise OSError(errno.EROFS, "a lock on read-only media")
+        if event == "open":
+            changes = isinstance(args[2], int) and args[2] & WRITES
+        else:
+            changes = event in CHANGES
+        if changes and isinstance(args[0], (str, os.PathLike)) and cache_dir in Path(args[0]).resolve().parents:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(args[0]))
+
+    sys.addaudithook(read_only_media)
+    from braintools import cache
+
+    sources = cache.nifti_sources(nifti_dir)
+    report = cache.precache(sources, cache_dir, workers=2, progress=False)
+    image, labels = cache.load_cached_case(cache_dir, sources[0].case_id)
+    patch, _ = cache.read_patch(cache_dir, sources[1].case_id, (0, 0, 0), (8, 8, 4))
+    print(len(report.skipped), len(report.converted), image.shape, labels.shape, patch.shape)
+    os.utime(sources[1].files[0])  # a changed source: this case needs converting, which read-only media refuse
+    try:
+        cache.precache(sources, cache_dir, workers=1, progress=False)
+    except cache.DataError as error:
+        print(error)
+""")
+
+
+def test_a_complete_cache_on_read_only_media_is_read_without_a_single_write(tmp_path):
+    for index in (1, 2):
+        write_nifti_case(tmp_path / "nii" / f"case_{index}", f"case_{index}", *make_volume(index))
+    cache_dir = tmp_path / "cache"
+    cache.precache(cache.nifti_sources(tmp_path / "nii"), cache_dir, workers=1, progress=False)
+    (cache_dir / ".tmp-123-case_1_image.npy").write_bytes(b"left by a killed run")
+    before = cache_bytes(cache_dir)
+    run = subprocess.run([sys.executable, "-c", READ_ONLY_RUN, str(cache_dir), str(tmp_path / "nii")],
+                         env=braintools_env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    counts, refused = run.stdout.strip().splitlines()
+    assert counts == f"2 0 (4, {SHAPE[0]}, {SHAPE[1]}, {SHAPE[2]}) {SHAPE} (4, 8, 8, 4)"
+    assert refused.startswith(f"{cache_dir / cache.LOCK_NAME}: cannot write to the cache folder (Read-only file")
+    assert "some cases are not cached yet" in refused
+    assert cache_bytes(cache_dir) == before
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_a_complete_cache_in_a_folder_without_write_permission_is_read(tmp_path):
+    h5_dir, cache_dir = write_h5_tree(tmp_path / "h5", n_volumes=2), tmp_path / "cache"
+    cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    before = cache_bytes(cache_dir)
+    cache_dir.chmod(0o555)
+    try:
+        try:
+            (cache_dir / "probe").touch()
+        except PermissionError:
+            pass
+        else:
+            pytest.skip("permissions do not stop this user (root); the audit-hook test above covers it")
+        report = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+        assert report.skipped == ["volume_1", "volume_2"] and report.converted == []
+        assert cache.load_cached_case(cache_dir, "volume_2")[0].shape == (4, *SHAPE)
+        write_h5_volume(h5_dir, 2, *make_volume(22))
+        with pytest.raises(DataError, match=r"cannot write to the cache folder \(Permission denied\)"):
+            cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+        assert cache_bytes(cache_dir) == before
+    finally:
+        cache_dir.chmod(0o755)
+
+
+@needs_proc
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="needs fork to patch the workers")
+def test_a_full_disk_stops_precache_naming_the_file_and_leaves_no_temporary_file(
+        tmp_path, reference_cache, monkeypatch):
+    h5_dir, reference = reference_cache
+    cache_dir, real_fsync = tmp_path / "cache", os.fsync
+
+    def fsync_onto_a_full_disk(descriptor):  # what a full NFS or thin-provisioned disk reports at fsync
+        if "volume_2_image" in os.readlink(f"/proc/self/fd/{descriptor}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync_onto_a_full_disk)
+    with pytest.raises(DiskFullError, match=r"/cache/volume_2_image\.npy: cannot write this file, the disk is full "
+                                            r"\(No space left on device\); free some space") as full:
+        cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+    assert isinstance(full.value, OSError) and full.value.errno == errno.ENOSPC
+    assert not list(cache_dir.glob(".tmp-*"))
+    assert_only_complete_files_under_final_names(cache_dir, reference)
+    monkeypatch.undo()
+    cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+    assert cache_bytes(cache_dir) == reference
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_real_disk_full_error_names_the_file_and_keeps_the_old_one(tmp_path):
+    target = tmp_path / "volume_1_image.npy"
+    cache.save_npy(target, np.zeros(3, np.float16))
+    old = target.read_bytes()
+    # the kernel's own ENOSPC: the temporary file save_npy writes first is /dev/full
+    (tmp_path / f".tmp-{os.getpid()}-volume_1_image.npy").symlink_to("/dev/full")
+    with pytest.raises(DiskFullError, match=r"volume_1_image\.npy: cannot write this file, the disk is full"):
+        cache.save_npy(target, np.ones(10_000, np.float16))
+    assert [path.name for path in tmp_path.iterdir()] == ["volume_1_image.npy"] and target.read_bytes() == old
 
 
 # --------------------------------------------------------------------------- bad sources
@@ -363,6 +638,20 @@ def test_truncated_and_missing_nifti_files_name_the_file(tmp_path):
     assert "BraTS20_Training_001_t2.nii: cannot read NIfTI" in report.failed["BraTS20_Training_001"]
     assert "BraTS20_Training_003_seg.nii: file not found" in report.failed["BraTS20_Training_003"]
     assert report.converted == ["BraTS20_Training_002"]
+
+
+def test_a_flipped_bit_in_a_nii_gz_fails_that_case_and_the_others_are_cached(tmp_path):
+    for index in (1, 2):
+        write_nifti_case(tmp_path / "nii" / f"case_{index}", f"case_{index}", *make_volume(index))
+    plain = tmp_path / "nii" / "case_1" / "case_1_t1ce.nii"
+    stored = bytearray(gzip.compress(plain.read_bytes(), compresslevel=0))  # stored: the flip changes one voxel
+    stored[len(stored) // 2] ^= 0x01
+    plain.with_suffix(".nii.gz").write_bytes(bytes(stored))
+    plain.unlink()
+    report = cache.precache(cache.nifti_sources(tmp_path / "nii"), tmp_path / "cache", workers=1, progress=False,
+                            raise_on_failure=False)
+    assert "case_1_t1ce.nii.gz: cannot read NIfTI file (CRC check failed)" in report.failed["case_1"]
+    assert report.converted == ["case_2"] and cache.cached_case_ids(tmp_path / "cache") == ["case_2"]
 
 
 def test_unsafe_or_duplicate_case_ids_are_refused(tmp_path):

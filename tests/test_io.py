@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import re
 import warnings
 
 import h5py
@@ -139,6 +141,70 @@ def test_truncated_nifti_names_the_file(tmp_path):
         io.load_case(tmp_path / "A")
 
 
+def gzip_without_compression(path, flip_at=None):
+    """``path.gz`` with the bytes of ``path`` stored, not compressed (a flipped byte then changes one voxel only)."""
+    stored = bytearray(gzip.compress(path.read_bytes(), compresslevel=0, mtime=0))
+    if flip_at is not None:
+        stored[flip_at % len(stored)] ^= 0x10
+    gz_path = path.with_name(path.name + ".gz")
+    gz_path.write_bytes(bytes(stored))
+    path.unlink()
+    return gz_path
+
+
+@pytest.mark.parametrize("where, problem", [("voxels", "CRC check failed"), ("length", "Incorrect length")])
+def test_a_flipped_bit_anywhere_in_a_nii_gz_names_the_file(tmp_path, where, problem):
+    volume = np.arange(32 * 32 * 12, dtype=np.int16).reshape(32, 32, 12) % 500 + 1
+    path = write_nifti(tmp_path / "A_flair.nii", volume)
+    size = len(gzip.compress(path.read_bytes(), compresslevel=0))
+    flipped = gzip_without_compression(path, flip_at=size // 2 if where == "voxels" else -2)
+    with pytest.raises(DataError, match=rf"A_flair\.nii\.gz: cannot read NIfTI file \({problem}"):
+        io.load_nifti(flipped)
+    intact = gzip_without_compression(write_nifti(tmp_path / "B_flair.nii", volume))
+    assert np.array_equal(io.load_nifti(intact)[0], volume)
+
+
+@pytest.mark.parametrize("first, second", [("A_seg.nii", "A_seg.nii.gz"), ("A_flair.nii", "A-FLAIR.nii.gz")])
+def test_two_files_for_one_modality_or_seg_name_both(tmp_path, first, second):
+    write_case(tmp_path / "A", "A", seg_name="")
+    _, seg = make_arrays()
+    write_nifti(tmp_path / "A" / first, seg if "seg" in first else make_arrays(1)[0]["flair"])
+    write_nifti(tmp_path / "A" / second, np.zeros(SHAPE, np.uint8))
+    kind = "seg" if "seg" in first else "flair"
+    one, other = sorted((first, second))
+    with pytest.raises(DataError, match=rf"/A/{re.escape(one)} and \S+/A/{re.escape(other)}: two files for the "
+                                        rf"{kind} of case A; keep one"):
+        io.find_cases(tmp_path)
+
+
+def test_files_of_one_case_must_share_one_voxel_grid(tmp_path):
+    images, seg = write_case(tmp_path / "A", "A")
+    nearly = AFFINE.copy()
+    nearly[0, 3] += 1e-5  # float32 rounding of a header: the same grid
+    write_nifti(tmp_path / "A" / "A_t2.nii", images["t2"], affine=nearly)
+    assert io.load_case(tmp_path / "A").image.shape == (4, *SHAPE)
+    shifted = AFFINE.copy()
+    shifted[1, 3] += 0.5
+    write_nifti(tmp_path / "A" / "A_t2.nii", images["t2"], affine=shifted)
+    with pytest.raises(DataError, match=r"A_t2\.nii: affine differs from A_t1\.nii's by up to 0\.5 "):
+        io.load_case(tmp_path / "A")
+    write_nifti(tmp_path / "A" / "A_t2.nii", images["t2"])
+    thicker = AFFINE.copy()
+    thicker[2, 2] = 2.0  # 2 mm slices
+    write_nifti(tmp_path / "A" / "A_seg.nii", seg, affine=thicker)
+    with pytest.raises(DataError, match=r"A_seg\.nii: affine differs from A_t1\.nii's by up to 1 "):
+        io.load_case(tmp_path / "A")
+    assert io.load_case(tmp_path / "A", with_seg=False).seg is None
+
+
+@pytest.mark.parametrize("value", [0, 7])
+def test_a_modality_with_one_value_everywhere_names_the_file(tmp_path, value):
+    write_case(tmp_path / "A", "A")
+    write_nifti(tmp_path / "A" / "A_t1ce.nii", np.full(SHAPE, value, np.int16))
+    with pytest.raises(DataError, match=rf"A_t1ce\.nii: every voxel is {value}; this modality holds no image"):
+        io.load_case(tmp_path / "A")
+
+
 def test_h5_volume_reassembles_to_the_nifti_volumes(tmp_path):
     images, seg = make_arrays(1)
     write_h5_volume(tmp_path, 7, images, seg)
@@ -213,6 +279,31 @@ def test_h5_wrong_datasets_shapes_and_nan(tmp_path):
         handle["mask"] = np.zeros((4, 5, 3), dtype=np.uint8)
     with pytest.raises(DataError, match=r"'mask' must be"):
         io.read_h5_slice(path)
+
+
+def test_an_h5_mask_that_is_not_0_or_1_names_the_file(tmp_path):
+    images, seg = make_arrays()
+    write_h5_volume(tmp_path, 1, images, seg)
+    with h5py.File(tmp_path / "volume_1_slice_2.h5", "r+") as handle:
+        handle["mask"][...] = handle["mask"][()] * 255
+    with pytest.raises(DataError, match=r"volume_1_slice_2\.h5: 'mask' must hold only 0 and 1, found 0, 255"):
+        io.load_h5_volume(io.find_h5_volumes(tmp_path)[1])
+
+
+def test_an_h5_channel_blank_in_every_slice_names_the_volume(tmp_path):
+    images, seg = make_arrays()
+    write_h5_volume(tmp_path, 1, {**images, "t2": np.zeros(SHAPE, np.int16)}, seg)
+    with pytest.raises(DataError, match=r"volume_1_slice_\*\.h5 \(t2\): every voxel is 0"):
+        io.load_h5_volume(io.find_h5_volumes(tmp_path)[1])
+
+
+def test_two_files_for_one_h5_slice_name_both(tmp_path):
+    images, seg = make_arrays()
+    write_h5_volume(tmp_path, 1, images, seg)
+    (tmp_path / "volume_1_slice_02.h5").write_bytes((tmp_path / "volume_1_slice_3.h5").read_bytes())
+    with pytest.raises(DataError, match=r"volume_1_slice_02\.h5 and .*volume_1_slice_2\.h5: two files for slice 2 "
+                                        r"of volume 1"):
+        io.find_h5_volumes(tmp_path)
 
 
 def test_empty_h5_folder(tmp_path):
