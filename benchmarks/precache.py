@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from braintools import cache, io
-from braintools.cache import median_ms, random_patch_starts, warm_files
+from braintools.cache.benchmark import median_ms, random_patch_starts, warm_files
 from braintools.paths import data_dir
 
 PATCH = (160, 160, 64)

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from braintools.lru import LRUVolumeCache
+from braintools.cache.lru import LRUVolumeCache
 from braintools.preprocess import brain_mask, zscore_brain
 from braintools.volumes import Volume, VolumeSource
 

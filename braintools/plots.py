@@ -257,3 +257,35 @@ def plot_slice_overlays(images: np.ndarray, rows: dict[str, np.ndarray], channel
                 ax.set_title(titles[column], fontsize=9)
     add_label_legend(fig, loc="outside lower center", ncol=3, fontsize=8)
     return fig
+
+
+def _time_label(ms: float, speed_up: float) -> str:
+    """Label of one bar, e.g. ``"28.3 ms  (62x faster)"``."""
+    label = f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
+    if speed_up != 1:
+        label += f"  ({speed_up:,.{0 if speed_up >= 10 else 1}f}x faster)"
+    return label
+
+
+def plot_load_times(table: pd.DataFrame, title: str = "") -> Figure:
+    """Bar charts of a ``benchmark_loads`` table: time per read (log scale, with speed-ups) and MiB returned."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 0.55 * len(table) + 1.6), layout="constrained")
+    time_ax, size_ax = fig.subplots(1, 2, sharey=True, width_ratios=(3, 2))
+    positions = np.arange(len(table))[::-1]
+    colours = ["#D55E00" if key == "h5" else "#0072B2" for key in table.index]
+    time_ax.barh(positions, table["ms"], color=colours)
+    time_ax.set_xscale("log")
+    time_ax.set_xlim(table["ms"].min() / 3, table["ms"].max() * 30)
+    for position, (ms, speed_up) in zip(positions, table[["ms", "speed-up"]].itertuples(index=False)):
+        time_ax.text(ms * 1.15, position, _time_label(ms, speed_up), va="center", fontsize=9)
+    time_ax.set_yticks(positions, table["read"])
+    time_ax.set_xlabel("milliseconds per read (log scale, median, warm)")
+    size_ax.barh(positions, table["MiB"], color=colours)
+    for position, mebibytes in zip(positions, table["MiB"]):
+        size_ax.text(mebibytes, position, f" {mebibytes:.3g}", va="center", fontsize=9)
+    size_ax.set_xlim(0, table["MiB"].max() * 1.25)
+    size_ax.set_xlabel("MiB returned per read")
+    fig.suptitle(title or "Reading one patient: HDF5 slices vs the .npy cache")
+    return fig

@@ -21,9 +21,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braintools import cache, io, labels, processes
+from braintools import cache, io, labels, plots, processes
+from braintools.atomic import atomic_path
+from braintools.cache import benchmark, build, store
+from braintools.cache.lru import LRUVolumeCache, value_nbytes
 from braintools.errors import DataError, DiskFullError
-from braintools.lru import LRUVolumeCache, value_nbytes
 from braintools.preprocess import zscore_brain
 
 SHAPE = (32, 32, 12)
@@ -81,7 +83,7 @@ def cache_bytes(cache_dir: Path) -> dict[str, bytes]:
 
 def without_lock(files: dict[str, bytes]) -> dict[str, bytes]:
     """``cache_bytes`` less the lock file, which may still name a killed holder (a courtesy text, not cache data)."""
-    return {name: data for name, data in files.items() if name != cache.LOCK_NAME}
+    return {name: data for name, data in files.items() if name != build.LOCK_NAME}
 
 
 def final_npy_files(cache_dir: Path) -> list[Path]:
@@ -136,11 +138,11 @@ def test_manifest_describes_each_patient(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=2)
     cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
     manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
-    assert manifest["format"] == cache.CACHE_FORMAT and "(4, X, Y, Z)" in manifest["layout"]
+    assert manifest["format"] == store.CACHE_FORMAT and "(4, X, Y, Z)" in manifest["layout"]
     entry = manifest["cases"]["volume_2"]
     assert entry["image"]["shape"] == [4, *SHAPE] and entry["image"]["dtype"] == "float16"
     assert entry["labels"]["shape"] == list(SHAPE) and entry["labels"]["dtype"] == "uint8"
-    assert entry["image"]["sha256"] == cache.file_sha256(tmp_path / "cache" / "volume_2_image.npy")
+    assert entry["image"]["sha256"] == store.file_sha256(tmp_path / "cache" / "volume_2_image.npy")
     assert entry["source"]["kind"] == "h5" and entry["source"]["files"] == SHAPE[2]
     assert entry["modalities"] == list(io.MODALITIES)
 
@@ -218,14 +220,14 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="f
 
 def braintools_env(**variables: str) -> dict[str, str]:
     """Environment for a subprocess that imports this checkout's braintools."""
-    root = str(Path(cache.__file__).resolve().parents[1])
+    root = str(Path(cache.__file__).resolve().parents[2])
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
             **variables}
 
 
 def run_braintools(*arguments: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "braintools", *arguments], env=env,
-                            cwd=Path(cache.__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                            cwd=Path(cache.__file__).resolve().parents[2], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -367,7 +369,7 @@ def hold_lock(lock_path: Path, fork: bool) -> tuple[subprocess.Popen, int]:
 def test_a_run_that_waits_for_the_lock_says_so_and_gives_up_after_the_timeout(tmp_path, capsys):
     h5_dir, cache_dir = write_h5_tree(tmp_path / "h5", n_volumes=1), tmp_path / "cache"
     cache_dir.mkdir()
-    holder, _ = hold_lock(cache_dir / cache.LOCK_NAME, fork=False)
+    holder, _ = hold_lock(cache_dir / build.LOCK_NAME, fork=False)
     try:
         with pytest.raises(DataError, match=rf"cache: another precache run has held this folder for more than 0.5 s "
                                             rf"\(pid {holder.pid} on .* since .*\); let it finish or stop it"):
@@ -380,13 +382,13 @@ def test_a_run_that_waits_for_the_lock_says_so_and_gives_up_after_the_timeout(tm
         holder.wait()
     report = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False, lock_timeout=5)
     assert report.converted == ["volume_1"] and capsys.readouterr().err == ""
-    assert (cache_dir / cache.LOCK_NAME).read_bytes() == b"", "an unlocked folder still names a holder"
+    assert (cache_dir / build.LOCK_NAME).read_bytes() == b"", "an unlocked folder still names a holder"
 
 
 @needs_proc
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_child_forked_while_the_lock_is_held_never_holds_it(tmp_path, capsys):
-    lock_path = tmp_path / cache.LOCK_NAME
+    lock_path = tmp_path / build.LOCK_NAME
     holder, child = hold_lock(lock_path, fork=True)
     try:
         holder.kill()  # SIGKILL: the child lives on, an orphan
@@ -401,16 +403,16 @@ def test_a_child_forked_while_the_lock_is_held_never_holds_it(tmp_path, capsys):
 @pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="needs fork to patch the workers")
 def test_a_worker_dying_mid_write_then_resume_equals_an_uninterrupted_run(tmp_path, reference_cache, monkeypatch):
     h5_dir, reference = reference_cache
-    cache_dir, parent, real_write = tmp_path / "cache", os.getpid(), cache._atomic_write
+    cache_dir, parent, real_write = tmp_path / "cache", os.getpid(), store._atomic_write
 
     def die_in_worker(path, write):
         if os.getpid() != parent and path.name == "volume_2_image.npy":
-            with cache.atomic_path(path) as temporary:
+            with atomic_path(path) as temporary:
                 temporary.write_bytes(b"\x93NUMPY half")
                 os._exit(1)
         real_write(path, write)
 
-    monkeypatch.setattr(cache, "_atomic_write", die_in_worker)
+    monkeypatch.setattr(store, "_atomic_write", die_in_worker)
     with pytest.raises(cache.PrecacheError, match="volume_2: worker process died") as failure:
         cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
     assert "volume_2" in failure.value.report.failed
@@ -457,7 +459,7 @@ def test_a_second_precache_on_one_folder_waits_for_the_first(tmp_path):
     reports = []
     second = threading.Thread(target=lambda: reports.append(
         cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)))
-    with processes.file_lock(cache_dir / cache.LOCK_NAME):  # a first run holds the folder
+    with processes.file_lock(cache_dir / build.LOCK_NAME):  # a first run holds the folder
         (cache_dir / ".tmp-1-volume_1_image.npy").write_bytes(b"the first run is writing this")
         second.start()
         second.join(timeout=1.0)
@@ -500,6 +502,7 @@ READ_ONLY_RUN = textwrap.dedent("""
 
     sys.addaudithook(read_only_media)
     from braintools import cache
+    from braintools.errors import DataError
 
     sources = cache.nifti_sources(nifti_dir)
     report = cache.precache(sources, cache_dir, workers=2, progress=False)
@@ -509,7 +512,7 @@ READ_ONLY_RUN = textwrap.dedent("""
     os.utime(sources[1].files[0])  # a changed source: this case needs converting, which read-only media refuse
     try:
         cache.precache(sources, cache_dir, workers=1, progress=False)
-    except cache.DataError as error:
+    except DataError as error:
         print(error)
 """)
 
@@ -526,7 +529,7 @@ def test_a_complete_cache_on_read_only_media_is_read_without_a_single_write(tmp_
     assert run.returncode == 0, run.stderr
     counts, refused = run.stdout.strip().splitlines()
     assert counts == f"2 0 (4, {SHAPE[0]}, {SHAPE[1]}, {SHAPE[2]}) {SHAPE} (4, 8, 8, 4)"
-    assert refused.startswith(f"{cache_dir / cache.LOCK_NAME}: cannot write to the cache folder (Read-only file")
+    assert refused.startswith(f"{cache_dir / build.LOCK_NAME}: cannot write to the cache folder (Read-only file")
     assert "some cases are not cached yet" in refused
     assert cache_bytes(cache_dir) == before
 
@@ -582,12 +585,12 @@ def test_a_full_disk_stops_precache_naming_the_file_and_leaves_no_temporary_file
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 def test_a_real_disk_full_error_names_the_file_and_keeps_the_old_one(tmp_path):
     target = tmp_path / "volume_1_image.npy"
-    cache.save_npy(target, np.zeros(3, np.float16))
+    store.save_npy(target, np.zeros(3, np.float16))
     old = target.read_bytes()
     # the kernel's own ENOSPC: the temporary file save_npy writes first is /dev/full
     (tmp_path / f".tmp-{os.getpid()}-volume_1_image.npy").symlink_to("/dev/full")
     with pytest.raises(DiskFullError, match=r"volume_1_image\.npy: cannot write this file, the disk is full"):
-        cache.save_npy(target, np.ones(10_000, np.float16))
+        store.save_npy(target, np.ones(10_000, np.float16))
     assert [path.name for path in tmp_path.iterdir()] == ["volume_1_image.npy"] and target.read_bytes() == old
 
 
@@ -784,9 +787,9 @@ def test_verify_accepts_a_good_cache_and_finds_each_kind_of_problem(tmp_path):
     manifest = cache.read_manifest(cache_dir)
     wrong, _ = cache.load_cached_case(cache_dir, "volume_3", mmap=False)
     wrong[0, 16, 16, 6] += 1
-    cache.save_npy(cache_dir / "volume_3_image.npy", wrong)
-    manifest["cases"]["volume_3"]["image"]["sha256"] = cache.file_sha256(cache_dir / "volume_3_image.npy")
-    cache.write_manifest(cache_dir, manifest)
+    store.save_npy(cache_dir / "volume_3_image.npy", wrong)
+    manifest["cases"]["volume_3"]["image"]["sha256"] = store.file_sha256(cache_dir / "volume_3_image.npy")
+    store.write_manifest(cache_dir, manifest)
     problems = cache.verify_cache(sources, cache_dir, workers=1, progress=False, raise_on_failure=False)
     assert "volume_1_image.npy: checksum differs" in problems["volume_1"]
     assert "source of volume_2 changed" in problems["volume_2"]
@@ -820,23 +823,23 @@ def test_median_ms_warms_up_once_then_repeats():
 
 
 def test_cpu_seconds_grow_and_timed_precache_reports(tmp_path):
-    before = cache.cpu_seconds()
+    before = benchmark.cpu_seconds()
     report, wall, cpu = cache.timed_precache(cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=2)),
                                              tmp_path / "cache", workers=2)
     assert sorted(report.converted) == ["volume_1", "volume_2"] and wall > 0 and cpu >= 0
-    assert cache.cpu_seconds() >= before
+    assert benchmark.cpu_seconds() >= before
 
 
 def test_random_patch_starts_fit_and_repeat_with_the_seed():
-    starts = cache.random_patch_starts((20, 10, 5), (8, 10, 2), 50, seed=3)
-    assert starts == cache.random_patch_starts((20, 10, 5), (8, 10, 2), 50, seed=3)
+    starts = benchmark.random_patch_starts((20, 10, 5), (8, 10, 2), 50, seed=3)
+    assert starts == benchmark.random_patch_starts((20, 10, 5), (8, 10, 2), 50, seed=3)
     assert all(0 <= x <= 12 and y == 0 and 0 <= z <= 3 for x, y, z in starts)
 
 
 def test_benchmark_loads_returns_every_way_with_sizes_and_speed_ups(small_cache, tmp_path):
     h5_files = io.find_h5_volumes(tmp_path / "h5")[1]
     table = cache.benchmark_loads(h5_files, small_cache, "volume_1", patch_size=(16, 64, 6), repeats=1)
-    assert list(table.index) == list(cache.LOAD_WAYS)
+    assert list(table.index) == list(benchmark.LOAD_WAYS)
     assert table.loc["h5", "read"].startswith(f"{SHAPE[2]} HDF5") and "16x32x6 patch" in table.loc["patch", "read"]
     voxels = int(np.prod(SHAPE))
     expected_mib = {"h5": voxels * 17, "npy": voxels * 8, "fromfile": voxels * 8, "patient": voxels * 9,
@@ -848,17 +851,6 @@ def test_benchmark_loads_returns_every_way_with_sizes_and_speed_ups(small_cache,
     np.testing.assert_allclose(table["speed-up"], table.loc["h5", "ms"] / table["ms"])
 
 
-def test_check_load_targets_compares_the_ratios():
-    import pandas as pd
-
-    ms = {"h5": 1000.0, "npy": 10.0, "fromfile": 6.0, "patient": 12.0, "patch": 3.0, "axial": 1.0}
-    table = pd.DataFrame({"read": list(ms), "ms": list(ms.values())}, index=list(ms))
-    checks = cache.check_load_targets(table)
-    assert checks["measured"].tolist() == pytest.approx([100.0, 10 / 6, 4.0])
-    assert checks["holds"].tolist() == [True, True, False]
-    assert checks["target"].tolist() == [">= 50", "<= 2", ">= 10"]
-
-
 def test_disk_sizes_and_plot(small_cache, tmp_path):
     h5_files = io.find_h5_volumes(tmp_path / "h5")[2]
     sizes = cache.disk_sizes(h5_files, small_cache, "volume_2")
@@ -867,7 +859,7 @@ def test_disk_sizes_and_plot(small_cache, tmp_path):
     assert sizes["bytes per voxel"].iloc[1] == pytest.approx(8, abs=128 / voxels)  # 8 bytes + the .npy header
     assert sizes["MiB"].iloc[2] == pytest.approx(os.path.getsize(small_cache / "volume_2_labels.npy") / 2**20)
     table = cache.benchmark_loads(h5_files, small_cache, "volume_2", patch_size=(8, 8, 4), repeats=1)
-    fig = cache.plot_load_times(table, title="test")
+    fig = plots.plot_load_times(table, title="test")
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
 
 

@@ -9,6 +9,7 @@ import pytest
 from helpers import toy_case
 
 from braintools import cache, io, signatures, synthetic
+from braintools.cache import store
 from braintools.cli import main
 from braintools.errors import DataError
 from braintools.preprocess import zscore_brain
@@ -79,7 +80,7 @@ def test_verify_fails_when_the_manifest_order_differs_from_the_source(tmp_path):
     cache.precache(sources, tmp_path / "cache", workers=1, progress=False)
     manifest = cache.read_manifest(tmp_path / "cache")
     manifest["cases"]["volume_4"]["channel_order"] = list(io.MODALITIES)  # edited by hand, fingerprint unchanged
-    cache.write_manifest(tmp_path / "cache", manifest)
+    store.write_manifest(tmp_path / "cache", manifest)
     with pytest.raises(DataError, match=r"volume_4 is recorded with HDF5 channel order \('t1', 't1ce'"):
         cache.verify_case(sources[0], tmp_path / "cache")
 

@@ -1,0 +1,109 @@
+"""Check cached patients against their sources: checksums, shapes, labels, float16 rounding, channel order."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from braintools import io
+from braintools.cache.build import PrecacheError, _default_workers, _run_per_case
+from braintools.cache.sources import CacheSource, load_source, source_fingerprint
+from braintools.cache.store import (
+    FLOAT16_ATOL,
+    FLOAT16_RTOL,
+    cache_file_names,
+    file_sha256,
+    load_cached_case,
+    manifest_entry,
+    manifest_path,
+)
+from braintools.errors import DataError
+from braintools.labels import to_contiguous
+from braintools.preprocess import zscore_brain
+
+
+def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
+    """Check one cached patient against its source; raise ``DataError`` describing the first problem.
+
+    Checks: manifest entry, unchanged source, file checksums, shapes and dtypes, labels exactly equal,
+    image within float16 rounding of the z-scored source; for HDF5 sources, the channel order of the manifest
+    against the source's and against the intensity signatures of the data (``signatures.contradicting_order``).
+    """
+    cache_dir = Path(cache_dir)
+    entry = manifest_entry(cache_dir, source.case_id)
+    if entry.get("source") != source_fingerprint(source):
+        raise DataError(f"{source.files[0]}: source of {source.case_id} changed since it was cached")
+    recorded = tuple(entry.get("channel_order", source.channel_order))
+    if source.kind == "h5" and recorded != tuple(source.channel_order):
+        raise DataError(f"{manifest_path(cache_dir)}: {source.case_id} is recorded with HDF5 channel order "
+                        f"{recorded}, its source is read as {tuple(source.channel_order)}")
+    for array_entry in (entry["image"], entry["labels"]):
+        if array_entry is not None and file_sha256(cache_dir / array_entry["file"]) != array_entry["sha256"]:
+            raise DataError(f"{cache_dir / array_entry['file']}: checksum differs from the manifest (corrupt)")
+    image, labels = load_cached_case(cache_dir, source.case_id, mmap=True)
+    case = load_source(source)
+    if source.kind == "h5" and case.seg is not None:
+        _check_signatures(case, recorded, source.files[0])
+    _compare_image(image, zscore_brain(case.image), cache_dir / entry["image"]["file"])
+    expected_labels = None if case.seg is None else to_contiguous(case.seg)
+    if (labels is None) != (expected_labels is None) or (
+        labels is not None and not np.array_equal(labels, expected_labels)
+    ):
+        raise DataError(f"{cache_dir / cache_file_names(source.case_id)[1]}: labels differ from the source")
+
+
+def _check_signatures(case: io.Case, channel_order: tuple[str, ...], first_file: Path) -> None:
+    """Raise ``DataError`` when the intensity signatures of an HDF5 volume clearly refute its channel order."""
+    from braintools import signatures
+
+    stored = case.image[[case.modalities.index(modality) for modality in channel_order]]  # channels as in the files
+    preferred = signatures.contradicting_order(stored, case.seg, channel_order)
+    if preferred is not None:
+        raise DataError(f"{first_file}: {case.case_id} is cached with HDF5 channel order {channel_order}, but its "
+                        f"intensity signatures say {preferred.order} ({preferred.passed}/{preferred.measured} hold); "
+                        f"precache it again with that order (command line: --channel-order infer)")
+
+
+def _compare_image(cached: np.ndarray, reference: np.ndarray, path: Path) -> None:
+    if cached.shape != reference.shape:
+        raise DataError(f"{path}: shape {cached.shape} differs from the source {reference.shape}")
+    error = np.abs(cached.astype(np.float32) - reference)
+    allowed = FLOAT16_RTOL * np.abs(reference) + FLOAT16_ATOL
+    if np.any(error > allowed):
+        worst = float(np.max(error - allowed))
+        raise DataError(f"{path}: {np.count_nonzero(error > allowed)} voxels differ from the z-scored source "
+                        f"by more than float16 rounding (worst excess {worst:.3g})")
+
+
+def verify_cache(
+    sources: Iterable[CacheSource],
+    cache_dir: str | os.PathLike,
+    workers: int | None = None,
+    progress: bool = True,
+    raise_on_failure: bool = True,
+) -> dict[str, str]:
+    """Check every cached patient against its source; return ``{case_id: problem}`` (empty: all good).
+
+    Same arguments as ``precache``. Raises ``PrecacheError`` listing the problems when ``raise_on_failure``
+    and any patient fails (see ``verify_case`` for what is checked).
+
+    Example:
+        >>> verify_cache(h5_sources(h5_dir), cache_dir)  # doctest: +SKIP
+        {}
+    """
+    sources = list(sources)
+    check = functools.partial(verify_case, cache_dir=cache_dir)
+    problems = {
+        source.case_id: error
+        for source, _, error in _run_per_case(check, sources, _default_workers(workers), progress, "verify")
+        if error is not None
+    }
+    if problems and raise_on_failure:
+        lines = "\n".join(f"  {case_id}: {message}" for case_id, message in sorted(problems.items()))
+        raise PrecacheError(problems, f"{cache_dir}: {len(problems)} of {len(sources)} cached cases failed "
+                                      f"verification\n{lines}")
+    return problems
