@@ -22,6 +22,7 @@ from braintools.cache.store import (
     lru_case_cache,
     read_manifest,
     read_patch,
+    write_manifest,
 )
 from braintools.cache.verify import verify_cache, verify_case
 
@@ -29,5 +30,5 @@ __all__ = [
     "LAYOUT", "CacheSource", "LRUVolumeCache", "PrecacheError", "PrecacheReport", "benchmark_loads", "cache_file_names",
     "cached_arrays", "cached_case_ids", "convert_case", "disk_sizes", "h5_sources", "load_cached_case", "load_source",
     "lru_case_cache", "median_ms", "nifti_sources", "precache", "read_manifest", "read_patch", "source_fingerprint",
-    "timed_precache", "verify_cache", "verify_case", "warm_files",
+    "timed_precache", "verify_cache", "verify_case", "warm_files", "write_manifest",
 ]
