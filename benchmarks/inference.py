@@ -22,7 +22,7 @@ from monai.inferers import sliding_window_inference as monai_sliding_window
 from monai.metrics import compute_hausdorff_distance
 from torch import nn
 
-from braintools.inference import sliding_window_inference
+from braintools.inference.sliding_window import sliding_window_inference
 from braintools.metrics import hd95
 
 
@@ -30,7 +30,7 @@ def make_model(features: tuple[int, ...]) -> nn.Module:
     """The course's 3D U-Net with random weights (a small conv stack if that module is unavailable)."""
     torch.manual_seed(0)
     try:
-        from braintools.models3d import UNet3D
+        from braintools.models.unet3d import UNet3D
     except ImportError:
         return nn.Sequential(nn.Conv3d(4, features[0], 3, padding=1), nn.ReLU(), nn.Conv3d(features[0], 4, 1))
     return UNet3D(in_channels=4, num_classes=4, features=features)

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from braintools.datasets3d import PatchDataset3D
-from braintools.volumes import Volume
+from braintools.datasets.patches3d import PatchDataset3D
+from braintools.datasets.volumes import Volume
 
 SHAPE = (240, 240, 155)
 

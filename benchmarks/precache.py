@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools import cache, io
+from braintools import cache
 from braintools.cache.benchmark import median_ms, random_patch_starts, warm_files
+from braintools.data import io
 from braintools.paths import data_dir
 
 PATCH = (160, 160, 64)
@@ -40,7 +41,7 @@ LAYOUTS = {"(4, X, Y, Z)": (0, 1, 2, 3), "(4, Z, X, Y)": (0, 3, 1, 2), "(Z, X, Y
 
 def make_h5_patients(folder: Path, n_patients: int, seed: int) -> None:
     """Write full-size synthetic patients as Kaggle HDF5 slices (``volume_<v>_slice_<s>.h5``), once."""
-    from braintools import synthetic
+    from braintools.data import synthetic
 
     for volume in range(1, n_patients + 1):
         if (folder / f"volume_{volume}_slice_154.h5").is_file():

@@ -19,14 +19,14 @@ import time
 import numpy as np
 import torch
 
-from braintools.augment import SliceAugmenter
-from braintools.datasets2d import SliceDataset
-from braintools.losses import DiceCELoss
-from braintools.models2d import create_smp_model
+from braintools.datasets.augment import SliceAugmenter
+from braintools.datasets.slices2d import SliceDataset
+from braintools.datasets.volumes import VolumeSource
+from braintools.models.smp2d import create_smp_model
+from braintools.models.wrappers import Downsampled
 from braintools.profiles import get_profile
 from braintools.runtime import free_cpu_threads
-from braintools.volumes import VolumeSource
-from braintools.wrappers import Downsampled
+from braintools.training.losses import DiceCELoss
 
 
 def _synchronize(device: torch.device) -> None:

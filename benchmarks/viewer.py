@@ -15,9 +15,9 @@ import statistics
 import time
 from pathlib import Path
 
-from braintools import io
-from braintools.orientation import plane_axis
-from braintools.widgets import SliceViewer
+from braintools.data import io
+from braintools.viz.orientation import plane_axis
+from braintools.viz.widgets import SliceViewer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats_sample"
 
@@ -28,7 +28,7 @@ def load_benchmark_case(folder: Path | None):
         folder = sorted(path for path in SAMPLE.iterdir() if path.is_dir())[0]
     if folder is not None:
         return io.load_case(folder), f"real case {folder.name}"
-    from braintools import synthetic
+    from braintools.data import synthetic
 
     return synthetic.make_case(seed=2020, case_index=1), "synthetic case (seed 2020, index 1)"
 

@@ -67,7 +67,7 @@ def _overlap(text: str) -> float:
 
 def _channel_order(text: str) -> tuple[str, ...] | str:
     """argparse type: ``infer``, or the four modalities in the order of the HDF5 channels, e.g. flair,t1,t1ce,t2."""
-    from braintools.io import MODALITIES
+    from braintools.data.io import MODALITIES
 
     if text.strip().lower() == "infer":
         return "infer"
@@ -114,7 +114,7 @@ def _checkpoint_dir(args: argparse.Namespace, profile) -> Path:
 
 def _h5_channel_order(choice: tuple[str, ...] | str, h5_dir: Path) -> tuple[str, ...]:
     """The channel order to read the HDF5 slices with: ``choice``, or inferred from the data's signatures."""
-    from braintools import io, signatures
+    from braintools.data import io, signatures
 
     if choice != "infer":
         return choice
@@ -139,7 +139,8 @@ def _report_failures(failures: dict[str, str], done: int, what: str) -> None:
 
 
 def _synthesize(args: argparse.Namespace) -> None:
-    from braintools import paths, synthetic
+    from braintools import paths
+    from braintools.data import synthetic
 
     profile = _profile(args)
     root = synthetic.generate_dataset(
@@ -155,7 +156,8 @@ def _synthesize(args: argparse.Namespace) -> None:
 
 
 def _precache(args: argparse.Namespace) -> None:
-    from braintools import cache, download, paths
+    from braintools import cache, paths
+    from braintools.data import download
 
     profile = _profile(args)
     if args.source == "h5":
@@ -173,7 +175,7 @@ def _precache(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from braintools import distributed
+    from braintools.training import distributed
 
     device = distributed.setup(args.device)  # under torchrun: join the other processes (NCCL or gloo)
     try:
@@ -183,7 +185,8 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _train_here(args: argparse.Namespace, device) -> None:
-    from braintools import course, distributed, recipes
+    from braintools import course
+    from braintools.training import distributed, recipes
 
     profile = _profile(args)
     main_process = distributed.is_main_process()
@@ -217,7 +220,7 @@ def _train_here(args: argparse.Namespace, device) -> None:
 
 
 def _epoch_of(path: Path) -> int:
-    from braintools.checkpoints import read_checkpoint
+    from braintools.models.checkpoints import read_checkpoint
 
     return int(read_checkpoint(path)["epoch"])
 
@@ -225,9 +228,11 @@ def _epoch_of(path: Path) -> int:
 def _predict(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
-    from braintools import checkpoints, io, paths
+    from braintools import paths
+    from braintools.data import io
+    from braintools.inference.segment import InferenceSettings, segment_case
+    from braintools.models import checkpoints
     from braintools.runtime import get_device
-    from braintools.segment import InferenceSettings, segment_case
 
     profile = _profile(args)
     cases = _cases_to_predict(args, profile)
@@ -266,7 +271,8 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _cases_to_predict(args: argparse.Namespace, profile) -> list:
     """The ``CaseFiles`` named by ``--cases`` / ``--input`` (default: the test patients of the course split)."""
-    from braintools import course, io
+    from braintools import course
+    from braintools.data import io
 
     if args.input:  # a folder of the user's cases: the course dataset is not needed (nor generated)
         found = {case.case_id: case for case in io.find_cases(args.input, warn_missing=False)}
@@ -288,7 +294,8 @@ def _cases_to_predict(args: argparse.Namespace, profile) -> list:
 def _evaluate(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from braintools import download, metrics, paths
+    from braintools import metrics, paths
+    from braintools.data import download
 
     profile = _profile(args)
     pred_dir = Path(args.pred_dir) if args.pred_dir else paths.predictions_dir(profile.name)

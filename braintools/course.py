@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from braintools import cache, download, io, paths, splits
+from braintools import cache, paths
+from braintools.data import download, io, splits
 from braintools.errors import DataError
 from braintools.profiles import Profile, get_profile
 

@@ -28,10 +28,17 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from braintools.atomic import atomic_path
+from braintools.data.io import find_cases, load_nifti
+from braintools.data.labels import (
+    BRATS2020,
+    REGIONS,
+    LabelConvention,
+    regions_from_classes,
+    to_contiguous,
+    validate_labels,
+)
+from braintools.data.preprocess import bounding_box
 from braintools.errors import DataError
-from braintools.io import find_cases, load_nifti
-from braintools.labels import BRATS2020, REGIONS, LabelConvention, regions_from_classes, to_contiguous, validate_labels
-from braintools.preprocess import bounding_box
 
 CONVENTIONS = ("brats", "ignore")
 METRICS = ("Dice", "HD95", "Sensitivity", "Specificity")

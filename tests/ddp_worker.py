@@ -9,9 +9,9 @@ import sys
 
 import torch
 
-from braintools import distributed, losses, train
-from braintools.checkpoints import ModelSpec, build_model
-from braintools.recipes import loader
+from braintools.models.checkpoints import ModelSpec, build_model
+from braintools.training import distributed, losses, train
+from braintools.training.recipes import loader
 
 SPEC = ModelSpec("unet3d", features=(4, 8), window=(8, 8, 4))
 ITEMS, BATCH, EPOCHS, SEED = 8, 2, 2, 7

@@ -6,7 +6,7 @@ import h5py
 import nibabel as nib
 import numpy as np
 
-from braintools import io, labels
+from braintools.data import io, labels
 
 SHAPE = (8, 8, 4)
 AFFINE = io.brats_affine(SHAPE)

@@ -40,7 +40,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from braintools import io, synthetic
+from braintools.data import io, synthetic
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCE_FOLDERS = ("brats_sample", "brats_dev")

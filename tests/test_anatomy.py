@@ -6,7 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from braintools import anatomy, labels, synthetic, tumour
+from braintools.data import labels, synthetic
+from braintools.data.synthetic import anatomy, tumour
 
 GRID = (64, 64, 40)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from braintools import augment
+from braintools.datasets import augment
 
 
 def _slice(size=32, seed=0):

@@ -5,7 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from braintools import atomic, paths, preprocess, profiles
+from braintools import atomic, paths, profiles
+from braintools.data import preprocess
 from braintools.errors import DiskFullError
 
 

@@ -21,12 +21,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braintools import cache, io, labels, plots, processes
+from braintools import cache, processes, viz
 from braintools.atomic import atomic_path
 from braintools.cache import benchmark, build, store
 from braintools.cache.lru import LRUVolumeCache, value_nbytes
+from braintools.data import io, labels
+from braintools.data.preprocess import zscore_brain
 from braintools.errors import DataError, DiskFullError
-from braintools.preprocess import zscore_brain
 
 SHAPE = (32, 32, 12)
 
@@ -271,7 +272,7 @@ def npy_files_written(cache_dir: Path) -> int:
 def ci_precache(tmp_path_factory):
     """The ci synthetic dataset (6 cases of 64 x 64 x 40) in a temporary BRAINTOOLS_DATA, and its cache written by
     one uninterrupted ``python -m braintools precache --workers 2``: (environment, training folder, cache bytes)."""
-    from braintools import download
+    from braintools.data import download
     from braintools.profiles import get_profile
 
     root = tmp_path_factory.mktemp("ci_data")
@@ -859,7 +860,7 @@ def test_disk_sizes_and_plot(small_cache, tmp_path):
     assert sizes["bytes per voxel"].iloc[1] == pytest.approx(8, abs=128 / voxels)  # 8 bytes + the .npy header
     assert sizes["MiB"].iloc[2] == pytest.approx(os.path.getsize(small_cache / "volume_2_labels.npy") / 2**20)
     table = cache.benchmark_loads(h5_files, small_cache, "volume_2", patch_size=(8, 8, 4), repeats=1)
-    fig = plots.plot_load_times(table, title="test")
+    fig = viz.plot_load_times(table, title="test")
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
 
 

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from helpers import toy_case
 
-from braintools import cache, io, signatures, synthetic
+from braintools import cache
 from braintools.cache import store
 from braintools.cli import main
+from braintools.data import io, signatures, synthetic
+from braintools.data.preprocess import zscore_brain
 from braintools.errors import DataError
-from braintools.preprocess import zscore_brain
 
 FLAIR_FIRST = ("flair", "t1", "t1ce", "t2")  # the minority order of the Kaggle files, not the package default
 

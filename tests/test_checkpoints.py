@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from braintools import checkpoints
-from braintools.checkpoints import ModelSpec, build_model, load_best_model, load_model, save_checkpoint
 from braintools.errors import DataError
-from braintools.models3d import UNet3D
-from braintools.wrappers import Downsampled, Downsampled3D, InPlaneDownsampled
+from braintools.models import checkpoints
+from braintools.models.checkpoints import ModelSpec, build_model, load_best_model, load_model, save_checkpoint
+from braintools.models.unet3d import UNet3D
+from braintools.models.wrappers import Downsampled, Downsampled3D, InPlaneDownsampled
 
 UNET3D = ModelSpec("unet3d", features=(4, 8, 16), deep_supervision=True, shrink=2, window=(32, 32, 16))
 UNET2D = ModelSpec("unet2d", architecture="Unet", encoder="resnet18", shrink=2, window=(-1, -1, 8))
@@ -140,8 +140,8 @@ def test_size_divisor_follows_the_network_and_its_shrink():
 
 
 def test_wrap_gives_a_network_made_elsewhere_its_spec_and_shrink_wrapper(tmp_path):
-    from braintools.inflation import inflate_2d_model_to_3d
-    from braintools.models2d import create_smp_model
+    from braintools.models.inflation import inflate_2d_model_to_3d
+    from braintools.models.smp2d import create_smp_model
 
     inflated = inflate_2d_model_to_3d(create_smp_model("Unet", "resnet18"), **INFLATED.inflation)
     model = checkpoints.wrap(inflated, INFLATED)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from braintools import checkpoints
 from braintools.cli import build_parser, main
+from braintools.models import checkpoints
 
 COMMANDS = ("synthesize", "precache", "train", "predict", "evaluate")
 
@@ -94,7 +94,7 @@ def test_train_resumes_by_default_and_never_loses_the_best(ci_data, tmp_path, ca
 
 
 def test_train_refuses_to_resume_another_recipe(ci_data, tmp_path, capsys, monkeypatch):
-    from braintools import recipes
+    from braintools.training import recipes
 
     folder = tmp_path / "checkpoints"
     assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from braintools import datasets3d as d3
+from braintools.data.preprocess import brain_mask, zscore_brain
+from braintools.datasets import patches3d as d3
+from braintools.datasets.volumes import Volume
 from braintools.errors import DataError
-from braintools.preprocess import brain_mask, zscore_brain
-from braintools.volumes import Volume
 
 SHAPE = (24, 20, 12)
 

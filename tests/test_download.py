@@ -8,7 +8,8 @@ import pytest
 import requests
 from helpers import make_arrays, write_case, write_h5_volume, write_nifti
 
-from braintools import download, io, profiles, synthetic
+from braintools import profiles
+from braintools.data import download, io, synthetic
 from braintools.errors import DataError
 
 

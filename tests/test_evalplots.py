@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from braintools import io
-from braintools.evalplots import error_overlay, plot_blending, plot_region_errors, plot_region_scores
+from braintools.data import io
+from braintools.viz.evaluation import error_overlay, plot_blending, plot_region_errors, plot_region_scores
 
 
 def test_error_overlay_colours_hits_false_alarms_and_misses():

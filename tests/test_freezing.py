@@ -4,15 +4,16 @@ import pytest
 import torch
 from torch import nn
 
-from braintools import freezing, models2d
-from braintools.freezing import freeze_batchnorm_statistics
+from braintools.models import smp2d
+from braintools.training import freezing
+from braintools.training.freezing import freeze_batchnorm_statistics
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(encoder="resnet18"):
     torch.manual_seed(0)
-    return models2d.create_smp_model("Unet", encoder)
+    return smp2d.create_smp_model("Unet", encoder)
 
 
 def _batch():

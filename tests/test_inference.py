@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from braintools.inference import (
+from braintools.inference.sliding_window import (
     flip_combinations,
     importance_map,
     predict_with_flips,

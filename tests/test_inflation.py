@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from braintools.inflation import (
+from braintools.models.inflation import (
     InflatedConv3d,
     InflationOptions,
     UnsupportedLayerError,

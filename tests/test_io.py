@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers import AFFINE, SHAPE, make_arrays, write_case, write_h5_volume, write_nifti
 
-from braintools import io
+from braintools.data import io
 from braintools.errors import DataError
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from braintools import cache, download, io, signatures
+from braintools import cache
 from braintools.cli import main
+from braintools.data import download, io, signatures
 from braintools.profiles import get_profile
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from braintools import labels
+from braintools.data import labels
 from braintools.errors import DataError
 
 

@@ -7,7 +7,8 @@ from monai.losses import DiceCELoss as MonaiDiceCE
 from monai.losses import DiceLoss as MonaiDice
 from monai.losses import FocalLoss as MonaiFocal
 
-from braintools import labels, losses
+from braintools.data import labels
+from braintools.training import losses
 
 
 def _batch(shape=(3, 4, 12, 10), seed=0):

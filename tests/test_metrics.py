@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from braintools import io
+from braintools.data import io
 from braintools.errors import DataError
 from braintools.metrics import (
     HD95_PENALTY_MM,
@@ -267,7 +267,7 @@ def test_write_csv_is_atomic_and_round_trips(tmp_path):
 
 @pytest.mark.real_data
 def test_region_metrics_on_a_real_case(real_sample_dir):
-    from braintools.labels import to_contiguous
+    from braintools.data.labels import to_contiguous
 
     case = io.find_cases(real_sample_dir)[0]
     seg, affine = io.load_nifti(case.seg)

@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 from segmentation_models_pytorch.encoders import get_encoder
 from segmentation_models_pytorch.encoders._utils import patch_first_conv
 
-from braintools import checkpoints, models2d
+from braintools.models import checkpoints, smp2d
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 ])
 def test_models_take_four_channels_and_return_four_class_logits(architecture, encoder):
     torch.manual_seed(0)
-    model = models2d.create_smp_model(architecture, encoder).eval()
+    model = smp2d.create_smp_model(architecture, encoder).eval()
     with torch.no_grad():
         logits = model(torch.randn(1, 4, 32, 32))
     assert logits.shape == (1, 4, 32, 32)
@@ -28,13 +28,13 @@ def test_models_take_four_channels_and_return_four_class_logits(architecture, en
 
 
 def test_region_output_channels():
-    model = models2d.create_smp_model("Unet", "resnet18", num_classes=3).eval()
+    model = smp2d.create_smp_model("Unet", "resnet18", num_classes=3).eval()
     assert model(torch.zeros(1, 4, 32, 32)).shape == (1, 3, 32, 32)
 
 
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown smp architecture 'UNet3000'.*Unet"):
-        models2d.create_smp_model("UNet3000", "resnet18")
+        smp2d.create_smp_model("UNet3000", "resnet18")
 
 
 def _offline(*args, **kwargs):
@@ -42,9 +42,9 @@ def _offline(*args, **kwargs):
 
 
 def test_imagenet_falls_back_to_random_offline(monkeypatch, capsys):
-    monkeypatch.setattr(models2d, "hub_reachable", lambda: True)  # the download itself fails, no network used
+    monkeypatch.setattr(smp2d, "hub_reachable", lambda: True)  # the download itself fails, no network used
     monkeypatch.setattr("segmentation_models_pytorch.encoders.hf_hub_download", _offline)
-    model = models2d.create_smp_model("Unet", "resnet18", encoder_weights="imagenet")
+    model = smp2d.create_smp_model("Unet", "resnet18", encoder_weights="imagenet")
     message = capsys.readouterr().out
     assert "could not get the imagenet weights of encoder 'resnet18'" in message and "RANDOM" in message
     assert model.initialisation.startswith("random")
@@ -52,9 +52,9 @@ def test_imagenet_falls_back_to_random_offline(monkeypatch, capsys):
 
 
 def test_timm_encoder_falls_back_to_random_offline(monkeypatch, capsys):
-    monkeypatch.setattr(models2d, "hub_reachable", lambda: True)
+    monkeypatch.setattr(smp2d, "hub_reachable", lambda: True)
     monkeypatch.setattr("timm.models._hub.hf_hub_download", _offline)
-    model = models2d.create_smp_model("Unet", "tu-resnet18", encoder_weights="imagenet")
+    model = smp2d.create_smp_model("Unet", "tu-resnet18", encoder_weights="imagenet")
     assert "RANDOM" in capsys.readouterr().out and model.initialisation.startswith("random")
 
 
@@ -72,7 +72,7 @@ def test_encoder_file_with_three_channels_is_adapted_like_smp(tmp_path):
     imagenet_like["fc.weight"], imagenet_like["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
     path = tmp_path / "resnet18.pth"
     torch.save(imagenet_like, path)
-    model = models2d.create_smp_model("Unet", "resnet18", weights_path=path)
+    model = smp2d.create_smp_model("Unet", "resnet18", weights_path=path)
     assert model.initialisation == "encoder from resnet18.pth"
     conv1 = model.encoder.conv1.weight.detach()
     assert conv1.shape[1] == 4
@@ -87,7 +87,7 @@ def test_timm_file_loads_into_a_tu_encoder(tmp_path):
     timm_model = timm.create_model("resnet18", pretrained=False)
     path = tmp_path / "resnet18.safetensors"
     save_file(timm_model.state_dict(), str(path))
-    model = models2d.create_smp_model("Unet", "tu-resnet18", weights_path=path)
+    model = smp2d.create_smp_model("Unet", "tu-resnet18", weights_path=path)
     weight = timm_model.state_dict()["conv1.weight"]
     assert torch.allclose(model.encoder.model.conv1.weight, _smp_adapted(weight, 4))
     assert torch.equal(model.encoder.model.layer1[0].conv1.weight, timm_model.layer1[0].conv1.weight)
@@ -95,35 +95,35 @@ def test_timm_file_loads_into_a_tu_encoder(tmp_path):
 
 def test_full_model_files_and_checkpoints_round_trip(tmp_path):
     torch.manual_seed(2)
-    source = models2d.create_smp_model("Unet", "resnet18").eval()
+    source = smp2d.create_smp_model("Unet", "resnet18").eval()
     torch.save(source.state_dict(), tmp_path / "model.pt")
     checkpoints.save_checkpoint(tmp_path / "checkpoint.pt", source, epoch=3)
     probe = torch.randn(1, 4, 32, 32)
     for name in ("model.pt", "checkpoint.pt"):
-        loaded = models2d.create_smp_model("Unet", "resnet18", weights_path=tmp_path / name).eval()
+        loaded = smp2d.create_smp_model("Unet", "resnet18", weights_path=tmp_path / name).eval()
         assert loaded.initialisation == f"full model from {name}"
         with torch.no_grad():
             assert torch.equal(loaded(probe), source(probe))
 
 
 def test_mismatching_files_are_clear_errors(tmp_path):
-    torch.save(models2d.create_smp_model("Unet", "resnet18").state_dict(), tmp_path / "unet18.pt")
+    torch.save(smp2d.create_smp_model("Unet", "resnet18").state_dict(), tmp_path / "unet18.pt")
     with pytest.raises(ValueError, match="unet18.pt: weights do not fit.*another architecture"):
-        models2d.create_smp_model("Unet", "resnet34", weights_path=tmp_path / "unet18.pt")
+        smp2d.create_smp_model("Unet", "resnet34", weights_path=tmp_path / "unet18.pt")
     torch.save(get_encoder("resnet34").state_dict(), tmp_path / "resnet34.pt")
     with pytest.raises(ValueError, match="resnet34.pt: weights do not fit.*unexpected"):
-        models2d.create_smp_model("Unet", "resnet18", weights_path=tmp_path / "resnet34.pt")
+        smp2d.create_smp_model("Unet", "resnet18", weights_path=tmp_path / "resnet34.pt")
     with pytest.raises(FileNotFoundError, match="weights file not found"):
-        models2d.create_smp_model("Unet", "resnet18", weights_path=tmp_path / "missing.pt")
+        smp2d.create_smp_model("Unet", "resnet18", weights_path=tmp_path / "missing.pt")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="expected a state_dict"):
-        models2d.read_state_dict(tmp_path / "list.pt")
+        smp2d.read_state_dict(tmp_path / "list.pt")
 
 
 def test_unreachable_hub_means_offline_mode_and_no_waiting(monkeypatch, capsys):
     from huggingface_hub import constants
 
-    real_build, seen = models2d._build, []
+    real_build, seen = smp2d._build, []
 
     def build(architecture, encoder_name, encoder_weights, *args, **kwargs):
         if encoder_weights is not None:
@@ -131,10 +131,10 @@ def test_unreachable_hub_means_offline_mode_and_no_waiting(monkeypatch, capsys):
             raise LocalEntryNotFoundError("not in the cache")
         return real_build(architecture, encoder_name, encoder_weights, *args, **kwargs)
 
-    monkeypatch.setattr(models2d, "hub_reachable", lambda: False)
-    monkeypatch.setattr(models2d, "_build", build)
+    monkeypatch.setattr(smp2d, "hub_reachable", lambda: False)
+    monkeypatch.setattr(smp2d, "_build", build)
     before = constants.HF_HUB_OFFLINE
-    model = models2d.create_smp_model("Unet", "resnet18", encoder_weights="imagenet")
+    model = smp2d.create_smp_model("Unet", "resnet18", encoder_weights="imagenet")
     assert seen == [True] and constants.HF_HUB_OFFLINE == before
     assert "huggingface.co is not reachable" in capsys.readouterr().out
     assert model.initialisation.startswith("random")
@@ -146,4 +146,4 @@ def test_hub_reachable_is_false_for_a_closed_port():
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         port = server.getsockname()[1]  # bound but not listening: the connection is refused
-        assert not models2d.hub_reachable("127.0.0.1", port, timeout=1.0)
+        assert not smp2d.hub_reachable("127.0.0.1", port, timeout=1.0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from braintools.models3d import ConvBlock3d, UNet3D, count_parameters
+from braintools.models.unet3d import ConvBlock3d, UNet3D, count_parameters
 
 TINY = (4, 8, 16)  # three levels: inputs divisible by 4
 

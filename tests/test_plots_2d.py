@@ -11,20 +11,20 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from braintools import plots
+from braintools import viz
 
 
 def test_threshold_curves_mark_the_chosen_thresholds():
     table = pd.DataFrame({"WT": [0.5, 0.9, 0.8], "TC": [0.6, 0.7, 0.75], "ET": [0.2, 0.4, 0.3]},
                          index=pd.Index([0.3, 0.5, 0.7], name="threshold"))
-    fig = plots.plot_threshold_curves(table)
+    fig = viz.plot_threshold_curves(table)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
     assert sorted((float(dot.get_xdata()[0]), float(dot.get_ydata()[0])) for dot in dots) == [
         (0.5, 0.4), (0.5, 0.9), (0.7, 0.75)]
     with pytest.raises(ValueError, match="empty threshold table"):
-        plots.plot_threshold_curves(table.iloc[:0])
+        viz.plot_threshold_curves(table.iloc[:0])
 
 
 def test_slice_overlays_show_radiological_slices_with_label_colours():
@@ -33,7 +33,7 @@ def test_slice_overlays_show_radiological_slices_with_label_colours():
     images[:, 3, 9, 2:8] = 2.0  # a bright line at high X: the patient's left, shown on the image right
     classes = np.zeros((2, 12, 10), np.uint8)
     classes[0, 4:6, 4:6] = 3  # ET
-    fig = plots.plot_slice_overlays(images, {"truth": classes, "prediction": classes}, titles=["a", "b"])
+    fig = viz.plot_slice_overlays(images, {"truth": classes, "prediction": classes}, titles=["a", "b"])
     axes = fig.axes
     assert len(axes) == 4 and axes[0].get_ylabel() == "truth" and axes[0].get_title() == "a"
     shown = axes[0].get_images()[0].get_array()
@@ -42,4 +42,4 @@ def test_slice_overlays_show_radiological_slices_with_label_colours():
     assert shown[0, 0].tolist() == [0, 0, 0]  # background is black
     assert shown[4, 4, 2] > shown[4, 4, 0]  # ET is blue
     with pytest.raises(ValueError, match="do not match"):
-        plots.plot_slice_overlays(images, {"truth": classes[:1]})
+        viz.plot_slice_overlays(images, {"truth": classes[:1]})

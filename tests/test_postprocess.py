@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from braintools.postprocess import (
+from braintools.inference.postprocess import (
     fill_holes,
     postprocess_classes,
     region_mask,
@@ -116,7 +116,7 @@ def test_negative_thresholds_are_rejected():
 
 
 def test_keep_largest_component_drops_the_smaller_blobs():
-    from braintools.postprocess import keep_largest_component
+    from braintools.inference.postprocess import keep_largest_component
 
     classes = np.zeros((12, 6, 6), np.uint8)
     classes[1:5, 1:5, 1:5] = 2

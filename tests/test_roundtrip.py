@@ -1,11 +1,11 @@
-"""Round trips through braintools.io: what the synthetic generator made is what the course reads back."""
+"""Round trips through braintools.data.io: what the synthetic generator made is what the course reads back."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from braintools import io, synthetic
+from braintools.data import io, synthetic
 
 GRID = (64, 64, 40)
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from braintools import schedules
+from braintools.training import schedules
 
 
 def test_factor_warms_up_linearly_then_decays_by_cosine():

@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from braintools import cache, io
-from braintools.checkpoints import ModelSpec, build_model, load_model, save_checkpoint
-from braintools.labels import from_contiguous, to_contiguous
-from braintools.preprocess import brain_box, normalise_image
-from braintools.segment import InferenceSettings, evaluate_cases, inference_window, segment_case
+from braintools import cache
+from braintools.data import io
+from braintools.data.labels import from_contiguous, to_contiguous
+from braintools.data.preprocess import brain_box, normalise_image
+from braintools.inference.segment import InferenceSettings, evaluate_cases, inference_window, segment_case
+from braintools.models.checkpoints import ModelSpec, build_model, load_model, save_checkpoint
 
 POINTWISE = ModelSpec("unet3d", features=(4,), window=(8, 8, 4))  # one level: any window size fits
 
@@ -89,7 +90,7 @@ def test_a_region_model_is_thresholded_at_one_half_and_nested():
 def test_post_processing_settings_are_applied_after_the_network():
     case, model = brain_case(), Pointwise(3)
     raw = segment_case(model, case.image)
-    from braintools.postprocess import keep_largest_component
+    from braintools.inference.postprocess import keep_largest_component
 
     cleaned = segment_case(model, case.image, InferenceSettings(keep_largest=True))
     np.testing.assert_array_equal(cleaned, keep_largest_component(raw))

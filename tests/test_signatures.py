@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import toy_case
 
-from braintools import io, signatures
+from braintools.data import io, signatures
 
 
 def test_signatures_hold_on_a_toy_case():
@@ -56,7 +56,7 @@ def test_signatures_hold_on_real_cases_and_reveal_their_order(real_sample_dir):
 
 
 def test_signatures_hold_on_synthetic_cases():
-    from braintools import synthetic
+    from braintools.data import synthetic
 
     for index in range(3):
         case = synthetic.make_case(seed=11, case_index=index, grid_shape=(96, 96, 64))

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from braintools import splits
+from braintools.data import splits
 
 CASES = [f"case_{i:02d}" for i in range(20)]
 

@@ -13,11 +13,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braintools import synthetic
-from braintools.anatomy import BRATS_AFFINE, grid_affine
-from braintools.errors import DataError
-from braintools.profiles import Profile
-from braintools.synthetic import (
+from braintools.data import synthetic
+from braintools.data.synthetic import (
     H5_CHANNEL_ORDER,
     H5_DATA_SUBDIR,
     H5_DATASET_DIR,
@@ -28,6 +25,9 @@ from braintools.synthetic import (
     generate_dataset,
     make_case,
 )
+from braintools.data.synthetic.anatomy import BRATS_AFFINE, grid_affine
+from braintools.errors import DataError
+from braintools.profiles import Profile
 
 CI_GRID = (64, 64, 40)
 SEED = 2020
@@ -104,9 +104,9 @@ def test_full_size_geometry(full_case):
 
 
 def test_coarse_affine_matches_io_convention():
-    io = pytest.importorskip("braintools.io")
+    io = pytest.importorskip("braintools.data.io")
     if not hasattr(io, "brats_affine"):
-        pytest.skip("braintools.io.brats_affine not available")
+        pytest.skip("braintools.data.io.brats_affine not available")
     np.testing.assert_allclose(grid_affine(CI_GRID), io.brats_affine(CI_GRID, (3.75, 3.75, 3.875)))
     np.testing.assert_array_equal(grid_affine((240, 240, 155)), io.brats_affine())
 

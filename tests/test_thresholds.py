@@ -8,7 +8,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from braintools import labels, losses, postprocess, thresholds, train
+from braintools.data import labels
+from braintools.inference import postprocess
+from braintools.training import losses, thresholds, train
 
 
 class Passthrough(nn.Module):

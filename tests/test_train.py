@@ -6,9 +6,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from braintools import checkpoints, freezing, labels, losses, metrics, models2d, train
+from braintools import metrics
+from braintools.data import labels
 from braintools.errors import DataError
-from braintools.models3d import UNet3D
+from braintools.models import checkpoints, smp2d
+from braintools.models.unet3d import UNet3D
+from braintools.training import freezing, losses, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -214,7 +217,7 @@ def test_region_dice_counts_match_numpy_dice():
 
 def test_freezer_phases_appear_in_the_history():
     torch.manual_seed(0)
-    model = models2d.create_smp_model("Unet", "resnet18", decoder_channels=(32, 16, 8, 8, 4))
+    model = smp2d.create_smp_model("Unet", "resnet18", decoder_channels=(32, 16, 8, 8, 4))
     freezer = freezing.EncoderFreezer(model, "three_phase", top_stages_epoch=2, all_stages_epoch=3)
     optimizer = torch.optim.AdamW(freezer.param_groups(lr=1e-3))
     train_loader, val_loader = _loaders(n=4, batch_size=2, size=32)

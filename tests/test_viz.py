@@ -1,4 +1,4 @@
-"""Tests of braintools.orientation, braintools.viz and braintools.plots (small arrays, Agg backend)."""
+"""Tests of braintools.viz.orientation, braintools.viz and braintools.viz.charts (small arrays, Agg backend)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from matplotlib.figure import Figure
 from nibabel.orientations import axcodes2ornt, ornt_transform
 from PIL import Image
 
-from braintools import io, orientation, plots, viz
+from braintools import viz
+from braintools.data import io
 from braintools.errors import DataError
+from braintools.viz import orientation
 
 SHAPE = (20, 24, 16)  # distinct sizes so a swapped axis cannot go unnoticed
 LPS_AFFINE = io.brats_affine(SHAPE)
@@ -351,58 +353,58 @@ def test_real_tumour_shows_on_the_patient_left(real_sample_dir):
 # --- plots --------------------------------------------------------------------------------------------
 
 def test_voxel_volume_and_label_volumes_in_millilitres():
-    assert plots.voxel_volume_ml(LPS_AFFINE) == pytest.approx(0.001)
-    assert plots.voxel_volume_ml(io.brats_affine(SHAPE, (2, 2, 2.5))) == pytest.approx(0.01)
+    assert viz.voxel_volume_ml(LPS_AFFINE) == pytest.approx(0.001)
+    assert viz.voxel_volume_ml(io.brats_affine(SHAPE, (2, 2, 2.5))) == pytest.approx(0.01)
     seg = np.zeros((10, 10, 10), np.uint8)
     seg[:5] = 2  # 500 voxels
     seg[5:7] = 1  # 200
     seg[7:] = 4  # 300
-    volumes = plots.label_volumes(seg, io.brats_affine(seg.shape, (2, 2, 2)))  # 8 mm^3 = 0.008 mL each
+    volumes = viz.label_volumes(seg, io.brats_affine(seg.shape, (2, 2, 2)))  # 8 mm^3 = 0.008 mL each
     assert volumes == pytest.approx({"NCR": 1.6, "ED": 4.0, "ET": 2.4, "WT": 8.0, "TC": 4.0})
     with pytest.raises(ValueError, match="4x4"):
-        plots.voxel_volume_ml(np.eye(3))
+        viz.voxel_volume_ml(np.eye(3))
     with pytest.raises(DataError):
-        plots.label_volumes(np.full((2, 2, 2), 3, np.uint8), LPS_AFFINE)
+        viz.label_volumes(np.full((2, 2, 2), 3, np.uint8), LPS_AFFINE)
 
 
 def test_label_volume_table_and_plot():
     cases = [make_case(seg=tumour_seg(), case_id="a"), make_case(case_id="no seg"),
              make_case(seg=np.zeros(SHAPE, np.uint8), case_id="b")]
-    table = plots.label_volume_table(cases)
+    table = viz.label_volume_table(cases)
     assert list(table.index) == ["a", "b"]
     assert list(table.columns) == ["NCR_mL", "ED_mL", "ET_mL", "WT_mL", "TC_mL"]
     assert table.loc["a", "WT_mL"] == pytest.approx(np.count_nonzero(tumour_seg()) / 1000)
     assert table.loc["b"].sum() == 0
-    fig = plots.plot_label_volumes(table)
+    fig = viz.plot_label_volumes(table)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["NCR", "ED", "ET", "WT", "TC"]
     assert len(fig.axes[0].collections) == 5
     with pytest.raises(ValueError, match="no volumes"):
-        plots.plot_label_volumes(pd.DataFrame())
+        viz.plot_label_volumes(pd.DataFrame())
 
 
 def test_intensity_histograms_per_modality_and_tissue():
     case = make_case(seg=tumour_seg())
-    fig = plots.plot_intensity_histograms(case, modalities=("t1", "flair"), bins=10)
+    fig = viz.plot_intensity_histograms(case, modalities=("t1", "flair"), bins=10)
     assert [ax.get_title() for ax in fig.axes] == ["t1", "flair"]
     labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert labels == ["brain (no tumour)", "NCR", "ED", "ET"]
-    raw = plots.plot_intensity_histograms([case, case], modalities=("t2",), normalise=False)
+    raw = viz.plot_intensity_histograms([case, case], modalities=("t2",), normalise=False)
     assert raw.axes[0].get_xlabel() == "intensity"
     with pytest.raises(ValueError, match="segmentation"):
-        plots.plot_intensity_histograms(make_case())
+        viz.plot_intensity_histograms(make_case())
 
 
 def test_training_curves_plot_what_the_history_holds():
     history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_dice_WT": 0.3 + 0.1 * e,
                 "val_dice_TC": 0.2 + 0.1 * e, "val_dice_ET": 0.1 * e} for e in range(1, 5)]
-    fig = plots.plot_training_curves(history)
+    fig = viz.plot_training_curves(history)
     loss_ax, dice_ax = fig.axes
     assert [line.get_label() for line in loss_ax.get_lines()] == ["train_loss", "val_loss"]
     assert [line.get_label() for line in dice_ax.get_lines()] == ["WT", "TC", "ET"]
     np.testing.assert_array_equal(dice_ax.get_lines()[0].get_xdata(), [1, 2, 3, 4])
     assert dice_ax.get_lines()[2].get_color() == viz.REGION_COLOURS["ET"]
-    partial = plots.plot_training_curves([{"train_loss": 0.9}, {"train_loss": 0.5, "val_dice_WT": None}])
+    partial = viz.plot_training_curves([{"train_loss": 0.9}, {"train_loss": 0.5, "val_dice_WT": None}])
     assert len(partial.axes) == 1
     np.testing.assert_array_equal(partial.axes[0].get_lines()[0].get_xdata(), [1, 2])
     with pytest.raises(ValueError, match="none of the keys"):
-        plots.plot_training_curves([{"epoch": 1}])
+        viz.plot_training_curves([{"epoch": 1}])

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from braintools import cache, io, labels, preprocess
+from braintools import cache
+from braintools.data import io, labels, preprocess
+from braintools.datasets.volumes import Volume, VolumeSource, check_volume, volume_from_case
 from braintools.errors import DataError
-from braintools.volumes import Volume, VolumeSource, check_volume, volume_from_case
 from tests import helpers
 from tests.test_datasets2d import _source, _volume
 

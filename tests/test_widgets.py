@@ -1,12 +1,14 @@
-"""Tests of braintools.widgets.SliceViewer, driven from code (no browser needed)."""
+"""Tests of braintools.viz.widgets.SliceViewer, driven from code (no browser needed)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from braintools import io, orientation, viz
-from braintools.widgets import SliceViewer
+from braintools import viz
+from braintools.data import io
+from braintools.viz import orientation
+from braintools.viz.widgets import SliceViewer
 
 SHAPE = (20, 24, 16)
 AFFINE = io.brats_affine(SHAPE)  # LPS

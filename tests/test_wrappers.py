@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from braintools import checkpoints, models2d
-from braintools.inference import sliding_window_inference
-from braintools.models3d import UNet3D
-from braintools.wrappers import Downsampled, Downsampled3D, InPlaneDownsampled, ShrunkInput, SliceWise2D
+from braintools.inference.sliding_window import sliding_window_inference
+from braintools.models import checkpoints, smp2d
+from braintools.models.unet3d import UNet3D
+from braintools.models.wrappers import Downsampled, Downsampled3D, InPlaneDownsampled, ShrunkInput, SliceWise2D
 from tests.test_inference import conv_net
 
 TINY = (4, 8, 16)  # three levels: inputs divisible by 4
@@ -27,7 +27,7 @@ def test_wrappers_save_and_load_the_inner_state_dict_and_check_the_factor(wrappe
 
 def test_downsampled_wrapper_runs_the_model_on_shrunk_inputs():
     torch.manual_seed(3)
-    inner = models2d.create_smp_model("Unet", "resnet18").eval()
+    inner = smp2d.create_smp_model("Unet", "resnet18").eval()
     images = torch.randn(1, 4, 64, 64)
     with torch.no_grad():
         logits = Downsampled(inner, 2)(images)
@@ -41,14 +41,14 @@ def test_downsampled_wrapper_runs_the_model_on_shrunk_inputs():
 
 def test_downsampled_checkpoints_load_into_the_plain_model(tmp_path):
     torch.manual_seed(4)
-    inner = models2d.create_smp_model("Unet", "resnet18")
+    inner = smp2d.create_smp_model("Unet", "resnet18")
     wrapper = Downsampled(inner, 2)
     assert list(wrapper.state_dict()) == list(inner.state_dict())
     checkpoints.save_checkpoint(tmp_path / "unet2d_best.pt", wrapper, epoch=1)
-    plain = models2d.create_smp_model("Unet", "resnet18")
+    plain = smp2d.create_smp_model("Unet", "resnet18")
     checkpoints.load_checkpoint(tmp_path / "unet2d_best.pt", plain)
     assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), inner.state_dict().values()))
-    again = Downsampled(models2d.create_smp_model("Unet", "resnet18"), 2)
+    again = Downsampled(smp2d.create_smp_model("Unet", "resnet18"), 2)
     checkpoints.load_checkpoint(tmp_path / "unet2d_best.pt", again)
     assert torch.equal(again.model.encoder.conv1.weight, inner.encoder.conv1.weight)
 

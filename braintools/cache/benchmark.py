@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from braintools import io
 from braintools.cache.build import PrecacheReport, precache
 from braintools.cache.lru import value_nbytes
 from braintools.cache.sources import CacheSource
 from braintools.cache.store import IMAGE_DTYPE, cache_file_names, load_cached_case, manifest_entry, read_patch
+from braintools.data import io
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from braintools import io
+from braintools.data import io
 from braintools.errors import DataError
 
 

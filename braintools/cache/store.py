@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from braintools import io
 from braintools.atomic import atomic_path
 from braintools.cache.lru import LRUVolumeCache
 from braintools.cache.sources import CacheSource, load_source, source_fingerprint
+from braintools.data import io
+from braintools.data.labels import to_contiguous
+from braintools.data.preprocess import normalise_image
 from braintools.errors import DataError
-from braintools.labels import to_contiguous
-from braintools.preprocess import normalise_image
 
 CACHE_FORMAT = 1
 MANIFEST_NAME = "manifest.json"

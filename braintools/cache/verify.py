@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools import io
 from braintools.cache.build import PrecacheError, _default_workers, _run_per_case
 from braintools.cache.sources import CacheSource, load_source, source_fingerprint
 from braintools.cache.store import (
@@ -21,9 +20,10 @@ from braintools.cache.store import (
     manifest_entry,
     manifest_path,
 )
+from braintools.data import io
+from braintools.data.labels import to_contiguous
+from braintools.data.preprocess import zscore_brain
 from braintools.errors import DataError
-from braintools.labels import to_contiguous
-from braintools.preprocess import zscore_brain
 
 
 def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
@@ -58,7 +58,7 @@ def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
 
 def _check_signatures(case: io.Case, channel_order: tuple[str, ...], first_file: Path) -> None:
     """Raise ``DataError`` when the intensity signatures of an HDF5 volume clearly refute its channel order."""
-    from braintools import signatures
+    from braintools.data import signatures
 
     stored = case.image[[case.modalities.index(modality) for modality in channel_order]]  # channels as in the files
     preferred = signatures.contradicting_order(stored, case.seg, channel_order)

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from braintools.io import MODALITIES, brats_affine
-from braintools.labels import BRATS2020, REGIONS, from_contiguous, validate_labels
-from braintools.orientation import display_slice
-from braintools.preprocess import brain_mask, zscore_brain
-from braintools.viz import (
+from braintools.data.io import MODALITIES, brats_affine
+from braintools.data.labels import BRATS2020, REGIONS, from_contiguous, validate_labels
+from braintools.data.preprocess import brain_mask, zscore_brain
+from braintools.viz.orientation import display_slice
+from braintools.viz.slices import (
     LABEL_COLOURS,
     LABEL_NAMES,
     REGION_COLOURS,
@@ -30,8 +30,8 @@ from braintools.viz import (
 )
 
 if TYPE_CHECKING:
-    from braintools.io import Case
-    from braintools.synthetic import SyntheticCase
+    from braintools.data.io import Case
+    from braintools.data.synthetic import SyntheticCase
 
 VOLUME_COLUMNS = ("NCR", "ED", "ET", "WT", "TC")
 VOLUME_COLOURS = {"NCR": LABEL_COLOURS[1], "ED": LABEL_COLOURS[2], "ET": LABEL_COLOURS[4],
@@ -114,7 +114,7 @@ def plot_intensity_histograms(cases: Case | SyntheticCase | Iterable[Case | Synt
     """Plot, per modality, the intensity distribution of normal brain and of each tumour label.
 
     Args:
-        cases: one case or several (``braintools.io.Case`` with a ``seg``); their voxels are pooled.
+        cases: one case or several (``braintools.data.io.Case`` with a ``seg``); their voxels are pooled.
         modalities: which modalities to show, one panel each.
         normalise: z-score each case inside its brain first (needed to pool cases: MRI has no unit).
         bins: histogram bins per panel.

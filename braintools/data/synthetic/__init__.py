@@ -1,7 +1,7 @@
 """A realistic synthetic BraTS 2020 dataset, written in exactly the two Kaggle on-disk layouts.
 
 Anatomy comes from the MNI152 template and tissue maps shipped with nilearn, warped per case
-(``braintools.anatomy``); each training case gets a tumour (``braintools.tumour``) and per-case scanner
+(``anatomy``); each training case gets a tumour (``tumour``) and per-case scanner
 effects (bias field, Rician noise, contrast and intensity scale). Same (seed, case index), same bytes.
 
 Orientation: every volume is a (nx, ny, nz) array with voxel axes L, P, S (nibabel axcodes) like real
@@ -41,7 +41,9 @@ import h5py
 import nibabel as nib
 import numpy as np
 
-from braintools.anatomy import (
+from braintools.atomic import atomic_path
+from braintools.data.labels import labels_to_h5_mask
+from braintools.data.synthetic.anatomy import (
     MODALITIES,
     TISSUE_CONTRAST,
     brain_box,
@@ -51,12 +53,10 @@ from braintools.anatomy import (
     smooth_noise,
     warp_tissues,
 )
-from braintools.atomic import atomic_path
+from braintools.data.synthetic.tumour import TUMOUR_CONTRAST, grow_tumour, paint_tumour, sample_tumour
 from braintools.errors import DataError
-from braintools.labels import labels_to_h5_mask
 from braintools.paths import synthetic_dir
 from braintools.profiles import BRATS_SHAPE, Profile, get_profile
-from braintools.tumour import TUMOUR_CONTRAST, grow_tumour, paint_tumour, sample_tumour
 
 GENERATOR_VERSION = 1
 NIFTI_DATASET_DIR = "brats20-dataset-training-validation"

@@ -26,8 +26,8 @@ import nibabel as nib
 import numpy as np
 
 from braintools.atomic import atomic_path
+from braintools.data.labels import BRATS2020, LabelConvention, from_contiguous, h5_mask_to_labels, validate_labels
 from braintools.errors import DataError
-from braintools.labels import BRATS2020, LabelConvention, from_contiguous, h5_mask_to_labels, validate_labels
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 H5_CHANNEL_ORDER = ("t1", "t1ce", "t2", "flair")  # the majority assumption for the Kaggle HDF5 files
@@ -329,7 +329,7 @@ def load_h5_volume(
     Args:
         slice_files: the volume's slice files in slice order (from ``find_h5_volumes``).
         channel_order: modality of each channel of the stored ``image`` (a documented assumption for the
-            real Kaggle files; check it with ``braintools.signatures.check_channel_order``).
+            real Kaggle files; check it with ``braintools.data.signatures.check_channel_order``).
         modalities: order of the channels of the returned image.
         case_id: name for the case (default: ``volume_<v>`` from the file names).
     """

@@ -31,11 +31,11 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from braintools import distributed
 from braintools.atomic import remove_temporaries
-from braintools.checkpoints import load_checkpoint, save_checkpoint
-from braintools.labels import REGIONS, regions_from_classes
+from braintools.data.labels import REGIONS, regions_from_classes
+from braintools.models.checkpoints import load_checkpoint, save_checkpoint
 from braintools.runtime import model_device
+from braintools.training import distributed
 
 MONITORS = {"val_dice_mean": "max", "val_loss": "min", "train_loss": "min"}
 
@@ -268,7 +268,7 @@ def fit(
     Args:
         model: already on its device (``device.get_device()``); batches are moved to it.
         train_loader, val_loader: yield ``(images, classes)``; ``val_loader`` may be ``None`` (no validation).
-        loss_fn: ``loss_fn(logits_or_list, classes)`` (see ``braintools.losses``).
+        loss_fn: ``loss_fn(logits_or_list, classes)`` (see ``braintools.training.losses``).
         optimizer: e.g. ``AdamW(freezer.param_groups(lr))``.
         epochs: last epoch to train (counting from 1).
         scheduler: any torch LR scheduler; ``ReduceLROnPlateau`` steps with the monitored value each epoch.

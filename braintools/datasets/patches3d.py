@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from braintools.data.preprocess import brain_mask
+from braintools.datasets.volumes import Volume, check_volume
 from braintools.errors import DataError
-from braintools.preprocess import brain_mask
 from braintools.profiles import get_profile
-from braintools.volumes import Volume, check_volume
 
 # ----------------------------------------------------------------------------------------------------------
 # Where to crop: a per-volume index of tumour and brain voxels
@@ -72,7 +72,7 @@ def build_volume_index(
     largest = int(classes.max()) if classes.size else 0
     if largest > 3 or (classes.size and int(classes.min()) < 0):
         raise DataError(f"classes must be contiguous 0..3, found values up to {largest}; map BraTS labels "
-                        "0/1/2/4 with braintools.labels.to_contiguous first")
+                        "0/1/2/4 with braintools.data.labels.to_contiguous first")
     coordinate_type = np.int16 if max(classes.shape) < 2**15 else np.int32
     tumour = np.argwhere(classes > 0).astype(coordinate_type)
     step = brain_step
@@ -310,8 +310,8 @@ class PatchDataset3D(Dataset):
     """Random 3D training patches (notebook 05); item ``i`` is (image (C, px, py, pz), classes (px, py, pz)).
 
     The image is float32 (or ``image_dtype``); classes are uint8, 8x fewer bytes to collate and copy to the
-    GPU than int64. ``braintools.losses`` takes them as they are; for ``F.cross_entropy`` or ``F.one_hot``
-    call ``.long()`` on the device. ``braintools.train.fit`` calls ``set_epoch`` at each epoch.
+    GPU than int64. ``braintools.training.losses`` takes them as they are; for ``F.cross_entropy`` or ``F.one_hot``
+    call ``.long()`` on the device. ``braintools.training.train.fit`` calls ``set_epoch`` at each epoch.
 
     Args:
         volumes: ``volumes.Volume`` items (a ``VolumeSource`` is loaded once here); arrays may be memmaps. An image

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 import numpy as np
 
-from braintools.orientation import PLANES, display_aspect, plane_axis
-from braintools.viz import (
+from braintools.viz.orientation import PLANES, display_aspect, plane_axis
+from braintools.viz.slices import (
     LABEL_COLOURS,
     LABEL_NAMES,
     case_volume,
@@ -35,8 +35,8 @@ from braintools.viz import (
 )
 
 if TYPE_CHECKING:
-    from braintools.io import Case
-    from braintools.synthetic import SyntheticCase
+    from braintools.data.io import Case
+    from braintools.data.synthetic import SyntheticCase
 
 
 
@@ -58,7 +58,7 @@ class SliceViewer:
     """Browse a case slice by slice: modality, plane, slice index, label overlay and its opacity.
 
     Args:
-        case: a ``braintools.io.Case`` (or a case with an ``images`` dict, ``seg`` and ``affine``).
+        case: a ``braintools.data.io.Case`` (or a case with an ``images`` dict, ``seg`` and ``affine``).
         prediction: predicted BraTS labels (X, Y, Z) to offer as the "prediction" overlay.
         modality, plane, overlay, alpha: the first view (``overlay``: "none", "ground truth", "prediction").
         voxel: (i, j, k) the three planes cut through at first (default: tumour centre, else the middle).

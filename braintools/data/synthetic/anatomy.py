@@ -87,7 +87,7 @@ def grid_affine(grid_shape: tuple[int, int, int]) -> np.ndarray:
     """Return the LPS voxel-to-world affine of a grid covering the BraTS field of view.
 
     Voxel size is ``240/nx, 240/ny, 155/nz`` mm; as in real BraTS, voxel (0, ny-1, 0) sits at the world
-    origin (only the y offset, ``sy * (ny - 1)``, is non-zero; same rule as ``braintools.io.brats_affine``),
+    origin (only the y offset, ``sy * (ny - 1)``, is non-zero; same rule as ``braintools.data.io.brats_affine``),
     so a 240 x 240 x 155 grid gets exactly ``BRATS_AFFINE`` and a coarser grid covers the same box to
     within one coarse voxel.
     """

@@ -8,7 +8,7 @@ The slice dataset:
 2. z-scores each volume inside the brain (``preprocess.zscore_brain``) unless the source says it already is;
 3. pads each slice to the model size (240 -> 256, so five halvings stay whole) or crops it when larger
    (to train on a CPU at a lower resolution, shrink inside the model: ``wrappers.Downsampled``);
-4. optionally augments it (``braintools.augment``), seeded by (seed, epoch, slice index).
+4. optionally augments it (``braintools.datasets.augment``), seeded by (seed, epoch, slice index).
 
 Volumes are kept in a byte-bounded ``LRUVolumeCache`` so consecutive slices of a patient load it once.
 """
@@ -24,8 +24,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from braintools.cache.lru import LRUVolumeCache
-from braintools.preprocess import brain_mask, zscore_brain
-from braintools.volumes import Volume, VolumeSource
+from braintools.data.preprocess import brain_mask, zscore_brain
+from braintools.datasets.volumes import Volume, VolumeSource
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ Without internet the ImageNet download would fail only after the Hugging Face cl
 ``create_smp_model`` first checks in about a second whether the Hub answers (``hub_reachable``); when it does not,
 it asks the client for cached files only (offline mode), so it never waits on the network. Without the files it
 says so and falls back to random initialisation. ``weights_path`` loads weights from a local file instead: a full model
-(a ``state_dict`` or a ``braintools.train`` checkpoint) or an encoder alone (e.g. the smp-hub or timm file
+(a ``state_dict`` or a ``braintools.training.train`` checkpoint) or an encoder alone (e.g. the smp-hub or timm file
 for the encoder, with a 3-channel first convolution that is adapted the same way as above).
 
 ``wrappers.Downsampled(model, factor)`` runs a model on slices shrunk ``factor`` times (to save compute on a CPU) while
@@ -127,7 +127,7 @@ def _build(architecture: str, encoder_name: str, encoder_weights: str | None, in
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read tensors from a ``.safetensors`` file or a torch file (``weights_only=True``); unwrap checkpoints.
 
-    A ``braintools.train`` checkpoint keeps the weights under ``"model"``; other tools use ``"state_dict"``.
+    A ``braintools.training.train`` checkpoint keeps the weights under ``"model"``; other tools use ``"state_dict"``.
     """
     path = Path(path)
     if not path.is_file():

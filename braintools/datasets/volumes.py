@@ -3,7 +3,7 @@
 A ``VolumeSource`` is a list of patients that loads each one on demand: ``source[i]`` returns a ``Volume``
 (case id, image (C, X, Y, Z), contiguous classes (X, Y, Z) uint8 0..3, and whether the image is already
 brain-masked z-scored). Its case ids are known without loading anything, so patients can be split first
-(``braintools.splits``) and each part given to a 2D slice dataset (notebook 04) or a 3D patch dataset (05, 06).
+(``braintools.data.splits``) and each part given to a 2D slice dataset (notebook 04) or a 3D patch dataset (05, 06).
 From the npy cache, volumes are memory maps: a patch or a slice reads only its own bytes.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools import io
 from braintools.cache import cached_case_ids, load_cached_case
+from braintools.data import io
+from braintools.data.labels import to_contiguous
 from braintools.errors import DataError
-from braintools.labels import to_contiguous
 
 
 @dataclass

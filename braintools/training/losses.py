@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-from braintools.labels import REGIONS, regions_from_classes
+from braintools.data.labels import REGIONS, regions_from_classes
 
 SMOOTH = 1e-5
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from braintools.labels import REGION_CLASSES, REGIONS
+from braintools.data.labels import REGION_CLASSES, REGIONS
 
 BACKGROUND, NCR, ED, ET = 0, 1, 2, 3
 # Class given to voxels of a removed component: WT -> background, TC -> edema, ET -> necrotic core.

@@ -3,7 +3,7 @@
 Every plotting function returns a matplotlib ``Figure`` built without pyplot, so a notebook shows it
 exactly once when it is the last expression of a cell (``display(fig)`` elsewhere; ``fig.savefig(...)`` in a
 script), and nothing stays open in pyplot's figure list. Slices are drawn in the radiological
-convention of ``braintools.orientation`` (patient Left on the image right), worked out from the affine.
+convention of ``braintools.viz.orientation`` (patient Left on the image right), worked out from the affine.
 
 Label colours (one scheme everywhere: montage, GIF, three-plane view, nilearn, slice viewer), taken from
 the Okabe-Ito palette so that the three tumour labels stay distinct with the common colour-vision
@@ -37,23 +37,23 @@ from matplotlib.patches import Patch
 from PIL import Image, ImageDraw, ImageFont
 
 from braintools.atomic import atomic_path
-from braintools.labels import validate_labels
-from braintools.orientation import (
+from braintools.data.labels import validate_labels
+from braintools.data.preprocess import bounding_box
+from braintools.viz.orientation import (
     display_aspect,
     display_position,
     display_slice,
     edge_labels,
     plane_axis,
 )
-from braintools.preprocess import bounding_box
 
 LABEL_NAMES = {1: "NCR", 2: "ED", 4: "ET"}
 LABEL_COLOURS = {1: "#D55E00", 2: "#F0E442", 4: "#56B4E9"}
 REGION_COLOURS = {"WT": "#E69F00", "TC": "#D55E00", "ET": "#0072B2"}
 
 if TYPE_CHECKING:  # for type hints only: importing synthetic here would be slow
-    from braintools.io import Case
-    from braintools.synthetic import SyntheticCase
+    from braintools.data.io import Case
+    from braintools.data.synthetic import SyntheticCase
 
 MAX_GIF_FPS = 20
 GIF_MIN_WIDTH = 160  # pixels: room for the caption and the edge letters
@@ -93,7 +93,7 @@ def case_volume(case: Case | SyntheticCase, modality: str) -> np.ndarray:
         return case.channel(modality)
     images = getattr(case, "images", None)
     if not isinstance(images, dict):
-        raise TypeError("case must be a braintools.io.Case or have an 'images' dict of modality -> volume")
+        raise TypeError("case must be a braintools.data.io.Case or have an 'images' dict of modality -> volume")
     if modality not in images:
         raise ValueError(f"case has no modality {modality!r}; it has {sorted(images)}")
     return np.asarray(images[modality])
@@ -256,7 +256,7 @@ def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str
     """Plot a grid of slices of one modality, optionally with a label overlay.
 
     Args:
-        case: a ``braintools.io.Case`` (or a case with an ``images`` dict and an ``affine``).
+        case: a ``braintools.data.io.Case`` (or a case with an ``images`` dict and an ``affine``).
         modality: ``"t1"``, ``"t1ce"``, ``"t2"`` or ``"flair"``.
         plane: ``"axial"``, ``"sagittal"`` or ``"coronal"``.
         slices: slice indices of the stored array; default ``count`` slices spread over the brain.
@@ -304,7 +304,7 @@ def save_slices_gif(case: Case | SyntheticCase, path: str | os.PathLike, modalit
     and a progress bar, and is at least ``GIF_MIN_WIDTH`` pixels wide.
 
     Args:
-        case: a ``braintools.io.Case`` (or a case with an ``images`` dict and an ``affine``).
+        case: a ``braintools.data.io.Case`` (or a case with an ``images`` dict and an ``affine``).
         path: target ``.gif`` file (written atomically).
         slices: slice indices in playing order (default: every slice of the plane).
         seg: labels to overlay (e.g. ``case.seg``).
@@ -349,7 +349,7 @@ def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
     up (axial), superior up (sagittal, coronal), anterior left (sagittal); letters mark every edge.
 
     Args:
-        case: a ``braintools.io.Case`` (or a case with an ``images`` dict and an ``affine``).
+        case: a ``braintools.data.io.Case`` (or a case with an ``images`` dict and an ``affine``).
         voxel: (i, j, k) array indices to cut through; default the tumour centre of ``seg`` (else of
             ``prediction``, else the middle of the volume).
         seg: ground-truth labels (row "ground truth"); prediction: predicted labels (row "prediction").

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from braintools import io, synthetic
+from braintools.data import io
 from braintools.errors import DataError
 from braintools.profiles import Profile, get_profile
 
@@ -208,6 +208,8 @@ def pair_h5_volume(h5_case: io.Case, cases: Sequence[io.CaseFiles], volume: int 
 
 def synthetic_data(profile: Profile) -> DataPaths:
     """Generate (or reuse) the synthetic dataset of a profile and return its paths."""
+    from braintools.data import synthetic  # imported here: the generator pulls in torch and nilearn
+
     root = synthetic.ensure_synthetic_dataset(profile)
     train, validation = locate_nifti_dirs(root / synthetic.NIFTI_DATASET_DIR)
     h5_dir, metadata = locate_h5_dir(root / synthetic.H5_DATASET_DIR)

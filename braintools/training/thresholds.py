@@ -26,9 +26,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from braintools.labels import REGIONS, classes_from_regions, regions_from_classes
+from braintools.data.labels import REGIONS, classes_from_regions, regions_from_classes
 from braintools.runtime import model_device
-from braintools.train import dice_from_counts, unpack_batch
+from braintools.training.train import dice_from_counts, unpack_batch
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))  # 0.10, 0.15, ..., 0.90
 

@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from braintools.atomic import atomic_path
+from braintools.data.io import MODALITIES
+from braintools.data.labels import BRATS2020, BRATS2023, LabelConvention
 from braintools.errors import DataError
-from braintools.io import MODALITIES
-from braintools.labels import BRATS2020, BRATS2023, LabelConvention
 from braintools.runtime import model_device
 
 CHECKPOINT_FORMAT = 2  # 1: no spec (braintools before self-describing checkpoints)
@@ -47,7 +47,7 @@ class ModelSpec:
     """Everything needed to rebuild a trained model exactly; saved in every checkpoint (notebooks 04-06).
 
     Attributes:
-        kind: ``"unet3d"`` (``models3d.UNet3D``), ``"unet2d"`` (an smp model on axial slices) or ``"inflated3d"``
+        kind: ``"unet3d"`` (``unet3d.UNet3D``), ``"unet2d"`` (an smp model on axial slices) or ``"inflated3d"``
             (an smp model inflated to 3D, notebook 06).
         output: ``"classes"`` (4 softmax logits: background, NCR, ED, ET) or ``"regions"`` (3 sigmoid logits:
             WT, TC, ET).
@@ -148,18 +148,18 @@ def build_model(spec: ModelSpec, encoder_weights: str | None = None,
     """Build the model a spec describes, wrapped as it is trained; ``model.spec`` holds the spec (notebook 04).
 
     ``encoder_weights`` (``"imagenet"``) and ``weights_path`` start an smp encoder from pretrained weights
-    (``models2d.create_smp_model``); every model is otherwise randomly initialised.
+    (``smp2d.create_smp_model``); every model is otherwise randomly initialised.
     """
-    from braintools import models2d, models3d
+    from braintools.models import smp2d, unet3d
 
     if spec.kind == "unet3d":
-        network = models3d.UNet3D(spec.in_channels, spec.num_outputs, spec.features, spec.deep_supervision)
+        network = unet3d.UNet3D(spec.in_channels, spec.num_outputs, spec.features, spec.deep_supervision)
     else:
-        network = models2d.create_smp_model(spec.architecture, spec.encoder, encoder_weights=encoder_weights,
+        network = smp2d.create_smp_model(spec.architecture, spec.encoder, encoder_weights=encoder_weights,
                                             in_channels=spec.in_channels, num_classes=spec.num_outputs,
                                             weights_path=weights_path)
         if spec.kind == "inflated3d":
-            from braintools.inflation import inflate_2d_model_to_3d
+            from braintools.models.inflation import inflate_2d_model_to_3d
 
             network = inflate_2d_model_to_3d(network, **spec.inflation)
     return wrap(network, spec)
@@ -170,7 +170,7 @@ def wrap(network: nn.Module, spec: ModelSpec) -> nn.Module:
 
     ``build_model`` uses it for fresh networks; notebook 06 uses it for the network it inflates itself.
     """
-    from braintools import wrappers
+    from braintools.models import wrappers
 
     if spec.shrink == 1:
         model = network
@@ -197,7 +197,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def network_of(model: nn.Module) -> nn.Module:
     """The network inside the shrink wrapper (and DDP), e.g. the smp model whose ``encoder`` a freezer needs."""
-    from braintools.wrappers import ShrunkInput
+    from braintools.models.wrappers import ShrunkInput
 
     model = unwrap(model)
     return model.model if isinstance(model, ShrunkInput) else model

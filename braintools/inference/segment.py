@@ -21,13 +21,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from braintools import io, metrics, postprocess
-from braintools.checkpoints import SMP_DIVISOR, LoadedModel, ModelSpec, model_spec
-from braintools.inference import predict_with_flips
-from braintools.labels import REGIONS, classes_from_regions, to_contiguous
-from braintools.preprocess import brain_box, brain_mask, normalise_image
+from braintools import metrics
+from braintools.data import io
+from braintools.data.labels import REGIONS, classes_from_regions, to_contiguous
+from braintools.data.preprocess import brain_box, brain_mask, normalise_image
+from braintools.inference import postprocess
+from braintools.inference.sliding_window import predict_with_flips
+from braintools.models.checkpoints import SMP_DIVISOR, LoadedModel, ModelSpec, model_spec
+from braintools.models.wrappers import SliceWise2D
 from braintools.runtime import model_device
-from braintools.wrappers import SliceWise2D
 
 
 @dataclass(frozen=True)

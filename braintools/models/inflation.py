@@ -598,7 +598,7 @@ def _describe_problems(problems: list[str], shown: int = 25) -> str:
     more = f"\n  ... and {len(problems) - shown} more" if len(problems) > shown else ""
     return (f"cannot inflate {len(problems)} module(s) of this model to 3D (path (type): reason):\n  {listing}{more}"
             "\nSupported: smp Unet with ResNet or EfficientNet encoders and the layers listed in "
-            "braintools.inflation; an unlisted block may call 2D-only functions in its forward.")
+            "braintools.models.inflation; an unlisted block may call 2D-only functions in its forward.")
 
 
 # ----------------------------------------------------------------------------------------------------------

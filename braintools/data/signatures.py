@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from braintools import io
-from braintools.io import MODALITIES
+from braintools.data import io
+from braintools.data.io import MODALITIES
 
 CSF_TOP_FRACTION = 0.02
 # A signature holds clearly when its log-ratio margin is at least this (4 % brighter). On the 13 real cases of

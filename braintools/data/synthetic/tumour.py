@@ -17,7 +17,7 @@ import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 
-from braintools.anatomy import MNI_TO_BRATS_SCALE, CaseTransform, load_templates, smooth_noise
+from braintools.data.synthetic.anatomy import MNI_TO_BRATS_SCALE, CaseTransform, load_templates, smooth_noise
 
 LOW_GRADE_FRACTION = 0.15
 # Relative intensities (white matter = 1): high-grade NCR, low-grade NCR/NET, ET, edema.

@@ -13,9 +13,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from braintools.inference import importance_map, window_starts
-from braintools.labels import REGIONS, regions_from_classes
-from braintools.orientation import display_slice
+from braintools.data.labels import REGIONS, regions_from_classes
+from braintools.inference.sliding_window import importance_map, window_starts
+from braintools.viz.orientation import display_slice
 
 ERROR_COLOURS = {"hit (TP)": (0.1, 0.8, 0.2), "false alarm (FP)": (0.95, 0.2, 0.1), "missed (FN)": (0.2, 0.5, 1.0)}
 

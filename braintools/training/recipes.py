@@ -30,15 +30,15 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from braintools import distributed, losses, schedules
-from braintools.checkpoints import ModelSpec, build_model, network_of, read_checkpoint
-from braintools.datasets2d import SliceDataset, select_slices, summarise_source
-from braintools.datasets3d import PatchDataset3D
+from braintools.datasets.patches3d import PatchDataset3D
+from braintools.datasets.slices2d import SliceDataset, select_slices, summarise_source
+from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
-from braintools.freezing import EncoderFreezer
+from braintools.models.checkpoints import ModelSpec, build_model, network_of, read_checkpoint
 from braintools.profiles import Profile
-from braintools.train import checkpoint_paths, fit
-from braintools.volumes import VolumeSource
+from braintools.training import distributed, losses, schedules
+from braintools.training.freezing import EncoderFreezer
+from braintools.training.train import checkpoint_paths, fit
 
 
 def recipe_settings(recipe: Any) -> dict[str, Any]:
@@ -232,7 +232,7 @@ class UNet2DRecipe:
     def datasets(self, source: VolumeSource, train_ids: Sequence[str], val_ids: Sequence[str],
                  progress: bool = False) -> tuple[SliceDataset, SliceDataset]:
         """Augmented training slices (all tumour slices, a share of the others) and validation slices."""
-        from braintools.augment import SliceAugmenter
+        from braintools.datasets.augment import SliceAugmenter
 
         train_part, val_part = source.subset(train_ids), source.subset(val_ids)
         train_slices = select_slices(summarise_source(train_part, progress), self.keep_empty_fraction, seed=self.seed)

@@ -1,0 +1,71 @@
+"""Models: 2D smp networks, the 3D U-Net, the wrappers that shrink inputs, 2D-to-3D inflation, and
+self-describing checkpoints (notebooks 04-06)."""
+
+from braintools.models.checkpoints import (
+    LoadedModel,
+    ModelSpec,
+    build_model,
+    checkpoint_spec,
+    load_best_model,
+    load_checkpoint,
+    load_model,
+    model_spec,
+    network_of,
+    read_checkpoint,
+    save_checkpoint,
+    unwrap,
+    wrap,
+)
+from braintools.models.inflation import (
+    InflatedConv3d,
+    InflationOptions,
+    UnsupportedLayerError,
+    depth_constant_volume,
+    find_unsupported_modules,
+    inflate_2d_model_to_3d,
+    inflate_conv_weight,
+    max_slice_error,
+    pad_depth,
+    same_padding,
+)
+from braintools.models.smp2d import create_smp_model, hub_offline, hub_reachable, load_weights, read_state_dict
+from braintools.models.unet3d import UNet3D, count_parameters
+from braintools.models.wrappers import Downsampled, Downsampled3D, InPlaneDownsampled, ShrunkInput, SliceWise2D
+
+__all__ = [
+    "build_model",
+    "checkpoint_spec",
+    "count_parameters",
+    "create_smp_model",
+    "depth_constant_volume",
+    "Downsampled",
+    "Downsampled3D",
+    "find_unsupported_modules",
+    "hub_offline",
+    "hub_reachable",
+    "inflate_2d_model_to_3d",
+    "inflate_conv_weight",
+    "InflatedConv3d",
+    "InflationOptions",
+    "InPlaneDownsampled",
+    "load_best_model",
+    "load_checkpoint",
+    "load_model",
+    "load_weights",
+    "LoadedModel",
+    "max_slice_error",
+    "model_spec",
+    "ModelSpec",
+    "network_of",
+    "pad_depth",
+    "read_checkpoint",
+    "read_state_dict",
+    "same_padding",
+    "save_checkpoint",
+    "ShrunkInput",
+    "SliceWise2D",
+    "UNet3D",
+    "UnsupportedLayerError",
+    "unwrap",
+    "wrap",
+]
