@@ -8,4 +8,4 @@ export BRAINTOOLS_PROFILE=ci
 export BRAINTOOLS_DATA=${BRAINTOOLS_DATA:-$PWD/build/ci-data}
 export MPLBACKEND=Agg
 "$VENV/bin/python" -m ruff check braintools tests benchmarks notebooks
-"$VENV/bin/python" -m pytest tests notebooks --nbmake --nbmake-timeout=900 -p no:cacheprovider "$@"
+"$VENV/bin/python" -m pytest tests notebooks braintools --nbmake --nbmake-timeout=900 --doctest-modules -p no:cacheprovider "$@"

@@ -216,7 +216,7 @@ def load_cached_case(
 
     Example:
         >>> image, labels = load_cached_case(cache_dir, "volume_1")  # doctest: +SKIP
-        >>> flair = image[3].astype(np.float32)  # reads this channel only
+        >>> flair = image[3].astype(np.float32)  # reads this channel only  # doctest: +SKIP
     """
     entry = manifest_entry(cache_dir, case_id)
     image = _load_array(Path(cache_dir) / entry["image"]["file"], entry["image"], mmap)
@@ -280,6 +280,6 @@ def lru_case_cache(cache_dir: str | os.PathLike, max_bytes: int) -> LRUVolumeCac
 
     Example:
         >>> cases = lru_case_cache(cache_dir, max_bytes=2 * 2**30)  # doctest: +SKIP
-        >>> image, labels = cases.get("volume_1")
+        >>> image, labels = cases.get("volume_1")  # doctest: +SKIP
     """
     return LRUVolumeCache(max_bytes, functools.partial(load_cached_case, cache_dir, mmap=False))

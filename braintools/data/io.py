@@ -224,7 +224,7 @@ def load_case(
 
     Example:
         >>> case = load_case(find_cases(root)[0])  # doctest: +SKIP
-        >>> case.image.shape, case.modalities
+        >>> case.image.shape, case.modalities  # doctest: +SKIP
         ((4, 240, 240, 155), ('t1', 't1ce', 't2', 'flair'))
     """
     if not isinstance(case, CaseFiles):

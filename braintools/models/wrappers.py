@@ -51,7 +51,8 @@ class Downsampled(ShrunkInput):
     so a checkpoint that ``train.fit`` saves from the wrapper loads into a plain ``create_smp_model`` model.
 
     Example:
-        >>> Downsampled(create_smp_model("Unet", "resnet18"), 2)(torch.zeros(1, 4, 64, 64)).shape
+        >>> from braintools.models.smp2d import create_smp_model
+        >>> Downsampled(create_smp_model("Unet", "resnet18"), 2).eval()(torch.zeros(1, 4, 64, 64)).shape
         torch.Size([1, 4, 64, 64])
     """
 
@@ -82,6 +83,7 @@ class Downsampled3D(ShrunkInput):
             made a CPU training step about 1.8x faster. Eval mode always returns full-size logits.
 
     Example:
+        >>> from braintools.models.unet3d import UNet3D
         >>> Downsampled3D(UNet3D(features=(4, 8)), 2).eval()(torch.zeros(1, 4, 8, 8, 4)).shape
         torch.Size([1, 4, 8, 8, 4])
     """
