@@ -17,6 +17,7 @@ from braintools.metrics import (
     dice,
     evaluate_folder,
     hd95,
+    paired_difference,
     region_metrics,
     resolve_spacing,
     sensitivity,
@@ -296,3 +297,20 @@ def test_compare_variants_means_and_changes():
         compare_variants(per_case, baseline="nope")
     with pytest.raises(ValueError, match="HD95_WT"):
         compare_variants(per_case, metric="HD95")
+
+
+def test_paired_difference_measures_the_change_case_by_case():
+
+
+    rows = [{"case_id": f"c{i}", "variant": name, "Dice_WT": base + (delta if name == "new" else 0.0)}
+            for i, (base, delta) in enumerate([(0.5, 0.10), (0.7, 0.12), (0.9, 0.08), (0.6, 0.10)])
+            for name in ("old", "new")]
+    table = pd.DataFrame(rows)
+    result = paired_difference(table, "Dice_WT", "new", "old")
+    assert result["n"] == 4 and result["mean"] == pytest.approx(0.10)
+    assert result["se"] == pytest.approx(np.std([0.10, 0.12, 0.08, 0.10], ddof=1) / 2)
+    assert result["low"] < 0.10 < result["high"] and result["low"] > 0  # a consistent change is more than noise
+    one = paired_difference(table[table["case_id"] == "c0"], "Dice_WT", "new", "old")
+    assert one["n"] == 1 and np.isnan(one["se"])
+    with pytest.raises(ValueError, match="no variant"):
+        paired_difference(table, "Dice_WT", "newest", "old")
