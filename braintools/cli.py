@@ -126,6 +126,11 @@ def _h5_channel_order(choice: tuple[str, ...] | str, h5_dir: Path) -> tuple[str,
     return vote.order
 
 
+def _progress() -> bool:
+    """Progress bars only in a terminal: a notebook or a log file gets the summary lines alone."""
+    return sys.stderr.isatty()
+
+
 def _report_failures(failures: dict[str, str], done: int, what: str) -> None:
     """Print every failed case (one line each) and raise ``CaseFailures`` when there is any."""
     if not failures:
@@ -256,7 +261,7 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"model: {loaded.description}\nsettings: {described['settings']}\n{len(cases)} case(s) -> {out_dir}")
     (out_dir / SETTINGS_FILE).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
     failures, done = {}, 0
-    for files in tqdm(cases, desc="predict"):
+    for files in tqdm(cases, desc="predict", disable=not _progress()):
         try:
             case = io.load_case(files, with_seg=False)
             classes = segment_case(loaded, case.image, settings, progress=args.verbose)
@@ -301,7 +306,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     pred_dir = Path(args.pred_dir) if args.pred_dir else paths.predictions_dir(profile.name)
     gt = args.gt or download.get_dataset(profile).nifti_train  # with --gt the profile's dataset is not needed
     csv_path = Path(args.csv) if args.csv else paths.evaluation_dir(profile.name) / "per_case.csv"
-    table = metrics.evaluate_folder(pred_dir, gt, args.convention, csv_path=csv_path, skip_failures=True)
+    table = metrics.evaluate_folder(pred_dir, gt, args.convention, csv_path=csv_path, skip_failures=True,
+                                   progress=_progress())
     made = pred_dir / SETTINGS_FILE
     if made.is_file():
         described = json.loads(made.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ cache of notebook 03 holds those patients. ``prepare_data`` does exactly that an
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,32 @@ class CourseData:
         kind = "SYNTHETIC data (the course's generator)" if self.synthetic else "REAL BraTS data"
         return (f"{kind}, profile {self.profile.name}: {len(self.cases)} patients, split "
                 f"{len(self.split.train)} train / {len(self.split.val)} validation / {len(self.split.test)} test")
+
+
+REAL_CASES_ENV = "BRAINTOOLS_REAL_CASES"  # a folder of real BraTS cases to test models trained on synthetic data
+
+
+def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
+    """Real BraTS cases with segmentations to test the course's models on, and where they come from (notebook 07).
+
+    Real data (the ``kaggle`` profile): the test patients of the split. Synthetic data: the cases under
+    ``BRAINTOOLS_REAL_CASES`` if set, else the Kaggle NIfTI dataset when it is mounted (``/kaggle/input``), else
+    none (an empty list). ``limit`` keeps the first cases only (inference on real volumes takes time on a CPU).
+    """
+    if not data.synthetic:
+        return data.case_files(data.split.test)[:limit], f"the test patients of the real data ({data.data.nifti_train})"
+    configured = os.environ.get(REAL_CASES_ENV)
+    if configured:
+        root = Path(configured).expanduser()
+        if not root.is_dir():
+            raise DataError(f"{root}: folder not found (set by {REAL_CASES_ENV})")
+    else:
+        mounted = download.kaggle_input_dir(download.NIFTI_HANDLE)
+        if mounted is None:
+            return [], "none found (set BRAINTOOLS_REAL_CASES to a folder of BraTS cases, or mount the Kaggle data)"
+        root = download.locate_nifti_dirs(mounted)[0]
+    cases = io.find_cases(root, require_seg=True, warn_missing=False)[:limit]
+    return cases, f"{len(cases)} real case(s) under {root}"
 
 
 def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progress: bool = False,

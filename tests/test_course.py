@@ -1,0 +1,68 @@
+"""course.prepare_data (the dataset -> split -> cache preamble) and the real cases a model is tested on."""
+
+from __future__ import annotations
+
+import pytest
+
+from braintools import course, paths
+from braintools.cache import cached_case_ids
+from braintools.data import download, io, splits
+from braintools.errors import DataError
+from braintools.profiles import get_profile
+from tests import helpers
+
+
+@pytest.fixture(scope="module")
+def ci_course(tmp_path_factory):
+    """The ci profile's data prepared in a temporary BRAINTOOLS_DATA (synthetic dataset, split, cache)."""
+    root = tmp_path_factory.mktemp("course_data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BRAINTOOLS_DATA", str(root))
+        yield course.prepare_data(get_profile("ci"))
+
+
+def test_prepare_data_gives_the_cases_the_shared_split_and_a_full_cache(ci_course):
+    data = ci_course
+    assert data.synthetic and data.data.source == "synthetic" and len(data.cases) == get_profile("ci").n_cases
+    parts = data.split.train + data.split.val + data.split.test
+    assert sorted(parts) == sorted(data.cases) and data.split == splits.load_split(paths.split_path("ci"))
+    assert data.cache_dir == paths.cache_dir("ci") and cached_case_ids(data.cache_dir) == sorted(data.cases)
+    assert [files.case_id for files in data.case_files(data.split.test)] == list(data.split.test)
+    assert "SYNTHETIC" in data.describe() and f"{len(data.split.test)} test" in data.describe()
+
+
+def test_prepare_data_without_the_cache_and_again_gives_the_same_split(ci_course):
+    again = course.prepare_data(get_profile("ci"), cache_cases=False)
+    assert again.cache_dir is None and again.split == ci_course.split
+
+
+def test_real_cases_come_from_the_configured_folder_or_the_kaggle_mount(ci_course, tmp_path, monkeypatch):
+    monkeypatch.delenv(course.REAL_CASES_ENV, raising=False)
+    monkeypatch.setenv(download.KAGGLE_INPUT_ENV, str(tmp_path / "no_mount"))
+    cases, where = course.real_test_cases(ci_course)
+    assert cases == [] and "none found" in where
+    for number in (1, 2, 3):
+        helpers.write_case(tmp_path / "real" / f"case_{number}", f"case_{number}")
+    helpers.write_case(tmp_path / "real" / "unlabelled", "unlabelled", seg_name=None)
+    monkeypatch.setenv(course.REAL_CASES_ENV, str(tmp_path / "real"))
+    cases, where = course.real_test_cases(ci_course, limit=2)
+    assert [files.case_id for files in cases] == ["case_1", "case_2"] and str(tmp_path / "real") in where
+    monkeypatch.setenv(course.REAL_CASES_ENV, str(tmp_path / "missing"))
+    with pytest.raises(DataError, match="missing: folder not found"):
+        course.real_test_cases(ci_course)
+    monkeypatch.delenv(course.REAL_CASES_ENV)
+    training = tmp_path / "mount" / "brats20-dataset-training-validation" / "BraTS2020_TrainingData" / \
+        "MICCAI_BraTS2020_TrainingData"
+    helpers.write_case(training / "BraTS20_Training_001", "BraTS20_Training_001")
+    monkeypatch.setenv(download.KAGGLE_INPUT_ENV, str(tmp_path / "mount"))
+    cases, _ = course.real_test_cases(ci_course)
+    assert [files.case_id for files in cases] == ["BraTS20_Training_001"]
+
+
+def test_on_real_data_the_real_test_cases_are_the_test_split(ci_course):
+    real = course.CourseData(ci_course.profile, download.DataPaths("kaggle", ci_course.data.nifti_train, None,
+                                                                   ci_course.data.h5_dir, None),
+                             ci_course.cases, ci_course.split, None)
+    cases, where = course.real_test_cases(real)
+    assert [files.case_id for files in cases] == list(ci_course.split.test) and "test patients" in where
+    assert isinstance(cases[0], io.CaseFiles)
