@@ -10,6 +10,7 @@ from braintools.inference.postprocess import (
     postprocess_classes,
     region_mask,
     relabel_tiny_enhancing,
+    remove_rim_components,
     remove_small_components,
 )
 
@@ -128,3 +129,23 @@ def test_keep_largest_component_drops_the_smaller_blobs():
     assert np.all(core[8:10, 1:3, 1:3] == 2)
     one = keep_largest_component(classes[:6])
     assert np.array_equal(one, classes[:6]) and one is not classes
+
+
+def test_rim_components_are_dropped_and_deep_tumours_kept_even_when_they_touch_the_surface():
+    brain = np.zeros((30, 30, 30), bool)
+    brain[2:28, 2:28, 2:28] = True
+    classes = np.zeros(brain.shape, np.uint8)
+    classes[2:5, 22:25, 22:25] = 2  # a small blob on the surface (a false alarm at the cortex)
+    classes[8:20, 8:20, 8:20] = 2  # a tumour deep inside ...
+    classes[3:8, 12:14, 12:14] = 2  # ... that reaches the surface through a thin extension
+    classes[12:16, 12:16, 12:16] = 3
+    cleaned = remove_rim_components(classes, brain, rim_voxels=3)
+    assert not cleaned[2:5, 22:25, 22:25].any()  # the surface blob, not connected to the tumour, is gone
+    np.testing.assert_array_equal(cleaned[8:20, 8:20, 8:20], classes[8:20, 8:20, 8:20])
+    assert cleaned[3, 12, 12] == 2  # the tumour's extension to the surface stays with it
+    thin_rim = remove_rim_components(classes, brain, rim_voxels=1)  # only a third of the blob lies that close
+    np.testing.assert_array_equal(thin_rim, classes)
+    with pytest.raises(ValueError, match="differ in shape"):
+        remove_rim_components(classes, brain[:-1])
+    with pytest.raises(ValueError, match="min_rim_fraction"):
+        remove_rim_components(classes, brain, min_rim_fraction=0)

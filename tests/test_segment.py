@@ -194,3 +194,16 @@ def test_a_real_case_from_its_files_and_from_the_cache_scores_the_same(real_samp
     cached = segment_case(model, image, normalised=True)
     np.testing.assert_array_equal(cached, segment_case(model, case.image))
     assert from_contiguous(labels).shape == case.seg.shape and len(from_files) == 1
+
+
+def test_the_rim_rule_needs_the_brain_and_is_described():
+    settings = InferenceSettings(rim_voxels=4)
+    assert "drop WT blobs on the 4-voxel brain rim" in settings.describe(POINTWISE)
+    with pytest.raises(ValueError, match="needs the brain mask"):
+        settings.postprocess(np.zeros((4, 4, 4), np.uint8))
+    case, model = brain_case(), Pointwise(6)
+    raw = segment_case(model, case.image)
+    from braintools.inference.postprocess import remove_rim_components
+
+    brain = np.any(case.image != 0, axis=0)
+    np.testing.assert_array_equal(segment_case(model, case.image, settings), remove_rim_components(raw, brain, 4))

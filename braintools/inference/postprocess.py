@@ -82,6 +82,42 @@ def keep_largest_component(classes: np.ndarray, region: str = "WT", connectivity
         cleaned[(components > 0) & (components != sizes.argmax())] = REMOVED_CLASS[region]
     return cleaned
 
+def remove_rim_components(classes: np.ndarray, brain: np.ndarray, rim_voxels: int = 5, min_rim_fraction: float = 0.5,
+                          region: str = "WT") -> np.ndarray:
+    """Remove components of ``region`` lying mostly in the brain's outer rim (notebook 07).
+
+    On real scans, models trained on clean data raise false alarms at the brain's edge: the cortical rim, the
+    cerebellum, vessels on the surface bright on T1ce. A glioma grows inside the brain, so a component with at
+    least ``min_rim_fraction`` of its voxels within ``rim_voxels`` of the brain's surface is dropped (removed voxels
+    fall back like removed components). A tumour that reaches the surface keeps most of its voxels deeper and stays.
+
+    Example:
+        >>> brain = np.ones((20, 20), bool); classes = np.zeros((20, 20), np.uint8)
+        >>> classes[0:2, 8:10] = 2; classes[8:12, 8:12] = 2  # a blob on the edge and one deep inside
+        >>> cleaned = remove_rim_components(classes, brain, rim_voxels=2)
+        >>> int(cleaned[0:2].sum()), int(cleaned[8:12, 8:12].sum())
+        (0, 32)
+    """
+    classes = _checked_classes(classes)
+    brain = np.asarray(brain, dtype=bool)
+    if brain.shape != classes.shape:
+        raise ValueError(f"brain mask {brain.shape} and classes {classes.shape} differ in shape")
+    if not 0 < min_rim_fraction <= 1:
+        raise ValueError(f"min_rim_fraction must lie in (0, 1], got {min_rim_fraction}")
+    depth = ndimage.distance_transform_edt(np.pad(brain, 1))[(slice(1, -1),) * brain.ndim]  # to the nearest non-brain
+    structure = ndimage.generate_binary_structure(classes.ndim, classes.ndim)
+    components, count = ndimage.label(region_mask(classes, region), structure=structure)
+    if count == 0:
+        return classes.copy()
+    sizes = np.bincount(components.ravel(), minlength=count + 1)
+    on_rim = np.bincount(components[depth <= rim_voxels].ravel(), minlength=count + 1)
+    drop = on_rim >= min_rim_fraction * np.maximum(sizes, 1)
+    drop[0] = False
+    cleaned = classes.copy()
+    cleaned[drop[components]] = REMOVED_CLASS[region]
+    return cleaned
+
+
 def fill_holes(classes: np.ndarray, region: str = "WT") -> np.ndarray:
     """Fill cavities fully enclosed by ``region`` (``"WT"`` -> edema, ``"TC"`` -> necrotic core).
 

@@ -45,6 +45,8 @@ class InferenceSettings:
         tta_flip_axes: flip test-time augmentation over every subset of these axes (``()``: none; ``(0,)``:
             left-right, 2 passes).
         keep_largest: keep only the largest connected whole-tumour component.
+        rim_voxels: remove whole-tumour components lying mostly within this many voxels of the brain's surface
+            (``postprocess.remove_rim_components``; 0: off), the false alarms of real scans at the cortex.
         min_component: remove whole-tumour components smaller than this many voxels (0: keep all).
         min_et_voxels: a predicted enhancing tumour smaller than this in total becomes necrosis (0: off).
         sw_batch_size: windows per forward pass (speed and memory only: it never changes a score).
@@ -56,6 +58,7 @@ class InferenceSettings:
     crop_margin: int | None = 8
     tta_flip_axes: tuple[int, ...] = ()
     keep_largest: bool = False
+    rim_voxels: int = 0
     min_component: int = 0
     min_et_voxels: int = 0
     sw_batch_size: int = 2
@@ -77,8 +80,15 @@ class InferenceSettings:
         """The settings that change the network's output (post-processing excluded)."""
         return (self.window, self.overlap, self.blend, self.crop_margin, self.tta_flip_axes)
 
-    def postprocess(self, classes: np.ndarray) -> np.ndarray:
-        """Apply the post-processing steps these settings ask for to a contiguous class map (a new array)."""
+    def postprocess(self, classes: np.ndarray, brain: np.ndarray | None = None) -> np.ndarray:
+        """Apply the post-processing steps these settings ask for to a contiguous class map (a new array).
+
+        ``brain`` (the brain mask) is needed for ``rim_voxels``.
+        """
+        if self.rim_voxels:
+            if brain is None:
+                raise ValueError("rim_voxels needs the brain mask: postprocess(classes, brain)")
+            classes = postprocess.remove_rim_components(classes, brain, self.rim_voxels)
         if self.keep_largest:
             classes = postprocess.keep_largest_component(classes, "WT")
         return postprocess.postprocess_classes(classes, min_component_size=self.min_component or None,
@@ -94,7 +104,8 @@ class InferenceSettings:
             windows = f"window {shown}, overlap {self.overlap:g}, {self.blend}"
         crop = "whole grid" if self.crop_margin is None else f"brain box + {self.crop_margin}"
         tta = f"flip TTA axes {self.tta_flip_axes}" if self.tta_flip_axes else "no TTA"
-        steps = (["keep largest WT"] if self.keep_largest else []) + (
+        steps = ([f"drop WT blobs on the {self.rim_voxels}-voxel brain rim"] if self.rim_voxels else []) + (
+            ["keep largest WT"] if self.keep_largest else []) + (
             [f"WT blobs < {self.min_component}"] if self.min_component else []) + (
             [f"ET < {self.min_et_voxels} -> NCR"] if self.min_et_voxels else [])
         return f"{windows}; {crop}; {tta}; post-processing: {', '.join(steps) or 'none'}"
@@ -190,7 +201,7 @@ def segment_case(
     else:
         classes[box] = classes_from_regions((probabilities[0] > 0.5).numpy())
     classes[~brain] = 0
-    return settings.postprocess(classes)
+    return settings.postprocess(classes, brain)
 
 
 @dataclass
@@ -247,16 +258,17 @@ def evaluate_cases(
         if case.seg is None:
             raise ValueError(f"{case.case_id}: no segmentation to evaluate against")
         truth, image = to_contiguous(case.seg), normalise_image(case.image)
+        brain = brain_mask(image)
         passes: dict[tuple, tuple[np.ndarray, float]] = {}
         for name, variant in variants.items():
             key = variant.network_settings()
             if key not in passes:
                 began = time.perf_counter()
-                raw = segment_case(model, image, variant.replace(keep_largest=False, min_component=0,
-                                                                 min_et_voxels=0), normalised=True)
+                network_only = variant.replace(keep_largest=False, rim_voxels=0, min_component=0, min_et_voxels=0)
+                raw = segment_case(model, image, network_only, normalised=True)
                 passes[key] = (raw, time.perf_counter() - began)
             raw, seconds = passes[key]
-            classes = variant.postprocess(raw)
+            classes = variant.postprocess(raw, brain)
             scores = metrics.region_metrics(classes, truth, spacing=case.affine, convention=convention)
             rows.append({"case_id": case.case_id, "variant": name, **scores, "seconds": seconds,
                          "settings": variant.describe(spec), "convention": convention})
