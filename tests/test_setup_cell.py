@@ -290,3 +290,23 @@ def test_kaggle_reports_where_the_course_and_the_datasets_are(tmp_path, attached
     assert ("Attach awsaf49/brats2020-training-data" in process.stdout) == (attached == 1)
     assert "USE_GOOGLE_DRIVE is for Colab only" in process.stdout
     assert runtime.log("drive") == [] and runtime.log("git") == []
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_real_git_clones_a_local_repository_at_the_release_tag(tmp_path):
+    """The same with the real git, from a repository on disk (file://, no network): the command line is valid."""
+    runtime = Runtime(tmp_path)
+    origin = runtime.make_origin()
+    (runtime.bin / "git").unlink()  # the real git from now on
+    git = ["git", "-C", str(origin), "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "release"], ["tag", f"v{braintools.__version__}"],
+                 ["commit", "-q", "--allow-empty", "-m", "after the release"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    workdir = tmp_path / "content"
+    workdir.mkdir()
+    process = runtime.run(with_constants(setup_code(), COURSE_URL=origin.as_uri()), workdir)
+    clone = workdir / "brats-course"
+    assert Path(result(process)["braintools"]).resolve() == (clone / "braintools" / "__init__.py").resolve()
+    described = subprocess.run(["git", "-C", str(clone), "describe", "--tags", "--exact-match"],
+                               capture_output=True, text=True, check=True)
+    assert described.stdout.strip() == f"v{braintools.__version__}"
