@@ -12,21 +12,21 @@ The environment variable ``BRAINTOOLS_PROFILE`` picks a profile:
 
 Notebooks read their sizes from ``get_profile()`` in their ``parameters`` cell, so CI never edits a notebook.
 
-The budget of the GPU profiles (README, "Profiles, time and disk"; ``benchmarks/budget.py`` derives it):
+The budget of the GPU profiles (README, "Time and disk per profile"; ``benchmarks/budget.py`` derives it):
 
 - disk: the real-data profiles cache each patient cropped to its brain box (``crop_cache``): measured on the 13 real
-  BraTS cases of the project, 28.8 MB per patient instead of 80.3 MB, so 369 patients take about 10 GiB instead of
-  28 GiB, plus ~0.2 GB of checkpoints; on Kaggle the datasets are mounted read-only and cost none of the working
+  BraTS cases of the project, 28.7 MB per patient instead of 80.4 MB, so 369 patients take 10.6 GB instead of
+  29.6 GB, plus 1.8 GB of checkpoints; on Kaggle the datasets are mounted read-only and cost none of the working
   folder.
 - time: estimates, not measurements (no GPU was available). Training FLOPs per patch or slice are counted exactly
   (``torch.utils.flop_counter`` on the profile's networks) and divided by an effective speed derived from NVIDIA's
   published nnU-Net figures (3D U-Net, 128^3 patches, batch 2: 5.49 patches/s with AMP on one V100) scaled to a
   P100 (fp32 peak ratio; Pascal gains nothing from float16) and a T4 (memory-bandwidth ratio). Expect +-50 %.
-- ``kaggle`` 05: a 5-level 3D U-Net (32-320 channels, ~2.9 TFLOP per 128^3 training patch, the size of nnU-Net's
-  BraTS network) for 50 epochs of 296 patches (one per training patient): 14,800 patches, about 3 h on a P100 and
-  2.5 h on a T4. 04: Unet/resnet34 on 256 x 256 slices, every tumour slice of 295 patients for up to 10 epochs
-  (about 45 min); 06: the inflated network for 30 epochs of 296 patches (about 20 min).
-- ``colab`` 05: a 16-256-channel U-Net (0.73 TFLOP per patch), 50 epochs of 96 patches (about 10 min on a T4).
+- ``kaggle`` 05: a 5-level 3D U-Net (32-320 channels, 2.9 TFLOP per 128^3 training patch, the size of nnU-Net's
+  BraTS network) for 50 epochs of 296 patches (one per training patient): 14,800 patches, about 3.1 h on a P100 and
+  2.2 h on a T4. 04: Unet/resnet34 on 256 x 256 slices, every tumour slice of 295 patients for up to 10 epochs
+  (48 / 34 min); 06: the inflated network for 30 epochs of 296 patches (20 / 15 min).
+- ``colab`` 05: a 16-256-channel U-Net (0.73 TFLOP per patch), 50 epochs of 96 patches (about 11 min on a T4).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ PROFILES: dict[str, Profile] = {
         name="kaggle", source="kaggle", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE,
         crop_cache=True, num_workers=2,
         # 04: Unet/resnet34 (ImageNet) on 256 x 256 slices, every tumour slice and 10 % of the others per epoch
-        # (~20,000 slices, 47 GFLOP each to train): up to 10 epochs, early stopping after 3 without progress
+        # (~22,000 slices, 47 GFLOP each to train): up to 10 epochs, early stopping after 3 without progress
         epochs_2d=10, unfreeze_top_epoch_2d=3, unfreeze_all_epoch_2d=6,
         # 05: nnU-Net's size of BraTS network (5 levels, 32-320 channels) on 128^3 patches (the brain box is about
         # 140 x 170 x 140), batch 2 fits 16 GB; 50 epochs of one patch per training patient (14,800 patches)
@@ -163,7 +163,7 @@ PROFILES: dict[str, Profile] = {
     "colab": Profile(
         name="colab", source="kaggle", n_cases=6, n_validation_cases=1, grid_shape=BRATS_SHAPE, max_cases=60,
         crop_cache=True, num_workers=2,
-        # 04: Unet/resnet34 on 256 x 256 slices, every selected slice of 48 patients (~3,400) for up to 6 epochs
+        # 04: Unet/resnet34 on 256 x 256 slices, every selected slice of 48 patients (~3,700) for up to 6 epochs
         # 05: a 5-level U-Net of 16-256 channels (0.73 TFLOP per 128^3 patch), 50 epochs of 96 patches (4,800)
         patch_size_3d=(128, 128, 128), features_3d=(16, 32, 64, 128, 256), epochs_3d=50, batch_size_3d=2,
         patches_per_epoch_3d=96, accumulation_steps_3d=1, val_patches_3d=16, roi_size=(128, 128, 128),

@@ -9,7 +9,7 @@ flushed, then renamed, so a reader never sees a half-written file under its fina
 
 Cropping (``precache(..., crop=True)``, the ``kaggle`` and ``colab`` profiles): a patient's arrays are stored cropped
 to the smallest box holding its brain and its labels (``content_box``): about 36 % of the 240 x 240 x 155 grid on
-real BraTS scans, so 29 instead of 80 MB per patient. Outside that box the image (z-scored, 0 outside the brain)
+real BraTS scans, so 28.7 instead of 80.4 MB per patient. Outside that box the image (z-scored, 0 outside the brain)
 and the labels are all zero, so nothing is lost: the manifest records the box and the grid (``"box"``, ``"grid"``),
 ``load_cached_case(..., full_grid=True)`` and ``preprocess.uncrop`` put the arrays back in the scan's grid.
 Every other reader (``load_cached_case``, ``read_patch``, ``lru_case_cache``, the training datasets) works on the
