@@ -165,6 +165,13 @@ def test_training_datasets_read_a_cropped_cache(nifti_tree, tmp_path):
     precache(nifti_tree, tmp_path / "full", crop=False)
     precache(nifti_tree, tmp_path / "cropped", crop=True)
     full, cropped = VolumeSource.from_cache(tmp_path / "full"), VolumeSource.from_cache(tmp_path / "cropped")
+    # where the cropped arrays sit in the scan: stored voxel + origin = scan voxel
+    for whole, part in zip(full, cropped):
+        assert whole.origin == (0, 0, 0) and part.origin == tuple(
+            box.start for box in cache.cached_box(tmp_path / "cropped", part.case_id))
+        x, y, z = np.argwhere(np.asarray(part.classes) > 0)[0]
+        assert whole.classes[x + part.origin[0], y + part.origin[1], z + part.origin[2]] == part.classes[x, y, z]
+        assert part.origin[2] > 0  # the off-centre case starts above the grid's first slice
     # 2D: the same slices carry the same tumour, padded to the network size
     summaries = {name: summarise_source(source, progress=False) for name, source in
                  (("full", full), ("cropped", cropped))}
