@@ -37,16 +37,19 @@ def worker(args: argparse.Namespace) -> None:
     items = [(torch.randn(4, *recipe.patch_size), torch.randint(0, 4, recipe.patch_size, dtype=torch.uint8))
              for _ in range(recipe.batch_size * distributed.get_world_size() * (args.steps + args.warmup))]
     loss_fn, optimizer = recipe.loss(), torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate)
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    from braintools.runtime import autocast_dtype
+
+    dtype = autocast_dtype(device)  # as train.fit: bfloat16 where native, else float16 with a scaler (CUDA only)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     warm = recipes.loader(items[: len(items) * args.warmup // (args.steps + args.warmup)], recipe.batch_size, True,
                           device)
     timed = recipes.loader(items[len(items) * args.warmup // (args.steps + args.warmup):], recipe.batch_size, True,
                            device)
     model.train()
-    train_one_epoch(model, warm, loss_fn, optimizer, scaler, progress=False)
+    train_one_epoch(model, warm, loss_fn, optimizer, scaler, progress=False, amp_dtype=dtype)
     distributed.barrier()
     began = time.perf_counter()
-    train_one_epoch(model, timed, loss_fn, optimizer, scaler, progress=False)
+    train_one_epoch(model, timed, loss_fn, optimizer, scaler, progress=False, amp_dtype=dtype)
     if device.type == "cuda":
         torch.cuda.synchronize()
     distributed.barrier()

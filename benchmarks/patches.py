@@ -36,18 +36,31 @@ from braintools.datasets.volumes import Volume
 SHAPE = (240, 240, 155)
 
 
-def write_volume(folder: Path, seed: int = 0) -> tuple[Path, Path]:
-    """Write a brain-like z-scored float16 image (ellipsoid brain, spherical tumour) and its classes."""
+def brain_like_volume(shape: tuple[int, int, int] = SHAPE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A brain-like z-scored float16 image (ellipsoid brain, spherical tumour: ED with an ET core) and its classes.
+
+    The brain spans about 160 x 190 x 130 voxels of a 240 x 240 x 155 grid (scaled to other grids), a little more
+    than a real brain box (about 140 x 170 x 140).
+    """
     rng = np.random.default_rng(seed)
-    x, y, z = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
-    brain = ((x - 120) / 80.0) ** 2 + ((y - 120) / 95.0) ** 2 + ((z - 75) / 65.0) ** 2 <= 1
-    tumour = (x - 150) ** 2 + (y - 100) ** 2 + (z - 80) ** 2 <= 20**2
-    image = np.zeros((4,) + SHAPE, dtype=np.float16)
+    x, y, z = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    scaled = [size / full for size, full in zip(shape, SHAPE)]
+    brain = (((x - 120 * scaled[0]) / (80 * scaled[0])) ** 2 + ((y - 120 * scaled[1]) / (95 * scaled[1])) ** 2
+             + ((z - 75 * scaled[2]) / (65 * scaled[2])) ** 2) <= 1
+    distance = ((x - 150 * scaled[0]) / scaled[0]) ** 2 + ((y - 100 * scaled[1]) / scaled[1]) ** 2 + (
+        (z - 80 * scaled[2]) / scaled[2]) ** 2
+    image = np.zeros((4,) + tuple(shape), dtype=np.float16)
     for channel in image:
         channel[brain] = rng.standard_normal(int(brain.sum())).astype(np.float16)
-    classes = np.zeros(SHAPE, dtype=np.uint8)
-    classes[tumour] = 2
-    classes[tumour & ((x - 150) ** 2 + (y - 100) ** 2 + (z - 80) ** 2 <= 10**2)] = 3
+    classes = np.zeros(shape, dtype=np.uint8)
+    classes[distance <= 20**2] = 2
+    classes[distance <= 10**2] = 3
+    return image, classes
+
+
+def write_volume(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write ``brain_like_volume()`` at BraTS size as ``image.npy`` and ``classes.npy`` in ``folder``."""
+    image, classes = brain_like_volume(SHAPE, seed)
     image_path, classes_path = folder / "image.npy", folder / "classes.npy"
     np.save(image_path, image)
     np.save(classes_path, classes)

@@ -175,7 +175,7 @@ def _precache(args: argparse.Namespace) -> None:
         raise DataError(f"{folder}: no case to cache")
     default = paths.h5_cache_dir if args.source == "h5" else paths.cache_dir
     cache_dir = Path(args.cache_dir) if args.cache_dir else default(profile.name)
-    report = cache.precache(sources, cache_dir, workers=args.workers)
+    report = cache.precache(sources, cache_dir, workers=args.workers, crop=profile.crop_cache)
     print(report.summary())
 
 

@@ -8,13 +8,17 @@ cache of notebook 03 holds those patients. ``prepare_data`` does exactly that an
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from braintools import cache, paths
 from braintools.data import download, io, splits
 from braintools.errors import DataError
 from braintools.profiles import Profile, get_profile
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -24,7 +28,8 @@ class CourseData:
     Attributes:
         profile: the profile it was prepared for.
         data: where the dataset lives (``download.DataPaths``); ``data.source`` says real (kaggle) or synthetic.
-        cases: the training cases with a segmentation, by case id (at most ``profile.max_cases``).
+        cases: the training cases with a segmentation, by case id (at most ``profile.max_cases``, spread evenly
+            over the sorted case ids, so a subset of BraTS 2020 mixes high- and low-grade patients).
         split: the patient split every notebook shares (``split.train``, ``split.val``, ``split.test``).
         cache_dir: the npy cache of these cases (``None`` when not asked for).
     """
@@ -77,6 +82,20 @@ def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io
     return cases, f"{len(cases)} real case(s) under {root}"
 
 
+def spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
+    """``count`` items spread evenly over ``items``, first one included, order kept (``None``: all of them).
+
+    BraTS 2020 numbers its high-grade patients first, so the first 60 cases would all be high grade.
+
+    Example:
+        >>> spread_evenly(list(range(10)), 3)
+        [0, 3, 6]
+    """
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[index * len(items) // count] for index in range(count)]
+
+
 def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progress: bool = False,
                  cache_dir: str | Path | None = None) -> CourseData:
     """Get the profile's dataset, list its labelled cases, load the shared split and fill the npy cache (notebook 04).
@@ -93,7 +112,7 @@ def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progr
     found = io.find_cases(data.nifti_train, require_seg=True, warn_missing=False)
     if not found:
         raise DataError(f"{data.nifti_train}: no case with a segmentation")
-    cases = {files.case_id: files for files in found[: profile.max_cases]}
+    cases = {files.case_id: files for files in spread_evenly(found, profile.max_cases)}
     split = splits.course_split(list(cases), paths.split_path(profile.name), nifti_train=data.nifti_train,
                                 seed=profile.seed)
     folder = None
@@ -101,5 +120,5 @@ def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progr
         folder = Path(cache_dir) if cache_dir else paths.cache_dir(profile.name)
         sources = [source for source in cache.nifti_sources(data.nifti_train, require_seg=True)
                    if source.case_id in cases]
-        cache.precache(sources, folder, progress=progress)
+        cache.precache(sources, folder, progress=progress, crop=profile.crop_cache)
     return CourseData(profile, data, cases, split, folder)

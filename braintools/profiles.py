@@ -4,11 +4,29 @@ The environment variable ``BRAINTOOLS_PROFILE`` picks a profile:
 
 - ``ci``: tiny synthetic cases on a small grid, so every notebook runs in seconds on a CPU;
 - ``course`` (default): synthetic cases at the real BraTS size, minutes on a CPU;
-- ``kaggle``: the real BraTS 2020 download (Colab, Kaggle or any machine with internet);
+- ``kaggle``: the real BraTS 2020 data (369 training patients) sized for one Kaggle GPU session (a P100 16 GB, or
+  one of the two T4 16 GB of "GPU T4 x2"; a session lasts up to 12 h and writes to a ~20 GB working folder);
+- ``colab``: the same real data, 60 patients and smaller networks, for a free Colab T4 session of about an hour;
 - ``kaggle-cpu``: the same real data (the Kaggle layout, e.g. laid out by the tests under ``BRAINTOOLS_KAGGLE_INPUT``)
   with sizes small enough for a CPU: a check that every notebook runs on real files, not a way to learn.
 
 Notebooks read their sizes from ``get_profile()`` in their ``parameters`` cell, so CI never edits a notebook.
+
+The budget of the GPU profiles (README, "Time and disk per profile"; ``benchmarks/budget.py`` derives it):
+
+- disk: the real-data profiles cache each patient cropped to its brain box (``crop_cache``): measured on the 13 real
+  BraTS cases of the project, 28.7 MB per patient instead of 80.4 MB, so 369 patients take 10.6 GB instead of
+  29.6 GB, plus 1.8 GB of checkpoints; on Kaggle the datasets are mounted read-only and cost none of the working
+  folder.
+- time: estimates, not measurements (no GPU was available). Training FLOPs per patch or slice are counted exactly
+  (``torch.utils.flop_counter`` on the profile's networks) and divided by an effective speed derived from NVIDIA's
+  published nnU-Net figures (3D U-Net, 128^3 patches, batch 2: 5.49 patches/s with AMP on one V100) scaled to a
+  P100 (fp32 peak ratio; Pascal gains nothing from float16) and a T4 (memory-bandwidth ratio). Expect +-50 %.
+- ``kaggle`` 05: a 5-level 3D U-Net (32-320 channels, 2.9 TFLOP per 128^3 training patch, the size of nnU-Net's
+  BraTS network) for 50 epochs of 296 patches (one per training patient): 14,800 patches, about 3.1 h on a P100 and
+  2.2 h on a T4. 04: Unet/resnet34 on 256 x 256 slices, every tumour slice of 295 patients for up to 10 epochs
+  (48 / 34 min); 06: the inflated network for 30 epochs of 296 patches (20 / 15 min).
+- ``colab`` 05: a 16-256-channel U-Net (0.73 TFLOP per patch), 50 epochs of 96 patches (about 11 min on a T4).
 """
 
 from __future__ import annotations
@@ -26,7 +44,7 @@ class Profile:
     """Sizes for one way of running the course.
 
     Attributes:
-        name: profile name (``ci``, ``course``, ``kaggle`` or ``kaggle-cpu``).
+        name: profile name (``ci``, ``course``, ``kaggle``, ``colab`` or ``kaggle-cpu``).
         source: ``"synthetic"`` (embedded generator) or ``"kaggle"`` (real download).
         n_cases: synthetic training cases (with segmentation) to generate.
         n_validation_cases: synthetic validation cases (no segmentation), like the Kaggle validation set.
@@ -44,6 +62,9 @@ class Profile:
     max_cases: int | None = None
     # --- 03 precache ---
     cache_workers: int = 2
+    crop_cache: bool = False  # store each cached patient cropped to its brain box (about 36 % of a real scan's grid)
+    # --- 04-06 training ---
+    num_workers: int = 0  # DataLoader worker processes (0: batches are made in the notebook's process, best on a CPU)
     # --- 04 transfer_2d (2D slices, smp + timm) ---
     image_size_2d: int = 256  # network input size; slices are padded to image_size_2d * downsample_2d
     downsample_2d: int = 1  # wrappers.Downsampled: the network sees slices shrunk this many times; 1: full size
@@ -120,13 +141,41 @@ PROFILES: dict[str, Profile] = {
         patch_size_inflated=(128, 128, 32), batch_size_inflated=2, epochs_inflated=4, patches_per_epoch_inflated=16,
         val_patches_inflated=4, roi_size_inflated=(256, 256, 64), overlap_inflated=0.25,
     ),
+    # real data on one GPU of a Kaggle session (P100 16 GB or T4 16 GB, up to 12 h, ~20 GB working folder): 295
+    # training / 37 validation / 37 test patients; 03 converts 20 HDF5 volumes (n_cases) for its lesson
     "kaggle": Profile(
-        name="kaggle", source="kaggle", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE
+        name="kaggle", source="kaggle", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE,
+        crop_cache=True, num_workers=2,
+        # 04: Unet/resnet34 (ImageNet) on 256 x 256 slices, every tumour slice and 10 % of the others per epoch
+        # (~22,000 slices, 47 GFLOP each to train): up to 10 epochs, early stopping after 3 without progress
+        epochs_2d=10, unfreeze_top_epoch_2d=3, unfreeze_all_epoch_2d=6,
+        # 05: nnU-Net's size of BraTS network (5 levels, 32-320 channels) on 128^3 patches (the brain box is about
+        # 140 x 170 x 140), batch 2 fits 16 GB; 50 epochs of one patch per training patient (14,800 patches)
+        patch_size_3d=(128, 128, 128), features_3d=(32, 64, 128, 256, 320), epochs_3d=50, batch_size_3d=2,
+        patches_per_epoch_3d=296, accumulation_steps_3d=1, val_patches_3d=32, roi_size=(128, 128, 128),
+        sw_batch_size=4,
+        # 06: the inflated Unet/resnet34 fine-tuned on 128 x 128 x 64 patches, 30 epochs of 296 (8,880 patches)
+        patch_size_inflated=(128, 128, 64), batch_size_inflated=2, epochs_inflated=30, patches_per_epoch_inflated=296,
+        val_patches_inflated=16, roi_size_inflated=(128, 128, 64),
+    ),
+    # real data in a free Colab session on one T4 (about an hour for notebooks 04-07): the first 60 patients
+    # (48 training / 6 validation / 6 test), smaller 3D networks, the same patch sizes as kaggle
+    "colab": Profile(
+        name="colab", source="kaggle", n_cases=6, n_validation_cases=1, grid_shape=BRATS_SHAPE, max_cases=60,
+        crop_cache=True, num_workers=2,
+        # 04: Unet/resnet34 on 256 x 256 slices, every selected slice of 48 patients (~3,700) for up to 6 epochs
+        # 05: a 5-level U-Net of 16-256 channels (0.73 TFLOP per 128^3 patch), 50 epochs of 96 patches (4,800)
+        patch_size_3d=(128, 128, 128), features_3d=(16, 32, 64, 128, 256), epochs_3d=50, batch_size_3d=2,
+        patches_per_epoch_3d=96, accumulation_steps_3d=1, val_patches_3d=16, roi_size=(128, 128, 128),
+        sw_batch_size=4,
+        # 06: the inflated network, 20 epochs of 96 patches of 128 x 128 x 64 (1,920 patches)
+        patch_size_inflated=(128, 128, 64), batch_size_inflated=2, epochs_inflated=20, patches_per_epoch_inflated=96,
+        val_patches_inflated=8, roi_size_inflated=(128, 128, 64),
     ),
     # real Kaggle layout, sizes for a 2-core CPU (about a minute or two per notebook): the course profile's networks
     # and patches, a few steps each; 03 converts 3 HDF5 volumes (n_cases, as max_cases is unset)
     "kaggle-cpu": Profile(
-        name="kaggle-cpu", source="kaggle", n_cases=3, n_validation_cases=1, grid_shape=BRATS_SHAPE,
+        name="kaggle-cpu", source="kaggle", n_cases=3, n_validation_cases=1, grid_shape=BRATS_SHAPE, crop_cache=True,
         encoder_weights_2d=None, encoder_2d="resnet18", downsample_2d=4, image_size_2d=64, batch_size_2d=8,
         epochs_2d=2, slices_per_epoch_2d=48, unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=2,
         patch_size_3d=(128, 128, 96), downsample_3d=2, features_3d=(8, 16, 32, 64), epochs_3d=2, batch_size_3d=2,

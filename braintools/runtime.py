@@ -2,16 +2,19 @@
 
 - ``get_device``: CUDA, then Apple MPS, then the CPU (nothing hard-codes ``cuda``);
 - ``model_device``: where a model's parameters live (batches are moved there);
+- ``autocast_dtype``: the mixed-precision dtype of a device (bfloat16, float16 or none), ``cudnn_autotune``;
 - ``seed_everything``: seed Python, NumPy and PyTorch for repeatable runs;
 - ``free_cpu_threads``: how many PyTorch threads a shared CPU can take without slowing every step down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -44,6 +47,61 @@ def model_device(model: nn.Module) -> torch.device:
     """
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def native_bfloat16(device: torch.device | str | None = None) -> bool:
+    """True when a CUDA GPU computes in bfloat16 in hardware (Ampere and newer, or ROCm); False on a T4 or P100.
+
+    ``torch.cuda.is_bf16_supported()`` alone also says True where bfloat16 is only emulated (a T4): slow, and
+    cuDNN has no bfloat16 convolutions there; this asks for native support.
+    """
+    if not torch.cuda.is_available():
+        return False
+    if torch.version.hip:
+        return True
+    with torch.cuda.device(device):
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # PyTorch before 2.3 has no including_emulation and does not count emulation
+            return torch.cuda.is_bf16_supported()
+
+
+def autocast_dtype(device: torch.device | str, bf16_supported: Callable[[], bool] | None = None
+                   ) -> torch.dtype | None:
+    """The dtype for mixed-precision training on ``device``, or None where autocast is not used (notebook 05).
+
+    bfloat16 on GPUs that compute in it natively (A100, L4, H100: same range as float32, no gradient scaling);
+    float16 on older CUDA GPUs (T4, P100, V100: needs ``torch.amp.GradScaler``, or small gradients underflow);
+    ``None`` on CPUs and Apple GPUs, where the course trains in float32. ``bf16_supported`` replaces the check of
+    the device (``native_bfloat16``), e.g. in tests.
+
+    Example:
+        >>> autocast_dtype("cpu") is None
+        True
+        >>> autocast_dtype("cuda", bf16_supported=lambda: False)
+        torch.float16
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    supported = bf16_supported() if bf16_supported is not None else native_bfloat16(device)
+    return torch.bfloat16 if supported else torch.float16
+
+
+@contextlib.contextmanager
+def cudnn_autotune(device: torch.device | str, enabled: bool = True) -> Iterator[None]:
+    """Inside the block, let cuDNN time its convolution algorithms per input shape and keep the fastest (CUDA only).
+
+    Worth it when every batch has the same size (training patches, padded slices): the timing is paid once per
+    shape. The previous ``torch.backends.cudnn.benchmark`` setting is restored afterwards.
+    """
+    previous = torch.backends.cudnn.benchmark
+    if enabled and torch.device(device).type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -76,11 +76,13 @@ def test_precache_h5_infers_the_order_and_caches_what_the_nifti_cache_holds(moun
     assert "HDF5 channel order: ('flair', 't1', 't1ce', 't2') (3 of 3 volumes agree)" in out and "3 converted" in out
     volume = mounted.h5_volumes[0]
     case_id = f"BraTS20_Training_{volume:03d}"
-    assert main(["precache", "--input", str(mounted.nifti_train / case_id), "--cache-dir", str(nifti_cache),
-                 "--workers", "1"]) == 0
+    assert main(["precache", "--profile", "kaggle", "--input", str(mounted.nifti_train / case_id), "--cache-dir",
+                 str(nifti_cache), "--workers", "1"]) == 0
     from_h5 = cache.load_cached_case(h5_cache, f"volume_{volume}", mmap=False)
     from_nifti = cache.load_cached_case(nifti_cache, case_id, mmap=False)
     assert np.array_equal(from_h5[0], from_nifti[0]) and np.array_equal(from_h5[1], from_nifti[1])
+    assert cache.cached_box(h5_cache, f"volume_{volume}") == cache.cached_box(nifti_cache, case_id)  # kaggle: cropped
+    assert from_h5[0].shape[1:] != (240, 240, 155)
     entry = cache.read_manifest(h5_cache)["cases"][f"volume_{volume}"]
     assert entry["channel_order"] == list(mounted.h5_channel_order)
 

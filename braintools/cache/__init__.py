@@ -2,7 +2,8 @@
 
 - ``sources``: where patients come from (``h5_sources``, ``nifti_sources``);
 - ``build``: ``precache`` converts them with a process pool (atomic, resumable, one run per folder at a time);
-- ``store``: the files, the manifest, ``load_cached_case`` and ``read_patch`` (memory maps);
+- ``store``: the files, the manifest (with each patient's box: caches may be cropped to the brain), ``load_cached_case``
+  and ``read_patch`` (memory maps);
 - ``verify``: check the cache against its sources;
 - ``lru``: keep recently used volumes in memory within a byte budget;
 - ``benchmark``: the timing helpers of notebook 03.
@@ -16,7 +17,9 @@ from braintools.cache.store import (
     LAYOUT,
     cache_file_names,
     cached_arrays,
+    cached_box,
     cached_case_ids,
+    content_box,
     convert_case,
     load_cached_case,
     lru_case_cache,
@@ -35,7 +38,9 @@ __all__ = [
     "benchmark_loads",
     "cache_file_names",
     "cached_arrays",
+    "cached_box",
     "cached_case_ids",
+    "content_box",
     "convert_case",
     "disk_sizes",
     "h5_sources",

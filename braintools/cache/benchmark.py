@@ -140,11 +140,14 @@ def benchmark_loads(
 
 
 def disk_sizes(h5_files: Sequence[str | os.PathLike], cache_dir: str | os.PathLike, case_id: str) -> pd.DataFrame:
-    """Disk size of one patient as HDF5 slices and as cached ``.npy`` files (files, MiB, bytes per voxel)."""
+    """Disk size of one patient as HDF5 slices and as cached ``.npy`` files (files, MiB, bytes per voxel).
+
+    Bytes per voxel are per voxel of the scan's grid: a cache cropped to the brain box stores fewer voxels.
+    """
     import pandas as pd
 
     entry = manifest_entry(cache_dir, case_id)
-    voxels = int(np.prod(entry["image"]["shape"][1:]))
+    voxels = int(np.prod(entry.get("grid", entry["image"]["shape"][1:])))
     rows = {f"{len(h5_files)} HDF5 slice files (float64 image + uint8 mask)":
             (len(h5_files), sum(os.path.getsize(path) for path in h5_files))}
     for array in (entry["image"], entry["labels"]):

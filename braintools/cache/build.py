@@ -22,6 +22,10 @@ far inside float16's range (65504); the rounding error is at most 2**-11 of the 
 float32 in NumPy took 2-4x longer than reading it: keep patches float16 until they reach torch (and the
 GPU), and cast there.
 
+Cropping (``crop=True``; the profile's ``crop_cache``, on for the real-data profiles): each patient is stored cropped
+to the box around its brain and labels, zeros only outside it: 28.7 instead of 80.4 MB per real BraTS patient (369
+patients: 10.6 instead of 29.6 GB). The manifest records the box (``store`` module docstring).
+
 Crash safety: every file is written under a temporary name, flushed to disk, then renamed, so a loader
 never sees a half-written file under its final name. The manifest is rewritten (atomically) after every
 finished patient; a patient is in the cache only once its manifest entry exists, so an interrupted run
@@ -60,6 +64,10 @@ def _default_workers(workers: int | None) -> int:
     if chosen < 1:
         raise ValueError(f"workers must be >= 1, got {chosen}")
     return chosen
+
+
+def _default_crop(crop: bool | None) -> bool:
+    return get_profile().crop_cache if crop is None else bool(crop)
 
 
 def _error_message(error: BaseException) -> str:
@@ -110,6 +118,7 @@ class PrecacheReport:
 
     cache_dir: Path
     workers: int
+    crop: bool = False
     converted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
@@ -137,6 +146,7 @@ def precache(
     progress: bool = True,
     raise_on_failure: bool = True,
     lock_timeout: float | None = None,
+    crop: bool | None = None,
 ) -> PrecacheReport:
     """Convert patients to memory-mappable ``.npy`` files, resuming an interrupted run.
 
@@ -152,14 +162,17 @@ def precache(
         raise_on_failure: raise ``PrecacheError`` (listing every failed patient) at the end if any failed.
         lock_timeout: seconds to wait for another run writing the same folder (default: ``BRAINTOOLS_LOCK_TIMEOUT``
             or 30 minutes), then raise ``DataError``.
+        crop: store each patient cropped to the box of its brain and labels (``store.content_box``: about a third
+            of the bytes on real scans, nothing lost); default: the profile's ``crop_cache``. Patients cached
+            with the other setting are converted again.
 
     Example:
         >>> report = precache(h5_sources(data / "content/data"), cache_dir)  # doctest: +SKIP
     """
     cache_dir, sources = Path(cache_dir), list(sources)
-    report = PrecacheReport(cache_dir, _default_workers(workers))
+    report = PrecacheReport(cache_dir, _default_workers(workers), _default_crop(crop))
     if _plan(sources, _editable(read_manifest(cache_dir)), cache_dir, report):  # something to convert
-        report = PrecacheReport(cache_dir, report.workers)  # planned again under the lock: another run may be busy
+        report = PrecacheReport(cache_dir, report.workers, report.crop)  # planned again under the lock (busy run?)
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             with file_lock(cache_dir / LOCK_NAME, lock_timeout, what="precache run"):
@@ -180,7 +193,7 @@ def _convert_missing(sources: list[CacheSource], cache_dir: Path, report: Precac
     manifest = _editable(read_manifest(cache_dir))
     todo = _plan(sources, manifest, cache_dir, report)
     write_manifest(cache_dir, manifest)  # stale entries are gone before their files are rewritten
-    convert = functools.partial(convert_case, cache_dir=cache_dir)
+    convert = functools.partial(convert_case, cache_dir=cache_dir, crop=report.crop)
     for source, entry, error in _run_per_case(convert, todo, report.workers, progress, "precache"):
         if error is not None:
             report.failed[source.case_id] = error
@@ -209,7 +222,7 @@ def _plan(sources: list[CacheSource], manifest: dict[str, Any], cache_dir: Path,
         except DataError as error:
             report.failed[source.case_id] = str(error)
             continue
-        if _is_up_to_date(manifest["cases"].get(source.case_id), fingerprint, cache_dir):
+        if _is_up_to_date(manifest["cases"].get(source.case_id), fingerprint, cache_dir, report.crop):
             report.skipped.append(source.case_id)
         else:
             manifest["cases"].pop(source.case_id, None)

@@ -30,7 +30,8 @@ def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
     """Check one cached patient against its source; raise ``DataError`` describing the first problem.
 
     Checks: manifest entry, unchanged source, file checksums, shapes and dtypes, labels exactly equal,
-    image within float16 rounding of the z-scored source; for HDF5 sources, the channel order of the manifest
+    image within float16 rounding of the z-scored source (a cropped patient is put back in its grid first, so
+    a box that cut off brain or labels fails); for HDF5 sources, the channel order of the manifest
     against the source's and against the intensity signatures of the data (``signatures.contradicting_order``).
     """
     cache_dir = Path(cache_dir)
@@ -44,7 +45,7 @@ def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
     for array_entry in (entry["image"], entry["labels"]):
         if array_entry is not None and file_sha256(cache_dir / array_entry["file"]) != array_entry["sha256"]:
             raise DataError(f"{cache_dir / array_entry['file']}: checksum differs from the manifest (corrupt)")
-    image, labels = load_cached_case(cache_dir, source.case_id, mmap=True)
+    image, labels = load_cached_case(cache_dir, source.case_id, mmap=True, full_grid=True)
     case = load_source(source)
     if source.kind == "h5" and case.seg is not None:
         _check_signatures(case, recorded, source.files[0])

@@ -41,7 +41,7 @@ from braintools.data.labels import (
     to_contiguous,
     validate_labels,
 )
-from braintools.data.preprocess import bounding_box, brain_box, brain_mask, normalise_image, zscore_brain
+from braintools.data.preprocess import bounding_box, brain_box, brain_mask, normalise_image, uncrop, zscore_brain
 from braintools.data.signatures import (
     ChannelOrderGuess,
     ChannelOrderVote,
@@ -118,5 +118,6 @@ __all__ = [
     "to_contiguous",
     "validate_labels",
     "walk_files",
+    "uncrop",
     "zscore_brain",
 ]

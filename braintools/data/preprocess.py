@@ -69,6 +69,22 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
     return tuple(box)
 
 
+def uncrop(array: np.ndarray, box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """Put a crop back in its grid: zeros of ``shape`` (the last axes; leading axes kept) with ``array`` at ``box``.
+
+    Undoes ``array = full[..., box]`` when everything outside the box was zero (notebook 03's cropped cache).
+
+    Example:
+        >>> uncrop(np.ones((1, 2)), (slice(1, 2), slice(0, 2)), (3, 2)).tolist()
+        [[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
+    """
+    array = np.asarray(array)
+    leading = array.shape[: array.ndim - len(shape)]
+    full = np.zeros(leading + tuple(shape), dtype=array.dtype)
+    full[(Ellipsis, *box)] = array
+    return full
+
+
 def brain_box(image: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
     """Slices (X, Y, Z) of the box around the brain of a (C, X, Y, Z) image, grown by ``margin`` (notebook 07).
 

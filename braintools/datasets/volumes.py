@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools.cache import cached_case_ids, load_cached_case
+from braintools.cache import cached_box, cached_case_ids, load_cached_case
 from braintools.data import io
 from braintools.data.labels import to_contiguous
 from braintools.errors import DataError
@@ -24,12 +24,17 @@ from braintools.errors import DataError
 
 @dataclass
 class Volume:
-    """One patient: image (C, X, Y, Z) (any float dtype, may be a memory map) and classes (X, Y, Z) 0..3."""
+    """One patient: image (C, X, Y, Z) (any float dtype, may be a memory map) and classes (X, Y, Z) 0..3.
+
+    ``origin`` is where the arrays start in the patient's scan: ``(0, 0, 0)`` unless they were cropped (a cache
+    cropped to the brain box): voxel ``(x, y, z)`` of the arrays is voxel ``(x, y, z) + origin`` of the scan.
+    """
 
     case_id: str
     image: np.ndarray
     classes: np.ndarray
     normalised: bool = False  # True when the image is already brain-masked z-scored
+    origin: tuple[int, int, int] = (0, 0, 0)
 
 
 # Loaders are small classes (not lambdas) so a source can be pickled into DataLoader worker processes.
@@ -67,7 +72,8 @@ class _CacheLoader:
         image, classes = load_cached_case(self.cache_dir, case_id, mmap=self.mmap)
         if classes is None:
             raise DataError(f"{self.cache_dir}: cached case {case_id} has no labels to train on")
-        return Volume(case_id, image, classes, normalised=True)
+        origin = tuple(part.start for part in cached_box(self.cache_dir, case_id))
+        return Volume(case_id, image, classes, normalised=True, origin=origin)
 
 
 class VolumeSource(Sequence):
@@ -122,7 +128,7 @@ class VolumeSource(Sequence):
 
     @classmethod
     def from_cache(cls, cache_dir: str | os.PathLike, mmap: bool = True) -> VolumeSource:
-        """Source over a ``braintools.cache`` folder (float16 z-scored images, uint8 classes)."""
+        """Source over a ``braintools.cache`` folder (float16 z-scored images, uint8 classes, origin of a crop)."""
         return cls(cached_case_ids(cache_dir), _CacheLoader(Path(cache_dir), mmap))
 
 

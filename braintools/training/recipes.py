@@ -40,6 +40,8 @@ from braintools.training import distributed, losses, schedules
 from braintools.training.freezing import EncoderFreezer
 from braintools.training.train import checkpoint_paths, fit
 
+_RESULT_NEUTRAL = ("num_workers",)  # recipe fields a resumed run may change: items depend on (seed, epoch, index) only
+
 
 def recipe_settings(recipe: Any) -> dict[str, Any]:
     """The recipe's fields that must match to resume a run (all but the number of epochs), as plain values."""
@@ -59,6 +61,9 @@ def resume_point(checkpoint_dir: str | os.PathLike, name: str, recipe: Any) -> P
         return None
     stored = read_checkpoint(last).get("recipe")
     wanted = recipe_settings(recipe)
+    if stored is not None:  # settings that never change a result (e.g. DataLoader workers) may differ
+        stored = {key: value for key, value in stored.items() if key not in _RESULT_NEUTRAL} | {
+            key: wanted[key] for key in _RESULT_NEUTRAL if key in wanted}
     if stored != wanted:
         changed = sorted(key for key in set(wanted) | set(stored or {}) if (stored or {}).get(key) != wanted.get(key))
         raise DataError(f"{last}: an earlier run with other settings ({', '.join(changed) or 'no recipe stored'}); "
@@ -72,6 +77,8 @@ def loader(dataset: Dataset, batch_size: int, shuffle: bool, device: torch.devic
     """A ``DataLoader`` whose ``distributed.EpochSampler`` draws ``num_samples`` items per epoch (this process's share).
 
     One process takes every item; under ``torchrun`` each process takes its own share of the same epoch order.
+    ``num_workers`` processes make the batches while the model trains (the profile's ``num_workers``); for a CUDA
+    device they are put in pinned (page-locked) memory, from which ``train.fit`` copies them asynchronously.
     """
     sampler = distributed.EpochSampler(len(dataset), num_samples, shuffle, seed)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
@@ -115,7 +122,7 @@ class UNet3DRecipe:
                       accumulation_steps=profile.accumulation_steps_3d,
                       patches_per_epoch=profile.patches_per_epoch_3d, val_patches=profile.val_patches_3d,
                       learning_rate=profile.learning_rate_3d, tumour_probability=profile.tumour_probability_3d,
-                      seed=profile.seed)
+                      seed=profile.seed, num_workers=profile.num_workers)
         return cls(**{**values, **changes})
 
     def spec(self) -> ModelSpec:
@@ -160,6 +167,8 @@ def train_unet3d(recipe: UNet3DRecipe, cache_dir: str | os.PathLike, train_ids: 
     torch.manual_seed(recipe.seed)
     model = distributed.wrap_model(build_model(recipe.spec()).to(device), torch.device(device))
     train_set, val_set = recipe.datasets(cache_dir, train_ids, val_ids)
+    train_set.build_indices()  # before DataLoader workers fork: they share the indices instead of each building them
+    val_set.build_indices()
     train_loader = loader(train_set, recipe.batch_size, True, device, recipe.num_workers, seed=recipe.seed)
     val_loader = loader(val_set, recipe.batch_size, False, device, recipe.num_workers)
     optimizer, scheduler = recipe.optimizer(model, len(train_loader))
@@ -212,7 +221,8 @@ class UNet2DRecipe:
                       slices_per_epoch=profile.slices_per_epoch_2d, learning_rate=profile.learning_rate_2d,
                       keep_empty_fraction=profile.keep_empty_fraction_2d,
                       unfreeze_top_epoch=profile.unfreeze_top_epoch_2d,
-                      unfreeze_all_epoch=profile.unfreeze_all_epoch_2d, seed=profile.seed)
+                      unfreeze_all_epoch=profile.unfreeze_all_epoch_2d, seed=profile.seed,
+                      num_workers=profile.num_workers)
         return cls(**{**values, **changes})
 
     @property

@@ -6,6 +6,11 @@
 (``output="regions"``). A model may return a list of logits in training mode (deep supervision, finest
 first); the loss then has to accept it (``losses.DeepSupervisionLoss``).
 
+On a GPU: mixed precision (bfloat16 where the GPU has it natively, float16 with a gradient scaler on a T4 or P100:
+``runtime.autocast_dtype``), cuDNN's algorithm autotuning for fixed-size batches, batches copied with
+``non_blocking=True`` (asynchronous from pinned memory: ``recipes.loader`` pins it), and no host-device
+synchronisation per batch: losses and Dice counts are summed on the device and read a few times per epoch.
+
 Every epoch adds one row to the history: epoch, phase (from an ``EncoderFreezer``), learning rates,
 train loss, validation loss and validation Dice of WT, TC, ET (from argmax classes, or sigmoid > 0.5 for
 regions) pooled over the whole validation set (sum of overlaps / sum of sizes; an empty region in both
@@ -19,7 +24,6 @@ and dropout masks as an uninterrupted one). Checkpoints load with ``torch.load(.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -34,10 +38,11 @@ from tqdm.auto import tqdm
 from braintools.atomic import remove_temporaries
 from braintools.data.labels import REGIONS, regions_from_classes
 from braintools.models.checkpoints import load_checkpoint, save_checkpoint
-from braintools.runtime import model_device
+from braintools.runtime import autocast_dtype, cudnn_autotune, model_device
 from braintools.training import distributed
 
 MONITORS = {"val_dice_mean": "max", "val_loss": "min", "train_loss": "min"}
+CHECK_EVERY = 20  # training batches between two reads of the running loss on a GPU (each read waits for the GPU)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -58,6 +63,11 @@ def region_dice_counts(logits: torch.Tensor, target: torch.Tensor, output: str =
     ``target`` holds integer classes (N, ...), or a float tensor shaped like the logits (region masks for
     ``output="regions"``, one-hot classes otherwise).
     """
+    return _region_counts(logits, target, output).double().cpu()
+
+
+def _region_counts(logits: torch.Tensor, target: torch.Tensor, output: str) -> torch.Tensor:
+    """``region_dice_counts`` as int64 on the logits' device (summed there without waiting for the GPU)."""
     predicted = predicted_regions(logits, output)
     if target.shape != logits.shape:  # integer classes
         truth = regions_from_classes(target, axis=1)
@@ -65,7 +75,7 @@ def region_dice_counts(logits: torch.Tensor, target: torch.Tensor, output: str =
         truth = target.bool() if output == "regions" else regions_from_classes(target.argmax(1), axis=1)
     dims = [0, *range(2, predicted.ndim)]
     overlap = (predicted & truth).sum(dims)
-    return torch.stack([overlap, predicted.sum(dims), truth.sum(dims)], dim=1).double().cpu()
+    return torch.stack([overlap, predicted.sum(dims), truth.sum(dims)], dim=1)
 
 
 def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[float]:
@@ -83,27 +93,34 @@ def unpack_batch(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tenso
     return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
 
 
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    """Running sums on the device: float64 (what Python floats would give), float32 where float64 is missing (MPS)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str = "classes", amp: bool = True,
              progress: bool = False) -> dict[str, float]:
     """Validation loss (mean over batches) and pooled Dice of WT, TC, ET and their mean, in eval mode.
 
-    In a distributed run each process scores its share of the batches and the sums are pooled, so every
-    process gets the same numbers.
+    Losses and overlap counts are summed on the model's device and read once at the end. In a distributed run each
+    process scores its share of the batches and the sums are pooled, so every process gets the same numbers.
     """
     device = model_device(model)
+    dtype = autocast_dtype(device) if amp else None
     model.eval()
-    counts, losses = torch.zeros(len(REGIONS), 3, dtype=torch.float64), []
+    counts = torch.zeros(len(REGIONS), 3, dtype=torch.int64, device=device)
+    loss_sum = torch.zeros(2, dtype=_sum_dtype(device), device=device)  # sum of batch losses, batches
     with torch.no_grad():
         for batch in tqdm(loader, desc="validate", leave=False, disable=not progress):
             images, targets = unpack_batch(batch, device)
-            with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 logits = model(images)
-                losses.append(float(loss_fn(logits, targets)))
+                loss_sum[0] += loss_fn(logits, targets).detach().to(loss_sum.dtype)
+            loss_sum[1] += 1
             logits = logits[0] if isinstance(logits, (list, tuple)) else logits
-            counts += region_dice_counts(logits.float(), targets, output)
-    counts = distributed.all_reduce_sum(counts.to(device)).cpu()
-    loss_sum = distributed.all_reduce_sum(torch.tensor([sum(losses), len(losses)], dtype=torch.float64,
-                                                       device=device)).cpu()
+            counts += _region_counts(logits.float(), targets, output)
+    counts = distributed.all_reduce_sum(counts).double().cpu()
+    loss_sum = distributed.all_reduce_sum(loss_sum).cpu()
     dices = dice_from_counts(counts)
     metrics = {"val_loss": float(loss_sum[0] / max(1.0, float(loss_sum[1])))}
     metrics.update({f"val_dice_{region}": value for region, value in zip(REGIONS, dices)})
@@ -113,30 +130,59 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler, accumulation_steps: int = 1, step_scheduler: Callable | None = None,
-                    max_grad_norm: float | None = None, progress: bool = True, description: str = "train") -> float:
-    """One pass over ``loader``; an optimizer step every ``accumulation_steps`` batches; returns the mean loss."""
+                    max_grad_norm: float | None = None, progress: bool = True, description: str = "train",
+                    amp_dtype: torch.dtype | None = None, check_every: int | None = None) -> float:
+    """One pass over ``loader``; an optimizer step every ``accumulation_steps`` batches; returns the mean loss.
+
+    Args:
+        scaler: the AMP gradient scaler (enabled for float16 autocast only).
+        amp_dtype: autocast dtype (``runtime.autocast_dtype``); ``None``: float16 if ``scaler`` is enabled, else none.
+        check_every: batches between two reads of the running loss (``None``: every batch on a CPU, every
+            ``CHECK_EVERY`` on a GPU). Reading a GPU number makes Python wait until the GPU has finished everything
+            queued so far, which leaves the GPU idle while the next batch is prepared; so the losses are summed on the
+            device, and a non-finite one (remembered with its batch number) stops the run at the next read, before
+            that batch's backward pass, naming the first bad batch.
+    """
     device = model_device(model)
-    total, batches, pending = 0.0, 0, False
+    dtype = amp_dtype if amp_dtype is not None else (torch.float16 if scaler.is_enabled() else None)
+    check_every = check_every or (1 if device.type == "cpu" else CHECK_EVERY)
+    total = torch.zeros((), dtype=_sum_dtype(device), device=device)
+    first_bad = torch.full((), -1, dtype=torch.int64, device=device)  # first batch with a non-finite loss
+    bad_value = torch.zeros((), dtype=total.dtype, device=device)  # and its loss
+    batches, pending = 0, False
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(loader, desc=description, leave=False, disable=not progress)
     for batch in bar:
         images, targets = unpack_batch(batch, device)
-        with torch.autocast(device.type, enabled=scaler.is_enabled()):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             loss = loss_fn(model(images), targets)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{description}: loss is {value} at batch {batches}; lower the "
-                                     "learning rate or check the inputs for NaN")
+        value = loss.detach().to(total.dtype)
+        total += value
+        newly_bad = (first_bad < 0) & ~torch.isfinite(value)
+        first_bad, bad_value = torch.where(newly_bad, batches, first_bad), torch.where(newly_bad, value, bad_value)
+        batches += 1
+        if batches % check_every == 0:
+            _raise_if_not_finite(first_bad, bad_value, description)
+            bar.set_postfix(loss=f"{float(total) / batches:.4f}")
         scaler.scale(loss / accumulation_steps).backward()
-        total, batches, pending = total + value, batches + 1, True
+        pending = True
         if batches % accumulation_steps == 0:
             _optimizer_step(model, optimizer, scaler, max_grad_norm, step_scheduler)
             pending = False
-        bar.set_postfix(loss=f"{total / batches:.4f}")
     if pending:  # the last, incomplete accumulation
         _optimizer_step(model, optimizer, scaler, max_grad_norm, step_scheduler)
-    pooled = distributed.all_reduce_sum(torch.tensor([total, batches], dtype=torch.float64, device=device)).cpu()
+    _raise_if_not_finite(first_bad, bad_value, description)
+    pooled = distributed.all_reduce_sum(torch.stack([total, torch.tensor(batches, dtype=total.dtype, device=device)]))
+    pooled = pooled.cpu()
     return float(pooled[0] / max(1.0, float(pooled[1])))  # every process reports the mean over all batches
+
+
+def _raise_if_not_finite(first_bad: torch.Tensor, bad_value: torch.Tensor, description: str) -> None:
+    """Raise ``FloatingPointError`` if a batch had a non-finite loss (one read of a device number)."""
+    batch = int(first_bad)
+    if batch >= 0:
+        raise FloatingPointError(f"{description}: loss is {float(bad_value)} at batch {batch}; lower the "
+                                 "learning rate or check the inputs for NaN")
 
 
 def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
@@ -262,6 +308,7 @@ def fit(
     resume_from: str | os.PathLike | None = None,
     checkpoint_extra: dict | None = None,
     progress: bool = True,
+    fixed_input_size: bool = True,
 ) -> list[dict]:
     """Train ``model`` for epochs 1..``epochs`` (continuing after ``resume_from``); return the history.
 
@@ -274,7 +321,8 @@ def fit(
         scheduler: any torch LR scheduler; ``ReduceLROnPlateau`` steps with the monitored value each epoch.
         scheduler_interval: ``"epoch"`` or ``"step"`` (per optimizer step, e.g. ``schedules.warmup_cosine_scheduler``).
         accumulation_steps: batches per optimizer step (a larger effective batch in the same memory).
-        amp: mixed precision (float16 autocast + gradient scaling) when the model is on CUDA; off elsewhere.
+        amp: mixed precision on CUDA (``runtime.autocast_dtype``): bfloat16 where the GPU has it natively, else
+            float16 with gradient scaling (T4, P100); off on CPUs and Apple GPUs.
         max_grad_norm: clip the gradient norm (``None``: no clipping).
         freezer: an ``EncoderFreezer``; its ``on_epoch_start`` runs after ``model.train()`` every epoch.
         output: ``"classes"`` (softmax logits) or ``"regions"`` (sigmoid WT/TC/ET logits), for validation Dice.
@@ -288,6 +336,8 @@ def fit(
         checkpoint_extra: plain values stored in both checkpoints (e.g. the training recipe, to resume only
             with the same settings).
         progress: show tqdm progress bars.
+        fixed_input_size: every batch has the same shape (patches, padded slices): on CUDA, cuDNN times its
+            convolution algorithms once and keeps the fastest (``runtime.cudnn_autotune``).
 
     Example:
         >>> history = fit(model, train_loader, val_loader, DiceCELoss(), optimizer, epochs=6,
@@ -304,7 +354,9 @@ def fit(
     main_process = distributed.is_main_process()  # only rank 0 writes checkpoints and shows progress
     progress = progress and main_process
     device = model_device(model)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+    amp_dtype = autocast_dtype(device) if amp else None
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # float16 only: bfloat16 has
+    # float32's range, so its small gradients do not underflow
     stopper = EarlyStopping(MONITORS[monitor], early_stopping_patience)
     history: list[dict] = []
     start = 1
@@ -314,7 +366,8 @@ def fit(
         stopper.load_state_dict(state["early_stopping"])
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        if state.get("scaler"):  # empty when saved without float16 (a CPU, a bfloat16 GPU): keep the fresh scaler
+            scaler.load_state_dict(state["scaler"])
         _restore_random_state(state["random"])
     per_step = scheduler.step if scheduler is not None and scheduler_interval == "step" else None
     last_path, best_path = checkpoint_paths(checkpoint_dir, checkpoint_name) if checkpoint_dir else (None, None)
@@ -322,37 +375,39 @@ def fit(
         last_path = best_path = None
     if last_path is not None:
         _prepare_checkpoint_dir(last_path, best_path, fresh=resume_from is None, progress=progress)
-    for epoch in range(start, epochs + 1):
-        began = time.perf_counter()
-        model.train()
-        phase = freezer.on_epoch_start(epoch) if freezer is not None else None
-        _start_epoch(train_loader, epoch)
-        row = {"epoch": epoch, "phase": phase, "lrs": _learning_rates(optimizer)}
-        row["train_loss"] = train_one_epoch(model, train_loader, loss_fn, optimizer, scaler, accumulation_steps,
-                                            per_step, max_grad_norm, progress, f"epoch {epoch}/{epochs}")
-        if val_loader is not None:
-            row.update(evaluate(model, val_loader, loss_fn, output, amp, progress))
-        if isinstance(scheduler, ReduceLROnPlateau):
-            scheduler.step(row[monitor])
-        elif scheduler is not None and scheduler_interval == "epoch":
-            scheduler.step()
-        row["best"] = stopper.update(row[monitor], epoch)
-        row["seconds"] = time.perf_counter() - began
-        history.append(row)
-        if progress:
-            tqdm.write(_summary(row))
-        if last_path is not None:
-            summary = {"monitor": monitor, "early_stopping": stopper.state_dict(), **(checkpoint_extra or {})}
-            resume = {"scheduler": None if scheduler is None else scheduler.state_dict(),
-                      "scaler": scaler.state_dict(), "random": _random_state()}
-            save_checkpoint(last_path, model, optimizer, epoch, history, **summary, **resume)
-            if row["best"]:
-                save_checkpoint(best_path, model, None, epoch, history, **summary)
-        if stopper.should_stop:
+    with cudnn_autotune(device, fixed_input_size):  # one input size: time cuDNN's algorithms once
+        for epoch in range(start, epochs + 1):
+            began = time.perf_counter()
+            model.train()
+            phase = freezer.on_epoch_start(epoch) if freezer is not None else None
+            _start_epoch(train_loader, epoch)
+            row = {"epoch": epoch, "phase": phase, "lrs": _learning_rates(optimizer)}
+            row["train_loss"] = train_one_epoch(model, train_loader, loss_fn, optimizer, scaler, accumulation_steps,
+                                                per_step, max_grad_norm, progress, f"epoch {epoch}/{epochs}",
+                                                amp_dtype)
+            if val_loader is not None:
+                row.update(evaluate(model, val_loader, loss_fn, output, amp, progress))
+            if isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(row[monitor])
+            elif scheduler is not None and scheduler_interval == "epoch":
+                scheduler.step()
+            row["best"] = stopper.update(row[monitor], epoch)
+            row["seconds"] = time.perf_counter() - began
+            history.append(row)
             if progress:
-                tqdm.write(f"early stopping: no better {monitor} for {stopper.patience} epochs "
-                           f"(best {stopper.best:.4f} at epoch {stopper.best_epoch})")
-            break
+                tqdm.write(_summary(row))
+            if last_path is not None:
+                summary = {"monitor": monitor, "early_stopping": stopper.state_dict(), **(checkpoint_extra or {})}
+                resume = {"scheduler": None if scheduler is None else scheduler.state_dict(),
+                          "scaler": scaler.state_dict(), "random": _random_state()}
+                save_checkpoint(last_path, model, optimizer, epoch, history, **summary, **resume)
+                if row["best"]:
+                    save_checkpoint(best_path, model, None, epoch, history, **summary)
+            if stopper.should_stop:
+                if progress:
+                    tqdm.write(f"early stopping: no better {monitor} for {stopper.patience} epochs "
+                               f"(best {stopper.best:.4f} at epoch {stopper.best_epoch})")
+                break
     return history
 
 
