@@ -1,13 +1,57 @@
-"""Figures of notebook 07: they draw what they are given and return matplotlib Figures."""
+"""Evaluation figures (notebooks 07 and 08): they draw what they are given and return matplotlib Figures."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
+import pytest
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from braintools.data import io
-from braintools.viz.evaluation import error_overlay, plot_blending, plot_region_errors, plot_region_scores
+from braintools.viz.evaluation import (
+    ERROR_COLOURS,
+    REGION_ERRORS,
+    error_overlay,
+    label_errors,
+    plot_blending,
+    plot_label_errors,
+    plot_region_errors,
+    plot_region_scores,
+)
+
+# Colour-vision deficiency simulation (Machado, Oliveira and Fernandes 2009, severity 1), on linear RGB.
+DEFICIENCIES = {
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
+}
+
+
+def seen_lab(colour, deficiency: str | None = None) -> np.ndarray:
+    """CIELAB (D65) of an sRGB colour as seen with full ``deficiency`` (None: normal vision)."""
+    srgb = np.asarray(to_rgb(colour))
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    if deficiency:
+        linear = np.clip(np.asarray(DEFICIENCIES[deficiency]) @ linear, 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = np.cbrt(np.maximum(xyz / [0.95047, 1.0, 1.08883], (6 / 29) ** 3))
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def closest_pair(colours, deficiency: str | None) -> float:
+    return min(np.linalg.norm(seen_lab(a, deficiency) - seen_lab(b, deficiency))
+               for a, b in itertools.combinations(colours, 2))
+
+
+@pytest.mark.parametrize("deficiency", [None, *DEFICIENCIES])
+def test_error_colours_stay_apart_with_colour_vision_deficiencies(deficiency):
+    assert closest_pair(ERROR_COLOURS.values(), deficiency) >= 20  # CIELAB units: clearly different colours
+    # the check has teeth: the former red / green / blue drops below it for deuteranopia
+    if deficiency == "deuteranopia":
+        assert closest_pair([(0.1, 0.8, 0.2), (0.95, 0.2, 0.1), (0.2, 0.5, 1.0)], deficiency) < 20
 
 
 def test_error_overlay_colours_hits_false_alarms_and_misses():
@@ -16,10 +60,19 @@ def test_error_overlay_colours_hits_false_alarms_and_misses():
     gt = np.array([[True, False], [True, False]])
     rgb = error_overlay(gray, pred, gt)
     assert rgb.shape == (2, 2, 3) and rgb.min() >= 0 and rgb.max() <= 1
-    assert rgb[0, 0, 1] > rgb[0, 0, 0]  # hit: green
-    assert rgb[0, 1, 0] > rgb[0, 1, 2]  # false alarm: red
-    assert rgb[1, 0, 2] > rgb[1, 0, 0]  # miss: blue
+    for (row, column), kind in zip([(0, 0), (0, 1), (1, 0)], REGION_ERRORS):
+        np.testing.assert_allclose(rgb[row, column], 0.4 + 0.6 * np.asarray(to_rgb(ERROR_COLOURS[kind])))
     np.testing.assert_allclose(rgb[1, 1], [1, 1, 1])  # untouched gray
+
+
+def test_label_errors_name_every_kind_of_disagreement():
+    truth = np.array([0, 0, 2, 4, 4, 1, 2])
+    predicted = np.array([0, 4, 0, 4, 1, 1, 4])
+    # background, false alarm, missed, hit, wrong sub-region (ET as NCR), hit, wrong sub-region (ED as ET)
+    assert label_errors(truth, predicted).tolist() == [0, 2, 3, 1, 4, 1, 4]
+    assert list(ERROR_COLOURS) == ["hit (TP)", "false alarm (FP)", "missed (FN)", "wrong sub-region"]
+    with pytest.raises(ValueError, match="shape"):
+        label_errors(truth, predicted[:3])
 
 
 def test_figures_are_built():
@@ -34,3 +87,24 @@ def test_figures_are_built():
     classes[3:5, 3:5, 2] = 3
     fig = plot_region_errors(np.ones((8, 8, 4)), classes, np.roll(classes, 1, axis=0), io.brats_affine((8, 8, 4)), 2)
     assert len(fig.axes) == 3
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == list(REGION_ERRORS)
+
+
+def test_label_error_view_shows_label_swaps():
+    shape = (12, 14, 10)
+    seg = np.zeros(shape, np.uint8)
+    seg[3:9, 3:9, 2:8] = 2
+    seg[4:8, 4:8, 3:7] = 4
+    predicted = seg.copy()
+    predicted[4:8, 4:8, 3:7] = 1  # the enhancing tumour called necrosis: WT right, ET all wrong
+    predicted[0, 0, 5] = 2  # one false alarm
+    image = np.ones((4, *shape), np.float32)
+    case = io.Case("BraTS20_Training_001", image, seg, io.brats_affine(shape))
+    fig = plot_label_errors(case, seg, predicted, voxel=(5, 5, 5), alpha=1.0, tag=" (synthetic)")
+    assert "BraTS20_Training_001 (synthetic): prediction against the ground truth" in fig.get_suptitle()
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert legend == [f"hit (TP): {np.count_nonzero(seg == 2)} voxels", "false alarm (FP): 1 voxels",
+                      "missed (FN): 0 voxels", "wrong sub-region: 64 voxels"]
+    axial = np.asarray(fig.axes[0].images[0].get_array())
+    swapped = np.all(axial == np.round(np.asarray(to_rgb(ERROR_COLOURS["wrong sub-region"])) * 255), axis=-1)
+    assert swapped.sum() == 16  # the 4 x 4 ET square of axial slice 5

@@ -197,6 +197,15 @@ def test_blend_labels_mixes_label_colours_by_alpha():
         viz.blend_labels(gray, seg[:, :2])
 
 
+def test_blend_labels_takes_other_colours():
+    gray = np.full((1, 3), 100, dtype=np.uint8)
+    codes = np.array([[0, 3, 7]], dtype=np.uint8)
+    opaque = viz.blend_labels(gray, codes, alpha=1.0, colours={3: "#0072B2", 7: (1.0, 0.0, 0.0)})
+    np.testing.assert_array_equal(opaque[0], [[100, 100, 100], [0, 114, 178], [255, 0, 0]])
+    lookup = viz.colour_lookup({1: "white"})
+    assert lookup.shape == (256, 3) and lookup[1].tolist() == [255, 255, 255] and not lookup[2].any()
+
+
 def test_render_slice_is_display_oriented():
     gray = viz.window_uint8(lps_volume())
     rgb = viz.render_slice(gray, LPS_AFFINE, "axial", 13, tumour_seg(), alpha=0.5)
@@ -313,6 +322,35 @@ def test_three_plane_view_rows_orientation_and_default_voxel():
         viz.plot_three_plane(case, voxel=(0, 0, 99))
 
 
+def test_plane_rows_draw_each_named_row_in_its_colours():
+    case = make_case()
+    codes = np.zeros(SHAPE, np.uint8)
+    codes[LAS_BLOB] = 9  # not a BraTS label: plot_plane_rows draws any codes with the colours it is given
+    fig = viz.plot_plane_rows(case, "flair", (16, 2, 13), [("image", None), ("codes", codes)], alpha=1.0,
+                              colours={9: "#CC79A7"}, crop=False)
+    panels = np.array([ax for ax in fig.axes if ax.images]).reshape(2, 3)
+    assert [ax.get_ylabel() for ax in panels[:, 0]] == ["image", "codes"]
+    axial = np.asarray(panels[1, 0].images[0].get_array())
+    purple = np.all(axial == np.round(np.array(to_rgba("#CC79A7")[:3]) * 255), axis=-1)
+    assert purple.any() and quadrant(purple.astype(float)) == EXPECTED_SIDE["axial"]
+    assert not fig.get_suptitle() and not fig.legends  # the callers add them
+    with pytest.raises(ValueError, match="shape"):
+        viz.plot_plane_rows(case, "flair", (1, 1, 1), [("codes", codes[:2])])
+    with pytest.raises(IndexError, match="outside"):
+        viz.plot_plane_rows(case, "flair", (99, 1, 1), [("image", None)])
+
+
+def test_figures_carry_the_synthetic_tag_next_to_the_case_id():
+    case = make_case(seg=tumour_seg(), case_id="BraTS20_Training_001")
+    tag = " (synthetic)"
+    assert "BraTS20_Training_001 (synthetic): " in viz.plot_three_plane(case, seg=case.seg, tag=tag).get_suptitle()
+    assert "BraTS20_Training_001 (synthetic): " in viz.plot_montage(case, count=2, tag=tag).get_suptitle()
+    assert "(synthetic)" not in viz.plot_montage(case, count=2).get_suptitle()
+    table = viz.label_volume_table([case])
+    assert viz.plot_label_volumes(table, tag=tag).axes[0].get_title().endswith(tag)
+    assert viz.plot_intensity_histograms(case, modalities=("t1",), tag=tag).get_suptitle().endswith(tag)
+
+
 def test_three_plane_view_is_the_same_for_ras_storage():
     volume, affine = reorient(lps_volume(), LPS_AFFINE, "RAS")
     seg, _ = reorient(tumour_seg().astype(np.float32), LPS_AFFINE, "RAS")
@@ -337,6 +375,19 @@ def test_nilearn_views_from_memory_and_from_a_file(tmp_path):
     assert isinstance(fig, Figure)
     with pytest.raises(DataError):
         viz.seg_to_nifti(np.full(SHAPE, 5, np.uint8), LPS_AFFINE)
+
+
+@pytest.mark.slow  # importing nilearn.plotting takes seconds
+def test_nilearn_sagittal_view_has_the_nose_on_the_left():
+    """radiological=True flips every nilearn view, the sagittal one too: anterior left, as in the course."""
+    volume = np.full(SHAPE, 100.0, np.float32)  # no zero margin: nilearn's crop keeps the grid
+    fig = viz.plot_nilearn_views(nib.Nifti1Image(volume, LPS_AFFINE), cut_coords=(-10.0, 12.0, 8.0))
+    cuts = [ax for ax in fig.axes if ax.images]
+    sagittal = [ax for ax in cuts if np.asarray(ax.images[-1].get_array()).shape == (SHAPE[2], SHAPE[1])]
+    assert len(sagittal) == 1  # a sagittal cut shows Z rows x Y columns
+    ax = sagittal[0]
+    anterior, posterior = (ax.transData.transform((y, 8.0))[0] for y in (20.0, 3.0))  # world y: + is anterior
+    assert anterior < posterior
 
 
 @pytest.mark.real_data

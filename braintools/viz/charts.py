@@ -82,8 +82,11 @@ def label_volume_table(cases: Iterable[Case | SyntheticCase]) -> pd.DataFrame:
     return table
 
 
-def plot_label_volumes(table: pd.DataFrame) -> Figure:
-    """Plot the tumour volumes of ``label_volume_table`` per label and region: a box plot with every case."""
+def plot_label_volumes(table: pd.DataFrame, tag: str = "") -> Figure:
+    """Plot the tumour volumes of ``label_volume_table`` per label and region: a box plot with every case.
+
+    ``tag`` is appended to the title, e.g. ``DataPaths.tag`` (" (synthetic)").
+    """
     columns = [f"{name}_mL" for name in VOLUME_COLUMNS if f"{name}_mL" in table.columns]
     if table.empty or not columns:
         raise ValueError("table holds no volumes; build it with label_volume_table(cases)")
@@ -97,7 +100,7 @@ def plot_label_volumes(table: pd.DataFrame) -> Figure:
                    edgecolor="black", linewidth=0.5, zorder=3)
     ax.set_xticks(range(1, len(columns) + 1), [column[:-3] for column in columns])
     ax.set_ylabel("volume (mL)")
-    ax.set_title(f"tumour volumes, {len(table)} case(s)")
+    ax.set_title(f"tumour volumes, {len(table)} case(s){tag}")
     return fig
 
 
@@ -110,7 +113,7 @@ def _tissue_masks(seg: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
 
 def plot_intensity_histograms(cases: Case | SyntheticCase | Iterable[Case | SyntheticCase],
                               modalities: Sequence[str] = MODALITIES, normalise: bool = True,
-                              bins: int = 80) -> Figure:
+                              bins: int = 80, tag: str = "") -> Figure:
     """Plot, per modality, the intensity distribution of normal brain and of each tumour label.
 
     Args:
@@ -118,6 +121,7 @@ def plot_intensity_histograms(cases: Case | SyntheticCase | Iterable[Case | Synt
         modalities: which modalities to show, one panel each.
         normalise: z-score each case inside its brain first (needed to pool cases: MRI has no unit).
         bins: histogram bins per panel.
+        tag: appended to the title, e.g. ``DataPaths.tag`` (" (synthetic)").
     """
     cases = [cases] if hasattr(cases, "affine") else list(cases)
     cases = [case for case in cases if getattr(case, "seg", None) is not None]
@@ -146,7 +150,7 @@ def plot_intensity_histograms(cases: Case | SyntheticCase | Iterable[Case | Synt
         ax.set_xlabel("z-score in brain" if normalise else "intensity")
     axes[0, 0].set_ylabel("density")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"intensity by tissue, {len(cases)} case(s)", fontsize=10)
+    fig.suptitle(f"intensity by tissue, {len(cases)} case(s){tag}", fontsize=10)
     return fig
 
 

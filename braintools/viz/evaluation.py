@@ -1,23 +1,40 @@
-"""Figures of notebook 07: blending weights, per-region scores, variants compared, per-region error maps.
+"""Evaluation figures: blending weights, per-region scores, per-region error maps (notebook 07) and the
+three-plane difference view of two label maps (notebook 08).
 
 Every function returns a matplotlib ``Figure`` (no pyplot state), so notebooks show it by leaving it as the
 last expression and scripts can ``fig.savefig(...)``.
+
+Error colours come from the Okabe-Ito palette, like the label colours (``viz.slices``), so that they stay apart
+with the common colour-vision deficiencies: hits blue, false alarms vermillion, misses yellow, and a tumour voxel
+given the wrong sub-region reddish purple. Under a simulation of full protanopia, deuteranopia and tritanopia
+(Machado et al. 2009) every pair stays at least 20 CIELAB units apart (``tests/test_evalplots.py`` checks it);
+the red / green / blue it replaces fell to 14 for deuteranopia, where hits and false alarms look alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from braintools.data.labels import REGIONS, regions_from_classes
 from braintools.inference.sliding_window import importance_map, window_starts
 from braintools.viz.orientation import display_slice
+from braintools.viz.slices import case_volume, check_seg, plot_plane_rows, tumour_centre
 
-ERROR_COLOURS = {"hit (TP)": (0.1, 0.8, 0.2), "false alarm (FP)": (0.95, 0.2, 0.1), "missed (FN)": (0.2, 0.5, 1.0)}
+# Okabe-Ito blue, vermillion, yellow, reddish purple; "wrong sub-region" only exists between label maps.
+ERROR_COLOURS = {"hit (TP)": "#0072B2", "false alarm (FP)": "#D55E00", "missed (FN)": "#F0E442",
+                 "wrong sub-region": "#CC79A7"}
+if TYPE_CHECKING:  # for type hints only: importing synthetic here would be slow
+    from braintools.data.io import Case
+    from braintools.data.synthetic import SyntheticCase
+
+REGION_ERRORS = ("hit (TP)", "false alarm (FP)", "missed (FN)")  # what a yes/no region map can show
 
 
 def plot_blending(roi_size: Sequence[int], image_size: int, overlap: float, sigma_scale: float = 0.125) -> Figure:
@@ -68,11 +85,11 @@ def plot_region_scores(per_case: pd.DataFrame, order: Sequence[str] | None = Non
 
 
 def error_overlay(gray: np.ndarray, pred_mask: np.ndarray, gt_mask: np.ndarray) -> np.ndarray:
-    """RGB image (H, W, 3) in [0, 1]: gray background, hits green, false alarms red, misses blue."""
+    """RGB image (H, W, 3) in [0, 1]: gray background, hits, false alarms and misses in ``ERROR_COLOURS``."""
     rgb = np.repeat((gray.astype(np.float32) / max(float(gray.max()), 1e-6))[..., None], 3, axis=-1)
     masks = (pred_mask & gt_mask, pred_mask & ~gt_mask, ~pred_mask & gt_mask)
-    for mask, colour in zip(masks, ERROR_COLOURS.values()):
-        rgb[mask] = 0.4 * rgb[mask] + 0.6 * np.asarray(colour)
+    for mask, kind in zip(masks, REGION_ERRORS):
+        rgb[mask] = 0.4 * rgb[mask] + 0.6 * np.asarray(to_rgb(ERROR_COLOURS[kind]))
     return rgb
 
 
@@ -86,7 +103,53 @@ def plot_region_errors(gray: np.ndarray, pred_classes: np.ndarray, gt_classes: n
         ax.imshow(display_slice(overlay, affine, plane, index), interpolation="nearest")
         ax.set_title(f"{region} (whole volume: {int(gt.sum())} true, {int(pred.sum())} predicted voxels)", fontsize=9)
         ax.set_axis_off()
-    fig.legend(handles=[Patch(color=colour, label=name) for name, colour in ERROR_COLOURS.items()],
+    fig.legend(handles=[Patch(color=ERROR_COLOURS[kind], label=kind) for kind in REGION_ERRORS],
                loc="outside lower center", ncols=3)
     fig.suptitle(title or f"{plane} slice {index}")
+    return fig
+
+
+def label_errors(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Voxel by voxel, how a label map differs from the truth: 0 background in both, then 1, 2, 3, 4 for the
+    kinds of ``ERROR_COLOURS`` in order (hit, false alarm, missed, wrong sub-region) (notebook 08).
+
+    A hit has the same tumour label in both; a wrong sub-region is tumour in both with different labels, such
+    as enhancing tumour (4) predicted as necrosis (1): it costs TC or ET Dice although WT is right.
+
+    Example:
+        >>> label_errors(np.array([0, 0, 2, 4, 4]), np.array([0, 1, 0, 4, 1])).tolist()
+        [0, 2, 3, 1, 4]
+    """
+    truth, prediction = np.asarray(truth), np.asarray(prediction)
+    if truth.shape != prediction.shape:
+        raise ValueError(f"truth shape {truth.shape} differs from prediction shape {prediction.shape}")
+    in_truth, in_prediction = truth > 0, prediction > 0
+    errors = np.zeros(truth.shape, dtype=np.uint8)
+    errors[in_truth & in_prediction & (truth == prediction)] = 1
+    errors[~in_truth & in_prediction] = 2
+    errors[in_truth & ~in_prediction] = 3
+    errors[in_truth & in_prediction & (truth != prediction)] = 4
+    return errors
+
+
+def plot_label_errors(case: Case | SyntheticCase, seg: np.ndarray, prediction: np.ndarray, modality: str = "flair",
+                      voxel: tuple[int, int, int] | None = None, alpha: float = 0.7,
+                      name: str = "prediction", tag: str = "", panel_inches: float = 3.0) -> Figure:
+    """Difference view (notebook 08): axial, sagittal and coronal cuts through ``voxel`` (default: the tumour
+    centre of ``seg``) with every tumour voxel coloured by ``label_errors``: hit, false alarm, missed, wrong
+    sub-region; the legend counts each kind over the whole volume.
+    """
+    shape = case_volume(case, modality).shape
+    seg, prediction = check_seg(seg, shape, "ground truth"), check_seg(prediction, shape, name)
+    errors = label_errors(seg, prediction)
+    voxel = voxel or tumour_centre(seg) or tumour_centre(prediction) or tuple(size // 2 for size in shape)
+    colours = {code: ERROR_COLOURS[kind] for code, kind in enumerate(ERROR_COLOURS, start=1)}
+    fig = plot_plane_rows(case, modality, voxel, [("errors", errors)], alpha, colours, panel_inches=panel_inches)
+    counts = np.bincount(errors.ravel(), minlength=len(ERROR_COLOURS) + 1)
+    fig.legend(handles=[Patch(color=colour, label=f"{kind}: {counts[code]} voxels")
+                        for code, (kind, colour) in enumerate(ERROR_COLOURS.items(), start=1)],
+               loc="outside lower center", ncols=2, fontsize=8)
+    case_id = getattr(case, "case_id", "")
+    fig.suptitle(f"{case_id}{tag}: {name} against the ground truth, {modality}, through voxel "
+                 f"{tuple(int(v) for v in voxel)} (radiological)", fontsize=10)
     return fig

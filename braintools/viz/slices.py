@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,9 +59,17 @@ if TYPE_CHECKING:  # for type hints only: importing synthetic here would be slow
 MAX_GIF_FPS = 20
 GIF_MIN_WIDTH = 160  # pixels: room for the caption and the edge letters
 
-_LABEL_LOOKUP = np.zeros((256, 3), dtype=np.float32)
-for _value, _colour in LABEL_COLOURS.items():
-    _LABEL_LOOKUP[_value] = np.array(to_rgb(_colour)) * 255
+
+
+def colour_lookup(colours: Mapping[int, str | tuple[float, float, float]]) -> np.ndarray:
+    """Return a (256, 3) float table of RGB 0..255 for label values 0..255 (unlisted values: black)."""
+    lookup = np.zeros((256, 3), dtype=np.float32)
+    for value, colour in colours.items():
+        lookup[value] = np.array(to_rgb(colour)) * 255
+    return lookup
+
+
+_LABEL_LOOKUP = colour_lookup(LABEL_COLOURS)
 
 
 # --- colours and legend -------------------------------------------------------------------------------
@@ -118,8 +127,12 @@ def window_uint8(volume: np.ndarray, low_percentile: float = 0.5,
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def blend_labels(gray: np.ndarray, seg: np.ndarray | None, alpha: float = 0.4) -> np.ndarray:
-    """Return an RGB uint8 image: ``gray`` (uint8) with label colours mixed in at opacity ``alpha``."""
+def blend_labels(gray: np.ndarray, seg: np.ndarray | None, alpha: float = 0.4,
+                 colours: Mapping[int, str] | None = None) -> np.ndarray:
+    """Return an RGB uint8 image: ``gray`` (uint8) with label colours mixed in at opacity ``alpha``.
+
+    ``colours`` maps label values to colours (default: the course's ``LABEL_COLOURS``); value 0 stays gray.
+    """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in 0..1, got {alpha}")
     rgb = np.repeat(np.asarray(gray, dtype=np.uint8)[..., None], 3, axis=-1)
@@ -130,17 +143,19 @@ def blend_labels(gray: np.ndarray, seg: np.ndarray | None, alpha: float = 0.4) -
         raise ValueError(f"seg shape {seg.shape} differs from image shape {rgb.shape[:-1]}")
     tumour = seg > 0
     if tumour.any():
-        colours = _LABEL_LOOKUP[seg[tumour].astype(np.intp)]
-        rgb[tumour] = ((1 - alpha) * rgb[tumour] + alpha * colours + 0.5).astype(np.uint8)
+        lookup = _LABEL_LOOKUP if colours is None else colour_lookup(colours)
+        mixed = lookup[seg[tumour].astype(np.intp)]
+        rgb[tumour] = ((1 - alpha) * rgb[tumour] + alpha * mixed + 0.5).astype(np.uint8)
     return rgb
 
 
 def render_slice(gray_volume: np.ndarray, affine: np.ndarray, plane: str, index: int,
-                 seg: np.ndarray | None = None, alpha: float = 0.4) -> np.ndarray:
+                 seg: np.ndarray | None = None, alpha: float = 0.4,
+                 colours: Mapping[int, str] | None = None) -> np.ndarray:
     """Return one display-oriented slice as RGB uint8: a ``window_uint8`` volume plus optional labels."""
     gray = display_slice(gray_volume, affine, plane, index)
     labels = None if seg is None else display_slice(seg, affine, plane, index)
-    return blend_labels(gray, labels, alpha)
+    return blend_labels(gray, labels, alpha, colours)
 
 
 def check_seg(seg: np.ndarray | None, shape: tuple[int, ...], name: str = "seg") -> np.ndarray | None:
@@ -232,10 +247,10 @@ def draw_orientation_letters(image: Image.Image, plane: str, caption: str | None
     return image
 
 
-def _name(case: Case | SyntheticCase) -> str:
-    """Return ``"<case_id>: "`` for a title, or nothing for a case without an id."""
+def _name(case: Case | SyntheticCase, tag: str = "") -> str:
+    """Return ``"<case_id><tag>: "`` for a title (e.g. ``"BraTS20_Training_001 (synthetic): "``), or the tag alone."""
     case_id = getattr(case, "case_id", None)
-    return f"{case_id}: " if case_id else ""
+    return f"{case_id}{tag}: " if case_id else (f"{tag.strip()}: " if tag.strip() else "")
 
 
 def _mark_edges(ax: Axes, plane: str) -> None:
@@ -252,7 +267,7 @@ def _mark_edges(ax: Axes, plane: str) -> None:
 def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str = "axial",
                  slices: list[int] | None = None, count: int = 16, seg: np.ndarray | None = None,
                  alpha: float = 0.4, columns: int | None = None, crop: bool = True,
-                 panel_inches: float = 2.0) -> Figure:
+                 panel_inches: float = 2.0, tag: str = "") -> Figure:
     """Plot a grid of slices of one modality, optionally with a label overlay.
 
     Args:
@@ -264,6 +279,7 @@ def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str
         alpha: overlay opacity, 0 (invisible) to 1 (opaque).
         columns: panels per row (default: about square).
         crop: cut the black margin around the head (same frame on every panel).
+        tag: appended to the case id in the title, e.g. ``DataPaths.tag`` (" (synthetic)").
 
     Example:
         >>> fig = plot_montage(case, "flair", seg=case.seg)  # doctest: +SKIP
@@ -286,7 +302,7 @@ def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str
         _show(ax, render_slice(gray, case.affine, plane, index, seg, alpha), aspect, box)
         ax.set_title(f"{plane} {index}", fontsize=9)
     _mark_edges(axes.flat[0], plane)
-    title = f"{_name(case)}{modality}, {plane} slices (radiological: patient L on right)"
+    title = f"{_name(case, tag)}{modality}, {plane} slices (radiological: patient L on right)"
     fig.suptitle(title, fontsize=10)
     if seg is not None and alpha > 0:
         add_label_legend(fig, loc="outside lower center", ncols=3, fontsize=8)
@@ -339,10 +355,49 @@ def save_slices_gif(case: Case | SyntheticCase, path: str | os.PathLike, modalit
     return Path(path)
 
 
+def plot_plane_rows(case: Case | SyntheticCase, modality: str, voxel: tuple[int, int, int],
+                    rows: Sequence[tuple[str, np.ndarray | None]], alpha: float = 0.4,
+                    colours: Mapping[int, str] | None = None, crosshair: bool = True, crop: bool = True,
+                    panel_inches: float = 3.0) -> Figure:
+    """Plot axial, sagittal and coronal slices through ``voxel``, one row per ``(name, label map or None)``.
+
+    The building block of ``plot_three_plane`` and ``plot_label_errors`` (notebook 08): every row shows the same
+    three cuts of ``modality``, with that row's labels blended in ``colours`` (default ``LABEL_COLOURS``) and the
+    row's name on its first panel. Radiological convention from the affine, edge letters on every panel, titles
+    with the slice index of the stored array. No title and no legend: the callers add them.
+    """
+    volume = case_volume(case, modality)
+    if len(voxel) != 3 or not all(0 <= v < size for v, size in zip(voxel, volume.shape)):
+        raise IndexError(f"voxel {voxel} is outside the volume of shape {volume.shape}")
+    for name, labels in rows:
+        if labels is not None and np.shape(labels) != volume.shape:
+            raise ValueError(f"{name} shape {np.shape(labels)} differs from image shape {volume.shape}")
+    gray = window_uint8(volume)
+    planes = ("axial", "sagittal", "coronal")
+    fig = Figure(figsize=(3 * panel_inches, len(rows) * panel_inches + 0.6), layout="constrained")
+    axes = fig.subplots(len(rows), 3, squeeze=False)
+    for row, (name, labels) in enumerate(rows):
+        for ax, plane in zip(axes[row], planes):
+            index = voxel[plane_axis(case.affine, plane)]
+            box = display_box(volume, case.affine, plane) if crop else None
+            _show(ax, render_slice(gray, case.affine, plane, index, labels, alpha, colours),
+                  display_aspect(case.affine, plane), box)
+            if crosshair:
+                y, x = display_position(voxel, volume.shape, case.affine, plane)
+                ax.axhline(y, color="white", linewidth=0.6, alpha=0.5, linestyle="--")
+                ax.axvline(x, color="white", linewidth=0.6, alpha=0.5, linestyle="--")
+            _mark_edges(ax, plane)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{plane} {index}", fontsize=9)
+        axes[row, 0].set_ylabel(name, fontsize=10)
+    return fig
+
+
 def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
                      voxel: tuple[int, int, int] | None = None, seg: np.ndarray | None = None,
                      prediction: np.ndarray | None = None, alpha: float = 0.4, crosshair: bool = True,
-                     crop: bool = True, panel_inches: float = 3.0) -> Figure:
+                     crop: bool = True, panel_inches: float = 3.0, tag: str = "") -> Figure:
     """Plot axial, sagittal and coronal slices through one voxel: image, ground truth and prediction rows.
 
     Radiological convention from the affine: patient Left on the image right (axial, coronal), anterior
@@ -354,40 +409,22 @@ def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
             ``prediction``, else the middle of the volume).
         seg: ground-truth labels (row "ground truth"); prediction: predicted labels (row "prediction").
         crosshair: draw dashed lines through ``voxel``; crop: cut the black margin around the head.
+        tag: appended to the case id in the title, e.g. ``DataPaths.tag`` (" (synthetic)").
 
     Example:
         >>> fig = plot_three_plane(case, "t1ce", seg=case.seg, prediction=predicted)  # doctest: +SKIP
     """
-    volume = case_volume(case, modality)
+    shape = case_volume(case, modality).shape
     rows = [("image", None)]
     for name, labels in (("ground truth", seg), ("prediction", prediction)):
         if labels is not None:
-            rows.append((name, check_seg(labels, volume.shape, name)))
+            rows.append((name, check_seg(labels, shape, name)))
     if voxel is None:
         voxel = next((tumour_centre(labels) for _, labels in rows[1:] if tumour_centre(labels)), None)
-        voxel = voxel or tuple(size // 2 for size in volume.shape)
-    if len(voxel) != 3 or not all(0 <= v < size for v, size in zip(voxel, volume.shape)):
-        raise IndexError(f"voxel {voxel} is outside the volume of shape {volume.shape}")
-    gray = window_uint8(volume)
-    planes = ("axial", "sagittal", "coronal")
-    fig = Figure(figsize=(3 * panel_inches, len(rows) * panel_inches + 0.6), layout="constrained")
-    axes = fig.subplots(len(rows), 3, squeeze=False)
-    for row, (name, labels) in enumerate(rows):
-        for ax, plane in zip(axes[row], planes):
-            index = voxel[plane_axis(case.affine, plane)]
-            box = display_box(volume, case.affine, plane) if crop else None
-            _show(ax, render_slice(gray, case.affine, plane, index, labels, alpha),
-                  display_aspect(case.affine, plane), box)
-            if crosshair:
-                y, x = display_position(voxel, volume.shape, case.affine, plane)
-                ax.axhline(y, color="white", linewidth=0.6, alpha=0.5, linestyle="--")
-                ax.axvline(x, color="white", linewidth=0.6, alpha=0.5, linestyle="--")
-            _mark_edges(ax, plane)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{plane} {index}", fontsize=9)
-        axes[row, 0].set_ylabel(name, fontsize=10)
-    fig.suptitle(f"{_name(case)}{modality} through voxel {tuple(int(v) for v in voxel)}"
+        voxel = voxel or tuple(size // 2 for size in shape)
+    fig = plot_plane_rows(case, modality, voxel, rows, alpha, crosshair=crosshair, crop=crop,
+                          panel_inches=panel_inches)
+    fig.suptitle(f"{_name(case, tag)}{modality} through voxel {tuple(int(v) for v in voxel)}"
                  " (radiological)", fontsize=10)
     if len(rows) > 1 and alpha > 0:
         add_label_legend(fig, loc="outside lower center", ncols=3, fontsize=8)
