@@ -20,7 +20,7 @@ LOW_SPACE_BYTES = 2**20  # a failed write with less free space than this (and no
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; on success rename it to ``path``.
+    """Yield a temporary path in the target's folder; on success rename it to ``path`` (notebook 03).
 
     A reader never sees a half-written file: either the old file (or none) or the complete new one.
     The temporary name keeps the target's suffixes (``.nii.gz``, ``.npy``) so writers that look at
@@ -48,7 +48,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def remove_temporaries(folder: str | os.PathLike, target_name: str = "*") -> int:
-    """Delete the temporary files that killed ``atomic_path`` writes left in ``folder``; return how many.
+    """Delete the temporary files that killed ``atomic_path`` writes left in ``folder``; return how many (notebook 03).
 
     ``target_name`` limits it to the temporaries of one target file name (a glob pattern). Call it when a run
     starts, before anything writes: a temporary of a run still going would be deleted too.

@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 class CaseFailures(DataError):
-    """Some cases failed while the others were done (``predict``, ``evaluate``): exit status 1."""
+    """Some cases failed while the others were done (``predict``, ``evaluate``): exit status 1 (notebook 07)."""
 
 
 # --------------------------------------------------------------------------- argument types
@@ -328,7 +328,7 @@ def _add_profile(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with one sub-command per long job."""
+    """Return the argument parser with one sub-command per long job (notebook 07)."""
     parser = _Parser(prog="python -m braintools", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_profile(parser, default=None)  # accepted before the sub-command too
@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (2: bad input, one line; 1: some cases failed)."""
+    """Run the command line; return the exit status (2: bad input, one line; 1: some cases failed) (notebook 06)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error (2, message already printed)

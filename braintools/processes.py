@@ -39,6 +39,7 @@ _HOLDER_BYTES = 256
 
 def die_with_parent() -> None:
     """Initializer of pool workers: end this worker as soon as the process that started it ends (even by SIGKILL).
+    Introduced in notebook 03.
 
     Linux: the kernel sends the worker SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``). Everywhere
     (and if the parent died before that call): a thread ends the worker once the parent's sentinel closes.
@@ -68,7 +69,7 @@ def _exit_when_closed(sentinel: int) -> None:
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Return a ``ProcessPoolExecutor`` of ``workers`` processes that end when this process ends."""
+    """Return a ``ProcessPoolExecutor`` of ``workers`` processes that end when this process ends (notebook 03)."""
     return ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
 
 
@@ -76,7 +77,8 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def lock_timeout_seconds(timeout: float | None = None) -> float:
-    """Seconds to wait for a lock: ``timeout``, else ``BRAINTOOLS_LOCK_TIMEOUT``, else ``DEFAULT_LOCK_TIMEOUT_S``."""
+    """Seconds to wait for a lock: ``timeout``, else ``BRAINTOOLS_LOCK_TIMEOUT``, else ``DEFAULT_LOCK_TIMEOUT_S``.
+    Introduced in notebook 03."""
     if timeout is None:
         text = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
         try:
@@ -94,7 +96,7 @@ _THREAD_LOCKS_GUARD = threading.Lock()
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike, timeout: float | None = None, what: str = "run") -> Iterator[None]:
-    """Hold an exclusive lock on the file ``path`` (created if missing): runs that use it take turns.
+    """Hold an exclusive lock on the file ``path`` (created if missing): runs that use it take turns (notebook 03).
 
     A process's lock (``fcntl.lockf``, Unix) belongs to that process alone: its child processes do not
     inherit it and the kernel drops it when the process dies, SIGKILL included, so a killed run never

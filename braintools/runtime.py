@@ -39,7 +39,7 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 
 def model_device(model: nn.Module) -> torch.device:
-    """The device of a model's first parameter (the CPU for a model without parameters).
+    """The device of a model's first parameter (the CPU for a model without parameters) (notebook 04).
 
     Example:
         >>> model_device(nn.Linear(2, 2))
@@ -51,6 +51,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 def native_bfloat16(device: torch.device | str | None = None) -> bool:
     """True when a CUDA GPU computes in bfloat16 in hardware (Ampere and newer, or ROCm); False on a T4 or P100.
+    Introduced in notebook 04.
 
     ``torch.cuda.is_bf16_supported()`` alone also says True where bfloat16 is only emulated (a T4): slow, and
     cuDNN has no bfloat16 convolutions there; this asks for native support.
@@ -91,6 +92,7 @@ def autocast_dtype(device: torch.device | str, bf16_supported: Callable[[], bool
 @contextlib.contextmanager
 def cudnn_autotune(device: torch.device | str, enabled: bool = True) -> Iterator[None]:
     """Inside the block, let cuDNN time its convolution algorithms per input shape and keep the fastest (CUDA only).
+    Introduced in notebook 04.
 
     Worth it when every batch has the same size (training patches, padded slices): the timing is paid once per
     shape. The previous ``torch.backends.cudnn.benchmark`` setting is restored afterwards.
@@ -113,7 +115,7 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def free_cpu_threads(cores: int | None = None, load: float | None = None) -> int:
-    """CPU threads for PyTorch: the cores that other programs leave idle right now, at least 1.
+    """CPU threads for PyTorch: the cores that other programs leave idle right now, at least 1 (notebook 04).
 
     On a shared CPU, more threads than idle cores make every step wait for preempted threads (several
     times slower); ``torch.set_num_threads(free_cpu_threads())`` avoids that. ``load`` is the number of busy

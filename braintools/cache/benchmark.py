@@ -31,7 +31,7 @@ LOAD_WAYS = {
     "axial": ("memory-mapped axial slice", "float16 slice (4, X, Y)"),
 }
 def median_ms(function: Callable[[], object], repeats: int = 5) -> float:
-    """Call ``function`` once to warm up, then ``repeats`` times; return the median wall time in ms."""
+    """Call ``function`` once to warm up, then ``repeats`` times; return the median wall time in ms (notebook 03)."""
     function()
     times = []
     for _ in range(max(1, repeats)):
@@ -42,7 +42,8 @@ def median_ms(function: Callable[[], object], repeats: int = 5) -> float:
 
 
 def cpu_seconds() -> float:
-    """CPU time (user + system) used so far by this process and its finished child processes (pool workers)."""
+    """CPU time (user + system) used so far by this process and its finished child processes (pool workers).
+    Introduced in notebook 03."""
     try:
         import resource  # Unix only
     except ImportError:
@@ -53,7 +54,7 @@ def cpu_seconds() -> float:
 
 def timed_precache(sources: Iterable[CacheSource], cache_dir: str | os.PathLike, workers: int | None = None,
                    progress: bool = False) -> tuple[PrecacheReport, float, float]:
-    """Run ``precache`` and return (report, wall seconds, CPU seconds of this process and its workers).
+    """Run ``precache`` and return (report, wall seconds, CPU seconds of this process and its workers) (notebook 03).
 
     CPU seconds / wall seconds is the number of cores kept busy: close to ``workers`` when converting scales.
     """
@@ -63,7 +64,7 @@ def timed_precache(sources: Iterable[CacheSource], cache_dir: str | os.PathLike,
 
 
 def warm_files(paths: Iterable[str | os.PathLike]) -> None:
-    """Read files once so that timed reads find them in the operating system's page cache (warm)."""
+    """Read files once so that timed reads find them in the operating system's page cache (warm) (notebook 03)."""
     for path in paths:
         with open(path, "rb") as handle:
             while handle.read(8 * 2**20):
@@ -72,7 +73,7 @@ def warm_files(paths: Iterable[str | os.PathLike]) -> None:
 
 def random_patch_starts(shape: Sequence[int], size: Sequence[int], count: int, seed: int = 0
                         ) -> list[tuple[int, ...]]:
-    """Return ``count`` random first voxels of patches of ``size`` that fit inside ``shape``."""
+    """Return ``count`` random first voxels of patches of ``size`` that fit inside ``shape`` (notebook 03)."""
     rng = np.random.default_rng(seed)
     return [tuple(int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size)) for _ in range(count)]
 
@@ -109,6 +110,7 @@ def benchmark_loads(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Time every way to read one patient, warm (files in the page cache); one row per way (``LOAD_WAYS``).
+    Introduced in notebook 03.
 
     Columns: ``read`` (what), ``returns``, ``ms`` (median of ``repeats`` after one warm-up), ``MiB`` returned,
     ``MiB/s`` and ``speed-up`` (HDF5 time / this time). Patches start at random places (seeded); the patch size
@@ -140,7 +142,7 @@ def benchmark_loads(
 
 
 def disk_sizes(h5_files: Sequence[str | os.PathLike], cache_dir: str | os.PathLike, case_id: str) -> pd.DataFrame:
-    """Disk size of one patient as HDF5 slices and as cached ``.npy`` files (files, MiB, bytes per voxel).
+    """Disk size of one patient as HDF5 slices and as cached ``.npy`` files (files, MiB, bytes per voxel) (notebook 03).
 
     Bytes per voxel are per voxel of the scan's grid: a cache cropped to the brain box stores fewer voxels.
     """

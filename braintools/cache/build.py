@@ -114,7 +114,8 @@ def _run_per_case(
 
 @dataclass
 class PrecacheReport:
-    """What ``precache`` did: patients converted now, already cached (skipped), and failed (id -> error)."""
+    """What ``precache`` did: patients converted now, already cached (skipped), and failed (id -> error).
+    Introduced in notebook 03."""
 
     cache_dir: Path
     workers: int
@@ -132,7 +133,7 @@ class PrecacheReport:
 
 
 class PrecacheError(DataError):
-    """Some patients could not be cached; ``.report`` says which and why (the others are cached)."""
+    """Some patients could not be cached; ``.report`` says which and why (the others are cached) (notebook 03)."""
 
     def __init__(self, report: PrecacheReport | dict[str, str], message: str) -> None:
         super().__init__(message)
@@ -148,7 +149,7 @@ def precache(
     lock_timeout: float | None = None,
     crop: bool | None = None,
 ) -> PrecacheReport:
-    """Convert patients to memory-mappable ``.npy`` files, resuming an interrupted run.
+    """Convert patients to memory-mappable ``.npy`` files, resuming an interrupted run (notebook 03).
 
     Patients whose manifest entry matches their source files are skipped; when all are, nothing is written
     (the folder may be read-only). A patient that fails (missing, truncated or corrupt file) is reported at the

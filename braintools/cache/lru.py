@@ -19,7 +19,7 @@ import numpy as np
 
 
 def value_nbytes(value: Any) -> int:
-    """Return the bytes held by an array, or by the arrays of a tuple/list (``None`` counts 0).
+    """Return the bytes held by an array, or by the arrays of a tuple/list (``None`` counts 0) (notebook 03).
 
     Example:
         >>> value_nbytes((np.zeros(10, np.float32), None))
@@ -44,7 +44,7 @@ def _make_read_only(value: Any) -> None:
 
 
 class LRUVolumeCache:
-    """Keep the most recently used volumes in memory while their total size stays within ``max_bytes``.
+    """Keep the most recently used volumes in memory while their total size stays within ``max_bytes`` (notebook 03).
 
     Args:
         max_bytes: memory budget in bytes; the least recently used volumes are evicted to stay within it.

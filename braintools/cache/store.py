@@ -54,7 +54,7 @@ def _check_case_id(case_id: str) -> None:
 
 
 def cache_file_names(case_id: str) -> tuple[str, str]:
-    """Return the file names of a patient's cached image and labels, e.g. ``volume_1_image.npy``."""
+    """Return the file names of a patient's cached image and labels, e.g. ``volume_1_image.npy`` (notebook 03)."""
     _check_case_id(case_id)
     return f"{case_id}_image.npy", f"{case_id}_labels.npy"
 
@@ -76,12 +76,12 @@ class _WriteOnly:
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Save ``array`` as a ``.npy`` file atomically (temporary file, flush to disk, rename)."""
+    """Save ``array`` as a ``.npy`` file atomically (temporary file, flush to disk, rename) (notebook 03)."""
     _atomic_write(Path(path), lambda handle: np.save(_WriteOnly(handle), array, allow_pickle=False))
 
 
 def file_sha256(path: str | os.PathLike, chunk_bytes: int = 8 * 2**20) -> str:
-    """Return the SHA-256 hex digest of a file, read in chunks."""
+    """Return the SHA-256 hex digest of a file, read in chunks (notebook 03)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_bytes), b""):
@@ -95,7 +95,8 @@ def _array_entry(path: Path, array: np.ndarray) -> dict[str, Any]:
 
 
 def cached_arrays(case: io.Case) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return what the cache stores for a case: float16 z-scored image and uint8 classes 0..3 (or None)."""
+    """Return what the cache stores for a case: float16 z-scored image and uint8 classes 0..3 (or None).
+    Introduced in notebook 03."""
     image = normalise_image(case.image).astype(IMAGE_DTYPE)  # the course's one normalisation, rounded to float16
     labels = None if case.seg is None else to_contiguous(case.seg).astype(LABEL_DTYPE, copy=False)
     return image, labels
@@ -103,6 +104,7 @@ def cached_arrays(case: io.Case) -> tuple[np.ndarray, np.ndarray | None]:
 
 def content_box(image: np.ndarray, labels: np.ndarray | None) -> tuple[slice, ...]:
     """The smallest (X, Y, Z) box holding every brain voxel (any channel non-zero) and every labelled voxel.
+    Introduced in notebook 03.
 
     Outside it a cached image (0 outside the brain) and its labels are all zero: cropping to it loses nothing.
 
@@ -118,7 +120,7 @@ def content_box(image: np.ndarray, labels: np.ndarray | None) -> tuple[slice, ..
 
 
 def convert_case(source: CacheSource, cache_dir: str | os.PathLike, crop: bool = False) -> dict[str, Any]:
-    """Convert one patient into ``<case_id>_image.npy`` and ``_labels.npy``; return its manifest entry.
+    """Convert one patient into ``<case_id>_image.npy`` and ``_labels.npy``; return its manifest entry (notebook 03).
 
     With ``crop``, the arrays are stored cropped to ``content_box`` (the entry records the box and the grid).
     Runs in a worker process of ``precache``; the caller writes the entry into the manifest.
@@ -145,7 +147,7 @@ def convert_case(source: CacheSource, cache_dir: str | os.PathLike, crop: bool =
 
 
 def manifest_path(cache_dir: str | os.PathLike) -> Path:
-    """Return the path of a cache folder's manifest (``manifest.json``)."""
+    """Return the path of a cache folder's manifest (``manifest.json``) (notebook 03)."""
     return Path(cache_dir) / MANIFEST_NAME
 
 
@@ -166,7 +168,7 @@ def _manifest_version(path: Path) -> tuple[int, ...] | None:
 
 
 def read_manifest(cache_dir: str | os.PathLike) -> dict[str, Any]:
-    """Return the manifest of a cache folder (an empty one if the folder has none yet).
+    """Return the manifest of a cache folder (an empty one if the folder has none yet) (notebook 03).
 
     The parsed manifest is remembered until the file changes, so loaders can check it on every call.
     """
@@ -189,13 +191,13 @@ def read_manifest(cache_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def write_manifest(cache_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
-    """Write the manifest atomically (sorted keys, so equal caches have byte-identical manifests)."""
+    """Write the manifest atomically (sorted keys, so equal caches have byte-identical manifests) (notebook 03)."""
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     _atomic_write(manifest_path(cache_dir), lambda handle: handle.write(text.encode("utf-8")))
 
 
 def cached_case_ids(cache_dir: str | os.PathLike) -> list[str]:
-    """Return the ids of the patients that are completely cached in ``cache_dir``."""
+    """Return the ids of the patients that are completely cached in ``cache_dir`` (notebook 03)."""
     return sorted(read_manifest(cache_dir)["cases"])
 
 
@@ -215,7 +217,7 @@ def _is_up_to_date(entry: dict[str, Any] | None, fingerprint: dict[str, Any], ca
 
 
 def manifest_entry(cache_dir: str | os.PathLike, case_id: str) -> dict[str, Any]:
-    """The manifest entry of one cached patient; ``DataError`` when it is not (completely) cached."""
+    """The manifest entry of one cached patient; ``DataError`` when it is not (completely) cached (notebook 03)."""
     entry = read_manifest(cache_dir)["cases"].get(case_id)
     if entry is None:
         raise DataError(f"{manifest_path(cache_dir)}: case {case_id} is not cached (never converted, or its "
@@ -241,6 +243,7 @@ def _entry_box(entry: dict[str, Any], cache_dir: str | os.PathLike, case_id: str
 
 def cached_box(cache_dir: str | os.PathLike, case_id: str) -> tuple[slice, ...]:
     """Where a cached patient's arrays lie in its scan: the brain box of a cropped cache, else the whole grid.
+    Introduced in notebook 03.
 
     Stored voxel ``(x, y, z)`` is voxel ``(x + box[0].start, y + box[1].start, z + box[2].start)`` of the scan.
 
@@ -267,7 +270,7 @@ def _load_array(path: Path, expected: dict[str, Any], mmap: bool) -> np.ndarray:
 def load_cached_case(
     cache_dir: str | os.PathLike, case_id: str, mmap: bool = True, full_grid: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return a cached patient: image float16 (4, X, Y, Z) and labels uint8 (X, Y, Z) classes 0..3.
+    """Return a cached patient: image float16 (4, X, Y, Z) and labels uint8 (X, Y, Z) classes 0..3 (notebook 03).
 
     Args:
         cache_dir: folder written by ``precache``.
@@ -318,7 +321,7 @@ def read_patch(
     size: Sequence[int],
     dtype: npt.DTypeLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a 3D patch of a cached patient through a memory map: it costs about the patch, not the volume.
+    """Read a 3D patch of a cached patient through a memory map: it costs about the patch, not the volume (notebook 03).
 
     Args:
         start: first voxel (x, y, z) of the patch, in the stored arrays (the brain box of a cropped cache,
@@ -344,7 +347,7 @@ def read_patch(
 
 
 def lru_case_cache(cache_dir: str | os.PathLike, max_bytes: int) -> LRUVolumeCache:
-    """Return an ``LRUVolumeCache`` that loads whole cached patients into memory, within ``max_bytes``.
+    """Return an ``LRUVolumeCache`` that loads whole cached patients into memory, within ``max_bytes`` (notebook 03).
 
     Example:
         >>> cases = lru_case_cache(cache_dir, max_bytes=2 * 2**30)  # doctest: +SKIP

@@ -27,7 +27,7 @@ from braintools.errors import DataError
 
 
 def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
-    """Check one cached patient against its source; raise ``DataError`` describing the first problem.
+    """Check one cached patient against its source; raise ``DataError`` describing the first problem (notebook 03).
 
     Checks: manifest entry, unchanged source, file checksums, shapes and dtypes, labels exactly equal,
     image within float16 rounding of the z-scored source (a cropped patient is put back in its grid first, so
@@ -87,7 +87,7 @@ def verify_cache(
     progress: bool = True,
     raise_on_failure: bool = True,
 ) -> dict[str, str]:
-    """Check every cached patient against its source; return ``{case_id: problem}`` (empty: all good).
+    """Check every cached patient against its source; return ``{case_id: problem}`` (empty: all good) (notebook 03).
 
     Same arguments as ``precache``. Raises ``PrecacheError`` listing the problems when ``raise_on_failure``
     and any patient fails (see ``verify_case`` for what is checked).

@@ -39,7 +39,7 @@ _NIFTI2_SIZEOF_HDR = (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c")  # 540, little o
 
 @dataclass
 class CaseFiles:
-    """The files of one case: one path per modality found, and the segmentation if any."""
+    """The files of one case: one path per modality found, and the segmentation if any (notebook 01)."""
 
     case_id: str
     folder: Path
@@ -54,7 +54,7 @@ class CaseFiles:
 
 @dataclass
 class Case:
-    """One loaded case: image (C, X, Y, Z) float32, seg (X, Y, Z) uint8 BraTS labels or None, affine."""
+    """One loaded case: image (C, X, Y, Z) float32, seg (X, Y, Z) uint8 BraTS labels or None, affine (notebook 02)."""
 
     case_id: str
     image: np.ndarray
@@ -72,7 +72,7 @@ def _natural_key(text: str) -> list:
 
 
 def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing: bool = True) -> list[CaseFiles]:
-    """Find every BraTS case under ``root`` (any depth), in any 2018-2021 naming, ``.nii`` or ``.nii.gz``.
+    """Find every BraTS case under ``root`` (any depth), in any 2018-2021 naming, ``.nii`` or ``.nii.gz`` (notebook 01).
 
     Recognises ``<case>_{t1,t1ce,t2,flair,seg}.nii[.gz]`` and a misnamed segmentation such as BraTS 2020
     case 355's ``W39_1998.09.19_Segm.nii`` (a NIfTI with "seg" in its name, alone in a case folder).
@@ -115,6 +115,7 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
 
 def walk_files(root: str | os.PathLike) -> Iterator[tuple[Path, list[str]]]:
     """Yield (folder, file names) for every folder under ``root``, entering symlinked folders, each folder once.
+    Introduced in notebook 01.
 
     Folders arranged with symbolic links (common in Colab and Kaggle working folders) are searched; a folder
     reached twice (two links to it, or a link to one of its parents) is searched only the first time.
@@ -163,7 +164,7 @@ def _read_nifti_image(path: Path) -> nib.Nifti1Image:
 
 
 def load_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a 3D NIfTI file into (array as stored on disk, affine); errors name the file.
+    """Read a 3D NIfTI file into (array as stored on disk, affine); errors name the file (notebook 08).
 
     A ``.nii.gz`` file is checked whole (gzip CRC and length): a corrupt byte anywhere is an error.
     """
@@ -217,7 +218,7 @@ def load_case(
     with_seg: bool = True,
     convention: LabelConvention = BRATS2020,
 ) -> Case:
-    """Load a case (``CaseFiles`` or its folder) into a ``Case``: float32 (C, X, Y, Z) image, uint8 seg.
+    """Load a case (``CaseFiles`` or its folder) into a ``Case``: float32 (C, X, Y, Z) image, uint8 seg (notebook 01).
 
     Errors name the file: missing modality, unreadable or corrupt file, shape mismatch, affines that differ
     (beyond ``AFFINE_TOLERANCE``), NaN values, a modality that holds one value everywhere, bad labels.
@@ -258,13 +259,14 @@ def load_case(
 def brats_affine(
     shape: tuple[int, int, int] = (240, 240, 155), spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
 ) -> np.ndarray:
-    """Return the BraTS LPS affine for a grid: ``[[-sx,0,0,0],[0,-sy,0,sy*(ny-1)],[0,0,sz,0],[0,0,0,1]]``."""
+    """Return the BraTS LPS affine for a grid: ``[[-sx,0,0,0],[0,-sy,0,sy*(ny-1)],[0,0,sz,0],[0,0,0,1]]``.
+    Introduced in notebook 01."""
     sx, sy, sz = spacing
     return np.array([[-sx, 0, 0, 0], [0, -sy, 0, sy * (shape[1] - 1)], [0, 0, sz, 0], [0, 0, 0, 1]], dtype=np.float64)
 
 
 def find_h5_volumes(folder: str | os.PathLike) -> dict[int, list[Path]]:
-    """Map each volume number to its ``volume_<v>_slice_<s>.h5`` files, sorted by slice index.
+    """Map each volume number to its ``volume_<v>_slice_<s>.h5`` files, sorted by slice index (notebook 01).
 
     Two files for one slice (``volume_1_slice_5.h5`` and ``volume_1_slice_05.h5``) raise ``DataError`` naming both.
     """
@@ -288,7 +290,7 @@ def find_h5_volumes(folder: str | os.PathLike) -> dict[int, list[Path]]:
 
 
 def read_h5_slice(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read one Kaggle HDF5 slice: ``image`` (H, W, 4) float64 and ``mask`` (H, W, 3) uint8, checked."""
+    """Read one Kaggle HDF5 slice: ``image`` (H, W, 4) float64 and ``mask`` (H, W, 3) uint8, checked (notebook 01)."""
     path = Path(path)
     try:
         with h5py.File(path, "r") as handle:
@@ -324,7 +326,7 @@ def load_h5_volume(
     modalities: tuple[str, ...] = MODALITIES,
     case_id: str | None = None,
 ) -> Case:
-    """Assemble the HDF5 slices of one volume into a ``Case`` (image in ``modalities`` order, BraTS seg).
+    """Assemble the HDF5 slices of one volume into a ``Case`` (image in ``modalities`` order, BraTS seg) (notebook 01).
 
     Args:
         slice_files: the volume's slice files in slice order (from ``find_h5_volumes``).
@@ -363,7 +365,7 @@ def save_prediction_nifti(
     contiguous: bool = False,
     convention: LabelConvention = BRATS2020,
 ) -> Path:
-    """Write a segmentation as a uint8 NIfTI with BraTS labels and the source affine (atomic write).
+    """Write a segmentation as a uint8 NIfTI with BraTS labels and the source affine (atomic write) (notebook 07).
 
     Args:
         labels: (X, Y, Z) labels; BraTS values, or contiguous classes 0..3 when ``contiguous``.

@@ -25,7 +25,7 @@ REGION_CLASSES = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
 
 @dataclass(frozen=True)
 class LabelConvention:
-    """Label values of one BraTS release for the three tumour sub-regions."""
+    """Label values of one BraTS release for the three tumour sub-regions (notebook 02)."""
 
     name: str
     ncr: int
@@ -43,7 +43,7 @@ BRATS2023 = LabelConvention("BraTS 2023 GLI", ncr=1, ed=2, et=3)
 
 
 def validate_labels(seg: np.ndarray, convention: LabelConvention = BRATS2020, source: str = "segmentation") -> None:
-    """Raise ``DataError`` naming ``source`` if ``seg`` holds values outside the convention.
+    """Raise ``DataError`` naming ``source`` if ``seg`` holds values outside the convention (notebook 02).
 
     Example:
         >>> validate_labels(np.array([0, 1, 2, 4]))
@@ -60,7 +60,7 @@ def validate_labels(seg: np.ndarray, convention: LabelConvention = BRATS2020, so
 
 
 def to_contiguous(seg: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
-    """Map BraTS labels (e.g. 0/1/2/4) to contiguous training classes 0..3 (uint8), after validation."""
+    """Map BraTS labels (e.g. 0/1/2/4) to contiguous training classes 0..3 (uint8), after validation (notebook 02)."""
     validate_labels(seg, convention)
     lookup = np.zeros(max(convention.values) + 1, dtype=np.uint8)
     lookup[convention.ncr], lookup[convention.ed], lookup[convention.et] = 1, 2, 3
@@ -68,7 +68,7 @@ def to_contiguous(seg: np.ndarray, convention: LabelConvention = BRATS2020) -> n
 
 
 def from_contiguous(classes: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
-    """Map contiguous classes 0..3 back to BraTS label values (uint8), e.g. 3 -> 4 for BraTS 2020."""
+    """Map contiguous classes 0..3 back to BraTS label values (uint8), e.g. 3 -> 4 for BraTS 2020 (notebook 02)."""
     classes = np.asarray(classes)
     if classes.size and (classes.min() < 0 or classes.max() > 3):
         raise DataError(f"contiguous classes must lie in 0..3, found {classes.min()}..{classes.max()}")
@@ -77,7 +77,8 @@ def from_contiguous(classes: np.ndarray, convention: LabelConvention = BRATS2020
 
 
 def h5_mask_to_labels(mask: np.ndarray, convention: LabelConvention = BRATS2020, source: str = "mask") -> np.ndarray:
-    """Turn a Kaggle HDF5 ``mask`` (..., 3) of disjoint [NCR, ED, ET] channels into BraTS labels (uint8)."""
+    """Turn a Kaggle HDF5 ``mask`` (..., 3) of disjoint [NCR, ED, ET] channels into BraTS labels (uint8).
+    Introduced in notebook 02."""
     if mask.ndim < 1 or mask.shape[-1] != 3:
         raise DataError(f"{source}: mask must have 3 channels last [NCR, ED, ET], got shape {mask.shape}")
     binary = mask > 0
@@ -90,14 +91,14 @@ def h5_mask_to_labels(mask: np.ndarray, convention: LabelConvention = BRATS2020,
 
 
 def labels_to_h5_mask(seg: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
-    """Turn BraTS labels into the Kaggle HDF5 ``mask`` layout: (..., 3) uint8 of [NCR, ED, ET]."""
+    """Turn BraTS labels into the Kaggle HDF5 ``mask`` layout: (..., 3) uint8 of [NCR, ED, ET] (notebook 02)."""
     validate_labels(seg, convention)
     values = (convention.ncr, convention.ed, convention.et)
     return np.stack([(seg == value) for value in values], axis=-1).astype(np.uint8)
 
 
 def regions_from_labels(seg: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
-    """Return boolean masks (3, ...) of the evaluation regions [WT, TC, ET] of BraTS labels."""
+    """Return boolean masks (3, ...) of the evaluation regions [WT, TC, ET] of BraTS labels (notebook 02)."""
     return regions_from_classes(to_contiguous(seg, convention))
 
 
@@ -123,6 +124,7 @@ def regions_from_classes(classes, axis: int = 0):
 
 def classes_from_regions(regions: np.ndarray) -> np.ndarray:
     """Turn region masks (3, ...) [WT, TC, ET] into classes (...) uint8: ET -> 3, else TC -> 1, else WT -> 2.
+    Introduced in notebook 02.
 
     The inverse of ``regions_from_classes`` for nested regions (notebook 04).
 

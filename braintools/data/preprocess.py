@@ -11,7 +11,7 @@ import numpy as np
 
 
 def brain_mask(image: np.ndarray) -> np.ndarray:
-    """Return the brain mask of a skull-stripped case: voxels where any channel is non-zero.
+    """Return the brain mask of a skull-stripped case: voxels where any channel is non-zero (notebook 03).
 
     Args:
         image: (C, ...) intensities, zero outside the brain as in BraTS.
@@ -21,6 +21,7 @@ def brain_mask(image: np.ndarray) -> np.ndarray:
 
 def zscore_brain(image: np.ndarray, mask: np.ndarray | None = None, eps: float = 1e-8) -> np.ndarray:
     """Normalise each channel to mean 0, std 1 inside the brain; voxels outside the brain become 0 (float32).
+    Introduced in notebook 03.
 
     Example:
         >>> normalised = zscore_brain(case.image)  # doctest: +SKIP
@@ -51,6 +52,7 @@ def normalise_image(image: np.ndarray) -> np.ndarray:
 
 def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
     """Slices of the smallest box holding every True voxel of ``mask``, grown by ``margin`` (within the array).
+    Introduced in notebook 03.
 
     An empty mask gives the whole array.
 
@@ -71,6 +73,7 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
 
 def uncrop(array: np.ndarray, box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
     """Put a crop back in its grid: zeros of ``shape`` (the last axes; leading axes kept) with ``array`` at ``box``.
+    Introduced in notebook 03.
 
     Undoes ``array = full[..., box]`` when everything outside the box was zero (notebook 03's cropped cache).
 

@@ -90,7 +90,7 @@ def _margins_for(stats: _Stats, order: tuple[str, ...]) -> dict[str, float]:
 def intensity_signatures(
     image: np.ndarray, seg: np.ndarray, modalities: tuple[str, ...] = MODALITIES
 ) -> dict[str, bool | None]:
-    """Check the BraTS intensity signatures on one case: name -> True/False, or None if not measurable.
+    """Check the BraTS intensity signatures on one case: name -> True/False, or None if not measurable (notebook 01).
 
     Args:
         image: (4, X, Y, Z) intensities (zero outside the brain, as in BraTS).
@@ -103,7 +103,7 @@ def intensity_signatures(
 
 @dataclass
 class ChannelOrderGuess:
-    """Result of ``infer_channel_order``: the best assignment and how clearly it wins."""
+    """Result of ``infer_channel_order``: the best assignment and how clearly it wins (notebook 01)."""
 
     order: tuple[str, ...]  # best modality assignment, one name per channel
     passed: int  # signatures that hold for it
@@ -140,7 +140,7 @@ def _guess(scored: list[_Score]) -> ChannelOrderGuess:
 
 
 def infer_channel_order(image: np.ndarray, seg: np.ndarray) -> ChannelOrderGuess:
-    """Infer which channel is T1, T1ce, T2 and FLAIR from the intensity signatures of a labelled volume.
+    """Infer which channel is T1, T1ce, T2 and FLAIR from the intensity signatures of a labelled volume (notebook 01).
 
     Every one of the 24 assignments is scored by the signatures that hold, ties broken by the summed
     log-ratio margins (how clearly they hold).
@@ -150,6 +150,7 @@ def infer_channel_order(image: np.ndarray, seg: np.ndarray) -> ChannelOrderGuess
 
 def contradicting_order(image: np.ndarray, seg: np.ndarray, order: Sequence[str]) -> ChannelOrderGuess | None:
     """Return the channel order the signatures clearly prefer to ``order``, or None if they agree or cannot tell.
+    Introduced in notebook 01.
 
     Clearly: every signature can be measured (the volume has NCR, edema and enhancing tumour), each holds for
     the preferred order by at least ``CLEAR_MARGIN``, and ``order`` (modality of each channel of ``image``) fails
@@ -168,7 +169,8 @@ def contradicting_order(image: np.ndarray, seg: np.ndarray, order: Sequence[str]
 def check_channel_order(
     image: np.ndarray, seg: np.ndarray, assumed: tuple[str, ...], source: str = "volume"
 ) -> ChannelOrderGuess:
-    """Infer the channel order and warn, naming ``source``, when it disagrees with the ``assumed`` order."""
+    """Infer the channel order and warn, naming ``source``, when it disagrees with the ``assumed`` order.
+    Introduced in notebook 01."""
     guess = infer_channel_order(image, seg)
     if tuple(assumed) != guess.order:
         warnings.warn(f"{source}: channel order {tuple(assumed)} disagrees with the intensity signatures, "
@@ -178,7 +180,7 @@ def check_channel_order(
 
 @dataclass
 class ChannelOrderVote:
-    """Result of ``infer_h5_channel_order``: the order most volumes point to, and each volume's guess."""
+    """Result of ``infer_h5_channel_order``: the order most volumes point to, and each volume's guess (notebook 01)."""
 
     order: tuple[str, ...]  # modality of each channel of the stored HDF5 ``image``
     guesses: dict[int, ChannelOrderGuess]  # volume number -> its own guess
@@ -208,6 +210,7 @@ class ChannelOrderVote:
 def infer_h5_channel_order(volumes: Mapping[int, Sequence[str | os.PathLike]], n_volumes: int = 3
                            ) -> ChannelOrderVote:
     """Infer the channel order of Kaggle HDF5 slices: a majority vote of the first ``n_volumes`` volumes (01, 03).
+    Introduced in notebook 01.
 
     Args:
         volumes: ``io.find_h5_volumes(folder)``: volume number -> its slice files in slice order.

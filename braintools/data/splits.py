@@ -26,7 +26,7 @@ PARTS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class PatientSplit:
-    """Case ids of the training, validation and test patients (disjoint)."""
+    """Case ids of the training, validation and test patients (disjoint) (notebook 04)."""
 
     train: tuple[str, ...]
     val: tuple[str, ...]
@@ -54,7 +54,7 @@ class PatientSplit:
 
 
 def part_sizes(n_patients: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[int, int, int]:
-    """Return (train, val, test) patient counts: rounded fractions, at least one each when possible.
+    """Return (train, val, test) patient counts: rounded fractions, at least one each when possible (notebook 04).
 
     Example:
         >>> part_sizes(20), part_sizes(6), part_sizes(369)
@@ -75,7 +75,7 @@ def part_sizes(n_patients: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) ->
 
 
 def stratified_order(strata: Sequence[Hashable], rng: np.random.Generator) -> np.ndarray:
-    """Return an order of the patients in which every stratum is spread evenly from start to end.
+    """Return an order of the patients in which every stratum is spread evenly from start to end (notebook 04).
 
     Each stratum is shuffled, its k-th patient of n gets the position key (k + u) / n with u random in
     [0, 1), and patients are sorted by key. Any run of consecutive patients then holds the strata in about
@@ -97,7 +97,7 @@ def split_patients(
     strata: Sequence[Hashable] | None = None,
     seed: int = 0,
 ) -> PatientSplit:
-    """Split patients into train / val / test parts (seeded; stratified when ``strata`` is given).
+    """Split patients into train / val / test parts (seeded; stratified when ``strata`` is given) (notebook 04).
 
     Args:
         case_ids: one id per patient (no duplicates).
@@ -130,7 +130,7 @@ def split_patients(
 
 
 def size_strata(tumour_voxels: Sequence[float], n_bins: int = 3) -> list[int]:
-    """Label each patient with its tumour-size bin 0..n_bins-1 (quantile bins: small, medium, large).
+    """Label each patient with its tumour-size bin 0..n_bins-1 (quantile bins: small, medium, large) (notebook 04).
 
     Example:
         >>> size_strata([10, 500, 20, 900, 0, 300], n_bins=3)
@@ -151,7 +151,7 @@ def save_split(split: PatientSplit, path: str | os.PathLike) -> Path:
 
 
 def load_split(path: str | os.PathLike) -> PatientSplit:
-    """Read a split written by ``save_split`` (and check that its parts are disjoint)."""
+    """Read a split written by ``save_split`` (and check that its parts are disjoint) (notebook 04)."""
     path = Path(path)
     try:
         parts = json.loads(path.read_text(encoding="utf-8"))
@@ -165,7 +165,8 @@ def load_split(path: str | os.PathLike) -> PatientSplit:
 
 
 def read_grades(nifti_train: str | os.PathLike) -> dict[str, str]:
-    """Return ``{case_id: "HGG" | "LGG"}`` from a BraTS 2020 training folder's ``name_mapping.csv`` ({} if absent)."""
+    """Return ``{case_id: "HGG" | "LGG"}`` from a BraTS 2020 training folder's ``name_mapping.csv`` ({} if absent).
+    Introduced in notebook 04."""
     import pandas as pd
 
     path = Path(nifti_train) / "name_mapping.csv"
@@ -180,6 +181,7 @@ def read_grades(nifti_train: str | os.PathLike) -> dict[str, str]:
 def course_split(case_ids: Sequence[str], path: str | os.PathLike, nifti_train: str | os.PathLike | None = None,
                  seed: int = 0) -> PatientSplit:
     """Return the course's one split (80/10/10, stratified by grade), read from ``path`` or made and saved there.
+    Introduced in notebook 04.
 
     Every notebook calls this with the same ``path`` (``paths.split_path(profile.name)``), so they train and
     evaluate on the same patients whichever runs first. A saved split made for other patients is replaced.

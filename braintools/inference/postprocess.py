@@ -24,7 +24,7 @@ FILL_CLASS = {"WT": ED, "TC": NCR}
 
 
 def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
-    """Boolean mask of one evaluation region (``"WT"``, ``"TC"`` or ``"ET"``) of a class map."""
+    """Boolean mask of one evaluation region (``"WT"``, ``"TC"`` or ``"ET"``) of a class map (notebook 07)."""
     if region not in REGION_CLASSES:
         raise ValueError(f"region must be one of {list(REGIONS)}, got {region!r}")
     return np.isin(classes, REGION_CLASSES[region])
@@ -33,7 +33,7 @@ def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
 def remove_small_components(
     classes: np.ndarray, min_size: int, region: str = "WT", connectivity: int | None = None
 ) -> np.ndarray:
-    """Remove connected components of ``region`` with fewer than ``min_size`` voxels.
+    """Remove connected components of ``region`` with fewer than ``min_size`` voxels (notebook 07).
 
     Removed voxels fall back to the enclosing class: WT -> background, TC -> edema, ET -> necrotic core.
 
@@ -64,6 +64,7 @@ def remove_small_components(
 
 def keep_largest_component(classes: np.ndarray, region: str = "WT", connectivity: int | None = None) -> np.ndarray:
     """Keep only the largest connected component of ``region``; the others fall back like removed components.
+    Introduced in notebook 07.
 
     Most gliomas are one lesion, so a second blob is usually a false alarm; but multifocal tumours exist:
     measure the effect on validation patients before using it.
@@ -119,7 +120,7 @@ def remove_rim_components(classes: np.ndarray, brain: np.ndarray, rim_voxels: in
 
 
 def fill_holes(classes: np.ndarray, region: str = "WT") -> np.ndarray:
-    """Fill cavities fully enclosed by ``region`` (``"WT"`` -> edema, ``"TC"`` -> necrotic core).
+    """Fill cavities fully enclosed by ``region`` (``"WT"`` -> edema, ``"TC"`` -> necrotic core) (notebook 07).
 
     A hole is a set of voxels outside the region that cannot reach the border of the array without
     crossing the region (``scipy.ndimage.binary_fill_holes``).
@@ -140,7 +141,7 @@ def fill_holes(classes: np.ndarray, region: str = "WT") -> np.ndarray:
 
 
 def relabel_tiny_enhancing(classes: np.ndarray, min_et_voxels: int) -> np.ndarray:
-    """Relabel all enhancing tumour as necrotic core when it has fewer than ``min_et_voxels`` voxels.
+    """Relabel all enhancing tumour as necrotic core when it has fewer than ``min_et_voxels`` voxels (notebook 07).
 
     The BraTS empty-ET rule: a case without enhancing tumour scores ET Dice 1 only if the prediction has
     no ET at all, and 0 for even one false ET voxel. Turning a tiny predicted ET into NCR keeps the voxels
@@ -166,7 +167,7 @@ def postprocess_classes(
     fill_holes_in: Sequence[str] = (),
     min_et_voxels: int | None = None,
 ) -> np.ndarray:
-    """Apply the clean-up steps in order: small components, holes, tiny ET (each skipped when not asked).
+    """Apply the clean-up steps in order: small components, holes, tiny ET (each skipped when not asked) (notebook 04).
 
     Args:
         classes: contiguous class map.

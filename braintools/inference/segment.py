@@ -112,7 +112,7 @@ class InferenceSettings:
 
 
 def round_up(window: Sequence[int], divisors: Sequence[int]) -> tuple[int, ...]:
-    """Round every window axis up to a multiple of its divisor (a U-Net halves each axis several times).
+    """Round every window axis up to a multiple of its divisor (a U-Net halves each axis several times) (notebook 07).
 
     Example:
         >>> round_up((100, 100, 16), (32, 32, 32))
@@ -123,6 +123,7 @@ def round_up(window: Sequence[int], divisors: Sequence[int]) -> tuple[int, ...]:
 
 def inference_window(spec: ModelSpec, settings: InferenceSettings) -> tuple[int, ...]:
     """The window a model predicts with: the settings' or its spec's, rounded up to what the network accepts.
+    Introduced in notebook 07.
 
     A slice-wise 2D model takes whole slices (``-1`` in X and Y) and ``window[2]`` slices per pass.
     """
@@ -136,7 +137,8 @@ def inference_window(spec: ModelSpec, settings: InferenceSettings) -> tuple[int,
 
 
 def volume_predictor(model: nn.Module, spec: ModelSpec) -> nn.Module:
-    """A module taking (N, C, X, Y, Z) volumes: the model itself, or a 2D model run on each axial slice."""
+    """A module taking (N, C, X, Y, Z) volumes: the model itself, or a 2D model run on each axial slice.
+    Introduced in notebook 07."""
     if spec.kind == "unet2d":
         return SliceWise2D(model, multiple=SMP_DIVISOR * spec.shrink)
     return model
@@ -160,6 +162,7 @@ def segment_case(
     progress: bool = False,
 ) -> np.ndarray:
     """Segment one (C, X, Y, Z) image; return contiguous classes (X, Y, Z) uint8 (0 bg, 1 NCR, 2 ED, 3 ET).
+    Introduced in notebook 07.
 
     Args:
         model: a ``LoadedModel`` (``checkpoints.load_model``) or a model built by ``checkpoints.build_model``.
@@ -206,7 +209,8 @@ def segment_case(
 
 @dataclass
 class Evaluation:
-    """What ``evaluate_cases`` returns: one row per case and variant, and the predicted class maps if kept."""
+    """What ``evaluate_cases`` returns: one row per case and variant, and the predicted class maps if kept.
+    Introduced in notebook 07."""
 
     table: pd.DataFrame
     predictions: dict[str, dict[str, np.ndarray]]  # variant -> case id -> contiguous classes
@@ -236,7 +240,7 @@ def evaluate_cases(
     keep_predictions: bool = False,
     progress: bool = True,
 ) -> Evaluation:
-    """Segment every case with ``segment_case`` and score it; one table row per case and settings variant.
+    """Segment every case with ``segment_case`` and score it; one table row per case and settings variant (notebook 04).
 
     Args:
         model: a ``LoadedModel`` or a model built by ``checkpoints.build_model``.

@@ -32,7 +32,7 @@ def importance_map(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Weight of each voxel of a window when overlapping windows are blended: a Gaussian bump or all ones.
+    """Weight of each voxel of a window when overlapping windows are blended: a Gaussian bump or all ones (notebook 07).
 
     A network sees less context near the border of its window, so its predictions there are less reliable.
     The Gaussian map (peak 1 at the window centre, sigma = ``sigma_scale`` x window size on each axis) lets
@@ -56,7 +56,7 @@ def importance_map(
 
 
 def window_starts(image_size: int, roi_size: int, overlap: float) -> list[int]:
-    """Start index of every window along one axis; the last window is moved back to end at the border.
+    """Start index of every window along one axis; the last window is moved back to end at the border (notebook 07).
 
     Windows step by ``int(roi_size * (1 - overlap))`` voxels (at least 1), MONAI's rule. Rather than pad
     the volume, a window that would run past the end is shifted back so it ends exactly at the border.
@@ -75,7 +75,7 @@ def window_starts(image_size: int, roi_size: int, overlap: float) -> list[int]:
 def window_slices(
     image_size: Sequence[int], roi_size: Sequence[int], overlap: Sequence[float]
 ) -> list[tuple[slice, ...]]:
-    """Every window of the scan grid as a tuple of slices (one per spatial axis), last axis fastest."""
+    """Every window of the scan grid as a tuple of slices (one per spatial axis), last axis fastest (notebook 07)."""
     starts = [window_starts(size, roi, axis_overlap) for size, roi, axis_overlap in zip(image_size, roi_size, overlap)]
     return [
         tuple(slice(start, start + roi) for start, roi in zip(corner, roi_size))
@@ -96,6 +96,7 @@ def sliding_window_inference(
     progress: bool = False,
 ) -> torch.Tensor:
     """Predict a whole volume window by window and blend overlapping windows (runs under ``torch.no_grad``).
+    Introduced in notebook 07.
 
     Args:
         inputs: (N, C, *spatial) tensor, 2D or 3D spatial.
@@ -216,7 +217,7 @@ def _check_choice(value: str, choices: Sequence[str], name: str) -> None:
 
 
 def flip_combinations(axes: Sequence[int]) -> list[tuple[int, ...]]:
-    """Every subset of ``axes``, from no flip to all of them: 2 ** len(axes) mirror images.
+    """Every subset of ``axes``, from no flip to all of them: 2 ** len(axes) mirror images (notebook 07).
 
     Example:
         >>> flip_combinations((0, 1))
@@ -239,7 +240,7 @@ def predict_with_flips(
     progress: bool = False,
     activation: str = "softmax",
 ) -> torch.Tensor:
-    """Flip test-time augmentation: probabilities averaged over mirrored copies of the input.
+    """Flip test-time augmentation: probabilities averaged over mirrored copies of the input (notebook 07).
 
     Each mirror image is predicted with ``sliding_window_inference`` (same arguments), turned into
     probabilities (softmax over the class axis, or a sigmoid per channel), flipped back, and averaged.

@@ -185,7 +185,8 @@ def wrap(network: nn.Module, spec: ModelSpec) -> nn.Module:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper or ``torch.compile`` (or itself)."""
+    """The model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper or ``torch.compile`` (or itself).
+    Introduced in notebook 05."""
     while True:
         if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
             model = model.module
@@ -196,7 +197,8 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def network_of(model: nn.Module) -> nn.Module:
-    """The network inside the shrink wrapper (and DDP), e.g. the smp model whose ``encoder`` a freezer needs."""
+    """The network inside the shrink wrapper (and DDP), e.g. the smp model whose ``encoder`` a freezer needs.
+    Introduced in notebook 04."""
     from braintools.models.wrappers import ShrunkInput
 
     model = unwrap(model)
@@ -204,7 +206,7 @@ def network_of(model: nn.Module) -> nn.Module:
 
 
 def model_spec(model: nn.Module) -> ModelSpec | None:
-    """The ``ModelSpec`` a model was built from (``build_model`` sets it), or ``None``."""
+    """The ``ModelSpec`` a model was built from (``build_model`` sets it), or ``None`` (notebook 05)."""
     return getattr(unwrap(model), "spec", None)
 
 
@@ -215,6 +217,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
                     epoch: int = 0, history: Sequence[dict] | None = None, spec: ModelSpec | None = None,
                     **extra) -> Path:
     """Write spec, weights, epoch, history (and the optimizer's state, for resuming) atomically to ``path``.
+    Introduced in notebook 05.
 
     ``spec`` defaults to the model's own (``build_model``). Leave ``optimizer`` out for a checkpoint meant for
     inference: it is then a fraction of the size. ``extra`` entries (scheduler, random state...) are stored as given.
@@ -230,7 +233,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
 
 
 def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint file (``weights_only=True``); a missing, truncated or foreign file is a ``DataError``."""
+    """Read a checkpoint file (``weights_only=True``); a missing, truncated or foreign file is a ``DataError``.
+    Introduced in notebook 06."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found")
@@ -251,7 +255,8 @@ def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
 
 
 def checkpoint_spec(state: dict[str, Any], path: str | os.PathLike) -> ModelSpec:
-    """The ``ModelSpec`` stored in a checkpoint read by ``read_checkpoint``; a clear error when it has none."""
+    """The ``ModelSpec`` stored in a checkpoint read by ``read_checkpoint``; a clear error when it has none.
+    Introduced in notebook 05."""
     if state.get("spec") is None:
         raise DataError(f"{path}: checkpoint has no model spec (written by braintools before self-describing "
                         "checkpoints, or from a model not built with checkpoints.build_model): train it again, or "
@@ -264,7 +269,8 @@ def checkpoint_spec(state: dict[str, Any], path: str | os.PathLike) -> ModelSpec
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
                     optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Read a checkpoint and load its weights into ``model`` (strictly) and its state into ``optimizer``."""
+    """Read a checkpoint and load its weights into ``model`` (strictly) and its state into ``optimizer``.
+    Introduced in notebook 04."""
     state = read_checkpoint(path, model_device(model) if model is not None else "cpu")
     if model is not None:
         try:
@@ -279,7 +285,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
 
 @dataclass
 class LoadedModel:
-    """A model rebuilt from its checkpoint by ``load_model``, in eval mode, ready for ``segment.segment_case``."""
+    """A model rebuilt from its checkpoint by ``load_model``, in eval mode, ready for ``segment.segment_case``.
+    Introduced in notebook 05."""
 
     model: nn.Module
     spec: ModelSpec
@@ -302,6 +309,7 @@ class LoadedModel:
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedModel:
     """Rebuild the model a checkpoint describes, load its weights (strictly) and put it in eval mode on ``device``.
+    Introduced in notebook 04.
 
     Example:
         >>> loaded = load_model("outputs/course/checkpoints/unet3d_best.pt")  # doctest: +SKIP

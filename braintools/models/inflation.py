@@ -73,12 +73,13 @@ _INTERPOLATION_3D = {"nearest": "nearest", "nearest-exact": "nearest-exact", "bi
 
 
 class UnsupportedLayerError(TypeError):
-    """The 2D network holds modules that ``inflate_2d_model_to_3d`` cannot convert (listed in the message)."""
+    """The 2D network holds modules that ``inflate_2d_model_to_3d`` cannot convert (listed in the message).
+    Introduced in notebook 06."""
 
 
 @dataclass(frozen=True)
 class InflationOptions:
-    """How 2D layers become 3D: weight rule, depth kernel, depth padding, and whether Z is downsampled."""
+    """How 2D layers become 3D: weight rule, depth kernel, depth padding, and whether Z is downsampled (notebook 06)."""
 
     mode: str = "i3d"
     depth_kernel: int = 3
@@ -108,7 +109,7 @@ class InflationOptions:
 
 
 def inflate_conv_weight(weight: torch.Tensor, depth: int, mode: str = "i3d") -> torch.Tensor:
-    """Turn a Conv2d weight (O, I, kx, ky) into a Conv3d weight (O, I, kx, ky, depth).
+    """Turn a Conv2d weight (O, I, kx, ky) into a Conv3d weight (O, I, kx, ky, depth) (notebook 06).
 
     Args:
         weight: the 2D kernel.
@@ -131,7 +132,7 @@ def inflate_conv_weight(weight: torch.Tensor, depth: int, mode: str = "i3d") -> 
 
 
 def pad_depth(x: torch.Tensor, before: int, after: int, mode: str = "replicate") -> torch.Tensor:
-    """Pad the last axis (Z) of a 5D tensor by ``before``/``after`` slices, replicating or with zeros."""
+    """Pad the last axis (Z) of a 5D tensor by ``before``/``after`` slices, replicating or with zeros (notebook 06)."""
     if before == 0 and after == 0:
         return x
     torch_mode = "replicate" if mode == "replicate" else "constant"
@@ -139,13 +140,14 @@ def pad_depth(x: torch.Tensor, before: int, after: int, mode: str = "replicate")
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """TensorFlow "SAME" padding (before, after) of one axis: the output has ceil(size / stride) entries."""
+    """TensorFlow "SAME" padding (before, after) of one axis: the output has ceil(size / stride) entries.
+    Introduced in notebook 06."""
     total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
     return total // 2, total - total // 2
 
 
 class InflatedConv3d(nn.Conv3d):
-    """A Conv3d made from a Conv2d: the 2D model's in-plane padding, plus its own padding along Z.
+    """A Conv3d made from a Conv2d: the 2D model's in-plane padding, plus its own padding along Z (notebook 06).
 
     Args:
         plane_padding: extra zero padding (y_before, y_after, x_before, x_after) applied before the
@@ -180,7 +182,7 @@ class InflatedConv3d(nn.Conv3d):
 
 
 class InflatedAvgPool3d(nn.AvgPool3d):
-    """An AvgPool3d whose Z padding replicates the border slices (in-plane padding as in 2D)."""
+    """An AvgPool3d whose Z padding replicates the border slices (in-plane padding as in 2D) (notebook 06)."""
 
     def __init__(self, *args, depth_pad: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -279,7 +281,7 @@ def _inflate_instancenorm(norm: nn.InstanceNorm2d, options: InflationOptions) ->
 
 
 class BatchNormAct3d(nn.BatchNorm3d):
-    """3D twin of timm's ``BatchNormAct2d``: batch norm, then its ``drop`` and ``act`` sub-modules."""
+    """3D twin of timm's ``BatchNormAct2d``: batch norm, then its ``drop`` and ``act`` sub-modules (notebook 06)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise, drop, activate."""
@@ -366,7 +368,8 @@ def _drop_connect(x: torch.Tensor, rate: float) -> torch.Tensor:
 
 
 class Unet3d(smp.Unet):
-    """smp ``Unet`` inflated to 3D: input (N, C, X, Y, Z); X and Y must divide by the encoder's output stride."""
+    """smp ``Unet`` inflated to 3D: input (N, C, X, Y, Z); X and Y must divide by the encoder's output stride.
+    Introduced in notebook 06."""
 
     def check_input_shape(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is 5D with X and Y divisible by the output stride (was H, W)."""
@@ -378,7 +381,7 @@ class Unet3d(smp.Unet):
 
 
 class UnetDecoderBlock3d(UnetDecoderBlock):
-    """smp ``UnetDecoderBlock`` whose upsampling takes a 3D target size (was height, width)."""
+    """smp ``UnetDecoderBlock`` whose upsampling takes a 3D target size (was height, width) (notebook 06)."""
 
     def forward(self, feature_map, target_size, skip_connection=None):
         """Upsample to ``target_size`` (X, Y, Z), concatenate the skip, two convolutions."""
@@ -390,7 +393,7 @@ class UnetDecoderBlock3d(UnetDecoderBlock):
 
 
 class UnetDecoder3d(UnetDecoder):
-    """smp ``UnetDecoder`` that hands each block the full (X, Y, Z) size of the next skip connection."""
+    """smp ``UnetDecoder`` that hands each block the full (X, Y, Z) size of the next skip connection (notebook 06)."""
 
     def forward(self, features):
         """Decode the encoder features (finest first) into the last decoder feature map."""
@@ -529,7 +532,7 @@ def _unsupported_reason(module: nn.Module) -> str | None:
 
 
 def find_unsupported_modules(model: nn.Module) -> list[str]:
-    """List "path (type): reason" for every module that ``inflate_2d_model_to_3d`` cannot convert.
+    """List "path (type): reason" for every module that ``inflate_2d_model_to_3d`` cannot convert (notebook 06).
 
     Example:
         >>> find_unsupported_modules(nn.Sequential(nn.Conv2d(1, 1, 3), nn.LSTM(1, 1)))
@@ -564,7 +567,7 @@ def inflate_2d_model_to_3d(
     depth_padding: str = "replicate",
     downsample_depth: bool = True,
 ) -> nn.Module:
-    """Return a 3D copy of a 2D network (the original is left untouched); see the module docstring.
+    """Return a 3D copy of a 2D network (the original is left untouched); see the module docstring (notebook 06).
 
     Supported: smp ``Unet`` with ResNet (torchvision) and EfficientNet (smp ``efficientnet-b*`` and
     ``timm-efficientnet-b*``) encoders, and any network built from the layers listed in this module.
@@ -607,7 +610,7 @@ def _describe_problems(problems: list[str], shown: int = 25) -> str:
 
 
 def depth_constant_volume(x2d: torch.Tensor, depth: int) -> torch.Tensor:
-    """Stack ``depth`` copies of a 2D batch (N, C, X, Y) along a new last axis: (N, C, X, Y, depth).
+    """Stack ``depth`` copies of a 2D batch (N, C, X, Y) along a new last axis: (N, C, X, Y, depth) (notebook 06).
 
     Example:
         >>> depth_constant_volume(torch.zeros(1, 4, 8, 8), 5).shape
@@ -617,7 +620,7 @@ def depth_constant_volume(x2d: torch.Tensor, depth: int) -> torch.Tensor:
 
 
 def max_slice_error(model_2d: nn.Module, model_3d: nn.Module, x2d: torch.Tensor, depth: int) -> tuple[float, float]:
-    """Largest |3D output - 2D output| over every slice of the Z-constant volume built from ``x2d``.
+    """Largest |3D output - 2D output| over every slice of the Z-constant volume built from ``x2d`` (notebook 06).
 
     Both models run in eval mode under ``torch.no_grad``; returns (max error, max |2D output|) so the error
     can be read relative to the output's scale.

@@ -41,7 +41,7 @@ HUB_HOST = "huggingface.co"  # smp and timm download ImageNet weights from the H
 
 
 def hub_reachable(host: str = HUB_HOST, port: int = 443, timeout: float = 2.0) -> bool:
-    """True when a TCP connection to ``host`` opens within ``timeout`` seconds (no data is sent)."""
+    """True when a TCP connection to ``host`` opens within ``timeout`` seconds (no data is sent) (notebook 04)."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -51,7 +51,8 @@ def hub_reachable(host: str = HUB_HOST, port: int = 443, timeout: float = 2.0) -
 
 @contextlib.contextmanager
 def hub_offline(offline: bool = True) -> Iterator[None]:
-    """Temporarily switch the Hugging Face client to offline mode: cached files only, no network request."""
+    """Temporarily switch the Hugging Face client to offline mode: cached files only, no network request.
+    Introduced in notebook 04."""
     previous = hub_constants.HF_HUB_OFFLINE
     hub_constants.HF_HUB_OFFLINE = previous or offline
     try:
@@ -69,7 +70,7 @@ def create_smp_model(
     weights_path: str | os.PathLike | None = None,
     **kwargs,
 ) -> nn.Module:
-    """Build an smp model with 4-channel input and logits (N, num_classes, H, W).
+    """Build an smp model with 4-channel input and logits (N, num_classes, H, W) (notebook 06).
 
     Args:
         architecture: smp architecture name, e.g. ``"Unet"``, ``"UnetPlusPlus"``, ``"FPN"``, ``"DeepLabV3Plus"``.
@@ -126,6 +127,7 @@ def _build(architecture: str, encoder_name: str, encoder_weights: str | None, in
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read tensors from a ``.safetensors`` file or a torch file (``weights_only=True``); unwrap checkpoints.
+    Introduced in notebook 04.
 
     A ``braintools.training.train`` checkpoint keeps the weights under ``"model"``; other tools use ``"state_dict"``.
     """
@@ -147,7 +149,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> str:
-    """Load a full-model or encoder-only weights file into an smp model; return what was loaded.
+    """Load a full-model or encoder-only weights file into an smp model; return what was loaded (notebook 04).
 
     Keys starting with ``encoder.`` mean a full model (loaded strictly); otherwise the file is an encoder
     (classifier-head keys are dropped, a 3-channel first convolution is adapted to the model's channels).

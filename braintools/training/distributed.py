@@ -32,27 +32,28 @@ TIMEOUT = datetime.timedelta(minutes=10)  # a process that waits longer for the 
 
 
 def launched_by_torchrun() -> bool:
-    """True when this process is one of several started by ``torchrun`` (``WORLD_SIZE`` > 1)."""
+    """True when this process is one of several started by ``torchrun`` (``WORLD_SIZE`` > 1) (notebook 05)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def get_rank() -> int:
-    """This process's rank (0 when not distributed)."""
+    """This process's rank (0 when not distributed) (notebook 05)."""
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def get_world_size() -> int:
-    """Number of processes training together (1 when not distributed)."""
+    """Number of processes training together (1 when not distributed) (notebook 05)."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def is_main_process() -> bool:
-    """True on rank 0, the process that writes checkpoints and prints progress."""
+    """True on rank 0, the process that writes checkpoints and prints progress (notebook 05)."""
     return get_rank() == 0
 
 
 def setup(device: torch.device | str | None = None, timeout: datetime.timedelta = TIMEOUT) -> torch.device:
     """Join the process group ``torchrun`` set up (NCCL on CUDA, gloo on CPU); return this process's device.
+    Introduced in notebook 05.
 
     Not launched by ``torchrun``: does nothing and returns ``device`` (default: the best available).
     """
@@ -69,13 +70,14 @@ def setup(device: torch.device | str | None = None, timeout: datetime.timedelta 
 
 
 def teardown() -> None:
-    """Leave the process group (at the end of a distributed run)."""
+    """Leave the process group (at the end of a distributed run) (notebook 05)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
 def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
     """In a distributed run on CUDA, replace every BatchNorm by a ``SyncBatchNorm`` (same parameters); else no-op.
+    Introduced in notebook 05.
 
     Call it before anything keeps references to the BatchNorm modules (an ``EncoderFreezer``).
     """
@@ -85,7 +87,7 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def wrap_model(model: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
-    """``DistributedDataParallel(model)`` in a distributed run; else the model itself.
+    """``DistributedDataParallel(model)`` in a distributed run; else the model itself (notebook 05).
 
     ``find_unused_parameters``: some parameters get no gradient in some steps (frozen encoder stages).
     """
@@ -96,14 +98,14 @@ def wrap_model(model: nn.Module, device: torch.device, find_unused_parameters: b
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over all processes (in place, returned); unchanged when not distributed."""
+    """Sum a tensor over all processes (in place, returned); unchanged when not distributed (notebook 05)."""
     if get_world_size() > 1:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 
 def barrier() -> None:
-    """Wait until every process gets here (nothing to wait for when not distributed)."""
+    """Wait until every process gets here (nothing to wait for when not distributed) (notebook 05)."""
     if get_world_size() > 1:
         dist.barrier()
 

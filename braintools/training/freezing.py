@@ -39,7 +39,7 @@ SCHEDULES = ("three_phase", "freeze_first_two", "freeze_first", "none")
 
 @dataclass
 class EncoderStages:
-    """Encoder parameter names per stage (shallow to deep), and the unused ones."""
+    """Encoder parameter names per stage (shallow to deep), and the unused ones (notebook 04)."""
 
     stages: list[list[str]]
     unused: list[str]
@@ -50,7 +50,7 @@ class EncoderStages:
 
 
 def graph_parameters(tensor: torch.Tensor) -> set[int]:
-    """Return the ids of the leaf tensors (parameters) that autograd's graph of ``tensor`` reaches."""
+    """Return the ids of the leaf tensors (parameters) that autograd's graph of ``tensor`` reaches (notebook 04)."""
     found, seen, stack = set(), set(), [tensor.grad_fn]
     while stack:
         node = stack.pop()
@@ -65,7 +65,7 @@ def graph_parameters(tensor: torch.Tensor) -> set[int]:
 
 
 def find_encoder_stages(encoder: nn.Module, in_channels: int, probe_size: int = 64) -> EncoderStages:
-    """Group an encoder's parameters into stages: those that feature map k needs and no earlier one does.
+    """Group an encoder's parameters into stages: those that feature map k needs and no earlier one does (notebook 04).
 
     Args:
         encoder: an smp encoder (``model.encoder``): returns a list of feature maps, finest first.
@@ -98,7 +98,7 @@ def find_encoder_stages(encoder: nn.Module, in_channels: int, probe_size: int = 
 
 
 class EncoderFreezer:
-    """Freeze / unfreeze encoder stages of an smp model per epoch, and build matching optimizer groups.
+    """Freeze / unfreeze encoder stages of an smp model per epoch, and build matching optimizer groups (notebook 04).
 
     Args:
         model: smp model with ``model.encoder`` (everything else counts as decoder + head).

@@ -29,13 +29,14 @@ SMOOTH = 1e-5
 
 
 def one_hot(classes: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Turn integer classes (N, *spatial) into a float one-hot tensor (N, num_classes, *spatial)."""
+    """Turn integer classes (N, *spatial) into a float one-hot tensor (N, num_classes, *spatial) (notebook 04)."""
     encoded = F.one_hot(classes.long(), num_classes)  # (N, *spatial, K)
     return encoded.movedim(-1, 1).float()
 
 
 def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str) -> torch.Tensor:
-    """Return the float target with the logits' shape: one-hot classes (``"classes"``) or regions (``"regions"``)."""
+    """Return the float target with the logits' shape: one-hot classes (``"classes"``) or regions (``"regions"``).
+    Introduced in notebook 04."""
     if target.shape == logits.shape:
         return target.float()
     if target.shape != logits.shape[:1] + logits.shape[2:]:
@@ -58,6 +59,7 @@ def soft_dice_loss(
     smooth: float = SMOOTH,
 ) -> torch.Tensor:
     """Mean (or weighted mean) over channels of 1 - soft Dice, for probabilities and targets (N, K, *spatial).
+    Introduced in notebook 05.
 
     Args:
         weights: one weight per channel; the result is sum(w_k loss_k) / sum(w_k).
@@ -78,6 +80,7 @@ def soft_dice_loss(
 
 def focal_bce_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     """Mean sigmoid focal loss -(1 - p_t)^gamma log(p_t) of every element (torchvision, no alpha weighting).
+    Introduced in notebook 04.
 
     gamma = 0 is plain binary cross-entropy; gamma = 2 down-weights easy pixels (most of the background).
     """
@@ -85,7 +88,7 @@ def focal_bce_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.
 
 
 class DiceCELoss(nn.Module):
-    """Soft Dice on softmax classes + cross-entropy, for 4-class logits (N, 4, *spatial).
+    """Soft Dice on softmax classes + cross-entropy, for 4-class logits (N, 4, *spatial) (notebook 04).
 
     Args:
         dice_weight, ce_weight: weights of the two terms.
@@ -113,7 +116,7 @@ class DiceCELoss(nn.Module):
 
 
 class RegionDiceBCELoss(nn.Module):
-    """Soft Dice + binary cross-entropy on the sigmoid regions [WT, TC, ET], for logits (N, 3, *spatial).
+    """Soft Dice + binary cross-entropy on the sigmoid regions [WT, TC, ET], for logits (N, 3, *spatial) (notebook 04).
 
     Example:
         >>> loss = RegionDiceBCELoss()(torch.zeros(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long))
@@ -163,6 +166,7 @@ class DiceFocalLoss(nn.Module):
 
 def deep_supervision_weights(levels: int, decay: float = 0.5, normalise: bool = True) -> list[float]:
     """Weights 1, decay, decay^2, ... of the output scales, finest first (summing to 1 when ``normalise``).
+    Introduced in notebook 05.
 
     Example:
         >>> deep_supervision_weights(3)
@@ -174,7 +178,8 @@ def deep_supervision_weights(levels: int, decay: float = 0.5, normalise: bool = 
 
 
 def resize_target(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Resize integer classes (N, *spatial) or float masks (N, K, *spatial) to ``size`` (nearest-exact)."""
+    """Resize integer classes (N, *spatial) or float masks (N, K, *spatial) to ``size`` (nearest-exact).
+    Introduced in notebook 04."""
     if target.shape[-len(size):] == tuple(size):
         return target
     is_classes = not target.is_floating_point()
@@ -184,7 +189,7 @@ def resize_target(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 class DeepSupervisionLoss(nn.Module):
-    """Combine a loss over several output scales (finest first) with decreasing weights.
+    """Combine a loss over several output scales (finest first) with decreasing weights (notebook 05).
 
     The target is resized (nearest-exact) to each scale. A single tensor is scored against the target resized
     to its size (nothing to do when they match), so the same loss object also works in evaluation mode, where

@@ -15,7 +15,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 
 def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0) -> float:
-    """Learning-rate factor at ``step`` (0-based): linear up to 1 over ``warmup_steps``, then cosine down.
+    """Learning-rate factor at ``step`` (0-based): linear up to 1 over ``warmup_steps``, then cosine down (notebook 05).
 
     The factor reaches ``min_lr_ratio`` at ``total_steps`` and stays there.
 
@@ -34,7 +34,7 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, min_lr_
 
 
 def warmup_cosine_lambda(warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0) -> Callable[[int], float]:
-    """Return ``step -> factor`` for ``LambdaLR`` (checks its arguments now, not at the first step)."""
+    """Return ``step -> factor`` for ``LambdaLR`` (checks its arguments now, not at the first step) (notebook 05)."""
     warmup_cosine_factor(0, warmup_steps, total_steps, min_lr_ratio)
 
     def factor(step: int) -> float:
@@ -46,7 +46,7 @@ def warmup_cosine_lambda(warmup_steps: int, total_steps: int, min_lr_ratio: floa
 def warmup_cosine_scheduler(
     optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0
 ) -> LambdaLR:
-    """A ``LambdaLR`` with linear warm-up then cosine decay; call ``step()`` once per optimizer step.
+    """A ``LambdaLR`` with linear warm-up then cosine decay; call ``step()`` once per optimizer step (notebook 06).
 
     Example:
         >>> scheduler = warmup_cosine_scheduler(optimizer, warmup_steps=100, total_steps=2000)  # doctest: +SKIP

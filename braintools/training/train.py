@@ -49,7 +49,8 @@ CHECK_EVERY = 20  # training batches between two reads of the running loss on a 
 
 
 def predicted_regions(logits: torch.Tensor, output: str = "classes") -> torch.Tensor:
-    """Boolean region masks (N, 3, ...) [WT, TC, ET] of logits: argmax classes, or sigmoid > 0.5 for regions."""
+    """Boolean region masks (N, 3, ...) [WT, TC, ET] of logits: argmax classes, or sigmoid > 0.5 for regions.
+    Introduced in notebook 04."""
     if output == "classes":
         return regions_from_classes(logits.argmax(1), axis=1)
     if output == "regions":
@@ -59,6 +60,7 @@ def predicted_regions(logits: torch.Tensor, output: str = "classes") -> torch.Te
 
 def region_dice_counts(logits: torch.Tensor, target: torch.Tensor, output: str = "classes") -> torch.Tensor:
     """Per region [WT, TC, ET]: (overlap, predicted voxels, true voxels) summed over the batch, shape (3, 3).
+    Introduced in notebook 04.
 
     ``target`` holds integer classes (N, ...), or a float tensor shaped like the logits (region masks for
     ``output="regions"``, one-hot classes otherwise).
@@ -79,7 +81,8 @@ def _region_counts(logits: torch.Tensor, target: torch.Tensor, output: str) -> t
 
 
 def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[float]:
-    """Dice 2 * overlap / (predicted + true) per row of ``counts``; ``empty_score`` when both are empty."""
+    """Dice 2 * overlap / (predicted + true) per row of ``counts``; ``empty_score`` when both are empty.
+    Introduced in notebook 04."""
     return [float(2 * overlap / (pred + true)) if pred + true > 0 else empty_score for overlap, pred, true in counts]
 
 
@@ -87,7 +90,7 @@ def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[flo
 
 
 def unpack_batch(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the ``(images, targets)`` of a batch, moved to ``device``."""
+    """Return the ``(images, targets)`` of a batch, moved to ``device`` (notebook 04)."""
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise TypeError(f"a batch must be (images, targets), got {type(batch).__name__}")
     return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
@@ -100,7 +103,7 @@ def _sum_dtype(device: torch.device) -> torch.dtype:
 
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str = "classes", amp: bool = True,
              progress: bool = False) -> dict[str, float]:
-    """Validation loss (mean over batches) and pooled Dice of WT, TC, ET and their mean, in eval mode.
+    """Validation loss (mean over batches) and pooled Dice of WT, TC, ET and their mean, in eval mode (notebook 06).
 
     Losses and overlap counts are summed on the model's device and read once at the end. In a distributed run each
     process scores its share of the batches and the sums are pooled, so every process gets the same numbers.
@@ -133,6 +136,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
                     max_grad_norm: float | None = None, progress: bool = True, description: str = "train",
                     amp_dtype: torch.dtype | None = None, check_every: int | None = None) -> float:
     """One pass over ``loader``; an optimizer step every ``accumulation_steps`` batches; returns the mean loss.
+    Introduced in notebook 04.
 
     Args:
         scaler: the AMP gradient scaler (enabled for float16 autocast only).
@@ -203,7 +207,7 @@ def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
 
 @dataclass
 class EarlyStopping:
-    """Track the best value of a monitored metric and count epochs without improvement."""
+    """Track the best value of a monitored metric and count epochs without improvement (notebook 04)."""
 
     mode: str = "max"
     patience: int | None = None  # None: never stop early
@@ -237,7 +241,7 @@ class EarlyStopping:
 
 
 def checkpoint_paths(checkpoint_dir: str | os.PathLike, name: str = "model") -> tuple[Path, Path]:
-    """Return the (last, best) checkpoint paths ``<dir>/<name>_last.pt`` and ``<dir>/<name>_best.pt``."""
+    """Return the (last, best) checkpoint paths ``<dir>/<name>_last.pt`` and ``<dir>/<name>_best.pt`` (notebook 05)."""
     return Path(checkpoint_dir) / f"{name}_last.pt", Path(checkpoint_dir) / f"{name}_best.pt"
 
 
@@ -310,7 +314,7 @@ def fit(
     progress: bool = True,
     fixed_input_size: bool = True,
 ) -> list[dict]:
-    """Train ``model`` for epochs 1..``epochs`` (continuing after ``resume_from``); return the history.
+    """Train ``model`` for epochs 1..``epochs`` (continuing after ``resume_from``); return the history (notebook 04).
 
     Args:
         model: already on its device (``device.get_device()``); batches are moved to it.

@@ -38,7 +38,8 @@ REGION_ERRORS = ("hit (TP)", "false alarm (FP)", "missed (FN)")  # what a yes/no
 
 
 def plot_blending(roi_size: Sequence[int], image_size: int, overlap: float, sigma_scale: float = 0.125) -> Figure:
-    """Left: the Gaussian weight map of one window (central plane). Right: summed weights along one axis."""
+    """Left: the Gaussian weight map of one window (central plane). Right: summed weights along one axis.
+    Introduced in notebook 07."""
     fig = Figure(figsize=(11, 3.8), layout="constrained")
     map_ax, line_ax = fig.subplots(1, 2, width_ratios=(1, 2))
     weights = importance_map(tuple(roi_size[:2]), "gaussian", sigma_scale).numpy()
@@ -64,7 +65,8 @@ def plot_blending(roi_size: Sequence[int], image_size: int, overlap: float, sigm
 
 def plot_region_scores(per_case: pd.DataFrame, order: Sequence[str] | None = None,
                        metrics: Sequence[str] = ("Dice", "HD95")) -> Figure:
-    """One panel per metric and region: every case as a dot per variant (column ``variant``), means as bars."""
+    """One panel per metric and region: every case as a dot per variant (column ``variant``), means as bars.
+    Introduced in notebook 05."""
     variants = list(order or per_case["variant"].unique())
     fig = Figure(figsize=(4 * len(REGIONS), 3.2 * len(metrics)), layout="constrained")
     axes = fig.subplots(len(metrics), len(REGIONS), squeeze=False)
@@ -85,7 +87,8 @@ def plot_region_scores(per_case: pd.DataFrame, order: Sequence[str] | None = Non
 
 
 def error_overlay(gray: np.ndarray, pred_mask: np.ndarray, gt_mask: np.ndarray) -> np.ndarray:
-    """RGB image (H, W, 3) in [0, 1]: gray background, hits, false alarms and misses in ``ERROR_COLOURS``."""
+    """RGB image (H, W, 3) in [0, 1]: gray background, hits, false alarms and misses in ``ERROR_COLOURS``.
+    Introduced in notebook 07."""
     rgb = np.repeat((gray.astype(np.float32) / max(float(gray.max()), 1e-6))[..., None], 3, axis=-1)
     masks = (pred_mask & gt_mask, pred_mask & ~gt_mask, ~pred_mask & gt_mask)
     for mask, kind in zip(masks, REGION_ERRORS):
@@ -95,7 +98,8 @@ def error_overlay(gray: np.ndarray, pred_mask: np.ndarray, gt_mask: np.ndarray) 
 
 def plot_region_errors(gray: np.ndarray, pred_classes: np.ndarray, gt_classes: np.ndarray, affine: np.ndarray,
                        index: int, plane: str = "axial", title: str = "") -> Figure:
-    """One panel per region (WT, TC, ET) of one slice: hits, false alarms and misses over the gray image."""
+    """One panel per region (WT, TC, ET) of one slice: hits, false alarms and misses over the gray image.
+    Introduced in notebook 07."""
     pred_regions, gt_regions = regions_from_classes(pred_classes), regions_from_classes(gt_classes)
     fig = Figure(figsize=(12, 4.4), layout="constrained")
     for ax, region, pred, gt in zip(fig.subplots(1, len(REGIONS)), REGIONS, pred_regions, gt_regions):

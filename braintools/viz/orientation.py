@@ -33,7 +33,7 @@ OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "S": "I", "I": "S"}
 
 
 def axis_codes(affine: np.ndarray) -> tuple[str, str, str]:
-    """Return the patient direction each array axis grows toward, e.g. ``("L", "P", "S")`` for BraTS."""
+    """Return the patient direction each array axis grows toward, e.g. ``("L", "P", "S")`` for BraTS (notebook 02)."""
     affine = np.asarray(affine, dtype=np.float64)
     if affine.shape != (4, 4):
         raise ValueError(f"affine must be a 4x4 matrix, got shape {affine.shape}")
@@ -60,7 +60,7 @@ def _axis_toward(codes: tuple[str, str, str], direction: str) -> tuple[int, bool
 
 
 def plane_axes(affine: np.ndarray, plane: str) -> tuple[int, tuple[int, bool], tuple[int, bool]]:
-    """Return (normal axis, (row axis, flipped), (column axis, flipped)) of a plane for this affine.
+    """Return (normal axis, (row axis, flipped), (column axis, flipped)) of a plane for this affine (notebook 02).
 
     Example:
         >>> plane_axes(brats_affine(), "axial")  # doctest: +SKIP
@@ -72,12 +72,12 @@ def plane_axes(affine: np.ndarray, plane: str) -> tuple[int, tuple[int, bool], t
 
 
 def plane_axis(affine: np.ndarray, plane: str) -> int:
-    """Return the array axis normal to ``plane`` (its slice index runs along this axis)."""
+    """Return the array axis normal to ``plane`` (its slice index runs along this axis) (notebook 02)."""
     return plane_axes(affine, plane)[0]
 
 
 def display_slice(volume: np.ndarray, affine: np.ndarray, plane: str, index: int) -> np.ndarray:
-    """Return slice ``index`` of ``plane`` as a 2D image in display orientation (row 0 at the top).
+    """Return slice ``index`` of ``plane`` as a 2D image in display orientation (row 0 at the top) (notebook 02).
 
     Args:
         volume: (X, Y, Z) array, or (X, Y, Z, ...) with trailing channels (e.g. RGB) kept last.
@@ -105,7 +105,7 @@ def display_slice(volume: np.ndarray, affine: np.ndarray, plane: str, index: int
 
 def display_position(voxel: tuple[int, int, int], shape: tuple[int, ...], affine: np.ndarray,
                      plane: str) -> tuple[int, int]:
-    """Return the (row, column) where array voxel ``(i, j, k)`` appears in the displayed ``plane``."""
+    """Return the (row, column) where array voxel ``(i, j, k)`` appears in the displayed ``plane`` (notebook 02)."""
     _, (row_axis, row_flip), (column_axis, column_flip) = plane_axes(affine, plane)
     row = shape[row_axis] - 1 - voxel[row_axis] if row_flip else voxel[row_axis]
     column = shape[column_axis] - 1 - voxel[column_axis] if column_flip else voxel[column_axis]
@@ -113,13 +113,14 @@ def display_position(voxel: tuple[int, int, int], shape: tuple[int, ...], affine
 
 
 def display_aspect(affine: np.ndarray, plane: str) -> float:
-    """Return the height/width ratio of one displayed pixel (matplotlib ``imshow(aspect=...)``)."""
+    """Return the height/width ratio of one displayed pixel (matplotlib ``imshow(aspect=...)``) (notebook 02)."""
     _, (row_axis, _), (column_axis, _) = plane_axes(affine, plane)
     spacing = voxel_sizes(np.asarray(affine, dtype=np.float64))
     return float(spacing[row_axis] / spacing[column_axis])
 
 
 def edge_labels(plane: str) -> dict[str, str]:
-    """Return the patient direction at each edge of a displayed plane, e.g. axial ``{"right": "L", ...}``."""
+    """Return the patient direction at each edge of a displayed plane, e.g. axial ``{"right": "L", ...}``.
+    Introduced in notebook 02."""
     _, rows, columns = PLANE_LAYOUT[_check_plane(plane)]
     return {"top": OPPOSITE[rows], "bottom": rows, "left": OPPOSITE[columns], "right": columns}

@@ -62,7 +62,7 @@ GIF_MIN_WIDTH = 160  # pixels: room for the caption and the edge letters
 
 
 def colour_lookup(colours: Mapping[int, str | tuple[float, float, float]]) -> np.ndarray:
-    """Return a (256, 3) float table of RGB 0..255 for label values 0..255 (unlisted values: black)."""
+    """Return a (256, 3) float table of RGB 0..255 for label values 0..255 (unlisted values: black) (notebook 02)."""
     lookup = np.zeros((256, 3), dtype=np.float32)
     for value, colour in colours.items():
         lookup[value] = np.array(to_rgb(colour)) * 255
@@ -75,19 +75,20 @@ _LABEL_LOOKUP = colour_lookup(LABEL_COLOURS)
 # --- colours and legend -------------------------------------------------------------------------------
 
 def label_legend_handles() -> list[Patch]:
-    """Return one legend patch per tumour label (NCR, ED, ET) in the course colours."""
+    """Return one legend patch per tumour label (NCR, ED, ET) in the course colours (notebook 02)."""
     return [Patch(facecolor=LABEL_COLOURS[value], edgecolor="black", label=f"{name} ({value})")
             for value, name in LABEL_NAMES.items()]
 
 
 def add_label_legend(target: Axes | Figure, **legend_kwargs) -> Legend:
-    """Add the NCR/ED/ET legend to an Axes or a Figure and return it (``legend_kwargs`` go to ``legend``)."""
+    """Add the NCR/ED/ET legend to an Axes or a Figure and return it (``legend_kwargs`` go to ``legend``).
+    Introduced in notebook 02."""
     legend_kwargs.setdefault("title", "labels")
     return target.legend(handles=label_legend_handles(), **legend_kwargs)
 
 
 def label_colormap() -> ListedColormap:
-    """Return a colormap for BraTS label values 0..4 (use with ``vmin=0, vmax=4``); 0 and 3 are unused."""
+    """Return a colormap for BraTS label values 0..4 (use with ``vmin=0, vmax=4``); 0 and 3 are unused (notebook 02)."""
     colours = ["black", LABEL_COLOURS[1], LABEL_COLOURS[2], "white", LABEL_COLOURS[4]]
     return ListedColormap(colours, name="brats_labels")
 
@@ -95,7 +96,7 @@ def label_colormap() -> ListedColormap:
 # --- rendering slices to RGB --------------------------------------------------------------------------
 
 def case_volume(case: Case | SyntheticCase, modality: str) -> np.ndarray:
-    """Return one modality of a ``Case`` (``case.channel``) or of a case with an ``images`` dict."""
+    """Return one modality of a ``Case`` (``case.channel``) or of a case with an ``images`` dict (notebook 02)."""
     if hasattr(case, "channel"):
         if modality not in case.modalities:
             raise ValueError(f"case {case.case_id} has no modality {modality!r}; it has {case.modalities}")
@@ -110,7 +111,7 @@ def case_volume(case: Case | SyntheticCase, modality: str) -> np.ndarray:
 
 def window_uint8(volume: np.ndarray, low_percentile: float = 0.5,
                  high_percentile: float = 99.5) -> np.ndarray:
-    """Scale intensities to uint8 for display, clipping at percentiles of the non-zero (brain) voxels.
+    """Scale intensities to uint8 for display, clipping at percentiles of the non-zero (brain) voxels (notebook 02).
 
     Example:
         >>> window_uint8(np.array([0.0, 1.0, 2.0, 3.0])).tolist()  # brain values 1..3 span 0..255
@@ -129,7 +130,7 @@ def window_uint8(volume: np.ndarray, low_percentile: float = 0.5,
 
 def blend_labels(gray: np.ndarray, seg: np.ndarray | None, alpha: float = 0.4,
                  colours: Mapping[int, str] | None = None) -> np.ndarray:
-    """Return an RGB uint8 image: ``gray`` (uint8) with label colours mixed in at opacity ``alpha``.
+    """Return an RGB uint8 image: ``gray`` (uint8) with label colours mixed in at opacity ``alpha`` (notebook 05).
 
     ``colours`` maps label values to colours (default: the course's ``LABEL_COLOURS``); value 0 stays gray.
     """
@@ -152,14 +153,15 @@ def blend_labels(gray: np.ndarray, seg: np.ndarray | None, alpha: float = 0.4,
 def render_slice(gray_volume: np.ndarray, affine: np.ndarray, plane: str, index: int,
                  seg: np.ndarray | None = None, alpha: float = 0.4,
                  colours: Mapping[int, str] | None = None) -> np.ndarray:
-    """Return one display-oriented slice as RGB uint8: a ``window_uint8`` volume plus optional labels."""
+    """Return one display-oriented slice as RGB uint8: a ``window_uint8`` volume plus optional labels (notebook 02)."""
     gray = display_slice(gray_volume, affine, plane, index)
     labels = None if seg is None else display_slice(seg, affine, plane, index)
     return blend_labels(gray, labels, alpha, colours)
 
 
 def check_seg(seg: np.ndarray | None, shape: tuple[int, ...], name: str = "seg") -> np.ndarray | None:
-    """Return ``seg`` as an array after checking its shape and BraTS label values (None passes through)."""
+    """Return ``seg`` as an array after checking its shape and BraTS label values (None passes through).
+    Introduced in notebook 02."""
     if seg is None:
         return None
     seg = np.asarray(seg)
@@ -170,7 +172,8 @@ def check_seg(seg: np.ndarray | None, shape: tuple[int, ...], name: str = "seg")
 
 
 def tumour_centre(seg: np.ndarray) -> tuple[int, int, int] | None:
-    """Return the voxel at the centre of mass of the whole tumour (labels > 0), or None if there is none."""
+    """Return the voxel at the centre of mass of the whole tumour (labels > 0), or None if there is none.
+    Introduced in notebook 02."""
     tumour = np.argwhere(np.asarray(seg) > 0)
     if tumour.size == 0:
         return None
@@ -179,6 +182,7 @@ def tumour_centre(seg: np.ndarray) -> tuple[int, int, int] | None:
 
 def display_box(volume: np.ndarray, affine: np.ndarray, plane: str, margin: int | None = None) -> tuple[slice, slice]:
     """Rows and columns of the displayed ``plane`` that hold the brain (every non-zero voxel), plus a margin.
+    Introduced in notebook 02.
 
     The brain's bounding box (``preprocess.bounding_box``) of the plane's projection, as displayed (notebook 02).
     ``margin`` is in pixels; default 5% of the larger side of the plane (12 pixels on the BraTS grid).
@@ -200,7 +204,7 @@ def _show(ax: Axes, rgb: np.ndarray, aspect: float, box: tuple[slice, slice] | N
 
 def spread_slices(volume: np.ndarray, affine: np.ndarray, plane: str, count: int,
                   min_fraction: float = 0.2) -> list[int]:
-    """Return ``count`` slice indices spread evenly over the slices that show a fair amount of brain.
+    """Return ``count`` slice indices spread evenly over the slices that show a fair amount of brain (notebook 02).
 
     A slice qualifies when its non-zero area is at least ``min_fraction`` of the largest slice's area, which
     skips the nearly empty tips of the head. Fewer indices come back when the brain has fewer slices.
@@ -216,7 +220,7 @@ def spread_slices(volume: np.ndarray, affine: np.ndarray, plane: str, count: int
 
 
 def to_pil(rgb: np.ndarray, aspect: float = 1.0, scale: float = 1.0) -> Image.Image:
-    """Turn an RGB uint8 slice into a Pillow image, stretched by the pixel ``aspect`` and ``scale``."""
+    """Turn an RGB uint8 slice into a Pillow image, stretched by the pixel ``aspect`` and ``scale`` (notebook 02)."""
     image = Image.fromarray(np.ascontiguousarray(rgb))
     width, height = image.size
     size = (max(1, round(width * scale)), max(1, round(height * scale * aspect)))
@@ -231,7 +235,8 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def draw_orientation_letters(image: Image.Image, plane: str, caption: str | None = None) -> Image.Image:
-    """Write the patient direction at each edge of ``image`` (and a caption at the bottom left), in place."""
+    """Write the patient direction at each edge of ``image`` (and a caption at the bottom left), in place.
+    Introduced in notebook 02."""
     draw = ImageDraw.Draw(image)
     font = _font(max(10, image.size[0] // 20))
     width, height = image.size
@@ -268,7 +273,7 @@ def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str
                  slices: list[int] | None = None, count: int = 16, seg: np.ndarray | None = None,
                  alpha: float = 0.4, columns: int | None = None, crop: bool = True,
                  panel_inches: float = 2.0, tag: str = "") -> Figure:
-    """Plot a grid of slices of one modality, optionally with a label overlay.
+    """Plot a grid of slices of one modality, optionally with a label overlay (notebook 02).
 
     Args:
         case: a ``braintools.data.io.Case`` (or a case with an ``images`` dict and an ``affine``).
@@ -312,7 +317,7 @@ def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str
 def save_slices_gif(case: Case | SyntheticCase, path: str | os.PathLike, modality: str = "flair",
                     plane: str = "axial", slices: list[int] | None = None, seg: np.ndarray | None = None,
                     alpha: float = 0.4, fps: float = 10, scale: float = 1.0) -> Path:
-    """Write an animated GIF that steps through slices (one frame per slice) and return its path.
+    """Write an animated GIF that steps through slices (one frame per slice) and return its path (notebook 02).
 
     The frame rate is capped at ``MAX_GIF_FPS`` (20 frames per second, 50 ms per frame): faster GIFs
     are played back inconsistently by browsers. GIF stores durations in hundredths of a second, so the
@@ -360,6 +365,7 @@ def plot_plane_rows(case: Case | SyntheticCase, modality: str, voxel: tuple[int,
                     colours: Mapping[int, str] | None = None, crosshair: bool = True, crop: bool = True,
                     panel_inches: float = 3.0) -> Figure:
     """Plot axial, sagittal and coronal slices through ``voxel``, one row per ``(name, label map or None)``.
+    Introduced in notebook 02.
 
     The building block of ``plot_three_plane`` and ``plot_label_errors`` (notebook 08): every row shows the same
     three cuts of ``modality``, with that row's labels blended in ``colours`` (default ``LABEL_COLOURS``) and the
@@ -398,7 +404,7 @@ def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
                      voxel: tuple[int, int, int] | None = None, seg: np.ndarray | None = None,
                      prediction: np.ndarray | None = None, alpha: float = 0.4, crosshair: bool = True,
                      crop: bool = True, panel_inches: float = 3.0, tag: str = "") -> Figure:
-    """Plot axial, sagittal and coronal slices through one voxel: image, ground truth and prediction rows.
+    """Plot axial, sagittal and coronal slices through one voxel: image, ground truth and prediction rows (notebook 05).
 
     Radiological convention from the affine: patient Left on the image right (axial, coronal), anterior
     up (axial), superior up (sagittal, coronal), anterior left (sagittal); letters mark every edge.
@@ -434,12 +440,12 @@ def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
 # --- nilearn ------------------------------------------------------------------------------------------
 
 def case_to_nifti(case: Case | SyntheticCase, modality: str = "flair") -> nib.Nifti1Image:
-    """Wrap one modality of a case as an in-memory NIfTI image (for nilearn), keeping its affine."""
+    """Wrap one modality of a case as an in-memory NIfTI image (for nilearn), keeping its affine (notebook 02)."""
     return nib.Nifti1Image(np.asarray(case_volume(case, modality), dtype=np.float32), np.asarray(case.affine))
 
 
 def seg_to_nifti(seg: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
-    """Wrap BraTS labels as an in-memory uint8 NIfTI image (for nilearn ``plot_roi``)."""
+    """Wrap BraTS labels as an in-memory uint8 NIfTI image (for nilearn ``plot_roi``) (notebook 02)."""
     seg = np.asarray(seg)
     validate_labels(seg)
     return nib.Nifti1Image(seg.astype(np.uint8), np.asarray(affine, dtype=np.float64))
@@ -448,6 +454,7 @@ def seg_to_nifti(seg: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
 def plot_nilearn_views(anat, seg=None, cut_coords: tuple[float, float, float] | None = None,
                        title: str | None = None, alpha: float = 0.6) -> Figure:
     """Plot nilearn's ``plot_anat`` of an image and, if ``seg`` is given, ``plot_roi`` of the labels on it.
+    Introduced in notebook 02.
 
     nilearn resamples to world coordinates itself, so any stored orientation works; both views use its
     ``radiological=True`` mode to match the rest of the course.

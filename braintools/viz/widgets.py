@@ -55,7 +55,7 @@ def _legend_html() -> str:
 
 
 class SliceViewer:
-    """Browse a case slice by slice: modality, plane, slice index, label overlay and its opacity.
+    """Browse a case slice by slice: modality, plane, slice index, label overlay and its opacity (notebook 02).
 
     Args:
         case: a ``braintools.data.io.Case`` (or a case with an ``images`` dict, ``seg`` and ``affine``).
