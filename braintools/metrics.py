@@ -224,17 +224,41 @@ def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare_variants(per_case: pd.DataFrame, metric: str = "Dice", baseline: str | None = None) -> pd.DataFrame:
+def mean_uncertainty(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> float:
+    """Half-width of the confidence interval of a mean over cases: t * sd / sqrt(n) (NaN skipped; notebook 04).
+
+    A mean of n per-case scores is known only to within this many points; a change of a mean smaller than the
+    uncertainty of the per-case *changes* cannot be told from chance at this number of cases. NaN for fewer
+    than two values.
+
+    Example:
+        >>> round(mean_uncertainty([0.8, 0.6, 0.7, 0.9]), 3)  # 4 cases, sd 0.129: t(3) = 3.18
+        0.205
+    """
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return math.nan
+    t = stats.t.ppf(0.5 + confidence / 2, len(values) - 1)
+    return float(t * values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def compare_variants(per_case: pd.DataFrame, metric: str = "Dice", baseline: str | None = None,
+                     noise: bool = False) -> pd.DataFrame:
     """Mean ``metric`` per region for each ``variant`` of a per-case table, and its change from ``baseline``.
 
     Args:
         per_case: rows with ``variant``, ``case_id`` and ``<metric>_<region>`` columns (NaN skipped).
         metric: ``"Dice"``, ``"HD95"``, ``"Sensitivity"`` or ``"Specificity"``.
         baseline: the variant the changes are measured from (default: the first variant in the table).
+        noise: add ``noise_<region>``: the ``mean_uncertainty`` of the per-case changes from the baseline (the
+            same cases scored by both): a change smaller than that cannot be told from chance.
 
     Returns:
         One row per variant (in table order): ``<metric>_WT`` ... means, ``mean`` over the regions, and
-        ``change_<region>`` = mean minus the baseline's.
+        ``change_<region>`` = mean minus the baseline's (and ``noise_<region>``).
     """
     columns = [f"{metric}_{region}" for region in REGIONS]
     missing = [column for column in ["variant", *columns] if column not in per_case]
@@ -249,6 +273,12 @@ def compare_variants(per_case: pd.DataFrame, metric: str = "Dice", baseline: str
     table["mean"] = means.mean(axis=1)
     for region, column in zip(REGIONS, columns):
         table[f"change_{region}"] = means[column] - means.loc[baseline, column]
+    if noise:
+        by_case = per_case.pivot_table(index="case_id", columns="variant", values=columns, dropna=False)
+        for region, column in zip(REGIONS, columns):
+            changes = {variant: by_case[column][variant] - by_case[column][baseline] for variant in variants}
+            table[f"noise_{region}"] = [math.nan if variant == baseline else mean_uncertainty(changes[variant])
+                                        for variant in variants]
     return table
 
 

@@ -57,6 +57,11 @@ class Profile:
     keep_empty_fraction_2d: float = 0.1  # fraction of tumour-free training slices kept
     unfreeze_top_epoch_2d: int = 3  # three-phase freezing: first epoch of phase 2 (top encoder stages train)
     unfreeze_all_epoch_2d: int = 5  # first epoch of phase 3 (everything trains)
+    # 04 without ImageNet weights (offline, or encoder_weights_2d None): the encoder is first pretrained on the
+    # hidden-modality proxy task (training.pretrain) over the training patients' HDF5 slices
+    pretrain_epochs_2d: int = 4
+    pretrain_slices_per_epoch_2d: int | None = None  # None: every brain slice of the training patients
+    pretrain_learning_rate_2d: float = 1e-3
     # --- 05 unet_3d / 06 inflation (3D patches) ---
     patch_size_3d: tuple[int, int, int] = (160, 160, 64)  # (X, Y, Z) voxels
     downsample_3d: int = 1  # wrappers.Downsampled3D: the 3D U-Net sees patches shrunk this many times per axis (05)
