@@ -90,35 +90,44 @@ class H5Slices:
     """The HDF5 slice volumes of some parts of the split, cached and paired with their NIfTI cases.
 
     Attributes:
-        source: the paired volumes, named by their NIfTI case ids and turned to the NIfTI orientation, so a split
-            part selects them directly (``source.subset(h5.ids("train"))``).
+        source: the patients of those parts, named by their NIfTI case ids, so a split part selects them directly
+            (``source.subset(h5.ids("train"))``): their HDF5 volumes turned to the NIfTI orientation, or the NIfTI
+            npy cache for the patients without a usable HDF5 volume (``nifti_fallback``).
         table: one row per HDF5 volume: its number, its NIfTI case, part, orientation and whether it is used.
         vote: the inferred channel order (``signatures.infer_h5_channel_order``), the order the cache was read with.
         cache_dir: the npy cache of the HDF5 volumes (notebook 03's ``paths.h5_cache_dir``).
+        split: the patient split, for the order of ``ids``.
+        nifti_fallback: patients of those parts read from the NIfTI npy cache (no usable HDF5 volume).
     """
 
     source: VolumeSource
     table: pd.DataFrame
     vote: signatures.ChannelOrderVote
     cache_dir: Path
+    split: splits.PatientSplit
+    nifti_fallback: tuple[str, ...] = ()
 
     def ids(self, part: str) -> list[str]:
-        """Case ids of one split part (``"train"``, ``"val"``, ``"test"``) that have HDF5 slices here."""
-        used = self.table[self.table["used"] & (self.table["part"] == part)]
-        return list(used["case_id"])
+        """Case ids of one split part (``"train"``, ``"val"``, ``"test"``) in this source, in the split's order."""
+        present = set(self.source.case_ids)
+        return [case_id for case_id in getattr(self.split, part) if case_id in present]
 
     def describe(self) -> str:
-        """One line: how many volumes of each part are used, and why others are not."""
+        """One line: how many volumes of each part are used, why others are not, and any NIfTI fallback."""
         used = self.table[self.table["used"]]
         counts = ", ".join(f"{count} {part}" for part, count in used["part"].value_counts(sort=False).items())
         skipped = self.table.loc[~self.table["used"], "note"].value_counts()
         why = "; ".join(f"{count} {note}" for note, count in skipped.items())
-        return (f"{len(self.table)} HDF5 volumes, channel order {self.vote.order}: using {counts or 'none'}"
+        line = (f"{len(self.table)} HDF5 volumes, channel order {self.vote.order}: using {counts or 'none'}"
                 + (f" (not used: {why})" if why else ""))
+        if self.nifti_fallback:
+            line += (f"; {len(self.nifti_fallback)} patients without a usable HDF5 volume are read from the NIfTI "
+                     f"cache instead")
+        return line
 
 
 def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "val"), progress: bool = False,
-                      cache_dir: str | Path | None = None) -> H5Slices:
+                      cache_dir: str | Path | None = None, nifti_fallback: bool = True) -> H5Slices:
     """Cache the HDF5 volumes of some split ``parts`` (inferred channel order) and pair them with their cases (04).
 
     Volume ``v`` is the NIfTI case ``BraTS20_Training_<v>`` (``download.h5_volume_case``) only when their labels are
@@ -131,6 +140,8 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
         parts: split parts whose volumes are cached and used.
         progress: progress bars while caching.
         cache_dir: the HDF5 npy cache (default: ``paths.h5_cache_dir(profile.name)``, notebook 03's).
+        nifti_fallback: read the patients of ``parts`` that have no usable HDF5 volume (a partial download) from the
+            NIfTI npy cache; ``False``: leave them out.
     """
     if course.cache_dir is None:
         raise ValueError("prepare_h5_slices pairs volumes against the NIfTI npy cache: "
@@ -158,8 +169,12 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
             row["in_plane"] = download.match_in_plane(h5_labels, nifti_labels)
             if row["in_plane"] is None:
                 row["used"], row["note"] = False, "labels differ from the NIfTI case"
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["volume", "case_id", "part", "in_plane", "used", "note"])
     used = table[table["used"]]
     source = VolumeSource.from_cache_as(folder, dict(zip(used["case_id"], used["volume"])),
                                         dict(zip(used["case_id"], used["in_plane"])))
-    return H5Slices(source, table, vote, folder)
+    missing = [case_id for part in parts for case_id in getattr(course.split, part)
+               if case_id not in set(used["case_id"])] if nifti_fallback else []
+    if missing:
+        source = VolumeSource.join(source, VolumeSource.from_cache(course.cache_dir).subset(missing))
+    return H5Slices(source, table, vote, folder, course.split, tuple(missing))

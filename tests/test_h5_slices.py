@@ -89,7 +89,7 @@ def _world(root):
 def test_prepare_h5_slices_pairs_volumes_with_the_split_and_never_reads_a_test_patient(tmp_path):
     world = _world(tmp_path)
     h5_cache = tmp_path / "h5_cache"
-    h5 = course.prepare_h5_slices(world, progress=False, cache_dir=h5_cache)
+    h5 = course.prepare_h5_slices(world, progress=False, cache_dir=h5_cache, nifti_fallback=False)
     assert h5.vote.order == FLAIR_FIRST
     assert h5.ids("train") == ["BraTS20_Training_001", "BraTS20_Training_002"]
     assert h5.ids("val") == ["BraTS20_Training_003"] and h5.ids("test") == []
@@ -111,3 +111,17 @@ def test_prepare_h5_slices_needs_the_nifti_cache(tmp_path):
     world.cache_dir = None
     with pytest.raises(ValueError, match="NIfTI npy cache"):
         course.prepare_h5_slices(world, cache_dir=tmp_path / "h5_cache")
+
+
+def test_patients_without_a_usable_hdf5_volume_come_from_the_nifti_cache(tmp_path):
+    world = _world(tmp_path)
+    h5 = course.prepare_h5_slices(world, cache_dir=tmp_path / "h5_cache")
+    assert h5.ids("train") == ["BraTS20_Training_001", "BraTS20_Training_002", "BraTS20_Training_005",
+                               "BraTS20_Training_006"]  # 5: labels differ, 6: no volume; in the split's order
+    assert h5.nifti_fallback == ("BraTS20_Training_005", "BraTS20_Training_006") and h5.ids("test") == []
+    image, labels_ = cache.load_cached_case(world.cache_dir, "BraTS20_Training_005")
+    volume = h5.source.subset(["BraTS20_Training_005"])[0]
+    assert np.array_equal(volume.image, image) and np.array_equal(volume.classes, labels_)
+    assert "2 patients without a usable HDF5 volume are read from the NIfTI cache" in h5.describe()
+    with pytest.raises(ValueError, match="more than one source"):
+        VolumeSource.join(h5.source, h5.source)

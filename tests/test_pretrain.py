@@ -74,7 +74,7 @@ class _Oracle(nn.Module):
 
     def __init__(self, images):
         super().__init__()
-        self.images, self.calls = images, 0
+        self.images = images
         self.anchor = nn.Parameter(torch.zeros(()))
 
     def forward(self, inputs):
@@ -86,12 +86,17 @@ def test_reconstruction_errors_compare_the_network_with_guessing_the_mean(source
     image = slices[0][0][None]
     table = pretrain.reconstruction_errors(_Oracle(image), slices)
     assert list(table.index) == ["t1", "t1ce", "t2", "flair"]
-    assert np.allclose(table["L1 network"], 0.0) and np.allclose(table["error left"], 0.0)
+    assert np.allclose(table["L1 network"], 0.0) and np.allclose(table["learnt"], 1.0)
+    assert np.allclose(table["L1 of the answer at the network's size"], 0.0)  # shrink 1: the answer itself
     brain = image[0].ne(0).any(0)
     expected = [float(image[0, c][brain].abs().mean()) for c in range(4)]
     assert np.allclose(table["L1 guessing the mean"], expected, rtol=1e-5)
-    zero = pretrain.reconstruction_errors(_Oracle(torch.zeros_like(image)), slices)
-    assert np.allclose(zero["error left"], 1.0)
+    assert np.allclose(pretrain.reconstruction_errors(_Oracle(torch.zeros_like(image)), slices)["learnt"], 0.0)
+    blurred = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(image, 4), size=image.shape[-2:],
+                                              mode="bilinear", align_corners=False)
+    shrunk = pretrain.reconstruction_errors(_Oracle(blurred), slices, shrink=4)
+    assert np.allclose(shrunk["L1 network"], shrunk["L1 of the answer at the network's size"])
+    assert np.allclose(shrunk["learnt"], 1.0) and (shrunk["L1 network"] > 0.01).all()
 
 
 def test_pretrain_encoder_saves_an_encoder_file_that_starts_notebook_04s_model(source, tmp_path, one_torch_thread):

@@ -84,6 +84,14 @@ class _RenamedCacheLoader:
         return Volume(case_id, volume.image, volume.classes, normalised=True)
 
 
+class _JoinedLoader:
+    def __init__(self, sources: Sequence[VolumeSource]):
+        self.loads = {case_id: source.load for source in sources for case_id in source.case_ids}
+
+    def __call__(self, case_id: str) -> Volume:
+        return self.loads[case_id](case_id)
+
+
 class VolumeSource(Sequence):
     """Patients loaded on demand: ``len(source)``, ``source.case_ids``, and ``source[i]`` -> ``Volume``.
 
@@ -157,6 +165,22 @@ class VolumeSource(Sequence):
         if missing:
             raise DataError(f"{cache_dir}: {missing[:5]} are not cached (run precache first)")
         return cls(list(names), _RenamedCacheLoader(Path(cache_dir), names, in_plane or {}, mmap))
+
+
+    @classmethod
+    def join(cls, *sources: VolumeSource) -> VolumeSource:
+        """One source over the patients of several, in their order (notebook 04: HDF5 and NIfTI copies).
+
+        Example:
+            >>> a = VolumeSource.from_arrays([("a", np.zeros((4, 8, 8, 3)), np.zeros((8, 8, 3), np.uint8))])
+            >>> VolumeSource.join(a, a.subset([])).case_ids
+            ('a',)
+        """
+        case_ids = [case_id for source in sources for case_id in source.case_ids]
+        repeated = sorted({case_id for case_id in case_ids if case_ids.count(case_id) > 1})
+        if repeated:
+            raise ValueError(f"patients {repeated[:5]} are in more than one source")
+        return cls(case_ids, _JoinedLoader(sources))
 
 
 def check_volume(volume: Volume) -> None:

@@ -252,32 +252,49 @@ def _stored_settings(checkpoint: Path) -> dict | None:
     return read_checkpoint(checkpoint).get("settings")
 
 
-def reconstruction_errors(model: nn.Module, slices: SliceDataset, batch_size: int = 16) -> pd.DataFrame:
-    """Mean absolute error inside the brain when each sequence is hidden: the network against guessing the mean.
+def reconstruction_errors(model: nn.Module, slices: SliceDataset, shrink: int = 1, batch_size: int = 16
+                          ) -> pd.DataFrame:
+    """How well each hidden sequence is drawn again, inside the brain: the network against two references (notebook 04).
 
-    Guessing 0 (the brain's mean after z-scoring) is what a network that learnt nothing would do; the ratio
-    says how much of each sequence the other three explain. One row per modality, in ``MODALITIES`` order.
+    Columns (mean absolute error per brain pixel, one row per modality in ``MODALITIES`` order):
+    ``L1 network``; ``L1 guessing the mean`` (0, the brain's mean after z-scoring: what a network that learnt
+    nothing would do); ``L1 of the answer at the network's size`` (the hidden sequence itself, block-averaged
+    ``shrink`` times and enlarged again as ``wrappers.Downsampled`` does: about the best a network that sees
+    shrunk slices can draw); ``learnt`` = (guess - network) / (guess - answer at the network's size), 0 for nothing
+    learnt, 1 for as good as that resolution allows.
     """
     device = model_device(model)
-    sums = np.zeros((len(MODALITIES), 3))  # network error, guess error, brain pixels
+    sums = np.zeros((len(MODALITIES), 4))  # network error, guess error, shrunk-answer error, brain pixels
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             for start in range(0, len(slices), batch_size):
                 images = torch.stack([slices[i][0] for i in range(start, min(start + batch_size, len(slices)))])
+                shrunk = _shrunk_and_enlarged(images, shrink)
                 for channel in range(len(MODALITIES)):
                     pairs = [hide_channel(image, channel) for image in images]
                     inputs = torch.stack([masked for masked, _ in pairs]).to(device)
                     targets = torch.stack([target for _, target in pairs]).to(device)
-                    weight = targets[:, len(MODALITIES):].sum()
-                    sums[channel] += [float(hidden_modality_loss(model(inputs), targets)) * float(weight),
-                                      float(hidden_modality_loss(torch.zeros_like(inputs), targets)) * float(weight),
-                                      float(weight)]
+                    weight = float(targets[:, len(MODALITIES):].sum())
+                    errors = [hidden_modality_loss(model(inputs), targets),
+                              hidden_modality_loss(torch.zeros_like(inputs), targets),
+                              hidden_modality_loss(shrunk.to(device), targets)]
+                    sums[channel] += [float(error) * weight for error in errors] + [weight]
     finally:
         model.train(was_training)
-    pixels = np.maximum(sums[:, 2], 1.0)
-    table = pd.DataFrame({"L1 network": sums[:, 0] / pixels, "L1 guessing the mean": sums[:, 1] / pixels},
+    pixels = np.maximum(sums[:, 3], 1.0)
+    table = pd.DataFrame({"L1 network": sums[:, 0] / pixels, "L1 guessing the mean": sums[:, 1] / pixels,
+                          "L1 of the answer at the network's size": sums[:, 2] / pixels},
                          index=pd.Index(MODALITIES, name="hidden"))
-    table["error left"] = table["L1 network"] / table["L1 guessing the mean"]
+    reachable = table["L1 guessing the mean"] - table["L1 of the answer at the network's size"]
+    table["learnt"] = (table["L1 guessing the mean"] - table["L1 network"]) / reachable.where(reachable > 0)
     return table
+
+
+def _shrunk_and_enlarged(images: torch.Tensor, shrink: int) -> torch.Tensor:
+    """Block means of ``shrink`` x ``shrink`` pixels, enlarged back (bilinear): the detail a shrunk network keeps."""
+    if shrink == 1:
+        return images
+    small = torch.nn.functional.avg_pool2d(images, shrink)
+    return torch.nn.functional.interpolate(small, size=images.shape[-2:], mode="bilinear", align_corners=False)

@@ -235,12 +235,17 @@ def plot_hidden_modality(image: np.ndarray, prediction: np.ndarray, hidden: int,
     def window(plane: np.ndarray) -> tuple[float, float]:
         return tuple(np.percentile(plane[brain], [1, 99]))
 
+    def in_brain(plane: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
+        return np.where(brain, plane, limits[0])  # the background black, whatever 0 means in this window
+
     names = MODALITIES if len(image) == len(MODALITIES) else tuple(f"channel {c}" for c in range(len(image)))
     low, high = window(image[hidden])
     error = np.where(brain, np.abs(prediction[hidden] - image[hidden]), 0.0)
-    panels = [(f"{names[c]} (seen)", image[c], "gray", window(image[c])) for c in range(len(image)) if c != hidden]
-    panels += [(f"{names[hidden]}: hidden, the answer", image[hidden], "gray", (low, high)),
-               (f"{names[hidden]} drawn by the network", np.where(brain, prediction[hidden], low), "gray", (low, high)),
+    panels = [(f"{names[c]} (seen)", in_brain(image[c], window(image[c])), "gray", window(image[c]))
+              for c in range(len(image)) if c != hidden]
+    answer = (low, high)
+    panels += [(f"{names[hidden]}: hidden, the answer", in_brain(image[hidden], answer), "gray", answer),
+               (f"{names[hidden]} drawn by the network", in_brain(prediction[hidden], answer), "gray", answer),
                ("absolute error in the brain", error, "magma", (0.0, high - low))]
     affine = brats_affine(image.shape[1:] + (1,))  # orientation only: the slice is one axial plane
     fig = Figure(figsize=(2.2 * len(panels), 2.7), layout="constrained")
