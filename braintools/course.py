@@ -3,6 +3,10 @@
 Notebooks 04-07 and the command line all start the same way: get the profile's data (real or synthetic), list the
 training cases that have a segmentation, read (or make) the one patient split they share, and make sure the npy
 cache of notebook 03 holds those patients. ``prepare_data`` does exactly that and nothing more.
+
+Notebook 04 trains on the other copy of the same patients, the Kaggle HDF5 slices (cached by notebook 03):
+``prepare_h5_slices`` pairs each HDF5 volume with its NIfTI case, so the one patient split decides which slices
+train and which patients test.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import pandas as pd
+
 from braintools import cache, paths
-from braintools.data import download, io, splits
+from braintools.data import download, io, signatures, splits
+from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
 from braintools.profiles import Profile, get_profile
 
@@ -122,3 +129,98 @@ def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progr
                    if source.case_id in cases]
         cache.precache(sources, folder, progress=progress, crop=profile.crop_cache)
     return CourseData(profile, data, cases, split, folder)
+
+
+@dataclass
+class H5Slices:
+    """The HDF5 slice volumes of some parts of the split, cached and paired with their NIfTI cases.
+
+    Attributes:
+        source: the patients of those parts, named by their NIfTI case ids, so a split part selects them directly
+            (``source.subset(h5.ids("train"))``): their HDF5 volumes turned to the NIfTI orientation, or the NIfTI
+            npy cache for the patients without a usable HDF5 volume (``nifti_fallback``).
+        table: one row per HDF5 volume: its number, its NIfTI case, part, orientation and whether it is used.
+        vote: the inferred channel order (``signatures.infer_h5_channel_order``), the order the cache was read with.
+        cache_dir: the npy cache of the HDF5 volumes (notebook 03's ``paths.h5_cache_dir``).
+        split: the patient split, for the order of ``ids``.
+        nifti_fallback: patients of those parts read from the NIfTI npy cache (no usable HDF5 volume).
+    """
+
+    source: VolumeSource
+    table: pd.DataFrame
+    vote: signatures.ChannelOrderVote
+    cache_dir: Path
+    split: splits.PatientSplit
+    nifti_fallback: tuple[str, ...] = ()
+
+    def ids(self, part: str) -> list[str]:
+        """Case ids of one split part (``"train"``, ``"val"``, ``"test"``) in this source, in the split's order."""
+        present = set(self.source.case_ids)
+        return [case_id for case_id in getattr(self.split, part) if case_id in present]
+
+    def describe(self) -> str:
+        """One line: how many volumes of each part are used, why others are not, and any NIfTI fallback."""
+        used = self.table[self.table["used"]]
+        counts = ", ".join(f"{count} {part}" for part, count in used["part"].value_counts(sort=False).items())
+        skipped = self.table.loc[~self.table["used"], "note"].value_counts()
+        why = "; ".join(f"{count} {note}" for note, count in skipped.items())
+        line = (f"{len(self.table)} HDF5 volumes, channel order {self.vote.order}: using {counts or 'none'}"
+                + (f" (not used: {why})" if why else ""))
+        if self.nifti_fallback:
+            line += (f"; {len(self.nifti_fallback)} patients without a usable HDF5 volume are read from the NIfTI "
+                     f"cache instead")
+        return line
+
+
+def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "val"), progress: bool = False,
+                      cache_dir: str | Path | None = None, nifti_fallback: bool = True) -> H5Slices:
+    """Cache the HDF5 volumes of some split ``parts`` (inferred channel order) and pair them with their cases (04).
+
+    Volume ``v`` is the NIfTI case ``BraTS20_Training_<v>`` (``download.h5_volume_case``) only when their labels are
+    equal up to an in-plane flip or transpose (``download.match_in_plane``, against the NIfTI npy cache); that
+    mapping turns the volume to the NIfTI orientation. Volumes of other parts, without a case or whose labels
+    differ are not used, so no test patient's slices can reach training.
+
+    Args:
+        course: from ``prepare_data`` (with its npy cache).
+        parts: split parts whose volumes are cached and used.
+        progress: progress bars while caching.
+        cache_dir: the HDF5 npy cache (default: ``paths.h5_cache_dir(profile.name)``, notebook 03's).
+        nifti_fallback: read the patients of ``parts`` that have no usable HDF5 volume (a partial download) from the
+            NIfTI npy cache; ``False``: leave them out.
+    """
+    if course.cache_dir is None:
+        raise ValueError("prepare_h5_slices pairs volumes against the NIfTI npy cache: "
+                         "call prepare_data(profile, cache_cases=True) first")
+    volumes = io.find_h5_volumes(course.data.h5_dir)
+    vote = signatures.infer_h5_channel_order(volumes)
+    if not vote.conclusive:
+        raise DataError(f"{course.data.h5_dir}: the HDF5 channel order cannot be inferred ({vote.describe()}); "
+                        "look at the volumes (notebook 01) before training on them")
+    rows, case_list = [], list(course.cases.values())
+    for volume in volumes:
+        case = download.h5_volume_case(volume, case_list)
+        part = course.split.part_of(case.case_id) if case is not None else None
+        note = "no NIfTI case" if case is None else ("" if part in parts else f"{part} patient")
+        rows.append({"volume": f"volume_{volume}", "case_id": case.case_id if case else None, "part": part,
+                     "in_plane": None, "used": not note, "note": note or None})
+    folder = Path(cache_dir) if cache_dir else paths.h5_cache_dir(course.profile.name)
+    wanted = {row["volume"] for row in rows if row["used"]}
+    sources = [source for source in cache.h5_sources(course.data.h5_dir, vote.order) if source.case_id in wanted]
+    cache.precache(sources, folder, progress=progress)
+    for row in rows:
+        if row["used"]:
+            h5_labels = cache.load_cached_case(folder, row["volume"])[1]
+            nifti_labels = cache.load_cached_case(course.cache_dir, row["case_id"])[1]
+            row["in_plane"] = download.match_in_plane(h5_labels, nifti_labels)
+            if row["in_plane"] is None:
+                row["used"], row["note"] = False, "labels differ from the NIfTI case"
+    table = pd.DataFrame(rows, columns=["volume", "case_id", "part", "in_plane", "used", "note"])
+    used = table[table["used"]]
+    source = VolumeSource.from_cache_as(folder, dict(zip(used["case_id"], used["volume"])),
+                                        dict(zip(used["case_id"], used["in_plane"])))
+    missing = [case_id for part in parts for case_id in getattr(course.split, part)
+               if case_id not in set(used["case_id"])] if nifti_fallback else []
+    if missing:
+        source = VolumeSource.join(source, VolumeSource.from_cache(course.cache_dir).subset(missing))
+    return H5Slices(source, table, vote, folder, course.split, tuple(missing))

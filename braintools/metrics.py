@@ -224,17 +224,41 @@ def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare_variants(per_case: pd.DataFrame, metric: str = "Dice", baseline: str | None = None) -> pd.DataFrame:
+def mean_uncertainty(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> float:
+    """Half-width of the confidence interval of a mean over cases: t * sd / sqrt(n) (NaN skipped; notebook 04).
+
+    A mean of n per-case scores is known only to within this many points; a change of a mean smaller than the
+    uncertainty of the per-case *changes* cannot be told from chance at this number of cases. NaN for fewer
+    than two values.
+
+    Example:
+        >>> round(mean_uncertainty([0.8, 0.6, 0.7, 0.9]), 3)  # 4 cases, sd 0.129: t(3) = 3.18
+        0.205
+    """
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return math.nan
+    t = stats.t.ppf(0.5 + confidence / 2, len(values) - 1)
+    return float(t * values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def compare_variants(per_case: pd.DataFrame, metric: str = "Dice", baseline: str | None = None,
+                     noise: bool = False) -> pd.DataFrame:
     """Mean ``metric`` per region for each ``variant`` of a per-case table, and its change from ``baseline``.
 
     Args:
         per_case: rows with ``variant``, ``case_id`` and ``<metric>_<region>`` columns (NaN skipped).
         metric: ``"Dice"``, ``"HD95"``, ``"Sensitivity"`` or ``"Specificity"``.
         baseline: the variant the changes are measured from (default: the first variant in the table).
+        noise: add ``noise_<region>``: the ``mean_uncertainty`` of the per-case changes from the baseline (the
+            same cases scored by both): a change smaller than that cannot be told from chance.
 
     Returns:
         One row per variant (in table order): ``<metric>_WT`` ... means, ``mean`` over the regions, and
-        ``change_<region>`` = mean minus the baseline's.
+        ``change_<region>`` = mean minus the baseline's (and ``noise_<region>``).
     """
     columns = [f"{metric}_{region}" for region in REGIONS]
     missing = [column for column in ["variant", *columns] if column not in per_case]
@@ -249,6 +273,12 @@ def compare_variants(per_case: pd.DataFrame, metric: str = "Dice", baseline: str
     table["mean"] = means.mean(axis=1)
     for region, column in zip(REGIONS, columns):
         table[f"change_{region}"] = means[column] - means.loc[baseline, column]
+    if noise:
+        by_case = per_case.pivot_table(index="case_id", columns="variant", values=columns, dropna=False)
+        for region, column in zip(REGIONS, columns):
+            changes = {variant: by_case[column][variant] - by_case[column][baseline] for variant in variants}
+            table[f"noise_{region}"] = [math.nan if variant == baseline else mean_uncertainty(changes[variant])
+                                        for variant in variants]
     return table
 
 
@@ -257,7 +287,7 @@ def paired_difference(per_case: pd.DataFrame, column: str, variant: str, baselin
 
     Both variants are scored on the same cases, so the change is measured case by case; its spread over the cases
     says how large a difference must be before it is more than noise at this number of cases. Returns ``n``,
-    ``mean``, ``se`` (standard error of the mean change) and the t-interval ``low``, ``high`` (NaN below 2 cases).
+    ``mean`` and the 95 % t-interval ``low``, ``high`` (``mean_uncertainty`` of the changes; NaN below 2 cases).
 
     Example:
         >>> table = pd.DataFrame({"case_id": ["a", "a", "b", "b"], "variant": ["x", "y", "x", "y"],
@@ -265,18 +295,14 @@ def paired_difference(per_case: pd.DataFrame, column: str, variant: str, baselin
         >>> round(paired_difference(table, "Dice_WT", "y", "x")["mean"], 3)
         0.15
     """
-    from scipy import stats
-
     values = per_case.pivot(index="case_id", columns="variant", values=column)
     missing = [name for name in (variant, baseline) if name not in values]
     if missing:
         raise ValueError(f"per_case has no variant {missing}; variants: {list(values.columns)}")
-    changes = (values[variant] - values[baseline]).dropna().astype(float)
-    n = len(changes)
-    mean = float(changes.mean()) if n else math.nan
-    se = float(changes.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    half = float(stats.t.ppf(0.975, n - 1) * se) if n > 1 else math.nan
-    return {"n": n, "mean": mean, "se": se, "low": mean - half, "high": mean + half}
+    changes = (values[variant] - values[baseline]).dropna().astype(float).to_numpy()
+    mean = float(changes.mean()) if len(changes) else math.nan
+    half = mean_uncertainty(changes)
+    return {"n": len(changes), "mean": mean, "low": mean - half, "high": mean + half}
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:

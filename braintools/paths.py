@@ -7,6 +7,7 @@ Everything lives under ``BRAINTOOLS_DATA`` (``data_dir()``)::
     outputs/<profile>/npy_cache_h5/   the HDF5 slice volumes, converted the same way (notebooks 03, 04)
     outputs/<profile>/split.json      the patient split every notebook shares
     outputs/<profile>/checkpoints/    <model>_best.pt (inference) and <model>_last.pt (resume)
+    outputs/<profile>/pretrained/     encoder weights the course pretrains itself (notebook 04's proxy task)
     outputs/<profile>/predictions/    <case_id>.nii.gz segmentations (notebook 07, ``predict``)
     outputs/<profile>/evaluation/     per-case score tables (notebook 07, ``evaluate``)
     outputs/<profile>/figures/        GIFs and images the notebooks save
@@ -85,6 +86,11 @@ def split_path(profile_name: str) -> Path:
 def checkpoint_dir(profile_name: str) -> Path:
     """The checkpoints of the models notebooks 04-06 train (``<model>_best.pt``, ``<model>_last.pt``)."""
     return _output(profile_name, "checkpoints")
+
+
+def pretrained_dir(profile_name: str) -> Path:
+    """Encoder weights pretrained by the course on a proxy task, with their settings (notebook 04)."""
+    return _output(profile_name, "pretrained")
 
 
 def quick_checkpoint_dir(profile_name: str) -> Path:

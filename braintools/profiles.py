@@ -78,6 +78,11 @@ class Profile:
     keep_empty_fraction_2d: float = 0.1  # fraction of tumour-free training slices kept
     unfreeze_top_epoch_2d: int = 3  # three-phase freezing: first epoch of phase 2 (top encoder stages train)
     unfreeze_all_epoch_2d: int = 5  # first epoch of phase 3 (everything trains)
+    # 04 without ImageNet weights (offline, or encoder_weights_2d None): the encoder is first pretrained on the
+    # hidden-modality proxy task (training.pretrain) over the training patients' HDF5 slices
+    pretrain_epochs_2d: int = 4
+    pretrain_slices_per_epoch_2d: int | None = None  # None: every brain slice of the training patients
+    pretrain_learning_rate_2d: float = 1e-3
     # --- 05 unet_3d / 06 inflation (3D patches) ---
     patch_size_3d: tuple[int, int, int] = (160, 160, 64)  # (X, Y, Z) voxels
     downsample_3d: int = 1  # wrappers.Downsampled3D: the 3D U-Net sees patches shrunk this many times per axis (05)
@@ -114,7 +119,7 @@ PROFILES: dict[str, Profile] = {
         name="ci", source="synthetic", n_cases=6, n_validation_cases=1, grid_shape=(64, 64, 40),
         cache_workers=1, image_size_2d=64, encoder_weights_2d=None, encoder_2d="resnet18", epochs_2d=3,
         batch_size_2d=8, slices_per_epoch_2d=32,
-        unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3,
+        unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3, pretrain_epochs_2d=1, pretrain_slices_per_epoch_2d=32,
         patch_size_3d=(32, 32, 16), downsample_3d=2, features_3d=(8, 16, 32, 64), epochs_3d=2, batch_size_3d=2,
         patches_per_epoch_3d=4, val_patches_3d=2, roi_size=(32, 32, 16), sw_batch_size=2,
         # 06: the inflated Unet (encoder_2d) on one 32x32x16 patch per step
@@ -126,6 +131,10 @@ PROFILES: dict[str, Profile] = {
         # 04: Unet/resnet18 on 256 slices shrunk 4x to 64 trains at about 4-6 slices/s on a shared 2-core CPU
         encoder_2d="resnet18", downsample_2d=4, image_size_2d=64, batch_size_2d=8, epochs_2d=5,
         slices_per_epoch_2d=320, learning_rate_2d=2e-3, unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3,
+        # 04 offline: the proxy task pretrains the encoder on 4 x 512 slices of the training patients first (about 2 min
+        # on a shared 2-core CPU); then three models (pretrained and random encoder, softmax classes and sigmoid
+        # regions) train 5 x 320 slices each (about 1-2 min each)
+        pretrain_epochs_2d=4, pretrain_slices_per_epoch_2d=512, pretrain_learning_rate_2d=3e-3,
         # 05: a small 3D U-Net sees 128x128x96 patches shrunk 2x (64x64x48 voxels for the network, 8x more brain
         # than a full-size 64x64x48 patch), scored at its own size in training: about 1.5 s per batch of 2 on 2
         # quiet cores; no accumulation here: more optimizer steps in a short CPU run (400 in about 11 minutes)
@@ -177,7 +186,8 @@ PROFILES: dict[str, Profile] = {
     "kaggle-cpu": Profile(
         name="kaggle-cpu", source="kaggle", n_cases=3, n_validation_cases=1, grid_shape=BRATS_SHAPE, crop_cache=True,
         encoder_weights_2d=None, encoder_2d="resnet18", downsample_2d=4, image_size_2d=64, batch_size_2d=8,
-        epochs_2d=2, slices_per_epoch_2d=48, unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=2,
+        epochs_2d=2, slices_per_epoch_2d=48, unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=2, pretrain_epochs_2d=1,
+        pretrain_slices_per_epoch_2d=48,
         patch_size_3d=(128, 128, 96), downsample_3d=2, features_3d=(8, 16, 32, 64), epochs_3d=2, batch_size_3d=2,
         patches_per_epoch_3d=8, accumulation_steps_3d=1, learning_rate_3d=3e-3, val_patches_3d=2,
         roi_size=(128, 128, 96), sw_batch_size=2, quick_epochs_3d=1, quick_patches_3d=4,

@@ -95,7 +95,7 @@ def test_paths_own_the_course_layout(tmp_path, monkeypatch):
     outputs = tmp_path.resolve() / "outputs" / "ci"
     folders = {paths.cache_dir: "npy_cache", paths.h5_cache_dir: "npy_cache_h5", paths.checkpoint_dir: "checkpoints",
                paths.quick_checkpoint_dir: "quick_checkpoints", paths.predictions_dir: "predictions",
-               paths.evaluation_dir: "evaluation", paths.figures_dir: "figures"}
+               paths.evaluation_dir: "evaluation", paths.figures_dir: "figures", paths.pretrained_dir: "pretrained"}
     for folder_of, name in folders.items():
         assert folder_of("ci") == outputs / name and (outputs / name).is_dir()
     assert paths.split_path("ci") == outputs / "split.json"

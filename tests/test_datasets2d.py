@@ -131,3 +131,11 @@ def test_real_case_gives_padded_slices(real_sample_dir):
     assert classes.max() > 0 and set(classes.unique().tolist()) <= {0, 1, 2, 3}
     brain = image.abs().sum(0) > 0
     assert abs(float(image[:, brain].mean())) < 1.0 and image[:, :8].abs().sum() == 0  # z-scored, zero padding
+
+
+def test_spread_picks_skips_neighbouring_slices_of_one_patient():
+    slices = [(0, 50), (0, 51), (0, 49), (1, 50), (0, 60), (0, 70)]
+    assert slices2d.spread_picks(range(6), slices, 3) == [0, 3, 4]
+    assert slices2d.spread_picks(range(6), slices, 10) == [0, 3, 4, 5]
+    assert slices2d.spread_picks(range(6), slices, 10, min_gap=1) == [0, 1, 2, 3, 4, 5]
+    assert slices2d.spread_picks([5, 4, 0], slices, 2, min_gap=15) == [5, 0]

@@ -300,7 +300,7 @@ def test_compare_variants_means_and_changes():
 
 
 def test_paired_difference_measures_the_change_case_by_case():
-
+    from scipy import stats
 
     rows = [{"case_id": f"c{i}", "variant": name, "Dice_WT": base + (delta if name == "new" else 0.0)}
             for i, (base, delta) in enumerate([(0.5, 0.10), (0.7, 0.12), (0.9, 0.08), (0.6, 0.10)])
@@ -308,9 +308,39 @@ def test_paired_difference_measures_the_change_case_by_case():
     table = pd.DataFrame(rows)
     result = paired_difference(table, "Dice_WT", "new", "old")
     assert result["n"] == 4 and result["mean"] == pytest.approx(0.10)
-    assert result["se"] == pytest.approx(np.std([0.10, 0.12, 0.08, 0.10], ddof=1) / 2)
+    half = stats.t.ppf(0.975, 3) * np.std([0.10, 0.12, 0.08, 0.10], ddof=1) / 2
+    assert result["high"] - result["mean"] == pytest.approx(half) == pytest.approx(result["mean"] - result["low"])
     assert result["low"] < 0.10 < result["high"] and result["low"] > 0  # a consistent change is more than noise
     one = paired_difference(table[table["case_id"] == "c0"], "Dice_WT", "new", "old")
-    assert one["n"] == 1 and np.isnan(one["se"])
+    assert one["n"] == 1 and np.isnan(one["low"]) and np.isnan(one["high"])
     with pytest.raises(ValueError, match="no variant"):
         paired_difference(table, "Dice_WT", "newest", "old")
+
+
+def test_mean_uncertainty_is_the_t_interval_of_a_mean():
+    from scipy import stats
+
+    from braintools.metrics import mean_uncertainty
+
+    values = [0.8, 0.6, 0.7, 0.9, np.nan]
+    expected = stats.t.ppf(0.975, 3) * np.std([0.8, 0.6, 0.7, 0.9], ddof=1) / 2
+    assert mean_uncertainty(values) == pytest.approx(expected)
+    assert mean_uncertainty([0.8, 0.6, 0.7, 0.9], confidence=0.5) < expected
+    assert np.isnan(mean_uncertainty([0.7])) and np.isnan(mean_uncertainty([]))
+    assert mean_uncertainty([0.5, 0.5, 0.5]) == 0.0
+
+
+def test_compare_variants_noise_comes_from_the_paired_changes():
+    from braintools.metrics import compare_variants, mean_uncertainty
+
+    per_case = pd.DataFrame({
+        "variant": ["a"] * 3 + ["b"] * 3, "case_id": ["x", "y", "z"] * 2,
+        "Dice_WT": [0.2, 0.5, 0.9, 0.3, 0.6, 1.0],  # b = a + 0.1 on every case: a sure change despite the spread
+        "Dice_TC": [0.5, 0.5, 0.5, 0.2, 0.9, 0.4], "Dice_ET": [0.1, 0.2, 0.3, 0.1, 0.2, np.nan],
+    })
+    table = compare_variants(per_case, noise=True)
+    assert np.isnan(table.loc["a", ["noise_WT", "noise_TC", "noise_ET"]].astype(float)).all()
+    assert table.loc["b", "noise_WT"] == pytest.approx(0.0, abs=1e-12)
+    assert table.loc["b", "noise_TC"] == pytest.approx(mean_uncertainty([-0.3, 0.4, -0.1]))
+    assert table.loc["b", "noise_ET"] == pytest.approx(mean_uncertainty([0.0, 0.0]))  # case z: b has no ET score
+    assert "noise_WT" not in compare_variants(per_case)

@@ -43,3 +43,23 @@ def test_slice_overlays_show_radiological_slices_with_label_colours():
     assert shown[4, 4, 2] > shown[4, 4, 0]  # ET is blue
     with pytest.raises(ValueError, match="do not match"):
         viz.plot_slice_overlays(images, {"truth": classes[:1]})
+
+
+def test_hidden_modality_shows_the_visible_the_hidden_and_the_drawn_sequence():
+    image = np.zeros((4, 12, 10), np.float32)
+    image[:, 2:10, 2:8] = np.arange(1, 5, dtype=np.float32)[:, None, None]
+    image[3, 9, 2:8] = 8.0  # a bright line at high X (the patient's left): shown on the image right
+    prediction = image.copy()
+    prediction[3, 2:10, 2:8] += 0.5  # off by 0.5 in the brain
+    fig = viz.plot_hidden_modality(image, prediction, hidden=3, title="t")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["t1 (seen)", "t1ce (seen)", "t2 (seen)"] and titles[3].startswith("flair: hidden")
+    answer, drawn, error = (ax.get_images()[0] for ax in fig.axes[3:])
+    assert answer.get_array().shape == (10, 12)  # rows = Y (anterior up), columns = X
+    assert answer.get_array()[5, 9] == 8.0 and answer.get_array()[5, 2] == 4.0
+    assert answer.get_clim() == drawn.get_clim()  # one gray scale for the answer and the drawing
+    assert np.allclose(error.get_array()[2:8, 2:10], 0.5) and error.get_array()[0, 0] == 0
+    with pytest.raises(ValueError, match="no brain"):
+        viz.plot_hidden_modality(np.zeros_like(image), prediction, 3)
+    with pytest.raises(ValueError, match="expected image"):
+        viz.plot_hidden_modality(image, prediction[:3], 3)

@@ -11,7 +11,13 @@ from braintools import cache
 from braintools.data import io
 from braintools.data.labels import from_contiguous, to_contiguous
 from braintools.data.preprocess import brain_box, normalise_image
-from braintools.inference.segment import InferenceSettings, evaluate_cases, inference_window, segment_case
+from braintools.inference.segment import (
+    InferenceSettings,
+    aligned_box,
+    evaluate_cases,
+    inference_window,
+    segment_case,
+)
 from braintools.models.checkpoints import ModelSpec, build_model, load_model, save_checkpoint
 
 POINTWISE = ModelSpec("unet3d", features=(4,), window=(8, 8, 4))  # one level: any window size fits
@@ -207,3 +213,19 @@ def test_the_rim_rule_needs_the_brain_and_is_described():
 
     brain = np.any(case.image != 0, axis=0)
     np.testing.assert_array_equal(segment_case(model, case.image, settings), remove_rim_components(raw, brain, 4))
+
+
+def test_a_shrunk_2d_model_sees_the_block_grid_it_was_trained_on_whatever_the_crop():
+    spec = ModelSpec("unet2d", architecture="Unet", encoder="resnet18", shrink=4, window=(-1, -1, 4))
+    assert aligned_box((slice(7, 200), slice(13, 230), slice(3, 150)), (240, 240, 155), spec) == (
+        slice(4, 200), slice(12, 230), slice(3, 150))
+    unet3d = ModelSpec("unet3d", features=(4,), shrink=2, window=(8, 8, 4))
+    box = (slice(7, 20), slice(3, 9), slice(1, 5))
+    assert aligned_box(box, (24, 24, 8), unet3d) == box  # trained on patches at any offset: left alone
+    torch.manual_seed(0)
+    network = build_model(spec).eval()
+    case = brain_case(shape=(48, 44, 6))
+    whole = segment_case(network, case.image, InferenceSettings(crop_margin=None))
+    cropped = segment_case(network, case.image, InferenceSettings(crop_margin=1))
+    inside = np.any(case.image != 0, axis=0)
+    np.testing.assert_array_equal(cropped[inside], whole[inside])  # the crop changes nothing the network sees

@@ -117,3 +117,37 @@ def test_collected_predictions_give_the_same_tables_as_running_the_model():
 def test_collect_predictions_needs_a_batch():
     with pytest.raises(ValueError, match="no batch"):
         thresholds.collect_predictions(Passthrough(), [], progress=False)
+
+
+def test_per_case_dice_pools_each_patients_slices():
+    generator = torch.Generator().manual_seed(2)
+    logits = torch.randn(6, 4, 8, 8, generator=generator) * 3
+    classes = torch.randint(0, 4, (6, 8, 8), generator=generator)
+    collected = thresholds.collect_predictions(Passthrough(), DataLoader(TensorDataset(logits, classes), 4),
+                                               progress=False)
+    case_ids = ["b", "b", "a", "b", "a", "a"]
+    table = thresholds.per_case_dice(collected, case_ids)
+    assert list(table["case_id"]) == ["b", "a"]
+    for case_id in ("a", "b"):
+        samples = [i for i, c in enumerate(case_ids) if c == case_id]
+        expected = thresholds.predictions_dice(collected.subset(samples))
+        assert table.set_index("case_id").loc[case_id].tolist() == pytest.approx(list(expected.values()))
+    cut = {"WT": 0.3, "TC": 0.6, "ET": 0.7}
+    first = thresholds.per_case_dice(collected, case_ids, cut).iloc[0, 1:].tolist()
+    assert first == pytest.approx(list(thresholds.predictions_dice(collected.subset([0, 1, 3]), cut).values()))
+    with pytest.raises(ValueError, match="5 case ids for 6"):
+        thresholds.per_case_dice(collected, case_ids[:5])
+
+
+def test_sample_dice_scores_every_slice_and_leaves_absent_regions_out():
+    truth = np.zeros((3, 4, 4), np.uint8)
+    truth[0, :2, :2] = 2  # edema only
+    truth[1, :2, :2] = 3  # enhancing tumour
+    predicted = truth.copy()
+    predicted[0, 2, 2] = 2  # one false alarm on slice 0
+    predicted[1] = 0  # slice 1: the tumour is missed
+    scores = thresholds.sample_dice(predicted, truth)
+    assert scores.shape == (3, 3)
+    assert scores[0, 0] == pytest.approx(8 / 9) and np.isnan(scores[0, 1:]).all()
+    assert scores[1].tolist() == [0.0, 0.0, 0.0]
+    assert np.isnan(scores[2]).all()  # nothing to find, nothing found

@@ -459,3 +459,16 @@ def test_training_curves_plot_what_the_history_holds():
     np.testing.assert_array_equal(partial.axes[0].get_lines()[0].get_xdata(), [1, 2])
     with pytest.raises(ValueError, match="none of the keys"):
         viz.plot_training_curves([{"epoch": 1}])
+
+
+def test_training_curves_mark_where_each_freezing_phase_begins():
+    phases = ["phase 1: decoder + head", "phase 2: decoder + head + encoder stages 4-5", "phase 3: everything",
+              "phase 3: everything"]
+    history = [{"epoch": e, "phase": phase, "train_loss": 1 / e} for e, phase in enumerate(phases, start=1)]
+    fig = viz.plot_training_curves(history)
+    ax = fig.axes[0]
+    boundaries = [line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert boundaries == [1.5, 2.5]
+    assert [text.get_text() for text in ax.texts] == ["phase 2", "phase 3"]
+    unfrozen = viz.plot_training_curves([{**row, "phase": "fixed: nothing frozen"} for row in history])
+    assert not [line for line in unfrozen.axes[0].get_lines() if line.get_linestyle() == ":"]

@@ -151,6 +151,30 @@ def _in_plane_views(array: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
         yield ", ".join(filter(None, (name, "rotated 180 degrees"))), view[::-1, ::-1]
 
 
+def match_in_plane(array: np.ndarray, reference: np.ndarray) -> str | None:
+    """Name the in-plane flip or transpose of ``array`` that equals ``reference`` (``None``: none does; notebook 04).
+
+    Both are (X, Y, ...) arrays, e.g. an HDF5 volume's labels and its NIfTI case's; ``apply_in_plane`` then maps
+    ``array`` onto ``reference``.
+
+    Example:
+        >>> match_in_plane(np.arange(4).reshape(2, 2).T, np.arange(4).reshape(2, 2))
+        'transposed'
+    """
+    for name, view in _in_plane_views(array):
+        if view.shape == reference.shape and np.array_equal(view, reference):
+            return name
+    return None
+
+
+def apply_in_plane(array: np.ndarray, name: str) -> np.ndarray:
+    """Return ``array`` under the named in-plane flip or transpose of its first two axes (a view; notebook 04)."""
+    views = dict(_in_plane_views(array))
+    if name not in views:
+        raise ValueError(f"unknown in-plane mapping {name!r}; one of {sorted(views)}")
+    return views[name]
+
+
 @dataclass
 class H5Pairing:
     """How an HDF5 volume relates to a NIfTI case (``pair_h5_volume``)."""
@@ -197,12 +221,11 @@ def pair_h5_volume(h5_case: io.Case, cases: Sequence[io.CaseFiles], volume: int 
     pairing = H5Pairing(volume, case.case_id, None, None, int(np.count_nonzero(h5_case.seg)))
     if nifti.seg is None or nifti.seg.shape != h5_case.seg.shape or pairing.tumour_voxels == 0:
         return pairing
-    for name, seg in _in_plane_views(nifti.seg):
-        if np.array_equal(seg, h5_case.seg):
-            image = dict(_in_plane_views(np.moveaxis(nifti.image, 0, -1)))[name]
-            pairing.in_plane = name
-            pairing.images_identical = bool(np.array_equal(image, np.moveaxis(h5_case.image, 0, -1)))
-            break
+    name = match_in_plane(nifti.seg, h5_case.seg)
+    if name is not None:
+        image = apply_in_plane(np.moveaxis(nifti.image, 0, -1), name)
+        pairing.in_plane = name
+        pairing.images_identical = bool(np.array_equal(image, np.moveaxis(h5_case.image, 0, -1)))
     return pairing
 
 

@@ -25,6 +25,7 @@ from braintools.datasets.slices2d import (
     VolumeSummary,
     pad_or_crop,
     select_slices,
+    spread_picks,
     summarise_source,
     summarise_volume,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "select_slices",
     "SliceAugmenter",
     "SliceDataset",
+    "spread_picks",
     "summarise_source",
     "summarise_volume",
     "Volume",

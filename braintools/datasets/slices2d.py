@@ -83,6 +83,26 @@ def select_slices(
     return sorted(tumour + kept)
 
 
+def spread_picks(ranked: Sequence[int], slices: Sequence[tuple[int, int]], count: int, min_gap: int = 8) -> list[int]:
+    """The first ``count`` of the ``ranked`` sample indices whose slices lie ``min_gap`` apart within a patient.
+
+    Neighbouring slices look alike: showing the best (or worst) few predictions should show different places, not
+    four adjacent slices of one tumour (notebook 04). ``slices`` are the dataset's (volume index, z) pairs.
+
+    Example:
+        >>> spread_picks([0, 1, 2, 3], [(0, 10), (0, 11), (1, 10), (0, 30)], 3)
+        [0, 2, 3]
+    """
+    picked: list[int] = []
+    for index in ranked:
+        volume, z = slices[index]
+        if all(slices[other][0] != volume or abs(slices[other][1] - z) >= min_gap for other in picked):
+            picked.append(int(index))
+        if len(picked) == count:
+            break
+    return picked
+
+
 def pad_or_crop(array: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Zero-pad or centre-crop the last two axes of ``array`` to ``size`` (e.g. 240 x 240 -> 256 x 256).
 

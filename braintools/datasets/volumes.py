@@ -18,6 +18,7 @@ import numpy as np
 
 from braintools.cache import cached_box, cached_case_ids, load_cached_case
 from braintools.data import io
+from braintools.data.download import apply_in_plane
 from braintools.data.labels import to_contiguous
 from braintools.errors import DataError
 
@@ -76,6 +77,27 @@ class _CacheLoader:
         return Volume(case_id, image, classes, normalised=True, origin=origin)
 
 
+class _RenamedCacheLoader:
+    def __init__(self, cache_dir: Path, names: Mapping[str, str], in_plane: Mapping[str, str], mmap: bool):
+        self.cache_dir, self.names, self.in_plane, self.mmap = cache_dir, dict(names), dict(in_plane), mmap
+
+    def __call__(self, case_id: str) -> Volume:
+        volume = _CacheLoader(self.cache_dir, self.mmap)(self.names[case_id])
+        mapping = self.in_plane.get(case_id, "as stored")
+        if mapping != "as stored":  # e.g. an HDF5 volume stored transposed relative to its NIfTI case
+            image = np.moveaxis(apply_in_plane(np.moveaxis(volume.image, 0, -1), mapping), -1, 0)
+            return Volume(case_id, image, apply_in_plane(volume.classes, mapping), normalised=True)
+        return Volume(case_id, volume.image, volume.classes, normalised=True)
+
+
+class _JoinedLoader:
+    def __init__(self, sources: Sequence[VolumeSource]):
+        self.loads = {case_id: source.load for source in sources for case_id in source.case_ids}
+
+    def __call__(self, case_id: str) -> Volume:
+        return self.loads[case_id](case_id)
+
+
 class VolumeSource(Sequence):
     """Patients loaded on demand: ``len(source)``, ``source.case_ids``, and ``source[i]`` -> ``Volume``.
 
@@ -130,6 +152,41 @@ class VolumeSource(Sequence):
     def from_cache(cls, cache_dir: str | os.PathLike, mmap: bool = True) -> VolumeSource:
         """Source over a ``braintools.cache`` folder (float16 z-scored images, uint8 classes, origin of a crop)."""
         return cls(cached_case_ids(cache_dir), _CacheLoader(Path(cache_dir), mmap))
+
+
+    @classmethod
+    def from_cache_as(cls, cache_dir: str | os.PathLike, names: Mapping[str, str],
+                      in_plane: Mapping[str, str] | None = None, mmap: bool = True) -> VolumeSource:
+        """Source over cached volumes under other names, e.g. HDF5 volumes as their NIfTI cases (notebook 04).
+
+        Args:
+            cache_dir: a ``braintools.cache`` folder.
+            names: case id to use -> cached case id (``{"BraTS20_Training_003": "volume_3"}``).
+            in_plane: case id -> the in-plane flip or transpose (``download.match_in_plane``) that turns the
+                cached arrays into the orientation of the case (missing: ``"as stored"``).
+            mmap: memory-map the cached files.
+        """
+        cached = set(cached_case_ids(cache_dir))
+        missing = sorted(stored for stored in names.values() if stored not in cached)
+        if missing:
+            raise DataError(f"{cache_dir}: {missing[:5]} are not cached (run precache first)")
+        return cls(list(names), _RenamedCacheLoader(Path(cache_dir), names, in_plane or {}, mmap))
+
+
+    @classmethod
+    def join(cls, *sources: VolumeSource) -> VolumeSource:
+        """One source over the patients of several, in their order (notebook 04: HDF5 and NIfTI copies).
+
+        Example:
+            >>> a = VolumeSource.from_arrays([("a", np.zeros((4, 8, 8, 3)), np.zeros((8, 8, 3), np.uint8))])
+            >>> VolumeSource.join(a, a.subset([])).case_ids
+            ('a',)
+        """
+        case_ids = [case_id for source in sources for case_id in source.case_ids]
+        repeated = sorted({case_id for case_id in case_ids if case_ids.count(case_id) > 1})
+        if repeated:
+            raise ValueError(f"patients {repeated[:5]} are in more than one source")
+        return cls(case_ids, _JoinedLoader(sources))
 
 
 def check_volume(volume: Volume) -> None:

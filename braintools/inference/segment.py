@@ -137,11 +137,27 @@ def inference_window(spec: ModelSpec, settings: InferenceSettings) -> tuple[int,
 
 
 def volume_predictor(model: nn.Module, spec: ModelSpec) -> nn.Module:
-    """A module taking (N, C, X, Y, Z) volumes: the model itself, or a 2D model run on each axial slice.
-    Introduced in notebook 07."""
+    """A module taking (N, C, X, Y, Z) volumes: the model, or a 2D model run on each axial slice (notebook 07)."""
     if spec.kind == "unet2d":
-        return SliceWise2D(model, multiple=SMP_DIVISOR * spec.shrink)
+        return SliceWise2D(model, multiple=SMP_DIVISOR * spec.shrink, align=spec.shrink)
     return model
+
+
+def aligned_box(box: tuple[slice, ...], shape: tuple[int, ...], spec: ModelSpec) -> tuple[slice, ...]:
+    """Move a crop box's X and Y start down to a multiple of the model's in-plane shrink factor (notebook 07).
+
+    A 2D network trained on slices shrunk ``shrink`` times always saw the same grid of blocks (slices padded from
+    240 to 256, 8 pixels before); a crop that starts elsewhere shifts that grid, and thin structures such as the
+    enhancing rim then fall between blocks differently from training. Z (slices) and 3D U-Nets (trained on patches
+    at any offset) are left as they are.
+    """
+    if spec.kind == "unet3d" or spec.shrink == 1:
+        return box
+    aligned = list(box)
+    for axis in (0, 1):
+        start, stop, _ = box[axis].indices(shape[axis])
+        aligned[axis] = slice(start - start % spec.shrink, stop)
+    return tuple(aligned)
 
 
 def _model_and_spec(model: nn.Module | LoadedModel) -> tuple[nn.Module, ModelSpec]:
@@ -183,7 +199,8 @@ def segment_case(
         raise ValueError(f"image must be ({spec.in_channels}, X, Y, Z) in the order {spec.modalities}, "
                          f"got shape {image.shape}")
     brain = brain_mask(image)
-    box = brain_box(image, settings.crop_margin) if settings.crop_margin is not None else (slice(None),) * 3
+    box = (aligned_box(brain_box(image, settings.crop_margin), image.shape[1:], spec)
+           if settings.crop_margin is not None else (slice(None),) * 3)
     inputs = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *box)]))[None]
     window = inference_window(spec, settings)
     was_training = network.training

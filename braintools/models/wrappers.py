@@ -150,19 +150,25 @@ class SliceWise2D(nn.Module):
         model: 2D network returning (B, K, H, W) logits.
         multiple: pad X and Y up to a multiple of this.
         slice_batch_size: slices per call of ``model`` (``None``: all slices of the input at once).
+        align: the padding before each axis is a multiple of this. A network trained on slices shrunk ``align``
+            times (``Downsampled``) learnt on one grid of ``align x align`` blocks; keeping inputs on that grid
+            (with ``segment.segment_case`` aligning its crop) keeps its predictions the ones it was trained for.
 
     Example:
         >>> volume_model = SliceWise2D(unet_2d).eval()  # doctest: +SKIP
         >>> logits = sliding_window_inference(volume, (240, 240, 16), volume_model, overlap=0)  # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module, multiple: int = 32, slice_batch_size: int | None = None) -> None:
+    def __init__(self, model: nn.Module, multiple: int = 32, slice_batch_size: int | None = None,
+                 align: int = 1) -> None:
         super().__init__()
-        if multiple < 1 or (slice_batch_size is not None and slice_batch_size < 1):
-            raise ValueError(f"multiple and slice_batch_size must be >= 1, got {multiple}, {slice_batch_size}")
+        if multiple < 1 or align < 1 or (slice_batch_size is not None and slice_batch_size < 1):
+            raise ValueError(f"multiple, align and slice_batch_size must be >= 1, got {multiple}, {align}, "
+                             f"{slice_batch_size}")
         self.model = model
         self.multiple = multiple
         self.slice_batch_size = slice_batch_size
+        self.align = align
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         """Predict (N, C, X, Y, Z) -> (N, K, X, Y, Z) slice by slice."""
@@ -171,8 +177,9 @@ class SliceWise2D(nn.Module):
         n, channels, size_x, size_y, size_z = volume.shape
         slices = volume.permute(0, 4, 1, 2, 3).reshape(n * size_z, channels, size_x, size_y)
         pad_x, pad_y = (-size_x) % self.multiple, (-size_y) % self.multiple
-        slices = F.pad(slices, (pad_y // 2, pad_y - pad_y // 2, pad_x // 2, pad_x - pad_x // 2))
+        before_x, before_y = (pad_x // 2) // self.align * self.align, (pad_y // 2) // self.align * self.align
+        slices = F.pad(slices, (before_y, pad_y - before_y, before_x, pad_x - before_x))
         chunk = self.slice_batch_size or len(slices)
         logits = torch.cat([self.model(slices[start:start + chunk]) for start in range(0, len(slices), chunk)])
-        logits = logits[:, :, pad_x // 2:pad_x // 2 + size_x, pad_y // 2:pad_y // 2 + size_y]
+        logits = logits[:, :, before_x:before_x + size_x, before_y:before_y + size_y]
         return logits.reshape(n, size_z, logits.shape[1], size_x, size_y).permute(0, 2, 3, 4, 1)

@@ -1,5 +1,5 @@
 """Training: the loop (``fit``), losses, learning-rate schedules, encoder freezing, thresholds, the course's
-recipes and DistributedDataParallel (notebooks 04-06)."""
+recipes, the proxy-task pretraining of a 2D encoder and DistributedDataParallel (notebooks 04-06)."""
 
 from braintools.training.distributed import (
     EpochSampler,
@@ -32,6 +32,17 @@ from braintools.training.losses import (
     prepare_target,
     resize_target,
     soft_dice_loss,
+)
+from braintools.training.pretrain import (
+    HiddenModalitySlices,
+    PretrainedEncoder,
+    PretrainRecipe,
+    hidden_modality_loss,
+    hide_channel,
+    pretrain_encoder,
+    read_settings,
+    reconstruction_errors,
+    save_encoder,
 )
 from braintools.training.recipes import (
     UNet2DRecipe,
@@ -76,17 +87,26 @@ __all__ = [
     "get_rank",
     "get_world_size",
     "graph_parameters",
+    "hidden_modality_loss",
+    "HiddenModalitySlices",
+    "hide_channel",
     "is_main_process",
     "launched_by_torchrun",
     "loader",
     "one_hot",
     "predicted_regions",
     "prepare_target",
+    "pretrain_encoder",
+    "PretrainedEncoder",
+    "PretrainRecipe",
+    "read_settings",
+    "reconstruction_errors",
     "recipe_settings",
     "region_dice_counts",
     "RegionDiceBCELoss",
     "resize_target",
     "resume_point",
+    "save_encoder",
     "setup",
     "soft_dice_loss",
     "sync_batchnorm",

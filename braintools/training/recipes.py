@@ -9,7 +9,8 @@ notebooks train exactly the same way.
 - ``UNet3DRecipe`` (notebook 05): a ``UNet3D`` on tumour-centred 3D patches of the npy cache, weighted soft Dice +
   focal loss at every deep-supervision scale, AdamW with a linear warm-up then cosine decay per optimizer step,
   gradient clipping, best epoch by validation loss.
-- ``UNet2DRecipe`` (notebook 04): an smp model on axial slices of the npy cache, ImageNet (or random) encoder with
+- ``UNet2DRecipe`` (notebook 04): an smp model on axial slices of the npy cache (the NIfTI cases, or the HDF5 slice
+  volumes as notebook 04 does), a pretrained encoder (ImageNet, or the course's own, ``training.pretrain``) with
   the three-phase freezing schedule, Dice + cross-entropy, ``ReduceLROnPlateau`` and early stopping on the
   validation Dice.
 
@@ -273,12 +274,14 @@ class UNet2DRecipe:
         return optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=1)
 
 
-def train_unet2d(recipe: UNet2DRecipe, cache_dir: str | os.PathLike, train_ids: Sequence[str],
+def train_unet2d(recipe: UNet2DRecipe, volumes: str | os.PathLike | VolumeSource, train_ids: Sequence[str],
                  val_ids: Sequence[str], checkpoint_dir: str | os.PathLike | None, name: str = "unet2d",
                  device: torch.device | str = "cpu", resume: bool = False, progress: bool = True
                  ) -> tuple[torch.nn.Module, list[dict]]:
     """Train the 2D model of a recipe on axial slices of cached patients; return it and its history (notebook 04).
 
+    ``volumes`` is an npy cache folder (the NIfTI cases, as the command line trains) or any ``VolumeSource``
+    holding ``train_ids`` and ``val_ids`` (notebook 04: the HDF5 slices, ``course.prepare_h5_slices``).
     Resuming and ``torchrun`` work as in ``train_unet3d``; frozen encoder stages make some parameters unused in
     some epochs, which DistributedDataParallel is told about.
     """
@@ -286,7 +289,8 @@ def train_unet2d(recipe: UNet2DRecipe, cache_dir: str | os.PathLike, train_ids: 
     model, freezer = recipe.model_and_freezer(device)
     optimizer, scheduler = recipe.optimizer(freezer)
     model = distributed.wrap_model(model, torch.device(device), find_unused_parameters=True)
-    train_set, val_set = recipe.datasets(VolumeSource.from_cache(cache_dir), train_ids, val_ids, progress)
+    source = volumes if isinstance(volumes, VolumeSource) else VolumeSource.from_cache(volumes)
+    train_set, val_set = recipe.datasets(source, train_ids, val_ids, progress)
     train_loader = loader(train_set, recipe.batch_size, True, device, recipe.num_workers, recipe.slices_per_epoch,
                           recipe.seed)
     val_loader = loader(val_set, recipe.batch_size, False, device, recipe.num_workers)

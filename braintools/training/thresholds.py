@@ -140,6 +140,11 @@ class Predictions:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Predictions:
+        """The predictions of some samples only (e.g. the slices of one patient)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return Predictions(self.probabilities[indices], self.argmax[indices], self.targets[indices])
+
 
 def collect_predictions(model: nn.Module, loader: Iterable, output: str = "classes",
                         progress: bool = True) -> Predictions:
@@ -186,3 +191,35 @@ def predictions_dice(predictions: Predictions, thresholds: Mapping[str, float] |
             classes = apply_thresholds(probabilities, thresholds)
         counts += _class_counts(classes, predictions.targets[start:start + chunk], postprocess)
     return dict(zip(REGIONS, dice_from_counts(torch.from_numpy(counts))))
+
+
+def per_case_dice(predictions: Predictions, case_ids: Sequence[str], thresholds: Mapping[str, float] | None = None,
+                  postprocess: Callable[[np.ndarray], np.ndarray] | None = None) -> pd.DataFrame:
+    """Dice of WT, TC, ET per patient, pooled over that patient's slices (``case_ids``: one per sample; notebook 04).
+
+    With every brain slice of a patient, this is the Dice of the patient's stacked slices: one number per patient, so
+    the spread between patients can be shown next to the mean. Columns ``case_id``, ``Dice_WT``, ``Dice_TC``,
+    ``Dice_ET``, in the order patients first appear.
+    """
+    case_ids = np.asarray(case_ids)
+    if len(case_ids) != len(predictions):
+        raise ValueError(f"{len(case_ids)} case ids for {len(predictions)} predictions")
+    rows = []
+    for case_id in dict.fromkeys(case_ids.tolist()):
+        scores = predictions_dice(predictions.subset(np.flatnonzero(case_ids == case_id)), thresholds, postprocess)
+        rows.append({"case_id": case_id, **{f"Dice_{region}": value for region, value in scores.items()}})
+    return pd.DataFrame(rows)
+
+
+def sample_dice(classes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Dice of WT, TC, ET of every sample (N, 3); NaN where a region is absent from prediction and truth alike.
+
+    Example:
+        >>> sample_dice(np.array([[[2, 0]]]), np.array([[[2, 2]]])).round(3).tolist()
+        [[0.667, nan, nan]]
+    """
+    counts = np.stack([_class_counts(predicted[None], target[None], None) for predicted, target in
+                       zip(classes, targets)])  # (N, 3 regions, (overlap, predicted, true))
+    total = counts[..., 1] + counts[..., 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, 2 * counts[..., 0] / total, np.nan)

@@ -164,13 +164,30 @@ def _series(history: Sequence[dict], key: str) -> tuple[list[float], list[float]
     return epochs, values
 
 
+def phase_starts(history: Sequence[dict]) -> list[tuple[int, str]]:
+    """(epoch, phase) of every epoch whose freezing phase differs from the previous epoch's (``EncoderFreezer``).
+
+    Example:
+        >>> phase_starts([{"epoch": 1, "phase": "phase 1: a"}, {"epoch": 2, "phase": "phase 1: a"},
+        ...               {"epoch": 3, "phase": "phase 2: b"}])
+        [(1, 'phase 1: a'), (3, 'phase 2: b')]
+    """
+    starts, previous = [], None
+    for position, entry in enumerate(history, start=1):
+        phase = entry.get("phase")
+        if phase and phase != previous:
+            starts.append((int(entry.get("epoch", position)), str(phase)))
+        previous = phase
+    return starts
+
+
 def plot_training_curves(history: Sequence[dict]) -> Figure:
-    """Plot losses and validation Dice per region (WT/TC/ET) against the epoch.
+    """Plot losses and validation Dice per region (WT/TC/ET) against the epoch, with the freezing phases marked.
 
     Args:
         history: one dict per epoch with any of the keys ``epoch, train_loss, val_loss, val_dice_WT,
             val_dice_TC, val_dice_ET``; missing keys are skipped (an entry without ``epoch`` counts
-            from 1 by position).
+            from 1 by position). A ``phase`` key (``train.fit`` with a freezer) marks where each phase begins.
 
     Example:
         >>> fig = plot_training_curves([{"epoch": 1, "train_loss": 0.9, "val_dice_WT": 0.5}])
@@ -191,10 +208,58 @@ def plot_training_curves(history: Sequence[dict]) -> Figure:
                         **styles[key])
         if title == "validation Dice":
             ax.set_ylim(0, 1)
+        for epoch, phase in phase_starts(history)[1:]:  # a dotted line where a freezing phase begins
+            ax.axvline(epoch - 0.5, color="0.6", linestyle=":", linewidth=1)
+            ax.annotate(phase.split(":")[0], (epoch - 0.5, 1), xycoords=("data", "axes fraction"), fontsize=7,
+                        color="0.4", ha="left", va="top", rotation=90)
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_hidden_modality(image: np.ndarray, prediction: np.ndarray, hidden: int, title: str = "") -> Figure:
+    """Notebook 04's proxy task on one slice: the three visible sequences, the hidden one, the network's drawing of it.
+
+    Args:
+        image: (C, H, W) z-scored axial slice (channels in ``MODALITIES`` order), shown in the radiological convention.
+        prediction: (C, H, W) output of the proxy network for this slice with channel ``hidden`` set to 0.
+        hidden: the hidden channel; its truth and the prediction share one gray scale; the error is shown in the brain.
+        title: the figure's title.
+    """
+    image, prediction = np.asarray(image, np.float32), np.asarray(prediction, np.float32)
+    if image.ndim != 3 or prediction.shape != image.shape or not 0 <= hidden < len(image):
+        raise ValueError(f"expected image and prediction (C, H, W) and a channel, got {image.shape}, "
+                         f"{prediction.shape}, {hidden}")
+    brain = np.any(image != 0, axis=0)
+    if not brain.any():
+        raise ValueError("the slice shows no brain (every pixel is 0)")
+
+    def window(plane: np.ndarray) -> tuple[float, float]:
+        return tuple(np.percentile(plane[brain], [1, 99]))
+
+    def in_brain(plane: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
+        return np.where(brain, plane, limits[0])  # the background black, whatever 0 means in this window
+
+    names = MODALITIES if len(image) == len(MODALITIES) else tuple(f"channel {c}" for c in range(len(image)))
+    low, high = window(image[hidden])
+    error = np.where(brain, np.abs(prediction[hidden] - image[hidden]), 0.0)
+    panels = [(f"{names[c]} (seen)", in_brain(image[c], window(image[c])), "gray", window(image[c]))
+              for c in range(len(image)) if c != hidden]
+    answer = (low, high)
+    panels += [(f"{names[hidden]}: hidden, the answer", in_brain(image[hidden], answer), "gray", answer),
+               (f"{names[hidden]} drawn by the network", in_brain(prediction[hidden], answer), "gray", answer),
+               ("absolute error in the brain", error, "magma", (0.0, high - low))]
+    affine = brats_affine(image.shape[1:] + (1,))  # orientation only: the slice is one axial plane
+    fig = Figure(figsize=(2.2 * len(panels), 2.7), layout="constrained")
+    for ax, (name, plane, cmap, (vmin, vmax)) in zip(fig.subplots(1, len(panels)), panels):
+        ax.imshow(display_slice(plane[:, :, None], affine, "axial", 0), cmap=cmap, vmin=vmin, vmax=vmax,
+                  interpolation="nearest")
+        ax.set_title(name, fontsize=8)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
