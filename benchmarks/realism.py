@@ -198,7 +198,9 @@ def evaluate_cases(model: torch.nn.Module, cases: Sequence[LabelledCase], recipe
         for variant, classes in variants.items():
             scores = metrics.region_metrics(classes, case.classes, spacing=case.affine)
             rows.append({"case_id": case.case_id, "variant": variant,
-                         **{key: scores[key] for key in scores if key.split("_")[0] in ("Dice", "HD95")}})
+                         **{key: scores[key] for key in scores if key.split("_")[0] in ("Dice", "HD95", "Sensitivity")},
+                         "predicted WT voxels": int(np.count_nonzero(classes)),
+                         "true WT voxels": int(np.count_nonzero(case.classes))})
     return pd.DataFrame(rows)
 
 
@@ -247,6 +249,9 @@ def run_synthetic(args, recipe: Recipe, real: Sequence[LabelledCase], work: Path
     model = train_course_unet([by_id[i] for i in split.train], [by_id[i] for i in split.val], recipe,
                               work / "synthetic")
     trained = time.perf_counter() - began
+    if args.save_model is not None:
+        args.save_model.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), args.save_model)
     began = time.perf_counter()
     scores = pd.concat([evaluate_cases(model, real, recipe).assign(model="synthetic -> real"),
                         evaluate_cases(model, [by_id[i] for i in split.test], recipe)
@@ -288,6 +293,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes generating synthetic cases")
     parser.add_argument("--tag", default=None, help="name of the per-case CSV (default: a timestamp)")
     parser.add_argument("--csv", type=Path, default=None, help="per-case scores file")
+    parser.add_argument("--save-model", type=Path, default=None, help="save the synthetic-trained weights here")
     args = parser.parse_args()
     threads = args.threads or train.free_cpu_threads()
     torch.set_num_threads(threads)
