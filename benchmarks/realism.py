@@ -37,7 +37,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from braintools import cache, io, losses, metrics, models3d, postprocess, schedules, splits, train
-from braintools.datasets3d import PatchDataset3D, VolumeSource
+from braintools.datasets3d import AppearanceAugmentation, PatchDataset3D, VolumeSource
 from braintools.inference import sliding_window_inference
 from braintools.preprocess import brain_mask
 from braintools.profiles import Profile, get_profile
@@ -69,6 +69,15 @@ class Recipe:
     class_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 2.0)
     focal_gamma: float = 2.0
     seed: int = 2020
+    flip_axes: tuple[int, ...] = (0, 1, 2)  # notebook 05: PatchDataset3D's default flips
+    appearance: AppearanceAugmentation | None = None
+
+
+AUGMENTATIONS = {
+    "course": {},
+    "safe": {"flip_axes": (0,)},
+    "appearance": {"flip_axes": (0,), "appearance": AppearanceAugmentation()},
+}
 
 
 def course_recipe(profile: Profile, **changes) -> Recipe:
@@ -159,7 +168,8 @@ def train_course_unet(train_set: Sequence[LabelledCase], val_set: Sequence[Label
     unet = models3d.UNet3D(4, 4, recipe.features, deep_supervision=True)
     model = models3d.wrap_downsampled(unet, recipe.downsample, full_size_in_training=False)
     patches = PatchDataset3D([c.source() for c in train_set], recipe.patch_size, recipe.patches_per_epoch,
-                             recipe.tumour_probability, seed=recipe.seed)
+                             recipe.tumour_probability, flip_axes=recipe.flip_axes, appearance=recipe.appearance,
+                             seed=recipe.seed)
     val_patches = PatchDataset3D([c.source() for c in val_set], recipe.patch_size, recipe.val_patches,
                                  recipe.tumour_probability, augment=False, seed=recipe.seed + 1)
     train_loader = DataLoader(patches, batch_size=recipe.batch_size, shuffle=True)
@@ -289,6 +299,9 @@ def main() -> None:
     parser.add_argument("--real-cases", type=int, default=None, help="use only the first N real cases")
     parser.add_argument("--folds", type=int, default=5, help="reference folds (every real case tested once)")
     parser.add_argument("--skip-reference", action="store_true", help="do not train the real-data reference")
+    parser.add_argument("--augment", choices=sorted(AUGMENTATIONS), default="course",
+                        help="training augmentation: notebook 05's (course), left-right flips only (safe), "
+                             "or safe + per-channel gamma and noise (appearance)")
     parser.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: free cores)")
     parser.add_argument("--workers", type=int, default=2, help="processes generating synthetic cases")
     parser.add_argument("--tag", default=None, help="name of the per-case CSV (default: a timestamp)")
@@ -298,12 +311,13 @@ def main() -> None:
     threads = args.threads or train.free_cpu_threads()
     torch.set_num_threads(threads)
     recipe = course_recipe(get_profile(args.profile), epochs=args.epochs, patches_per_epoch=args.patches,
-                           seed=args.seed)
+                           seed=args.seed, **AUGMENTATIONS[args.augment])
     began = time.perf_counter()
     real = real_cases(args.real, args.real_cases)
     commit = commit_label()
     print(f"commit {commit}, {threads} PyTorch threads, {os.cpu_count()} cpus; {len(real)} real cases; recipe "
-          f"{recipe.epochs} epochs x {recipe.patches_per_epoch} patches, seed {recipe.seed}")
+          f"{recipe.epochs} epochs x {recipe.patches_per_epoch} patches, seed {recipe.seed}, augmentation "
+          f"{args.augment}")
     with tempfile.TemporaryDirectory(prefix="realism-") as work:
         scores = [run_synthetic(args, recipe, real, Path(work))]
         if not args.skip_reference:
