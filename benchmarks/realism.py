@@ -259,9 +259,8 @@ def run_synthetic(args, recipe: Recipe, real: Sequence[LabelledCase], work: Path
     model = train_course_unet([by_id[i] for i in split.train], [by_id[i] for i in split.val], recipe,
                               work / "synthetic")
     trained = time.perf_counter() - began
-    if args.save_model is not None:
-        args.save_model.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), args.save_model)
+    args.save_model.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), args.save_model)
     began = time.perf_counter()
     scores = pd.concat([evaluate_cases(model, real, recipe).assign(model="synthetic -> real"),
                         evaluate_cases(model, [by_id[i] for i in split.test], recipe)
@@ -306,8 +305,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes generating synthetic cases")
     parser.add_argument("--tag", default=None, help="name of the per-case CSV (default: a timestamp)")
     parser.add_argument("--csv", type=Path, default=None, help="per-case scores file")
-    parser.add_argument("--save-model", type=Path, default=None, help="save the synthetic-trained weights here")
+    parser.add_argument("--save-model", type=Path, default=None,
+                        help="where to save the synthetic-trained weights (default: next to the per-case CSV)")
     args = parser.parse_args()
+    csv = args.csv or ROOT / "build" / "realism" / f"{args.tag or time.strftime('%Y%m%d-%H%M%S')}.csv"
+    args.save_model = args.save_model or csv.with_suffix(".pt")
     threads = args.threads or train.free_cpu_threads()
     torch.set_num_threads(threads)
     recipe = course_recipe(get_profile(args.profile), epochs=args.epochs, patches_per_epoch=args.patches,
@@ -323,14 +325,14 @@ def main() -> None:
         if not args.skip_reference:
             scores.append(run_reference(args, recipe, real, Path(work)))
     per_case = pd.concat(scores, ignore_index=True)
-    csv = args.csv or ROOT / "build" / "realism" / f"{args.tag or time.strftime('%Y%m%d-%H%M%S')}.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     per_case.assign(commit=commit).to_csv(csv, index=False)
     table = results_table(per_case)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(float_format=lambda v: f"{v:.3f}" if not math.isnan(v) else "-",
                               formatters={"n": "{:.0f}".format}))
-    print(f"per-case scores: {csv}; total {(time.perf_counter() - began) / 60:.1f} min")
+    print(f"per-case scores: {csv}; synthetic-trained weights: {args.save_model}; "
+          f"total {(time.perf_counter() - began) / 60:.1f} min")
 
 
 if __name__ == "__main__":
