@@ -121,7 +121,7 @@ def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progr
         raise DataError(f"{data.nifti_train}: no case with a segmentation")
     cases = {files.case_id: files for files in spread_evenly(found, profile.max_cases)}
     split = splits.course_split(list(cases), paths.split_path(profile.name), nifti_train=data.nifti_train,
-                                seed=profile.seed)
+                                seed=profile.seed, fractions=profile.split_fractions)
     folder = None
     if cache_cases:
         folder = Path(cache_dir) if cache_dir else paths.cache_dir(profile.name)

@@ -51,6 +51,7 @@ class Profile:
         grid_shape: voxels per synthetic volume; the real BraTS grid is 240 x 240 x 155.
         seed: seed of the synthetic dataset (same seed, same bytes).
         max_cases: cap on the cases a notebook uses from the data (``None``: all of them).
+        split_fractions: train, validation and test shares of the patients (``splits.course_split``).
     """
 
     name: str
@@ -60,6 +61,7 @@ class Profile:
     grid_shape: tuple[int, int, int]
     seed: int = 2020
     max_cases: int | None = None
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     # --- 03 precache ---
     cache_workers: int = 2
     crop_cache: bool = False  # store each cached patient cropped to its brain box (about 36 % of a real scan's grid)
@@ -127,7 +129,9 @@ PROFILES: dict[str, Profile] = {
         val_patches_inflated=1, roi_size_inflated=(64, 64, 16), overlap_inflated=0.25,
     ),
     "course": Profile(
-        name="course", source="synthetic", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE,
+        name="course", source="synthetic", n_cases=40, n_validation_cases=2, grid_shape=BRATS_SHAPE,
+        # 24 / 8 / 8 patients: 8 test patients so that the differences the notebooks discuss can be told from noise
+        split_fractions=(0.6, 0.2, 0.2),
         # 04: Unet/resnet18 on 256 slices shrunk 4x to 64 trains at about 4-6 slices/s on a shared 2-core CPU
         encoder_2d="resnet18", downsample_2d=4, image_size_2d=64, batch_size_2d=8, epochs_2d=5,
         slices_per_epoch_2d=320, learning_rate_2d=2e-3, unfreeze_top_epoch_2d=2, unfreeze_all_epoch_2d=3,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import h5py
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from braintools.data import labels, synthetic
 from braintools.data.synthetic import anatomy, tumour
@@ -17,7 +20,7 @@ def warped():
     """One case's transform, brain box and warped tissues on the small grid."""
     rng = np.random.default_rng(7)
     transform = anatomy.random_transform(rng, GRID)
-    box = anatomy.brain_box(transform, GRID)
+    box = anatomy.template_brain_box(transform, GRID)
     tissues, _ = anatomy.warp_tissues(transform, box)
     brain = tissues[2] > 0.5
     gm, wm = (np.clip(channel, 0, 1) * brain for channel in tissues[:2])
@@ -28,10 +31,13 @@ def warped():
 def test_nilearn_ships_the_templates_and_they_load_as_tissue_maps():
     assert all((anatomy.nilearn_data_dir() / name).is_file() for name in anatomy.MNI_FILES.values())
     templates = anatomy.load_templates()
-    gm, wm, mask = templates.tissues
+    gm, wm, mask, depth, ventricles = templates.tissues
     assert set(np.unique(mask)) <= {0.0, 1.0} and 1.2e6 < mask.sum() < 2.2e6  # an adult brain: 1.2-2.2 litres
     assert np.all(gm + wm <= 1.0 + 1e-6) and np.all(gm[mask == 0] == 0)
-    assert len(templates.sites) > 100 and templates.room.min() >= 8.0
+    assert len(templates.sites) > 100 and templates.room.min() >= anatomy.MIN_SITE_DEPTH_MM
+    assert depth.max() == 1.0 and np.all(depth[mask == 0] == 0) and depth[mask == 1].min() > 0  # deep inside: 1
+    inside = ventricles == 1.0  # the ventricles: 5-60 mL of deep CSF, none at the surface
+    assert 5e3 < inside.sum() < 6e4 and depth[inside].min() * anatomy.DEPTH_SCALE_MM >= 15
     assert np.all(np.abs(templates.sites[:, 0]) > 0)  # tumour sites lie in a hemisphere, off the midline
 
 
@@ -60,7 +66,7 @@ def test_random_transform_places_the_mni_anchor_near_the_brats_anchor():
 def test_warped_brain_fits_in_its_box_and_has_tissue_fractions_like_a_brain(warped):
     _, _, box, tissues, (gm, wm, csf, brain) = warped
     assert all(0 <= s.start < s.stop <= n for s, n in zip(box, GRID))
-    assert tissues.shape == (5, *(s.stop - s.start for s in box))  # GM, WM, mask, two texture fields
+    assert tissues.shape == (7, *(s.stop - s.start for s in box))  # GM, WM, mask, depth, ventricles, 2 textures
     fractions = [channel[brain].mean() for channel in (gm, wm, csf)]
     assert 0.3 < fractions[0] < 0.6 and 0.25 < fractions[1] < 0.55 and 0.03 < fractions[2] < 0.3
 
@@ -112,7 +118,7 @@ def test_scanner_effects_give_int16_inside_the_brain_only():
     out = synthetic.scanner_effects(images, brain, bias, scanner, rng)
     for modality, volume in out.items():
         assert volume.dtype == np.int16 and not np.any(volume[~brain]) and np.all(volume[brain] >= 1)
-        noise = scanner.noise * scanner.white_matter[modality]  # Rician noise around the white-matter level
+        noise = scanner.noise[modality] * scanner.white_matter[modality]  # Rician noise around white matter
         assert abs(volume[brain].mean() - scanner.white_matter[modality]) < 5 * noise + 1
 
 
@@ -129,3 +135,94 @@ def test_h5_writer_and_metadata_rows_match_the_case(tmp_path):
             assert rows[s][f"label{channel}_pxl_cnt"] == int((case.seg[:, :, s] == value).sum())
         assert rows[s]["target"] == int(case.seg[:, :, s].any())
     assert synthetic.slice_rows(case.images, case.seg, 9) == rows
+
+
+def test_lookalikes_sit_where_they_belong_and_are_not_labelled(warped):
+    rng, transform, box, tissues, (gm, wm, csf, brain) = warped
+    look = anatomy.Lookalikes({"rim": 1.0, "choroid": 1.0, "caps": 1.0, "wmh": 1.0},
+                              np.full((2, *anatomy.COARSE_FIELD_SHAPE), 0.5, np.float32), 0.5, 1.0, 0.3)
+    density = np.full((2, *tissues.shape[1:]), 0.5, np.float32)
+    weights = anatomy.lookalike_weights(tissues, density, look, wm)
+    depth_mm = tissues[anatomy.DEPTH] * anatomy.DEPTH_SCALE_MM
+    edge, deep = brain & (depth_mm < 4), brain & (depth_mm > 15)
+    assert weights["rim"][edge].mean() > 0.3 and weights["rim"][deep].max() < 0.01  # the rim hugs the edge
+    assert not np.any(weights["choroid"][tissues[anatomy.VENTRICLES] < 0.9])  # choroid plexus: in the ventricles
+    assert not np.any(weights["wmh"][depth_mm <= 8]) and weights["wmh"].max() > 0.1
+    images = anatomy.normal_images(anatomy.TISSUE_CONTRAST, gm, wm, csf, np.zeros_like(gm), np.zeros_like(gm))
+    before = {m: image.copy() for m, image in images.items()}
+    anatomy.add_lookalikes(images, weights, look, brain)
+    assert images["t1ce"][edge].mean() > before["t1ce"][edge].mean() + 0.3  # bright dura on T1ce
+    assert np.array_equal(images["t1ce"][~brain], before["t1ce"][~brain])
+    none = anatomy.Lookalikes(dict.fromkeys(look.amount, 0.0), look.density, 0.5, 1.0, 0.3)
+    anatomy.add_lookalikes(before, weights, none, brain)
+    assert all(np.array_equal(before[m], anatomy.normal_images(
+        anatomy.TISSUE_CONTRAST, gm, wm, csf, np.zeros_like(gm), np.zeros_like(gm))[m]) for m in before)
+
+
+def test_tumours_start_anywhere_from_deep_white_matter_to_the_cortex(warped):
+    _, transform, box, tissues, _ = warped
+    depth_mm = tissues[anatomy.DEPTH] * anatomy.DEPTH_SCALE_MM
+    depths = []
+    for seed in range(40):
+        centre = np.round(tumour.sample_tumour(np.random.default_rng(seed), transform).centre).astype(int)
+        depths.append(depth_mm[tuple(c - s.start for c, s in zip(centre, box))])
+    assert min(depths) < 12 and max(depths) > 20
+
+
+def test_lobes_and_gaps_make_real_looking_cores():
+    grid = (120, 120, 78)  # 2 mm voxels: shapes resolved, still fast
+    transform = anatomy.random_transform(np.random.default_rng(2), grid)
+    box = anatomy.template_brain_box(transform, grid)
+    channels, _ = anatomy.warp_tissues(transform, box)
+    brain = channels[anatomy.MASK] > 0.5
+    gm, wm = (np.clip(c, 0, 1) * brain for c in channels[[anatomy.GM, anatomy.WM]])
+    parts = (gm, wm, np.clip(1 - gm - wm, 0, 1) * brain, brain)
+    spec = replace(tumour.sample_tumour(np.random.default_rng(4), transform), radius=10.0, rim=4.0, gaps=0.0,
+                   lobes=np.array([[0.0, 0, 0, 1]]), roughness=0.1)
+    lobed = replace(spec, lobes=np.array([[0.0, 0, 0, 1], [12.0, 0, 0, 0.7], [0, -12.0, 0, 0.7]]))
+    gapped = replace(spec, gaps=0.3)
+    seg = {name: tumour.grow_tumour(s, transform.spacing, box, parts)[1]
+           for name, s in (("plain", spec), ("lobed", lobed), ("gapped", gapped))}
+    core = {name: np.count_nonzero((labels == 1) | (labels == 4)) for name, labels in seg.items()}
+    assert core["lobed"] > 1.2 * core["plain"]  # extra lobes add tumour
+    for name in ("plain", "gapped"):
+        labels = seg[name]
+        touching = ndimage.binary_dilation(labels == 2) & (labels == 1)  # core voxels next to edema
+        assert (touching.sum() > 20) == (name == "gapped")  # only gaps in the shell let NCR reach edema
+        assert np.count_nonzero(labels == 4) > 0
+
+
+def test_tumour_contrasts_always_keep_the_brats_signatures():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        c = tumour.random_tumour_contrast(rng)  # (NCR, NET, ET, edema) per modality, white matter = 1
+        assert c["t1ce"][2] > max(c["t1ce"][0], c["t1ce"][3], 1.0) and c["t1ce"][2] > c["t1"][2]
+        assert min(c["t2"][3], c["flair"][3]) > 1.3 and max(c["t1"][0], c["t1ce"][0]) < 0.85
+    spread = [tumour.random_tumour_contrast(rng)["flair"][3] for _ in range(300)]
+    assert np.percentile(spread, 90) / np.percentile(spread, 10) > 1.5  # wide: scanners differ
+
+
+def test_satellites_are_smaller_and_nearby():
+    transform = anatomy.random_transform(np.random.default_rng(3), (240, 240, 155))
+    main = tumour.sample_tumour(np.random.default_rng(5), transform)
+    satellite = tumour.sample_satellite(np.random.default_rng(6), main, transform.spacing)
+    distance = np.linalg.norm((satellite.centre - main.centre) * transform.spacing)
+    assert 1.3 * main.outer <= distance <= 2.5 * main.outer + 1e-6 and satellite.outer < 0.55 * main.outer
+    assert satellite.low_grade == main.low_grade
+
+
+def test_thick_slice_blur_smooths_along_its_axis_only():
+    rng = np.random.default_rng(5)
+    scanner = replace(synthetic.random_scanner(rng), noise=dict.fromkeys(anatomy.MODALITIES, 0.2),
+                      blur={m: (2, 1.5 if m == "flair" else 0.0) for m in anatomy.MODALITIES})
+    brain = np.zeros((24, 24, 24), bool)
+    brain[2:22, 2:22, 2:22] = True
+    images = {m: np.ones(brain.shape, np.float32) for m in anatomy.MODALITIES}
+    out = synthetic.scanner_effects(images, brain, np.zeros((2, *brain.shape), np.float32), scanner, rng)
+    inner = (slice(4, 20),) * 3
+
+    def steps(volume, axis):
+        return np.abs(np.diff(volume[inner].astype(np.float32), axis=axis)).mean()
+
+    assert steps(out["flair"], 2) < 0.5 * steps(out["flair"], 0)  # smooth along z, noisy in-plane
+    assert 0.8 < steps(out["t2"], 2) / steps(out["t2"], 0) < 1.25  # no blur: the same in every direction

@@ -267,3 +267,45 @@ def test_bad_arguments_are_clear_errors(source):
         _dataset([source], image_dtype=torch.int8)
     with pytest.raises(IndexError, match="out of range"):
         _dataset([source])[12]
+
+
+# ---------------------------------------------------------------------------------------------- appearance
+
+
+def test_flip_axes_limits_the_mirrored_axes(source):
+    everywhere = _dataset([source], patches_per_epoch=64)
+    left_right = _dataset([source], patches_per_epoch=64, flip_axes=(0,))
+    assert any(any(everywhere.plan(i).flips[1:]) for i in range(64))  # the default mirrors every axis
+    plans = [left_right.plan(i) for i in range(64)]
+    assert not any(any(plan.flips[1:]) for plan in plans) and any(plan.flips[0] for plan in plans)
+    with pytest.raises(ValueError, match="flip_axes"):
+        _dataset([source], flip_axes=(3,))
+
+
+def test_augment_appearance_identity_gamma_noise_and_blur():
+    rng = np.random.default_rng(0)
+    patch = rng.uniform(-2, 3, (3, 16, 16, 8)).astype(np.float32)
+    same = d3.augment_appearance(patch.copy(), [0, 0, 0], [1, 1, 1], [0, 0, 0], rng)
+    np.testing.assert_array_equal(same, patch)
+    changed = d3.augment_appearance(patch.copy(), [0, 0, 1.0], [1.5, 1, 1], [0, 0.2, 0], np.random.default_rng(1))
+    for c in range(3):  # channel 0: gamma keeps the range and the order of values, moves the middle down
+        assert changed[c].shape == patch[c].shape
+    assert np.isclose(changed[0].min(), patch[0].min()) and np.isclose(changed[0].max(), patch[0].max())
+    order = np.argsort(patch[0].ravel())
+    assert np.all(np.diff(changed[0].ravel()[order]) >= -1e-5) and changed[0].mean() < patch[0].mean()
+    assert 0.15 < np.std(changed[1] - patch[1]) < 0.25  # channel 1: additive noise of std 0.2
+    assert changed[2].std() < 0.5 * patch[2].std()  # channel 2: blurring white noise removes most of its spread
+
+
+def test_appearance_augmentation_is_seeded_changes_images_not_labels(source):
+    look = d3.AppearanceAugmentation(blur_probability=0.5, gamma_probability=1.0, noise_probability=1.0)
+    plain = _dataset([source], seed=5, flip_axes=(0,))
+    varied, again = (_dataset([source], seed=5, flip_axes=(0,), appearance=look) for _ in range(2))
+    for item in range(4):
+        (image, labels), (same_image, same_labels), (base, base_labels) = varied[item], again[item], plain[item]
+        assert torch.equal(image, same_image) and torch.equal(labels, same_labels)
+        assert torch.equal(labels, base_labels) and not torch.equal(image, base)
+        assert (varied.plan(item).gamma != 1).all() and (varied.plan(item).noise > 0).all()
+    assert plain.plan(0).gamma is None  # no appearance plan without the option: the patches of before
+    with pytest.raises(ValueError, match="float32"):
+        _dataset([source], appearance=look, image_dtype=torch.float16)[0]

@@ -103,6 +103,9 @@ def test_course_split_is_saved_reused_and_replaced_for_other_patients(tmp_path):
     fewer = splits.course_split(ids[:10], path)  # other patients: a new split replaces the file
     assert sorted(fewer.train + fewer.val + fewer.test) == sorted(ids[:10])
     assert splits.load_split(path) == fewer
+    other_sizes = splits.course_split(ids[:10], path, fractions=(0.6, 0.2, 0.2))  # other part sizes: a new split
+    assert (len(other_sizes.train), len(other_sizes.val), len(other_sizes.test)) == (6, 2, 2)
+    assert splits.load_split(path) == other_sizes
     assert splits.read_grades(tmp_path / "nowhere") == {}
 
 

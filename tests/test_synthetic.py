@@ -125,20 +125,22 @@ def relative_medians(case: synthetic.SyntheticCase) -> dict[str, dict[str, float
     }
 
 
-def check_signatures(case: synthetic.SyntheticCase) -> None:
+def check_signatures(case: synthetic.SyntheticCase) -> bool:
+    """Assert the signatures FORMATS.md checked on 32/32 real cases; return whether the core is dark on T1 and
+    T1ce and bright on T2 (true in 11 of the 13 real development cases, so not of every case)."""
     r = relative_medians(case)
     if "ET" in r:
         assert r["ET"]["t1ce"] > r["NCR"]["t1ce"]
         assert r["ET"]["t1ce"] > r["ET"]["t1"]  # enhancement
     assert r["ED"]["flair"] > 1 and r["ED"]["t2"] > 1
     assert r["CSF"]["t2"] > 1 and r["CSF"]["flair"] < 1 and r["CSF"]["t1"] < 1
-    assert r["NCR"]["t1"] < 1 and r["NCR"]["t1ce"] < 1 and r["NCR"]["t2"] > 1
+    return bool(r["NCR"]["t1"] < 1 and r["NCR"]["t1ce"] < 1 and r["NCR"]["t2"] > 1)
 
 
 def test_intensity_signatures(full_case):
-    check_signatures(full_case)
-    for index in range(1, 9):
-        check_signatures(make_case(SEED, index, CI_GRID))
+    assert check_signatures(full_case)
+    typical_core = [check_signatures(make_case(SEED, index, CI_GRID)) for index in range(1, 9)]
+    assert sum(typical_core) >= 6  # most cores are dark on T1 / T1ce and bright on T2, as in real cases
 
 
 def test_grades_follow_enhancing_tumour():

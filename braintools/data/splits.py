@@ -179,21 +179,23 @@ def read_grades(nifti_train: str | os.PathLike) -> dict[str, str]:
 
 
 def course_split(case_ids: Sequence[str], path: str | os.PathLike, nifti_train: str | os.PathLike | None = None,
-                 seed: int = 0) -> PatientSplit:
-    """Return the course's one split (80/10/10, stratified by grade), read from ``path`` or made and saved there.
+                 seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> PatientSplit:
+    """Return the course's one split (``fractions``, stratified by grade), read from ``path`` or made and saved there.
     Introduced in notebook 04.
 
     Every notebook calls this with the same ``path`` (``paths.split_path(profile.name)``), so they train and
-    evaluate on the same patients whichever runs first. A saved split made for other patients is replaced.
+    evaluate on the same patients whichever runs first. A saved split made for other patients, or with other
+    part sizes, is replaced.
     """
     path = Path(path)
     wanted = sorted(str(case_id) for case_id in case_ids)
     if path.is_file():
         saved = load_split(path)
-        if sorted(saved.train + saved.val + saved.test) == wanted:
+        sizes = (len(saved.train), len(saved.val), len(saved.test))
+        if sorted(saved.train + saved.val + saved.test) == wanted and sizes == part_sizes(len(wanted), fractions):
             return saved
     grades = read_grades(nifti_train) if nifti_train is not None else {}
     strata = [grades.get(case_id, "unknown") for case_id in wanted]
-    split = split_patients(wanted, strata=strata, seed=seed)
+    split = split_patients(wanted, fractions=fractions, strata=strata, seed=seed)
     save_split(split, path)
     return split

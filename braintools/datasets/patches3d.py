@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.ndimage as ndi
 import torch
 from torch.utils.data import Dataset
 
@@ -216,6 +217,52 @@ def zscore_patch(patch: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nda
     return patch
 
 
+@dataclass(frozen=True)
+class AppearanceAugmentation:
+    """How often and how strongly each channel of a training patch is blurred, gamma-adjusted and noised.
+
+    Scanners differ in sharpness, contrast curve and noise; the synthetic course data vary them per case, and
+    these per-patch changes (nnU-Net's set) widen that further. Each channel draws its own changes. Medical-safe:
+    intensities change, anatomy and labels do not.
+
+    Attributes:
+        blur_probability, blur_sigma: chance of a Gaussian blur, and its sigma range in voxels.
+        gamma_probability, gamma_range: chance of a gamma curve on the patch's value range, gamma in
+            ``exp(U(-gamma_range, gamma_range))``.
+        noise_probability, noise_std: chance of additive Gaussian noise, its largest std (z-score units).
+    """
+
+    blur_probability: float = 0.0  # off by default: 0.25 s per 128 x 128 x 96 channel on a CPU
+    blur_sigma: tuple[float, float] = (0.5, 1.0)
+    gamma_probability: float = 0.3
+    gamma_range: float = 0.3
+    noise_probability: float = 0.15
+    noise_std: float = 0.1
+
+
+def augment_appearance(patch: np.ndarray, blur: Sequence[float], gamma: Sequence[float], noise: Sequence[float],
+                       rng: np.random.Generator) -> np.ndarray:
+    """Blur (sigma voxels, 0: none), gamma-adjust (1: none) and noise (std, 0: none) each channel, in place.
+
+    Gamma maps the channel's range onto [0, 1], raises it to ``gamma`` and maps it back.
+
+    Example:
+        >>> augment_appearance(np.ones((1, 2, 2, 2), np.float32), [0], [1], [0], np.random.default_rng(0)).sum()
+        np.float32(8.0)
+    """
+    for channel, sigma, g, std in zip(patch, blur, gamma, noise):
+        if sigma > 0:
+            channel[...] = ndi.gaussian_filter(channel, float(sigma), mode="nearest")
+        if g != 1:
+            low, high = float(channel.min()), float(channel.max())
+            if high > low:
+                scaled = (channel - low) / (high - low)
+                channel[...] = np.power(scaled, np.float32(g)) * (high - low) + low
+        if std > 0:
+            channel += rng.standard_normal(channel.shape, dtype=np.float32) * np.float32(std)
+    return patch
+
+
 def crop_image_patch(
     image: np.ndarray,
     origin: Sequence[int],
@@ -304,6 +351,10 @@ class PatchPlan:
     scale: np.ndarray
     shift: np.ndarray
     tumour_centred: bool
+    blur: np.ndarray | None = None  # per channel: Gaussian sigma in voxels (0: none); None: no appearance change
+    gamma: np.ndarray | None = None  # per channel (1: none)
+    noise: np.ndarray | None = None  # per channel: std in z-score units (0: none)
+    noise_seed: int = 0
 
 
 class PatchDataset3D(Dataset):
@@ -321,9 +372,12 @@ class PatchDataset3D(Dataset):
         patches_per_epoch: dataset length; default: the profile's ``patches_per_epoch_3d``. Item ``i`` comes
             from volume ``i % len(volumes)``, so every volume is used equally.
         tumour_probability: share of patches centred on a tumour voxel (the rest on a brain voxel).
-        augment: random flips along each axis (probability ``flip_probability``) and per-channel intensity
-            scale (1 +- ``intensity_scale``) and shift (+- ``intensity_shift``, in z-score units), the
-            shift on every voxel as in MONAI's BraTS recipe.
+        augment: random flips along each of ``flip_axes`` (probability ``flip_probability``) and per-channel
+            intensity scale (1 +- ``intensity_scale``) and shift (+- ``intensity_shift``, in z-score units), the
+            shift on every voxel as in MONAI's BraTS recipe; with ``appearance``, also per-channel blur, gamma
+            and noise (``AppearanceAugmentation``; float32 patches of normalised sources).
+        flip_axes: the axes that may be mirrored; ``(0,)``, left-right only, is the medical-safe choice (brains
+            are nearly mirror-symmetric left-right, never upside down or back to front).
         seed: base seed; the randomness of item ``i`` in epoch ``e`` depends only on (seed, e, i).
         brain_step: grid step of the brain-voxel index (reads 1/brain_step of the image planes once).
         image_dtype: ``torch.float32``, or ``torch.float16`` to halve the bytes for mixed-precision GPU
@@ -344,6 +398,8 @@ class PatchDataset3D(Dataset):
         flip_probability: float = 0.5,
         intensity_scale: float = 0.1,
         intensity_shift: float = 0.1,
+        flip_axes: Sequence[int] = (0, 1, 2),
+        appearance: AppearanceAugmentation | None = None,
         seed: int = 0,
         brain_step: int = 4,
         image_dtype: torch.dtype = torch.float32,
@@ -365,6 +421,10 @@ class PatchDataset3D(Dataset):
         self.flip_probability = flip_probability
         self.intensity_scale = intensity_scale
         self.intensity_shift = intensity_shift
+        if not set(flip_axes) <= {0, 1, 2}:
+            raise ValueError(f"flip_axes must be a subset of (0, 1, 2), got {flip_axes}")
+        self.flip_axes = tuple(int(a) for a in flip_axes)
+        self.appearance = appearance
         self.seed = seed
         self.brain_step = brain_step
         if image_dtype not in (torch.float32, torch.float16):
@@ -402,15 +462,28 @@ class PatchDataset3D(Dataset):
         index = self.volume_index(volume)
         centre, tumour_centred = choose_patch_centre(index, rng, self.tumour_probability)
         channels = self.volumes[volume].image.shape[0]
+        changes = {}
         if self.augment:
-            flips = tuple(bool(f) for f in rng.random(3) < self.flip_probability)
+            flips = tuple(bool(f) and axis in self.flip_axes
+                          for axis, f in enumerate(rng.random(3) < self.flip_probability))
             scale = rng.uniform(1 - self.intensity_scale, 1 + self.intensity_scale, channels).astype(np.float32)
             shift = rng.uniform(-self.intensity_shift, self.intensity_shift, channels).astype(np.float32)
+            if self.appearance is not None:
+                changes = self._appearance_plan(rng, channels)
         else:
             flips = (False, False, False)
             scale, shift = np.ones(channels, np.float32), np.zeros(channels, np.float32)
         origin = patch_origin(centre, index.shape, self.patch_size)
-        return PatchPlan(volume, origin, flips, scale, shift, tumour_centred)
+        return PatchPlan(volume, origin, flips, scale, shift, tumour_centred, **changes)
+
+    def _appearance_plan(self, rng: np.random.Generator, channels: int) -> dict:
+        """Per-channel blur sigma, gamma and noise std of one patch (``self.appearance``)."""
+        look = self.appearance
+        blur = np.where(rng.random(channels) < look.blur_probability, rng.uniform(*look.blur_sigma, channels), 0.0)
+        gamma = np.where(rng.random(channels) < look.gamma_probability,
+                         np.exp(rng.uniform(-look.gamma_range, look.gamma_range, channels)), 1.0)
+        noise = np.where(rng.random(channels) < look.noise_probability, rng.uniform(0, look.noise_std, channels), 0.0)
+        return {"blur": blur, "gamma": gamma, "noise": noise, "noise_seed": int(rng.integers(2**31))}
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (image (C, px, py, pz) of ``image_dtype``, classes uint8 (px, py, pz)) of item ``item``."""
@@ -425,5 +498,9 @@ class PatchDataset3D(Dataset):
             patch = crop_patch(image, plan.origin, self.patch_size, plan.flips, dtype=np.float32)
             augment_intensity(zscore_patch(patch, index.mean, index.std), plan.scale, plan.shift)
             patch = patch.astype(dtype, copy=False)
+        if plan.blur is not None:
+            if patch.dtype != np.float32:
+                raise ValueError("appearance augmentation needs float32 patches (image_dtype=torch.float32)")
+            augment_appearance(patch, plan.blur, plan.gamma, plan.noise, np.random.default_rng(plan.noise_seed))
         labels = crop_patch(classes, plan.origin, self.patch_size, plan.flips, dtype=np.uint8)
         return torch.from_numpy(patch), torch.from_numpy(labels)

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from braintools.datasets.patches3d import PatchDataset3D
+from braintools.datasets.patches3d import AppearanceAugmentation, PatchDataset3D
 from braintools.datasets.slices2d import SliceDataset, select_slices, summarise_source
 from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
@@ -112,6 +112,8 @@ class UNet3DRecipe:
     class_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 2.0)
     focal_gamma: float = 2.0
     monitor: str = "val_loss"
+    flip_axes: tuple[int, ...] = (0,)  # left-right mirroring only: a brain is never upside down or back to front
+    appearance: AppearanceAugmentation | None = AppearanceAugmentation()  # per-channel gamma and noise
     seed: int = 0
     num_workers: int = 0
 
@@ -142,7 +144,8 @@ class UNet3DRecipe:
         """Training patches (new ones every epoch, augmented) and fixed validation patches from the npy cache."""
         source = VolumeSource.from_cache(cache_dir)
         train_set = PatchDataset3D(source.subset(train_ids), self.patch_size, self.patches_per_epoch,
-                                   self.tumour_probability, seed=self.seed)
+                                   self.tumour_probability, flip_axes=self.flip_axes, appearance=self.appearance,
+                                   seed=self.seed)
         val_set = PatchDataset3D(source.subset(val_ids), self.patch_size, self.val_patches, self.tumour_probability,
                                  augment=False, seed=self.seed + 1)
         return train_set, val_set

@@ -60,16 +60,35 @@ TISSUE_CONTRAST = {
 # Vessels and choroid plexus (sparse spots in CSF spaces): enhance on T1ce, flow voids on T2.
 VESSEL_CONTRAST = {"t1": 0.0, "t1ce": 1.5, "t2": -1.5, "flair": -0.1}
 
+# Healthy structures that look like tumour on some modality (what models trained on clean synthetic brains take
+# for tumour on real scans): added to the white-matter = 1 images with a per-case amount (``Lookalikes``).
+# In the 13 real cases, 2-8 % of the normal brain is brighter than 1.3 x white matter on T1ce and 1-5 % brighter
+# than 1.5 x on FLAIR, about half of it within 5 mm of the brain's edge (case_statistics; none in the old
+# synthetic brains).
+LOOKALIKE_CONTRAST = {
+    "rim": {"t1": 0.15, "t1ce": 1.4, "t2": -0.3, "flair": 1.0},  # dura, surface veins, sinus left by skull stripping
+    "choroid": {"t1": 0.2, "t1ce": 1.4, "t2": -0.6, "flair": 0.8},  # choroid plexus in the ventricles
+    "caps": {"t1": -0.1, "t1ce": -0.05, "t2": 0.6, "flair": 1.0},  # periventricular caps and rims
+    "wmh": {"t1": -0.15, "t1ce": -0.1, "t2": 0.9, "flair": 1.1},  # white-matter hyperintensities (older brains)
+}
+# Template channels warped for every case (``warp_tissues``): the three MNI maps, depth under the brain's
+# surface (mm / DEPTH_SCALE_MM, at most 1), closeness to the ventricles (1 inside, 0 from VENTRICLE_REACH_MM on),
+# then the two texture fields.
+GM, WM, MASK, DEPTH, VENTRICLES, TEXTURE_A, TEXTURE_B = range(7)
+DEPTH_SCALE_MM = 30.0
+MIN_SITE_DEPTH_MM = 4.0  # tumour centres lie at least this deep under the brain's surface
+VENTRICLE_REACH_MM = 10.0
+
 
 @dataclass(frozen=True)
 class Templates:
     """MNI152 maps on their own 1 mm grid, plus white-matter sites where a tumour may grow."""
 
-    tissues: np.ndarray  # (3, X, Y, Z) float32: grey matter, white matter, brain mask (cropped MNI box)
+    tissues: np.ndarray  # (5, X, Y, Z) float32: grey matter, white matter, brain mask, depth, ventricles (cropped)
     texture: np.ndarray  # (2, X//2+1, ...) float32: fixed random texture fields on every other voxel
     affine: np.ndarray  # voxel of the cropped box -> MNI world (mm, RAS)
     brain_bbox: np.ndarray  # (2, 3) first and last MNI voxel of the brain mask
-    sites: np.ndarray  # (N, 3) MNI world mm of deep white-matter points in the cerebral hemispheres
+    sites: np.ndarray  # (N, 3) MNI world mm of white- or grey-matter points in the cerebral hemispheres
     room: np.ndarray  # (N,) distance from each site to the brain surface, mm
 
 
@@ -135,7 +154,7 @@ def _odd_crop(lo: np.ndarray, hi: np.ndarray, shape: tuple, margin: int = 4) -> 
 
 @lru_cache(maxsize=1)
 def load_templates() -> Templates:
-    """Load the MNI152 maps once per process (cropped to the brain) and find candidate tumour sites."""
+    """Load the MNI152 maps once per process (cropped to the brain), add depth and ventricle maps, list tumour sites."""
     folder = nilearn_data_dir()
     images = {key: nib.load(folder / name) for key, name in MNI_FILES.items()}
     t1 = np.asarray(images["t1"].dataobj, dtype=np.float32)
@@ -146,17 +165,22 @@ def load_templates() -> Templates:
     gm, wm = (np.asarray(images[key].dataobj)[crop].astype(np.float32) for key in ("gm", "wm"))
     gm, wm = (_sharpen(channel / channel.max()) * mask for channel in (gm, wm))
     total = np.maximum(gm + wm, 1.0)
-    tissues = np.empty((3, *mask.shape), np.float32)
-    np.divide(gm, total, out=tissues[0])
-    np.divide(wm, total, out=tissues[1])
-    tissues[2] = mask
+    tissues = np.empty((5, *mask.shape), np.float32)
+    np.divide(gm, total, out=tissues[GM])
+    np.divide(wm, total, out=tissues[WM])
+    tissues[MASK] = mask
+    depth = ndi.distance_transform_edt(mask)
+    ventricles = (mask - tissues[GM] - tissues[WM] > 0.5) & (depth >= 15.0)  # deep CSF
+    tissues[DEPTH] = np.minimum(depth / DEPTH_SCALE_MM, 1.0)
+    tissues[VENTRICLES] = np.clip(1.0 - ndi.distance_transform_edt(~ventricles) / VENTRICLE_REACH_MM, 0.0, 1.0)
     noise = np.random.default_rng(TEXTURE_SEED).standard_normal((2, *mask[::2, ::2, ::2].shape), np.float32)
     texture = ndi.gaussian_filter(noise, (0, 0.5, 0.5, 0.5))  # 1 mm correlation on a 2 mm grid
     texture /= texture.std(axis=(1, 2, 3), keepdims=True)
     affine = images["t1"].affine.copy()
     affine[:3, 3] += affine[:3, :3] @ np.array([c.start for c in crop])
     coarse_room = ndi.distance_transform_edt(mask[::2, ::2, ::2], sampling=2.0)
-    voxels = np.argwhere((tissues[1, ::2, ::2, ::2] > 0.5) & (coarse_room >= 8.0))
+    cerebrum = (tissues[WM, ::2, ::2, ::2] > 0.5) | (tissues[GM, ::2, ::2, ::2] > 0.5)
+    voxels = np.argwhere(cerebrum & (coarse_room >= MIN_SITE_DEPTH_MM))
     mm = voxels * 2.0 @ affine[:3, :3].T + affine[:3, 3]
     keep = _allowed_sites(mm)
     room = coarse_room[tuple(voxels[keep].T)].astype(np.float32)
@@ -173,7 +197,7 @@ def _smooth_and_halve(volume: np.ndarray, sigma: float) -> np.ndarray:
 
 @lru_cache(maxsize=2)
 def source_tensors(coarse: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (1, 3, ...) tissue and (1, 2, ...) texture tensors; smoothed and halved for coarse grids.
+    """Return (1, 5, ...) tissue and (1, 2, ...) texture tensors; smoothed and halved for coarse grids.
 
     Both tensors span the same (cropped) MNI box, so the same normalised sampling grid serves both.
     """
@@ -209,7 +233,7 @@ def random_transform(rng: np.random.Generator, grid_shape: tuple[int, int, int])
     return CaseTransform(np.linalg.inv(to_output), to_output, elastic, spacing)
 
 
-def brain_box(transform: CaseTransform, grid_shape: tuple[int, int, int], pad_mm: float = 10.0) -> tuple:
+def template_brain_box(transform: CaseTransform, grid_shape: tuple[int, int, int], pad_mm: float = 10.0) -> tuple:
     """Return the slices of the output grid that hold the warped brain (with a margin)."""
     lo, hi = load_templates().brain_bbox
     corners = np.array([[*corner, 1.0] for corner in itertools.product(*zip(lo, hi))])
@@ -242,7 +266,7 @@ def _mass_effect(grid: list, box: tuple, transform: CaseTransform, mass: tuple) 
 def warp_tissues(
     transform: CaseTransform, box: tuple, extra: np.ndarray | None = None, mass: tuple | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Sample the template channels (GM, WM, mask, texture) on the output ``box`` with one trilinear pass.
+    """Sample the template channels (``GM`` ... ``TEXTURE_B``) on the output ``box`` with one trilinear pass.
 
     ``extra`` (C, *COARSE_FIELD_SHAPE) coarse fields are upsampled over the box in the same call as the
     elastic field; ``mass`` = (centre voxel, sigma mm, amplitude) adds a tumour mass effect.
@@ -279,3 +303,57 @@ def normal_images(
         image = (wm * c_wm + gm * c_gm + csf * c_csf) * (1 + texture)
         images[modality] = np.maximum(image + np.float32(VESSEL_CONTRAST[modality]) * vessels, 0)
     return images
+
+
+@dataclass(frozen=True)
+class Lookalikes:
+    """Per-case amount (0: absent) of each healthy structure of ``LOOKALIKE_CONTRAST``, and where it spreads."""
+
+    amount: dict[str, float]
+    density: np.ndarray  # (2, *COARSE_FIELD_SHAPE) smooth fields: where the rim and the caps are strong
+    rim_cover: float  # offset of the rim's density: higher covers more of the brain's edge
+    wmh_threshold: float  # white-matter hyperintensities where a texture field exceeds this (in std)
+    angle: float  # mixing angle of the two texture fields for this case's spots
+
+
+def random_lookalikes(rng: np.random.Generator) -> Lookalikes:
+    """Draw how much dura, choroid plexus, periventricular caps and white-matter lesions one brain shows."""
+    amount = {"rim": rng.uniform(0.4, 1.4), "choroid": rng.uniform(0.3, 1.2), "caps": rng.uniform(0.2, 1.2),
+              "wmh": rng.uniform(0.3, 1.0) if rng.random() < 0.75 else 0.0}
+    return Lookalikes(amount, smooth_noise(rng, (2, *COARSE_FIELD_SHAPE)), float(rng.uniform(-0.2, 0.6)),
+                      float(rng.uniform(1.4, 2.4)), float(rng.uniform(0, 2 * np.pi)))
+
+
+def case_spots(channels: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent unit-std texture fields of this case (the fixed MNI fields mixed by ``angle``)."""
+    c, s = np.float32(np.cos(angle)), np.float32(np.sin(angle))
+    return c * channels[TEXTURE_A] + s * channels[TEXTURE_B], c * channels[TEXTURE_B] - s * channels[TEXTURE_A]
+
+
+def lookalike_weights(channels: np.ndarray, density: np.ndarray, look: Lookalikes, wm: np.ndarray
+                      ) -> dict[str, np.ndarray]:
+    """Where each lookalike lies on the brain box: weights 0..1 (``channels`` from ``warp_tissues``).
+
+    The rim hugs the brain's edge in patches (``density[0]``); choroid plexus is spots inside the ventricles;
+    caps are a band of white matter around them; hyperintensities are spots in deep white matter.
+    """
+    first, second = case_spots(channels, look.angle)
+    depth_mm = channels[DEPTH] * np.float32(DEPTH_SCALE_MM)
+    near = channels[VENTRICLES]
+    patches = np.clip(2.0 * density[0] + np.float32(look.rim_cover), 0, 1)
+    rim = np.exp(-np.maximum(depth_mm - 1.0, 0) / np.float32(2.5)) * patches * np.clip(0.7 + 0.3 * first, 0, 1.5)
+    choroid = np.clip((near - 0.9) / 0.1, 0, 1) * np.clip((second - 0.8) / 0.8, 0, 1)
+    caps = np.clip((near - 0.5) / 0.3, 0, 1) * np.clip((0.97 - near) / 0.05, 0, 1) * wm
+    caps *= np.clip(0.6 + density[1], 0, 1)
+    wmh = np.clip((second - np.float32(look.wmh_threshold)) / 0.5, 0, 1) * wm * (depth_mm > 8.0)
+    return {"rim": rim, "choroid": choroid, "caps": caps, "wmh": wmh}
+
+
+def add_lookalikes(images: dict[str, np.ndarray], weights: dict[str, np.ndarray], look: Lookalikes,
+                   brain: np.ndarray) -> None:
+    """Add each lookalike's contrast (``LOOKALIKE_CONTRAST`` x its amount x its weight) in the brain, in place."""
+    for modality, image in images.items():
+        change = sum(np.float32(LOOKALIKE_CONTRAST[name][modality] * look.amount[name]) * weight
+                     for name, weight in weights.items() if look.amount[name] > 0)
+        if isinstance(change, np.ndarray):
+            np.maximum(image + change * brain, 0, out=image)

@@ -1,16 +1,23 @@
 """Synthetic brain tumours for the synthetic BraTS generator: labels and image appearance.
 
-A tumour is an irregular ellipsoid (random axes and orientation, low-frequency noise on its boundary)
-grown around a deep white-matter point of a cerebral hemisphere: a necrotic / non-enhancing core
-(label 1), an enhancing rim (label 4, 1.5-5 mm thick; absent in low-grade-like cases) and an edema halo
-(label 2) that reaches 5-25 mm further, farther in white matter than in grey matter, never into CSF or
-outside the brain. Everything is computed on the tumour's bounding box only. The images get smooth
-partial-volume boundaries and some texture; the labels stay crisp.
+Shapes and intensities follow what ``braintools.case_statistics`` measures on real BraTS cases (tumour-core
+volume, lobulation, enhancing share of the core, edema reach, intensities relative to white matter and their
+overlap), with per-case randomisation wider than the real spread.
+
+A tumour is a union of one to four irregular ellipsoidal lobes (random axes and orientation, multi-scale
+noise on the boundary) around a white- or grey-matter point of a cerebral hemisphere, from deep white matter
+to the cortex (it may reach the brain's edge, as most real ones do): an enhancing shell (label 4) of varying
+thickness, often broken by non-enhancing gaps, around a necrotic / non-enhancing core (label 1), or a core
+without enhancement in low-grade-like cases; an edema halo (label 2) reaching 8-40 mm further, farther along
+white matter than into grey matter, never into CSF, across the midline or outside the brain. One case in ten
+has a second, smaller focus nearby. Everything is computed on the tumour's bounding box only. The images get
+soft partial-volume boundaries, heterogeneous texture inside each label and edema that fades into normal
+tissue; the labels stay crisp.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.ndimage as ndi
@@ -20,13 +27,20 @@ import torch.nn.functional as F
 from braintools.data.synthetic.anatomy import MNI_TO_BRATS_SCALE, CaseTransform, load_templates, smooth_noise
 
 LOW_GRADE_FRACTION = 0.15
-# Relative intensities (white matter = 1): high-grade NCR, low-grade NCR/NET, ET, edema.
+SATELLITE_FRACTION = 0.1  # cases with a second focus
+# Relative intensities (white matter = 1): high-grade NCR, low-grade NCR/NET, ET, edema (its core; edema fades
+# towards normal tissue at its edge). Medians over the 13 real cases (case_statistics.REAL_STATISTICS), the
+# edema raised so that its faded median matches; low-grade NET from the literature (T2 and FLAIR bright).
 TUMOUR_CONTRAST = {
-    "t1": (0.45, 0.55, 0.82, 0.78),
-    "t1ce": (0.48, 0.57, 1.50, 0.80),
-    "t2": (2.80, 2.30, 1.75, 2.20),
-    "flair": (1.35, 1.90, 1.60, 1.90),
+    "t1": (0.64, 0.60, 0.86, 0.76),
+    "t1ce": (0.72, 0.62, 1.53, 0.78),
+    "t2": (2.42, 2.20, 1.92, 2.5),
+    "flair": (1.85, 1.70, 2.0, 2.3),
 }
+# Per-case spread (std of the log) of each modality's tumour brightness and of each label around it: about 1.3x
+# the spread between real cases.
+TUMOUR_CONTRAST_SPREAD = {"t1": 0.12, "t1ce": 0.12, "t2": 0.2, "flair": 0.2}
+LABEL_CONTRAST_SPREAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -34,15 +48,19 @@ class TumourSpec:
     """Shape and position of one synthetic tumour (sizes in mm, centre in output voxels)."""
 
     centre: np.ndarray
-    radius: float  # core (NCR) radius
-    rim: float  # enhancing rim thickness, 0 for a low-grade-like tumour
+    radius: float  # radius of the necrotic core inside the enhancing shell
+    rim: float  # enhancing shell thickness, 0 for a low-grade-like tumour
     edema: float  # how far the edema reaches beyond the lesion
     axes: np.ndarray  # ellipsoid axis ratios (geometric mean 1)
     rotation: np.ndarray  # 3x3 orientation of the ellipsoid
     roughness: float  # amplitude of the boundary noise
-    boundary_noise: np.ndarray  # (2, 12, 12, 12) unit-std fields over the lesion: boundary, rim thickness
+    boundary_noise: np.ndarray  # (3, 12, 12, 12) unit-std fields over the lesion: boundary, rim thickness, gaps
     edema_noise: np.ndarray  # (2, 9, 9, 9) coarse fields over the edema box: reach (coarse and finer)
     midline: np.ndarray  # (4,) MNI x (mm) of an output voxel (i, j, k, 1): its sign is the hemisphere
+    lobes: np.ndarray = field(default_factory=lambda: np.array([[0.0, 0.0, 0.0, 1.0]]))  # (K, 4): offset mm, size
+    gaps: float = 0.0  # share of the enhancing shell that does not enhance (labelled NCR/NET)
+    fade: float = 0.6  # edema strength at its outer edge (1 at the lesion)
+    heterogeneity: tuple[float, float, float] = (0.08, 0.05, 0.1)  # texture amplitude of NCR, edema, ET
 
     @property
     def low_grade(self) -> bool:
@@ -50,43 +68,74 @@ class TumourSpec:
         return self.rim == 0.0
 
     @property
+    def outer(self) -> float:
+        """Radius of the lesion (core and shell), mm."""
+        return self.radius + self.rim
+
+    @property
     def mass_effect(self) -> tuple[np.ndarray, float, float]:
         """(centre voxel, sigma mm, amplitude) of the displacement that pushes tissue aside."""
-        return self.centre, 0.8 * (self.radius + self.rim), 0.2 * min(1.0, (self.radius + self.rim) / 20)
+        return self.centre, 0.8 * self.outer, 0.2 * min(1.0, self.outer / 20)
 
 
 def _multiscale_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Coarse random fields mixing a low and a middle spatial frequency, unit std, clipped to +-2.5."""
     sigmas = [(0, 1.8, 1.8, 1.8), (0, 0.8, 0.8, 0.8)]
     low, mid = (ndi.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap") for sigma in sigmas)
-    field = 0.8 * low / low.std(axis=(1, 2, 3), keepdims=True) + 0.6 * mid / mid.std(axis=(1, 2, 3), keepdims=True)
-    return np.clip(field, -2.5, 2.5).astype(np.float32)
+    mixed = 0.7 * low / low.std(axis=(1, 2, 3), keepdims=True) + 0.7 * mid / mid.std(axis=(1, 2, 3), keepdims=True)
+    return np.clip(mixed, -2.5, 2.5).astype(np.float32)
+
+
+def _lobes(rng: np.random.Generator, outer: float) -> np.ndarray:
+    """The main lobe (at the centre, size 1) and up to three smaller ones around it: (K, 4) offsets mm, size."""
+    count = int(rng.choice([1, 2, 3, 4], p=[0.2, 0.3, 0.3, 0.2]))
+    lobes = [np.array([0.0, 0.0, 0.0, 1.0])]
+    for _ in range(count - 1):
+        direction = rng.standard_normal(3)
+        offset = direction / np.linalg.norm(direction) * rng.uniform(0.3, 0.8) * outer
+        lobes.append(np.append(offset, rng.uniform(0.45, 0.8)))
+    return np.array(lobes)
 
 
 def sample_tumour(rng: np.random.Generator, transform: CaseTransform) -> TumourSpec:
-    """Draw a tumour whose centre is a deep white-matter site of the warped brain."""
+    """Draw a tumour around a white- or grey-matter site of the warped brain (deep or close to the cortex)."""
     templates = load_templates()
     low_grade = rng.random() < LOW_GRADE_FRACTION
-    radius = rng.uniform(6.0, 25.0)
-    rim = 0.0 if low_grade else rng.uniform(1.5, 5.0)
-    edema, roughness = rng.uniform(5.0, 25.0), rng.uniform(0.12, 0.25)
-    axes = np.exp(rng.uniform(-0.25, 0.25, 3))
+    outer = float(np.exp(rng.uniform(np.log(10.0), np.log(28.0))))
+    rim = 0.0 if low_grade else float(np.clip(outer * rng.uniform(0.12, 0.5), 2.0, outer - 1.5))
+    edema = float(np.exp(rng.uniform(np.log(8.0), np.log(40.0))))
+    roughness = rng.uniform(0.25, 0.5)
+    axes = np.exp(rng.uniform(-0.3, 0.3, 3))
     rotation = np.linalg.qr(rng.standard_normal((3, 3)))[0]
-    boundary_noise, edema_noise = _multiscale_noise(rng, (2, 12, 12, 12)), smooth_noise(rng, (2, 9, 9, 9), 0.9)
+    boundary_noise, edema_noise = _multiscale_noise(rng, (3, 12, 12, 12)), smooth_noise(rng, (2, 9, 9, 9), 0.9)
     room = templates.room * MNI_TO_BRATS_SCALE.mean()
-    radius = min(radius, (room.max() - 2.0) / 1.1 - rim)
-    candidates = np.flatnonzero(room >= (radius + rim) * 1.1 + 2.0)
+    candidates = np.flatnonzero(room >= min(0.4 * outer, np.quantile(room, 0.9)))
     site = templates.sites[rng.choice(candidates)] + rng.uniform(-1.0, 1.0, 3)
     voxel = np.linalg.solve(templates.affine, np.append(site, 1.0))
     centre = (transform.to_output @ voxel)[:3]
     axes = axes / np.prod(axes) ** (1 / 3)
     midline = templates.affine[0, :3] @ transform.to_mni[:3] + np.array([0, 0, 0, templates.affine[0, 3]])
-    return TumourSpec(centre, radius, rim, edema, axes, rotation, roughness, boundary_noise, edema_noise, midline)
+    lobes = _lobes(rng, outer)
+    gaps = 0.0 if low_grade or rng.random() < 0.4 else float(rng.uniform(0.05, 0.4))
+    heterogeneity = (float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.04, 0.12)), float(rng.uniform(0.08, 0.2)))
+    return TumourSpec(centre, outer - rim, rim, edema, axes, rotation, roughness, boundary_noise, edema_noise,
+                      midline, lobes, gaps, float(rng.uniform(0.2, 0.5)), heterogeneity)
+
+
+def sample_satellite(rng: np.random.Generator, main: TumourSpec, spacing: np.ndarray) -> TumourSpec:
+    """A second, smaller focus 1.3-2.5 lesion radii from ``main`` (same grade), with its own shape and edema."""
+    direction = rng.standard_normal(3)
+    offset_mm = direction / np.linalg.norm(direction) * rng.uniform(1.3, 2.5) * main.outer
+    outer = main.outer * rng.uniform(0.25, 0.5)
+    rim = 0.0 if main.low_grade else float(np.clip(outer * rng.uniform(0.3, 0.7), 1.5, max(1.5, outer - 1.0)))
+    return replace(main, centre=main.centre + offset_mm / spacing, radius=max(outer - rim, 1.0), rim=rim,
+                   edema=main.edema * rng.uniform(0.4, 0.9), rotation=np.linalg.qr(rng.standard_normal((3, 3)))[0],
+                   boundary_noise=_multiscale_noise(rng, (3, 12, 12, 12)), lobes=np.array([[0.0, 0.0, 0.0, 1.0]]))
 
 
 def _sub_box(spec: TumourSpec, spacing: np.ndarray, box: tuple) -> tuple:
     """Slices (relative to the brain ``box``) of the tumour's bounding box."""
-    half_mm = (spec.radius + spec.rim) * spec.axes.max() * (1 + spec.roughness) + 1.4 * spec.edema + 4.0
+    half_mm = spec.outer * _lobe_extent(spec) * spec.axes.max() * (1 + spec.roughness) + 1.4 * spec.edema + 4.0
     half = np.ceil(half_mm / spacing).astype(int)
     sub = []
     for c, h, b in zip(spec.centre, half, box):
@@ -94,6 +143,11 @@ def _sub_box(spec: TumourSpec, spacing: np.ndarray, box: tuple) -> tuple:
         lo = int(np.clip(round(c) - h - b.start, 0, size))
         sub.append(slice(lo, int(np.clip(round(c) + h + 1 - b.start, lo, size))))
     return tuple(sub)
+
+
+def _lobe_extent(spec: TumourSpec) -> float:
+    """How far the lobes reach, in lesion radii (1 for a single lobe)."""
+    return float(max(np.linalg.norm(lobe[:3]) / spec.outer + lobe[3] for lobe in spec.lobes))
 
 
 def _same_hemisphere(spec: TumourSpec, box: tuple, sub: tuple) -> np.ndarray:
@@ -107,16 +161,23 @@ def _same_hemisphere(spec: TumourSpec, box: tuple, sub: tuple) -> np.ndarray:
 
 
 def _radial_coordinate(spec: TumourSpec, spacing: np.ndarray, box: tuple, sub: tuple) -> np.ndarray:
-    """Distance-like coordinate (mm) from the centre through the irregular ellipsoid, on ``sub``."""
-    rel = []
-    for axis, (s, b) in enumerate(zip(sub, box)):
-        shape = [1, 1, 1]
-        shape[axis] = -1
-        coords = np.arange(b.start + s.start, b.start + s.stop, dtype=np.float32) - np.float32(spec.centre[axis])
-        rel.append((coords * np.float32(spacing[axis])).reshape(shape))
+    """Distance-like coordinate (mm, lesion radius = ``spec.outer``) through the irregular lobes, on ``sub``.
+
+    Each lobe is the same ellipsoid shifted and scaled; the coordinate is the smallest lobe-scaled distance.
+    """
     q = spec.rotation.astype(np.float32) / spec.axes.astype(np.float32)[None, :]
-    r2 = sum((rel[0] * q[0, k] + rel[1] * q[1, k] + rel[2] * q[2, k]) ** 2 for k in range(3))
-    return np.sqrt(r2)
+    radial = None
+    for lobe in spec.lobes:
+        rel = []
+        for axis, (s, b) in enumerate(zip(sub, box)):
+            shape = [1, 1, 1]
+            shape[axis] = -1
+            coords = np.arange(b.start + s.start, b.start + s.stop, dtype=np.float32) - np.float32(spec.centre[axis])
+            rel.append((coords * np.float32(spacing[axis]) - np.float32(lobe[axis])).reshape(shape))
+        r2 = sum((rel[0] * q[0, k] + rel[1] * q[1, k] + rel[2] * q[2, k]) ** 2 for k in range(3))
+        distance = np.sqrt(r2) / np.float32(lobe[3])
+        radial = distance if radial is None else np.minimum(radial, distance)
+    return radial
 
 
 def _upsample(fields: np.ndarray, shape: tuple) -> np.ndarray:
@@ -127,12 +188,25 @@ def _upsample(fields: np.ndarray, shape: tuple) -> np.ndarray:
 
 def _lesion_box(spec: TumourSpec, spacing: np.ndarray, box: tuple, sub: tuple) -> tuple:
     """Slices (relative to ``sub``) of the box that can hold the core and the rim."""
-    half = np.ceil(((spec.radius + spec.rim) * spec.axes.max() * (1 + spec.roughness) + 2.0) / spacing)
+    half = np.ceil((spec.outer * _lobe_extent(spec) * spec.axes.max() * (1 + spec.roughness) + 2.0) / spacing)
     inner = []
     for c, h, s, b in zip(spec.centre, half.astype(int), sub, box):
         lo = int(np.clip(round(c) - h - b.start - s.start, 0, s.stop - s.start))
         inner.append(slice(lo, int(np.clip(round(c) + h + 1 - b.start - s.start, lo, s.stop - s.start))))
     return tuple(inner)
+
+
+def _core_and_shell(spec: TumourSpec, rho: np.ndarray, rim_noise: np.ndarray, gap_noise: np.ndarray,
+                    spacing: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lesion and necrotic/non-enhancing core masks on the lesion box (the shell is lesion minus core)."""
+    lesion = inside & (rho < spec.outer)
+    if spec.low_grade:
+        return lesion, lesion
+    rim = np.maximum(spec.rim * (1 + 0.5 * rim_noise), max(1.0, 1.05 * float(spacing.max())))
+    core = lesion & (rho < spec.outer - rim)
+    if spec.gaps > 0:  # stretches of the shell that do not enhance: non-enhancing tumour, labelled NCR/NET
+        core |= lesion & (gap_noise > np.quantile(gap_noise, 1 - spec.gaps))
+    return lesion, core
 
 
 def grow_tumour(spec: TumourSpec, spacing: np.ndarray, box: tuple, tissues: tuple) -> tuple:
@@ -144,22 +218,15 @@ def grow_tumour(spec: TumourSpec, spacing: np.ndarray, box: tuple, tissues: tupl
     gm, wm, csf, brain = (channel[sub] for channel in tissues)
     radial = _radial_coordinate(spec, spacing, box, sub)
     inner = _lesion_box(spec, spacing, box, sub)
-    boundary_noise, rim_noise = _upsample(spec.boundary_noise, radial[inner].shape)
+    boundary_noise, rim_noise, gap_noise = _upsample(spec.boundary_noise, radial[inner].shape)
     rho = radial[inner] / (1 + spec.roughness * boundary_noise)
-    outer = spec.radius + spec.rim
-    lesion = np.zeros(gm.shape, bool)
     brain = brain & _same_hemisphere(spec, box, sub)  # the falx stops tumour and edema
-    lesion[inner] = brain[inner] & (rho < outer)
-    ncr = np.zeros(gm.shape, bool)
-    if spec.low_grade:
-        ncr = lesion
-    else:  # the rim thickness varies around its nominal value, and is at least one voxel
-        rim = np.maximum(spec.rim * (1 + 0.45 * rim_noise), max(1.0, 1.05 * float(spacing.max())))
-        ncr[inner] = lesion[inner] & (rho < outer - rim)
+    lesion, ncr = np.zeros(gm.shape, bool), np.zeros(gm.shape, bool)
+    lesion[inner], ncr[inner] = _core_and_shell(spec, rho, rim_noise, gap_noise, spacing, brain[inner])
     coarse, fine = _upsample(spec.edema_noise, gm.shape)
-    beyond = radial - outer
+    beyond = radial - spec.outer
     wm_share = wm / np.maximum(gm + wm + csf, 1e-3)
-    reach = spec.edema * (0.2 + 0.8 * wm_share) * (1 + 0.4 * coarse + 0.25 * fine)
+    reach = spec.edema * (0.15 + 0.85 * wm_share) * (1 + 0.4 * coarse + 0.4 * fine)
     edema = brain & ~lesion & (beyond < reach) & (csf < 0.5)
     components, _ = ndi.label(edema | lesion)
     connected = np.isin(components, np.unique(components[lesion]))
@@ -167,14 +234,15 @@ def grow_tumour(spec: TumourSpec, spacing: np.ndarray, box: tuple, tissues: tupl
     labels[edema & connected] = 2
     labels[lesion & ~ncr] = 4
     labels[ncr] = 1
-    strength = np.where(labels == 2, 0.6 + 0.4 * np.sqrt(np.clip(1 - beyond / reach, 0, 1)), 0)
+    fading = np.sqrt(np.clip(1 - beyond / np.maximum(reach, 1e-3), 0, 1))
+    strength = np.where(labels == 2, spec.fade + (1 - spec.fade) * fading, 0)
     return sub, labels, strength.astype(np.float32)
 
 
 def _texture(rng: np.random.Generator, shape: tuple, spacing: np.ndarray, scale_mm: float) -> np.ndarray:
     """Smooth random texture (zero mean, unit std) with correlation length ``scale_mm``."""
-    field = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), scale_mm / spacing)
-    return field / max(float(field.std()), 1e-6)
+    smooth = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), scale_mm / spacing)
+    return smooth / max(float(smooth.std()), 1e-6)
 
 
 def paint_tumour(
@@ -185,18 +253,44 @@ def paint_tumour(
     contrast: dict[str, tuple],
     spacing: np.ndarray,
     rng: np.random.Generator,
+    heterogeneity: tuple[float, float, float] = (0.08, 0.05, 0.1),
 ) -> None:
-    """Blend tumour intensities into the (white-matter = 1) ``images`` on ``sub``, in place."""
-    sigma = 0.7 / spacing
+    """Blend tumour intensities into the (white-matter = 1) ``images`` on ``sub``, in place.
+
+    ``heterogeneity`` is the relative texture amplitude inside NCR, edema and ET (real tumours are far from
+    uniform: their labels overlap in intensity).
+    """
+    sigma = 1.0 / spacing
     low_grade = not np.any(labels == 4)
     w_ncr = ndi.gaussian_filter((labels == 1).astype(np.float32), sigma)
     w_et = ndi.gaussian_filter((labels == 4).astype(np.float32), sigma)
     w_ed = ndi.gaussian_filter(strength, sigma)
-    tex_core = _texture(rng, labels.shape, spacing, 2.5)
+    tex_core = _texture(rng, labels.shape, spacing, 3.0)
     tex_rim = _texture(rng, labels.shape, spacing, 1.5)
+    h_ncr, h_ed, h_et = (np.float32(h) for h in heterogeneity)
     for modality, image in images.items():
         ncr, net, et, ed = contrast[modality]
-        core = (net if low_grade else ncr) * (1 + 0.08 * tex_core)
+        core = (net if low_grade else ncr) * (1 + h_ncr * tex_core)
         normal = image[sub]
-        blended = normal * (1 - w_ed) + w_ed * ed * (1 + 0.05 * tex_core)
-        image[sub] = (1 - w_ncr - w_et) * blended + w_ncr * core + w_et * et * (1 + 0.1 * tex_rim)
+        blended = normal * (1 - w_ed) + w_ed * ed * (1 + h_ed * tex_core)
+        image[sub] = (1 - w_ncr - w_et) * blended + w_ncr * core + w_et * et * (1 + h_et * tex_rim)
+
+
+def random_tumour_contrast(rng: np.random.Generator) -> dict[str, tuple]:
+    """Per-case tumour intensities around ``TUMOUR_CONTRAST``, keeping the BraTS signatures of FORMATS.md.
+
+    Each modality's tumour gets a common factor (one scanner shows all tumour brighter on FLAIR than another)
+    and each label its own; enhancement stays above core, edema and white matter on T1ce and above itself on T1.
+    """
+    drawn = {}
+    for modality, values in TUMOUR_CONTRAST.items():
+        common = rng.normal(0, TUMOUR_CONTRAST_SPREAD[modality])
+        drawn[modality] = np.array(values) * np.exp(common + rng.normal(0, LABEL_CONTRAST_SPREAD, 4))
+    for modality in ("t1", "t1ce"):  # a necrotic or non-enhancing core is darker than white matter on T1
+        drawn[modality][:2] = np.minimum(drawn[modality][:2], 0.8)
+    for modality in ("t2", "flair"):  # edema (and the core, on T2) are hyperintense on T2 and FLAIR
+        drawn[modality][3] = max(drawn[modality][3], 1.35)
+    drawn["t2"][:2] = np.maximum(drawn["t2"][:2], 1.5)
+    t1ce, t1 = drawn["t1ce"], drawn["t1"]
+    t1ce[2] = max(t1ce[2], 1.15 * max(t1ce[0], t1ce[1], t1ce[3], 1.0), t1[2] + 0.25)  # enhancement
+    return {modality: tuple(float(v) for v in values) for modality, values in drawn.items()}
