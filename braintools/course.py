@@ -66,15 +66,12 @@ class CourseData:
 REAL_CASES_ENV = "BRAINTOOLS_REAL_CASES"  # a folder of real BraTS cases to test models trained on synthetic data
 
 
-def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
-    """Real BraTS cases with segmentations to test the course's models on, and where they come from (notebook 07).
+def real_reference_cases(limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
+    """Real BraTS cases with segmentations to set beside synthetic ones, and where they come from (notebook 02).
 
-    Real data (the ``kaggle`` profile): the test patients of the split. Synthetic data: the cases under
-    ``BRAINTOOLS_REAL_CASES`` if set, else the Kaggle NIfTI dataset when it is mounted (``/kaggle/input``), else
-    none (an empty list). ``limit`` keeps the first cases only (inference on real volumes takes time on a CPU).
+    The cases under ``BRAINTOOLS_REAL_CASES`` if set, else the Kaggle NIfTI dataset when it is mounted
+    (``/kaggle/input``), else none (an empty list). ``limit`` keeps the first cases only.
     """
-    if not data.synthetic:
-        return data.case_files(data.split.test)[:limit], f"the test patients of the real data ({data.data.nifti_train})"
     configured = os.environ.get(REAL_CASES_ENV)
     if configured:
         root = Path(configured).expanduser()
@@ -87,6 +84,18 @@ def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io
         root = download.locate_nifti_dirs(mounted)[0]
     cases = io.find_cases(root, require_seg=True, warn_missing=False)[:limit]
     return cases, f"{len(cases)} real case(s) under {root}"
+
+
+def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
+    """Real BraTS cases with segmentations to test the course's models on, and where they come from (notebook 07).
+
+    Real data (the ``kaggle`` profile): the test patients of the split. Synthetic data: ``real_reference_cases``
+    (``BRAINTOOLS_REAL_CASES``, or the mounted Kaggle data). ``limit`` keeps the first cases only (inference on
+    real volumes takes time on a CPU).
+    """
+    if not data.synthetic:
+        return data.case_files(data.split.test)[:limit], f"the test patients of the real data ({data.data.nifti_train})"
+    return real_reference_cases(limit)
 
 
 def spread_evenly(items: Sequence[T], count: int | None) -> list[T]:

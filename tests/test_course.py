@@ -47,6 +47,7 @@ def test_real_cases_come_from_the_configured_folder_or_the_kaggle_mount(ci_cours
     monkeypatch.setenv(course.REAL_CASES_ENV, str(tmp_path / "real"))
     cases, where = course.real_test_cases(ci_course, limit=2)
     assert [files.case_id for files in cases] == ["case_1", "case_2"] and str(tmp_path / "real") in where
+    assert course.real_reference_cases(limit=2) == (cases, where)  # the same cases for notebook 02's comparison
     monkeypatch.setenv(course.REAL_CASES_ENV, str(tmp_path / "missing"))
     with pytest.raises(DataError, match="missing: folder not found"):
         course.real_test_cases(ci_course)

@@ -100,6 +100,10 @@ def test_compare_cases_puts_real_and_synthetic_side_by_side(phantom):
     assert inside.dropna().all()  # the same cases are inside their own range
     fig = cs.plot_comparison(table)
     assert len([ax for ax in fig.axes if ax.get_title()]) == len(cs.KEY_STATISTICS)
+    assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == ["real", "synthetic"]
+    named = cs.compare_cases(real, label="this dataset")  # real cases against the stored reference
+    assert set(named.columns.get_level_values(0)) == {"real", "this dataset"}
+    assert [t.get_text() for t in cs.plot_comparison(named).axes[0].get_yticklabels()] == ["real", "this dataset"]
     with pytest.raises(ValueError, match="not in the table"):
         cs.plot_comparison(table, ["no such statistic"])
 

@@ -314,16 +314,18 @@ def reference_table() -> pd.DataFrame:
     return table
 
 
-def compare_cases(synthetic: pd.DataFrame, real: pd.DataFrame | None = None) -> pd.DataFrame:
+def compare_cases(synthetic: pd.DataFrame, real: pd.DataFrame | None = None, label: str = "synthetic"
+                  ) -> pd.DataFrame:
     """Real and synthetic statistics side by side (medians, 10-90 % ranges, and whether the synthetic median
-    falls inside the real range). ``real``: per-case statistics of real cases, default ``REAL_STATISTICS``."""
+    falls inside the real range). ``real``: per-case statistics of real cases, default ``REAL_STATISTICS``;
+    ``label``: the name of the compared cases' columns (e.g. "this dataset" for a real one). Notebook 02."""
     reference = reference_table() if real is None else summarise(real)
     ours = summarise(synthetic)
-    table = pd.concat({"real": reference, "synthetic": ours}, axis=1).dropna(how="all")
-    median, low, high = table["synthetic", "median"], table["real", "p10"], table["real", "p90"]
+    table = pd.concat({"real": reference, label: ours}, axis=1).dropna(how="all")
+    median, low, high = table[label, "median"], table["real", "p10"], table["real", "p90"]
     inside = ((median >= low) & (median <= high)).astype("boolean")
     inside[median.isna() | low.isna()] = pd.NA  # not measurable in one of the two sets
-    table["synthetic", "median in real range"] = inside
+    table[label, "median in real range"] = inside
     return table
 
 
@@ -335,21 +337,22 @@ def plot_comparison(table: pd.DataFrame, statistics: Sequence[str] | None = None
     missing = [name for name in names if name not in table.index]
     if missing:
         raise ValueError(f"statistics not in the table: {missing}")
+    sources = list(dict.fromkeys(table.columns.get_level_values(0)))  # "real", then the compared cases
     rows = -(-len(names) // columns)
     fig = Figure(figsize=(3.0 * columns, 1.6 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, name in zip(axes, names):
-        for position, (source, colour) in enumerate((("real", "#0072B2"), ("synthetic", "#E69F00"))):
+        for position, (source, colour) in enumerate(zip(sources, ("#0072B2", "#E69F00"))):
             low, median, high = (table.loc[name, (source, key)] for key in ("p10", "median", "p90"))
             ax.plot([low, high], [position, position], color=colour, linewidth=4, alpha=0.5)
             ax.plot([median], [position], "o", color=colour, markeredgecolor="black")
-        ax.set_yticks([0, 1], ["real", "synthetic"], fontsize=8)
+        ax.set_yticks([0, 1], sources, fontsize=8)
         ax.set_ylim(-0.6, 1.6)
         ax.set_title(name, fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
     for ax in axes[len(names):]:
         ax.set_axis_off()
-    fig.suptitle("real vs synthetic: median (dot) and 10-90 % of cases (bar)", fontsize=10)
+    fig.suptitle(f"{sources[0]} vs {sources[1]}: median (dot) and 10-90 % of cases (bar)", fontsize=10)
     return fig
 
 
