@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 @dataclass
 class CourseData:
-    """The profile's data, ready to train on (``prepare_data``).
+    """The profile's data, ready to train on (``prepare_data``) (notebook 04).
 
     Attributes:
         profile: the profile it was prepared for.
@@ -100,6 +100,7 @@ def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io
 
 def spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
     """``count`` items spread evenly over ``items``, first one included, order kept (``None``: all of them).
+    Introduced in notebook 04.
 
     BraTS 2020 numbers its high-grade patients first, so the first 60 cases would all be high grade.
 
@@ -142,7 +143,7 @@ def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progr
 
 @dataclass
 class H5Slices:
-    """The HDF5 slice volumes of some parts of the split, cached and paired with their NIfTI cases.
+    """The HDF5 slice volumes of some parts of the split, cached and paired with their NIfTI cases (notebook 04).
 
     Attributes:
         source: the patients of those parts, named by their NIfTI case ids, so a split part selects them directly
@@ -184,6 +185,7 @@ class H5Slices:
 def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "val"), progress: bool = False,
                       cache_dir: str | Path | None = None, nifti_fallback: bool = True) -> H5Slices:
     """Cache the HDF5 volumes of some split ``parts`` (inferred channel order) and pair them with their cases (04).
+    Introduced in notebook 04.
 
     Volume ``v`` is the NIfTI case ``BraTS20_Training_<v>`` (``download.h5_volume_case``) only when their labels are
     equal up to an in-plane flip or transpose (``download.match_in_plane``, against the NIfTI npy cache); that

@@ -46,7 +46,7 @@ HD95_PENALTY_MM = 373.13  # sqrt(240**2 + 240**2 + 155**2): the largest distance
 
 
 def spacing_from_affine(affine: np.ndarray) -> tuple[float, ...]:
-    """Voxel size in mm along each array axis: the lengths of the affine's first three columns.
+    """Voxel size in mm along each array axis: the lengths of the affine's first three columns (notebook 07).
 
     Example:
         >>> spacing_from_affine(np.diag([-1.0, -1.0, 2.0, 1.0]))
@@ -59,7 +59,7 @@ def spacing_from_affine(affine: np.ndarray) -> tuple[float, ...]:
 
 
 def dice(pred_mask: np.ndarray, gt_mask: np.ndarray, empty: str = "brats") -> float:
-    """Dice overlap 2|P and G| / (|P| + |G|) of two boolean masks; empty masks follow ``empty``.
+    """Dice overlap 2|P and G| / (|P| + |G|) of two boolean masks; empty masks follow ``empty`` (notebook 04).
 
     Example:
         >>> dice(np.array([1, 1, 0]), np.array([1, 0, 0]))
@@ -77,7 +77,7 @@ def hd95(
     pred_mask: np.ndarray, gt_mask: np.ndarray, spacing: Sequence[float] | np.ndarray | None = None,
     empty: str = "brats",
 ) -> float:
-    """95th-percentile symmetric Hausdorff distance between the surfaces of two masks, in mm.
+    """95th-percentile symmetric Hausdorff distance between the surfaces of two masks, in mm (notebook 04).
 
     Args:
         pred_mask, gt_mask: boolean masks of the same shape.
@@ -99,7 +99,7 @@ def hd95(
 
 
 def sensitivity(pred_mask: np.ndarray, gt_mask: np.ndarray, empty: str = "brats") -> float:
-    """True-positive rate |P and G| / |G|; an empty ground truth scores like Dice under ``empty``."""
+    """True-positive rate |P and G| / |G|; an empty ground truth scores like Dice under ``empty`` (notebook 07)."""
     pred, gt = _masks(pred_mask, gt_mask)
     fixed = _empty_region_score(pred.any(), gt.any(), empty, perfect=1.0, worst=0.0)
     if fixed is not None:
@@ -108,7 +108,7 @@ def sensitivity(pred_mask: np.ndarray, gt_mask: np.ndarray, empty: str = "brats"
 
 
 def specificity(pred_mask: np.ndarray, gt_mask: np.ndarray, empty: str = "brats") -> float:
-    """True-negative rate |not P and not G| / |not G|; no negatives at all: 1 (``"brats"``) or NaN."""
+    """True-negative rate |not P and not G| / |not G|; no negatives at all: 1 (``"brats"``) or NaN (notebook 07)."""
     pred, gt = _masks(pred_mask, gt_mask)
     _check_convention(empty)
     negatives = np.count_nonzero(~gt)
@@ -122,6 +122,7 @@ def region_metrics(
     convention: str = "brats",
 ) -> dict[str, float]:
     """All metrics of the regions WT, TC, ET for two contiguous class maps (0..3): ``{"Dice_WT": ..., ...}``.
+    Introduced in notebook 08.
 
     Args:
         pred_classes, gt_classes: contiguous class maps of the same shape.
@@ -156,7 +157,7 @@ def evaluate_folder(
     progress: bool = True,
     skip_failures: bool = False,
 ) -> pd.DataFrame:
-    """Score every prediction ``<case_id>.nii[.gz]`` in ``pred_dir`` against its case under ``gt_root``.
+    """Score every prediction ``<case_id>.nii[.gz]`` in ``pred_dir`` against its case under ``gt_root`` (notebook 07).
 
     Args:
         pred_dir: folder of predicted segmentations with BraTS labels, named after the case.
@@ -202,6 +203,7 @@ def evaluate_folder(
 
 def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
     """Mean, std, median and case count per metric and region of an ``evaluate_folder`` table (NaN skipped).
+    Introduced in notebook 07.
 
     Returns:
         Columns ``metric, region, mean, std, median, n_cases, convention`` (``n_cases``: non-NaN values).
@@ -248,6 +250,7 @@ def mean_uncertainty(values: Sequence[float] | np.ndarray, confidence: float = 0
 def compare_variants(per_case: pd.DataFrame, metric: str = "Dice", baseline: str | None = None,
                      noise: bool = False) -> pd.DataFrame:
     """Mean ``metric`` per region for each ``variant`` of a per-case table, and its change from ``baseline``.
+    Introduced in notebook 04.
 
     Args:
         per_case: rows with ``variant``, ``case_id`` and ``<metric>_<region>`` columns (NaN skipped).
@@ -306,14 +309,14 @@ def paired_difference(per_case: pd.DataFrame, column: str, variant: str, baselin
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a table as CSV without its index, atomically (readers never see half a file)."""
+    """Write a table as CSV without its index, atomically (readers never see half a file) (notebook 07)."""
     with atomic_path(path) as temporary:
         table.to_csv(temporary, index=False)
     return Path(path)
 
 
 def resolve_spacing(spacing: Sequence[float] | np.ndarray | None, ndim: int) -> tuple[float, ...]:
-    """Voxel size per axis from ``None`` (1 mm), a sequence of ``ndim`` sizes, or a 4 x 4 affine."""
+    """Voxel size per axis from ``None`` (1 mm), a sequence of ``ndim`` sizes, or a 4 x 4 affine (notebook 07)."""
     if spacing is None:
         return (1.0,) * ndim
     array = np.asarray(spacing, dtype=np.float64)

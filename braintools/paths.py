@@ -23,7 +23,7 @@ DATA_ENV = "BRAINTOOLS_DATA"
 
 
 def repo_root() -> Path | None:
-    """Return the root of the course checkout this package was imported from, or ``None`` if installed."""
+    """Return the root of the course checkout this package was imported from, or ``None`` if installed (notebook 01)."""
     root = Path(__file__).resolve().parent.parent
     pyproject = root / "pyproject.toml"
     if pyproject.is_file() and 'name = "braintools"' in pyproject.read_text(encoding="utf-8"):
@@ -32,7 +32,7 @@ def repo_root() -> Path | None:
 
 
 def data_dir() -> Path:
-    """Return the root of all data, caches and checkpoints (created if missing).
+    """Return the root of all data, caches and checkpoints (created if missing) (notebook 01).
 
     ``BRAINTOOLS_DATA`` wins; otherwise ``data/`` at the repository root in a checkout, or
     ``~/.cache/braintools`` when the package is installed from an index.
@@ -50,12 +50,12 @@ def data_dir() -> Path:
 
 
 def synthetic_dir(profile_name: str) -> Path:
-    """Return the folder of the synthetic dataset of a profile (both Kaggle layouts live inside)."""
+    """Return the folder of the synthetic dataset of a profile (both Kaggle layouts live inside) (notebook 01)."""
     return data_dir() / "synthetic" / profile_name
 
 
 def outputs_dir(profile_name: str) -> Path:
-    """Return the folder for a profile's caches, checkpoints and predictions (created if missing)."""
+    """Return the folder for a profile's caches, checkpoints and predictions (created if missing) (notebook 01)."""
     folder = data_dir() / "outputs" / profile_name
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -41,7 +41,7 @@ BRATS_SHAPE = (240, 240, 155)
 
 @dataclass(frozen=True)
 class Profile:
-    """Sizes for one way of running the course.
+    """Sizes for one way of running the course (notebook 01).
 
     Attributes:
         name: profile name (``ci``, ``course``, ``kaggle``, ``colab`` or ``kaggle-cpu``).
@@ -202,7 +202,7 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """Return the profile ``name``, or the one named by ``BRAINTOOLS_PROFILE`` (default ``course``).
+    """Return the profile ``name``, or the one named by ``BRAINTOOLS_PROFILE`` (default ``course``) (notebook 01).
 
     Example:
         >>> get_profile("ci").grid_shape

@@ -37,7 +37,7 @@ _BRATS20_TRAINING_ID = re.compile(r"^BraTS20_Training_(?P<number>\d+)$", re.IGNO
 
 @dataclass
 class DataPaths:
-    """Where the data of the course lives, whatever its origin."""
+    """Where the data of the course lives, whatever its origin (notebook 01)."""
 
     source: str  # "kaggle" or "synthetic"
     nifti_train: Path  # folder of training case folders (MICCAI_BraTS2020_TrainingData)
@@ -65,13 +65,15 @@ class DataPaths:
 
 
 def kaggle_input_root() -> Path:
-    """Return the folder of mounted Kaggle datasets: ``BRAINTOOLS_KAGGLE_INPUT`` if set, else ``/kaggle/input``."""
+    """Return the folder of mounted Kaggle datasets: ``BRAINTOOLS_KAGGLE_INPUT`` if set, else ``/kaggle/input``.
+    Introduced in notebook 01."""
     configured = os.environ.get(KAGGLE_INPUT_ENV)
     return Path(configured).expanduser() if configured else KAGGLE_INPUT
 
 
 def kaggle_input_dir(handle: str, base: Path | None = None) -> Path | None:
-    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``kaggle_input_root()``), or None."""
+    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``kaggle_input_root()``), or None.
+    Introduced in notebook 01."""
     base = kaggle_input_root() if base is None else Path(base)
     name = handle.split("/")[1]
     for candidate in (base / name, base / "datasets" / handle):
@@ -81,7 +83,7 @@ def kaggle_input_dir(handle: str, base: Path | None = None) -> Path | None:
 
 
 def download_dataset(handle: str, version: int) -> Path:
-    """Return a local folder with the dataset: the Kaggle mount if present, else a kagglehub download.
+    """Return a local folder with the dataset: the Kaggle mount if present, else a kagglehub download (notebook 01).
 
     With ``BRAINTOOLS_KAGGLE_INPUT`` set, the dataset must be there: a missing one is a ``DataError``, not a download.
     """
@@ -108,7 +110,7 @@ def _find_dir(root: Path, wanted: str, max_depth: int = 5) -> Path | None:
 
 
 def locate_nifti_dirs(root: str | os.PathLike) -> tuple[Path, Path | None]:
-    """Find the training and validation case folders inside a download of the NIfTI dataset."""
+    """Find the training and validation case folders inside a download of the NIfTI dataset (notebook 01)."""
     root = Path(root)
     train = _find_dir(root, "MICCAI_BraTS2020_TrainingData")
     if train is None:
@@ -118,7 +120,7 @@ def locate_nifti_dirs(root: str | os.PathLike) -> tuple[Path, Path | None]:
 
 
 def locate_h5_dir(root: str | os.PathLike) -> tuple[Path, Path | None]:
-    """Find the HDF5 slice folder (``content/data``) and the root metadata CSV inside a download."""
+    """Find the HDF5 slice folder (``content/data``) and the root metadata CSV inside a download (notebook 01)."""
     root = Path(root)
     for folder, names in io.walk_files(root):
         if any(name.startswith("volume_") and name.endswith(".h5") for name in names):
@@ -129,6 +131,7 @@ def locate_h5_dir(root: str | os.PathLike) -> tuple[Path, Path | None]:
 
 def h5_volume_case(volume: int, cases: Sequence[io.CaseFiles]) -> io.CaseFiles | None:
     """Return the NIfTI case of HDF5 volume ``volume``: ``BraTS20_Training_<volume>`` if it is among ``cases``.
+    Introduced in notebook 01.
 
     The HDF5 files and their CSVs name a patient by its volume number only, which is very likely its BraTS20
     training id (FORMATS.md): ``pair_h5_volume`` checks that on the data. None when there is no such case.
@@ -177,7 +180,7 @@ def apply_in_plane(array: np.ndarray, name: str) -> np.ndarray:
 
 @dataclass
 class H5Pairing:
-    """How an HDF5 volume relates to a NIfTI case (``pair_h5_volume``)."""
+    """How an HDF5 volume relates to a NIfTI case (``pair_h5_volume``) (notebook 01)."""
 
     volume: int
     case_id: str | None  # the NIfTI case BraTS20_Training_<volume>; None when there is none
@@ -204,6 +207,7 @@ class H5Pairing:
 
 def pair_h5_volume(h5_case: io.Case, cases: Sequence[io.CaseFiles], volume: int | None = None) -> H5Pairing:
     """Find the NIfTI case of an HDF5 volume and check it: same segmentation up to an in-plane flip or transpose?
+    Introduced in notebook 01.
 
     Args:
         h5_case: the volume from ``io.load_h5_volume`` (read with the channel order you use).
@@ -230,7 +234,7 @@ def pair_h5_volume(h5_case: io.Case, cases: Sequence[io.CaseFiles], volume: int 
 
 
 def synthetic_data(profile: Profile) -> DataPaths:
-    """Generate (or reuse) the synthetic dataset of a profile and return its paths."""
+    """Generate (or reuse) the synthetic dataset of a profile and return its paths (notebook 01)."""
     from braintools.data import synthetic  # imported here: the generator pulls in torch and nilearn
 
     root = synthetic.ensure_synthetic_dataset(profile)
@@ -240,7 +244,7 @@ def synthetic_data(profile: Profile) -> DataPaths:
 
 
 def kaggle_data() -> DataPaths:
-    """Download (or find) both Kaggle BraTS 2020 datasets and return their paths; raises on failure."""
+    """Download (or find) both Kaggle BraTS 2020 datasets and return their paths; raises on failure (notebook 01)."""
     nifti_root = download_dataset(NIFTI_HANDLE, NIFTI_VERSION)
     h5_root = download_dataset(H5_HANDLE, H5_VERSION)
     train, validation = locate_nifti_dirs(nifti_root)
@@ -249,7 +253,7 @@ def kaggle_data() -> DataPaths:
 
 
 def get_dataset(profile: Profile | None = None, fallback: bool = True) -> DataPaths:
-    """Return the data for a profile: real Kaggle data for ``kaggle``, synthetic data otherwise.
+    """Return the data for a profile: real Kaggle data for ``kaggle``, synthetic data otherwise (notebook 01).
 
     When the real download fails (offline, refused, no space) and ``fallback`` is true, print why and
     use the synthetic dataset at real BraTS size (the ``course`` profile) instead.
@@ -269,7 +273,7 @@ def get_dataset(profile: Profile | None = None, fallback: bool = True) -> DataPa
 
 
 def layout_tree(root: str | os.PathLike, depth: int = 3, max_entries: int = 4) -> str:
-    """Return an indented listing of ``root`` down to ``depth`` levels, eliding long folders.
+    """Return an indented listing of ``root`` down to ``depth`` levels, eliding long folders (notebook 01).
 
     Example:
         >>> print(layout_tree(paths.nifti_train.parent, depth=2))  # doctest: +SKIP
@@ -295,7 +299,7 @@ def _folder_size(folder: Path) -> int:
 
 
 def describe_data(paths: DataPaths) -> pd.DataFrame:
-    """Table of what is on disk: for each layout its folder, cases, files or slices, and size in GB."""
+    """Table of what is on disk: for each layout its folder, cases, files or slices, and size in GB (notebook 01)."""
     train = io.find_cases(paths.nifti_train, warn_missing=False)
     rows = [{"layout": "NIfTI training", "folder": str(paths.nifti_train), "cases": len(train),
              "files": sum(len(c.images) + (c.seg is not None) for c in train),

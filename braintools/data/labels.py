@@ -12,10 +12,14 @@ from __future__ import annotations
 import functools
 import operator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from braintools.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 CLASS_NAMES = ("background", "NCR", "ED", "ET")  # contiguous training classes 0..3
 REGIONS = ("WT", "TC", "ET")
@@ -102,7 +106,7 @@ def regions_from_labels(seg: np.ndarray, convention: LabelConvention = BRATS2020
     return regions_from_classes(to_contiguous(seg, convention))
 
 
-def regions_from_classes(classes, axis: int = 0):
+def regions_from_classes(classes: np.ndarray | torch.Tensor, axis: int = 0) -> np.ndarray | torch.Tensor:
     """Boolean masks of the regions [WT, TC, ET] of contiguous classes 0..3, stacked along ``axis`` (notebook 02).
 
     Works on NumPy arrays and on torch tensors (e.g. ``axis=1`` for a batch (N, ...) -> (N, 3, ...)).

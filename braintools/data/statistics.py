@@ -104,6 +104,7 @@ def _white_matter_medians(image: np.ndarray, tissues: np.ndarray) -> np.ndarray:
 
 def intensity_statistics(image: np.ndarray, tissues: np.ndarray, min_voxels: int = 50) -> dict[str, float]:
     """Median of each tissue per modality relative to white matter (``t2 ED/WM``) and in z units (``t2 ED z``).
+    Introduced in notebook 02.
 
     z units are the pre-cache's: (value - brain mean) / brain std, the brain being every non-zero voxel.
     """
@@ -124,7 +125,7 @@ def intensity_statistics(image: np.ndarray, tissues: np.ndarray, min_voxels: int
 
 
 def histogram_overlap(a: np.ndarray, b: np.ndarray, bins: np.ndarray = HISTOGRAM_BINS) -> float:
-    """Shared area of two normalised histograms (0: the values never meet, 1: same distribution).
+    """Shared area of two normalised histograms (0: the values never meet, 1: same distribution) (notebook 02).
 
     Example:
         >>> histogram_overlap(np.array([1.0, 1.0]), np.array([1.0, 1.0]))
@@ -138,7 +139,7 @@ def histogram_overlap(a: np.ndarray, b: np.ndarray, bins: np.ndarray = HISTOGRAM
 
 
 def overlap_statistics(image: np.ndarray, tissues: np.ndarray, min_voxels: int = 50) -> dict[str, float]:
-    """Histogram overlap of the label pairs ``OVERLAP_PAIRS`` on every modality (``t1ce ET~NCR``)."""
+    """Histogram overlap of the label pairs ``OVERLAP_PAIRS`` on every modality (``t1ce ET~NCR``) (notebook 02)."""
     reference = _white_matter_medians(image, tissues)
     stats = {}
     for channel, modality in enumerate(MODALITIES):
@@ -154,7 +155,7 @@ def overlap_statistics(image: np.ndarray, tissues: np.ndarray, min_voxels: int =
 
 
 def surface_area(mask: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> float:
-    """Area (mm^2) of the voxel faces between ``mask`` and the rest (outside the array counts as outside).
+    """Area (mm^2) of the voxel faces between ``mask`` and the rest (outside the array counts as outside) (notebook 02).
 
     Example:
         >>> surface_area(np.ones((1, 1, 1), bool))
@@ -167,7 +168,8 @@ def surface_area(mask: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -
 
 
 def solidity(mask: np.ndarray) -> float:
-    """Voxel count / volume of the convex hull of the voxel cubes (1: convex; lobulated shapes score less)."""
+    """Voxel count / volume of the convex hull of the voxel cubes (1: convex; lobulated shapes score less).
+    Introduced in notebook 02."""
     surface = mask & ~ndi.binary_erosion(mask)
     points = np.argwhere(surface).astype(np.float64)
     if len(points) < 4:
@@ -180,7 +182,8 @@ def solidity(mask: np.ndarray) -> float:
 
 
 def shape_statistics(seg: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> dict[str, float]:
-    """Volumes (mL), label shares, components, sphericity, solidity and ET thickness of one segmentation."""
+    """Volumes (mL), label shares, components, sphericity, solidity and ET thickness of one segmentation.
+    Introduced in notebook 02."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
     wt, tc, et = seg > 0, (seg == 1) | (seg == 4), seg == 4
     volumes = {name: float(np.count_nonzero(seg == value)) * voxel_ml for name, value in LABEL_VALUES.items()}
@@ -204,7 +207,8 @@ def shape_statistics(seg: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0)
 
 def position_statistics(tissues: np.ndarray, brain: np.ndarray,
                         spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> dict[str, float]:
-    """Where the tumour sits: distances of the core from the brain's edge and the ventricles, edema reach."""
+    """Where the tumour sits: distances of the core from the brain's edge and the ventricles, edema reach.
+    Introduced in notebook 02."""
     wt = tissues >= TISSUE_CODES["NCR"]
     tc = (tissues == TISSUE_CODES["NCR"]) | (tissues == TISSUE_CODES["ET"])
     depth = ndi.distance_transform_edt(brain, sampling=spacing)
@@ -238,7 +242,7 @@ def _block_mean(volume: np.ndarray, block: int = 4) -> np.ndarray:
 
 def scanner_statistics(image: np.ndarray, tissues: np.ndarray,
                        spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> dict[str, float]:
-    """Bias-field strength and noise (per axis) of every modality, measured in eroded white matter."""
+    """Bias-field strength and noise (per axis) of every modality, measured in eroded white matter (notebook 02)."""
     wm = ndi.binary_erosion(tissues == TISSUE_CODES["WM"], iterations=1)
     coarse_wm = _block_mean(wm.astype(np.float32))
     sigma = [BIAS_SIGMA_MM / (s * BLOCK) for s in spacing]
@@ -263,7 +267,8 @@ def scanner_statistics(image: np.ndarray, tissues: np.ndarray,
 
 
 def measure_case(image: np.ndarray, seg: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> dict[str, float]:
-    """Every statistic of one case (image (4, X, Y, Z) raw intensities in ``MODALITIES`` order, BraTS labels)."""
+    """Every statistic of one case (image (4, X, Y, Z) raw intensities in ``MODALITIES`` order, BraTS labels).
+    Introduced in notebook 02."""
     image = np.asarray(image, dtype=np.float32)
     seg = np.asarray(seg)
     validate_labels(seg)
@@ -286,7 +291,7 @@ def _spacing(affine: np.ndarray) -> tuple[float, float, float]:
 
 
 def measure_cases(cases: Iterable) -> pd.DataFrame:
-    """One row of statistics per case (``io.Case`` or ``synthetic.SyntheticCase``, with a segmentation).
+    """One row of statistics per case (``io.Case`` or ``synthetic.SyntheticCase``, with a segmentation) (notebook 02).
 
     Pass a generator (``(io.load_case(f) for f in files)``) to hold one full-size case in memory at a time.
     """
@@ -302,13 +307,14 @@ def measure_cases(cases: Iterable) -> pd.DataFrame:
 
 
 def summarise(per_case: pd.DataFrame) -> pd.DataFrame:
-    """Median and 10-90 % range of every statistic over the cases (NaN ignored); one row per statistic."""
+    """Median and 10-90 % range of every statistic over the cases (NaN ignored); one row per statistic (notebook 02)."""
     return pd.DataFrame({"median": per_case.median(), "p10": per_case.quantile(0.1), "p90": per_case.quantile(0.9),
                          "cases": per_case.count()})
 
 
 def reference_table() -> pd.DataFrame:
-    """``REAL_STATISTICS`` as a table like ``summarise`` returns (measured on 13 real BraTS 2018 cases)."""
+    """``REAL_STATISTICS`` as a table like ``summarise`` returns (measured on 13 real BraTS 2018 cases).
+    Introduced in notebook 02."""
     table = pd.DataFrame.from_dict(REAL_STATISTICS, orient="index", columns=["median", "p10", "p90"])
     table["cases"] = REAL_CASES
     return table
@@ -330,7 +336,8 @@ def compare_cases(synthetic: pd.DataFrame, real: pd.DataFrame | None = None, lab
 
 
 def plot_comparison(table: pd.DataFrame, statistics: Sequence[str] | None = None, columns: int = 4) -> Figure:
-    """Draw ``compare_cases`` output: per statistic, the real and synthetic 10-90 % ranges with their medians."""
+    """Draw ``compare_cases`` output: per statistic, the real and synthetic 10-90 % ranges with their medians.
+    Introduced in notebook 02."""
     from matplotlib.figure import Figure
 
     names = list(statistics or KEY_STATISTICS)
@@ -357,8 +364,10 @@ def plot_comparison(table: pd.DataFrame, statistics: Sequence[str] | None = None
 
 
 def format_reference(summary: pd.DataFrame) -> str:
-    """The Python literal of ``REAL_STATISTICS`` for a ``summarise`` table (to update this module after a new
-    measurement: ``print(format_reference(summarise(measure_cases(real_cases))))``)."""
+    """The Python literal of ``REAL_STATISTICS`` for a ``summarise`` table (a maintainer's tool, no notebook).
+
+    To update this module after a new measurement: ``print(format_reference(summarise(measure_cases(cases))))``.
+    """
     lines = ["REAL_STATISTICS: dict[str, tuple[float, float, float]] = {"]
     for name, row in summary.iterrows():
         lines.append(f'    "{name}": ({row["median"]:.4g}, {row["p10"]:.4g}, {row["p90"]:.4g}),')

@@ -25,7 +25,7 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class AugmentParams:
-    """One random draw: flip or not, zoom factor, and per-channel brightness shift and contrast factor."""
+    """One random draw: flip or not, zoom factor, and per-channel brightness shift and contrast factor (notebook 04)."""
 
     flip: bool
     zoom: float
@@ -34,12 +34,12 @@ class AugmentParams:
 
 
 def flip_left_right(array: np.ndarray) -> np.ndarray:
-    """Mirror a slice (..., X, Y) along X, the patient's left-right axis in BraTS arrays."""
+    """Mirror a slice (..., X, Y) along X, the patient's left-right axis in BraTS arrays (notebook 04)."""
     return np.ascontiguousarray(np.flip(array, axis=-2))
 
 
 def zoom_slice(array: np.ndarray, factor: float, order: int) -> np.ndarray:
-    """Zoom a slice (..., H, W) about its centre by ``factor`` (> 1 enlarges), keeping its shape.
+    """Zoom a slice (..., H, W) about its centre by ``factor`` (> 1 enlarges), keeping its shape (notebook 04).
 
     Args:
         array: 2D slice, or channels first (C, H, W); every channel gets the same zoom.
@@ -63,6 +63,7 @@ def adjust_brightness_contrast(
     image: np.ndarray, brightness: np.ndarray, contrast: np.ndarray, brain: np.ndarray | None = None
 ) -> np.ndarray:
     """Return ``image * contrast + brightness`` per channel inside the brain; the background keeps its value.
+    Introduced in notebook 04.
 
     Args:
         image: (C, H, W) slice, normally z-scored.
@@ -76,7 +77,7 @@ def adjust_brightness_contrast(
 
 @dataclass(frozen=True)
 class SliceAugmenter:
-    """Random medical-safe augmentation of a (C, H, W) image and its (H, W) class mask.
+    """Random medical-safe augmentation of a (C, H, W) image and its (H, W) class mask (notebook 04).
 
     Args:
         flip_probability: chance of a left-right flip.

@@ -43,7 +43,7 @@ from braintools.profiles import get_profile
 
 @dataclass
 class VolumeIndex:
-    """Voxel coordinates to centre patches on, listed once per volume.
+    """Voxel coordinates to centre patches on, listed once per volume (notebook 05).
 
     Attributes:
         shape: the volume's (X, Y, Z) size.
@@ -65,6 +65,7 @@ def build_volume_index(
     image: np.ndarray, classes: np.ndarray, brain_step: int = 4, with_statistics: bool = False, eps: float = 1e-8
 ) -> VolumeIndex:
     """List tumour voxels (from ``classes``) and brain voxels (from every ``brain_step``-th voxel of ``image``).
+    Introduced in notebook 05.
 
     Reads the label array once and 1/``brain_step`` of the image planes; with ``with_statistics`` it reads
     the whole image once to get per-channel brain mean and std (for volumes that are not yet z-scored).
@@ -86,7 +87,8 @@ def build_volume_index(
 
 
 def brain_statistics(image: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std (+ ``eps``) of the brain voxels, as ``preprocess.zscore_brain`` uses them."""
+    """Per-channel mean and std (+ ``eps``) of the brain voxels, as ``preprocess.zscore_brain`` uses them.
+    Introduced in notebook 05."""
     image = np.asarray(image, dtype=np.float32)
     mask = brain_mask(image)
     if not mask.any():
@@ -100,6 +102,7 @@ def brain_statistics(image: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, 
 def choose_patch_centre(index: VolumeIndex, rng: np.random.Generator, tumour_probability: float = 0.6
                         ) -> tuple[tuple[int, int, int], bool]:
     """Pick a patch centre: a random tumour voxel with ``tumour_probability``, else a random point of the brain.
+    Introduced in notebook 05.
 
     The brain point is a random brain voxel of the coarse grid, jittered within its grid cell: close to
     uniform over the brain (a cell on the brain's edge may put the centre a few voxels outside it).
@@ -118,6 +121,7 @@ def choose_patch_centre(index: VolumeIndex, rng: np.random.Generator, tumour_pro
 
 def patch_origin(centre: Sequence[int], volume_shape: Sequence[int], patch_size: Sequence[int]) -> tuple[int, ...]:
     """Corner of the patch around ``centre``, moved inside the volume; centred (negative) where the volume is smaller.
+    Introduced in notebook 05.
 
     Example:
         >>> patch_origin((5, 100, 60), (240, 240, 155), (160, 160, 64))
@@ -163,6 +167,7 @@ def crop_patch(
     dtype: np.dtype | type | None = None,
 ) -> np.ndarray:
     """Copy the patch at ``origin`` of the last three axes of ``array``, flipped and zero-padded as needed.
+    Introduced in notebook 05.
 
     Only the patch's voxels are read, so this is cheap on a memmap. Parts of the patch outside the volume
     are zeros (a negative ``origin`` or one too close to the far side).
@@ -196,6 +201,7 @@ def crop_patch(
 
 def augment_intensity(patch: np.ndarray, scale: Sequence[float], shift: Sequence[float]) -> np.ndarray:
     """Set each channel to ``channel * scale[c] + shift[c]``, in place (every voxel, as MONAI's BraTS recipe).
+    Introduced in notebook 05.
 
     Example:
         >>> augment_intensity(np.ones((2, 1, 1, 1), np.float32), [2, 1], [0, -1]).ravel().tolist()
@@ -208,7 +214,8 @@ def augment_intensity(patch: np.ndarray, scale: Sequence[float], shift: Sequence
 
 
 def zscore_patch(patch: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Normalise a raw patch with its volume's brain statistics, in place; voxels outside the brain become 0."""
+    """Normalise a raw patch with its volume's brain statistics, in place; voxels outside the brain become 0.
+    Introduced in notebook 05."""
     outside = ~brain_mask(patch)
     for channel, m, s in zip(patch, mean, std):
         channel -= m
@@ -219,7 +226,7 @@ def zscore_patch(patch: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nda
 
 @dataclass(frozen=True)
 class AppearanceAugmentation:
-    """How often and how strongly each channel of a training patch is blurred, gamma-adjusted and noised.
+    """How often and how strongly each channel of a training patch is blurred, gamma-adjusted and noised (notebook 05).
 
     Scanners differ in sharpness, contrast curve and noise; the synthetic course data vary them per case, and
     these per-patch changes (nnU-Net's set) widen that further. Each channel draws its own changes. Medical-safe:
@@ -243,6 +250,7 @@ class AppearanceAugmentation:
 def augment_appearance(patch: np.ndarray, blur: Sequence[float], gamma: Sequence[float], noise: Sequence[float],
                        rng: np.random.Generator) -> np.ndarray:
     """Blur (sigma voxels, 0: none), gamma-adjust (1: none) and noise (std, 0: none) each channel, in place.
+    Introduced in notebook 05.
 
     Gamma maps the channel's range onto [0, 1], raises it to ``gamma`` and maps it back.
 
@@ -273,7 +281,7 @@ def crop_image_patch(
     dtype: type = np.float32,
     chunk: int = 16,
 ) -> np.ndarray:
-    """Crop an image patch (C, px, py, pz), flipped, scaled and shifted, in one pass over memory.
+    """Crop an image patch (C, px, py, pz), flipped, scaled and shifted, in one pass over memory (notebook 05).
 
     Gives the same result as ``augment_intensity(crop_patch(image, ..., dtype=dtype), scale, shift)``
     (padding, if any, gets the shift too), but faster: the work is done on slabs of ``chunk`` X-planes that
@@ -343,7 +351,7 @@ def _as_tensor(image) -> torch.Tensor | None:
 
 @dataclass(frozen=True)
 class PatchPlan:
-    """Every random choice behind one patch (reproducible from seed, epoch and index)."""
+    """Every random choice behind one patch (reproducible from seed, epoch and index) (notebook 05)."""
 
     volume: int
     origin: tuple[int, int, int]

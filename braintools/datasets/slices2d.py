@@ -30,7 +30,7 @@ from braintools.datasets.volumes import Volume, VolumeSource
 
 @dataclass(frozen=True)
 class VolumeSummary:
-    """Per-slice counts of one volume: tumour pixels and brain pixels of every axial slice."""
+    """Per-slice counts of one volume: tumour pixels and brain pixels of every axial slice (notebook 04)."""
 
     case_id: str
     tumour_pixels: np.ndarray  # (Z,)
@@ -43,21 +43,21 @@ class VolumeSummary:
 
 
 def summarise_volume(volume: Volume) -> VolumeSummary:
-    """Count tumour and brain pixels of every axial slice ``[:, :, z]`` of a volume."""
+    """Count tumour and brain pixels of every axial slice ``[:, :, z]`` of a volume (notebook 04)."""
     tumour = np.count_nonzero(np.asarray(volume.classes) > 0, axis=(0, 1))
     brain = np.count_nonzero(brain_mask(volume.image), axis=(0, 1))
     return VolumeSummary(volume.case_id, tumour, brain)
 
 
 def summarise_source(source: VolumeSource, progress: bool = True) -> list[VolumeSummary]:
-    """Summarise every volume of a source (loads each once; a tqdm bar shows progress)."""
+    """Summarise every volume of a source (loads each once; a tqdm bar shows progress) (notebook 04)."""
     return [summarise_volume(source[i]) for i in tqdm(range(len(source)), desc="summarise", disable=not progress)]
 
 
 def select_slices(
     summaries: Sequence[VolumeSummary], keep_empty_fraction: float = 1.0, drop_blank: bool = True, seed: int = 0
 ) -> list[tuple[int, int]]:
-    """Return (volume index, z) of the slices to use: all tumour slices and a fraction of the others.
+    """Return (volume index, z) of the slices to use: all tumour slices and a fraction of the others (notebook 04).
 
     Args:
         summaries: from ``summarise_source``, in the source's order.
@@ -85,6 +85,7 @@ def select_slices(
 
 def spread_picks(ranked: Sequence[int], slices: Sequence[tuple[int, int]], count: int, min_gap: int = 8) -> list[int]:
     """The first ``count`` of the ``ranked`` sample indices whose slices lie ``min_gap`` apart within a patient.
+    Introduced in notebook 04.
 
     Neighbouring slices look alike: showing the best (or worst) few predictions should show different places, not
     four adjacent slices of one tumour (notebook 04). ``slices`` are the dataset's (volume index, z) pairs.
@@ -104,7 +105,7 @@ def spread_picks(ranked: Sequence[int], slices: Sequence[tuple[int, int]], count
 
 
 def pad_or_crop(array: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Zero-pad or centre-crop the last two axes of ``array`` to ``size`` (e.g. 240 x 240 -> 256 x 256).
+    """Zero-pad or centre-crop the last two axes of ``array`` to ``size`` (e.g. 240 x 240 -> 256 x 256) (notebook 04).
 
     Padding and cropping both put (old - new) // 2 rows before the image, so padding to 256 and cropping
     back to 240 returns the original slice.
@@ -128,7 +129,7 @@ def pad_or_crop(array: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
 
 
 class SliceDataset(Dataset):
-    """Axial slices of a volume source as ``(image (C, H, W) float32, classes (H, W) int64)`` tensors.
+    """Axial slices of a volume source as ``(image (C, H, W) float32, classes (H, W) int64)`` tensors (notebook 04).
 
     Args:
         source: the patients (one part of a patient split).

@@ -25,7 +25,7 @@ from braintools.errors import DataError
 
 @dataclass
 class Volume:
-    """One patient: image (C, X, Y, Z) (any float dtype, may be a memory map) and classes (X, Y, Z) 0..3.
+    """One patient: image (C, X, Y, Z) (any float dtype, may be a memory map) and classes (X, Y, Z) 0..3 (notebook 04).
 
     ``origin`` is where the arrays start in the patient's scan: ``(0, 0, 0)`` unless they were cropped (a cache
     cropped to the brain box): voxel ``(x, y, z)`` of the arrays is voxel ``(x, y, z) + origin`` of the scan.
@@ -99,7 +99,7 @@ class _JoinedLoader:
 
 
 class VolumeSource(Sequence):
-    """Patients loaded on demand: ``len(source)``, ``source.case_ids``, and ``source[i]`` -> ``Volume``.
+    """Patients loaded on demand: ``len(source)``, ``source.case_ids``, and ``source[i]`` -> ``Volume`` (notebook 04).
 
     Build one with a ``from_...`` constructor, or pass any ``load(case_id) -> Volume`` function.
 
@@ -190,7 +190,7 @@ class VolumeSource(Sequence):
 
 
 def check_volume(volume: Volume) -> None:
-    """Raise ``DataError`` unless the image is (C, X, Y, Z) and the classes are (X, Y, Z) integers."""
+    """Raise ``DataError`` unless the image is (C, X, Y, Z) and the classes are (X, Y, Z) integers (notebook 04)."""
     image, classes = volume.image, volume.classes
     if getattr(image, "ndim", None) != 4 or tuple(classes.shape) != tuple(image.shape[1:]):
         raise DataError(f"{volume.case_id}: expected image (C, X, Y, Z) and classes (X, Y, Z), "
@@ -200,7 +200,8 @@ def check_volume(volume: Volume) -> None:
 
 
 def volume_from_case(case: io.Case) -> Volume:
-    """Turn a loaded ``io.Case`` (BraTS labels 0/1/2/4, raw intensities) into a ``Volume`` (classes 0..3)."""
+    """Turn a loaded ``io.Case`` (BraTS labels 0/1/2/4, raw intensities) into a ``Volume`` (classes 0..3).
+    Introduced in notebook 04."""
     if case.seg is None:
         raise DataError(f"{case.case_id}: a training volume needs a segmentation, this case has none")
     return Volume(case.case_id, case.image, to_contiguous(case.seg), normalised=False)

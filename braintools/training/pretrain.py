@@ -47,7 +47,7 @@ TASK = "hidden modality"  # the proxy task, as named in file names and settings
 
 
 def hide_channel(image: torch.Tensor, channel: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero one channel of a (C, H, W) slice; return (input, target) for ``hidden_modality_loss``.
+    """Zero one channel of a (C, H, W) slice; return (input, target) for ``hidden_modality_loss`` (notebook 04).
 
     The target (2C, H, W) is the slice, then one weight map per channel: 1 inside the brain (any channel non-zero)
     on the hidden channel, 0 everywhere else.
@@ -69,6 +69,7 @@ def hide_channel(image: torch.Tensor, channel: int) -> tuple[torch.Tensor, torch
 
 def hidden_modality_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error between ``prediction`` (N, C, H, W) and the hidden channel, inside the brain only.
+    Introduced in notebook 04.
 
     ``target`` is (N, 2C, H, W) from ``hide_channel``: the slices, then the weight maps.
 
@@ -85,6 +86,7 @@ def hidden_modality_loss(prediction: torch.Tensor, target: torch.Tensor) -> torc
 
 class HiddenModalitySlices(Dataset):
     """The slices of a ``SliceDataset`` with one random sequence hidden: items ``(input, target)`` of ``hide_channel``.
+    Introduced in notebook 04.
 
     The hidden channel of item i in epoch e is drawn from ``(seed, e, i)``, so every epoch hides other sequences.
     The labels the slice dataset returns are not used: the task needs none.
@@ -112,7 +114,8 @@ class HiddenModalitySlices(Dataset):
 
 @dataclass(frozen=True)
 class PretrainRecipe:
-    """Every setting of the proxy-task pretraining (``from_profile``: the profile's 2D model and budget)."""
+    """Every setting of the proxy-task pretraining (``from_profile``: the profile's 2D model and budget).
+    Introduced in notebook 04."""
 
     architecture: str
     encoder: str
@@ -159,7 +162,8 @@ class PretrainRecipe:
 
 @dataclass
 class PretrainedEncoder:
-    """What ``pretrain_encoder`` returns: the encoder file, the whole proxy network and how it was trained."""
+    """What ``pretrain_encoder`` returns: the encoder file, the whole proxy network and how it was trained.
+    Introduced in notebook 04."""
 
     path: Path  # encoder weights alone: ``create_smp_model(..., weights_path=path)``
     model: nn.Module  # the proxy network (encoder + decoder), for looking at its reconstructions
@@ -183,14 +187,15 @@ def _settings(recipe: PretrainRecipe, case_ids: Sequence[str]) -> dict[str, Any]
 
 
 def save_encoder(model: nn.Module, path: str | os.PathLike) -> Path:
-    """Write the encoder's weights alone (no ``encoder.`` prefix) atomically: a pretrained-encoder file."""
+    """Write the encoder's weights alone (no ``encoder.`` prefix) atomically: a pretrained-encoder file.
+    Introduced in notebook 04."""
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         torch.save(network_of(model).encoder.state_dict(), handle)
     return Path(path)
 
 
 def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The settings stored next to an encoder file (``<name>.json``), or ``None`` when there are none."""
+    """The settings stored next to an encoder file (``<name>.json``), or ``None`` when there are none (notebook 04)."""
     sidecar = Path(path).with_suffix(".json")
     return json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else None
 
@@ -199,6 +204,7 @@ def pretrain_encoder(recipe: PretrainRecipe, source: VolumeSource, folder: str |
                      device: torch.device | str = "cpu", progress: bool = False, retrain: bool = False
                      ) -> PretrainedEncoder:
     """Pretrain the proxy network on ``source``'s slices and save its encoder as ``<folder>/<recipe.name>.pt``.
+    Introduced in notebook 04.
 
     A finished run with the same settings and patients is reused (``retrain=True`` trains again); an interrupted
     one resumes from ``<name>_last.pt``. Give only training patients: the task reads no labels, but the

@@ -45,7 +45,8 @@ _RESULT_NEUTRAL = ("num_workers",)  # recipe fields a resumed run may change: it
 
 
 def recipe_settings(recipe: Any) -> dict[str, Any]:
-    """The recipe's fields that must match to resume a run (all but the number of epochs), as plain values."""
+    """The recipe's fields that must match to resume a run (all but the number of epochs), as plain values.
+    Introduced in notebook 04."""
     values = dataclasses.asdict(recipe)
     values.pop("epochs")
     return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
@@ -53,6 +54,7 @@ def recipe_settings(recipe: Any) -> dict[str, Any]:
 
 def resume_point(checkpoint_dir: str | os.PathLike, name: str, recipe: Any) -> Path | None:
     """The ``<name>_last.pt`` to resume from: ``None`` when there is none; an error when its recipe differs.
+    Introduced in notebook 05.
 
     Example:
         >>> resume_point(checkpoint_dir, "unet3d", UNet3DRecipe.from_profile(profile))  # doctest: +SKIP
@@ -76,6 +78,7 @@ def resume_point(checkpoint_dir: str | os.PathLike, name: str, recipe: Any) -> P
 def loader(dataset: Dataset, batch_size: int, shuffle: bool, device: torch.device | str, num_workers: int = 0,
            num_samples: int | None = None, seed: int = 0) -> DataLoader:
     """A ``DataLoader`` whose ``distributed.EpochSampler`` draws ``num_samples`` items per epoch (this process's share).
+    Introduced in notebook 04.
 
     One process takes every item; under ``torchrun`` each process takes its own share of the same epoch order.
     ``num_workers`` processes make the batches while the model trains (the profile's ``num_workers``); for a CUDA

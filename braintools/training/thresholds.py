@@ -34,7 +34,8 @@ DEFAULT_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))  # 0.10, 0.
 
 
 def region_probabilities(logits: torch.Tensor, output: str = "classes") -> torch.Tensor:
-    """Probabilities (N, 3, ...) of [WT, TC, ET] from class logits (softmax sums) or region logits (sigmoid)."""
+    """Probabilities (N, 3, ...) of [WT, TC, ET] from class logits (softmax sums) or region logits (sigmoid).
+    Introduced in notebook 04."""
     if output == "regions":
         return torch.sigmoid(logits.float())
     if output != "classes":
@@ -44,7 +45,7 @@ def region_probabilities(logits: torch.Tensor, output: str = "classes") -> torch
 
 
 def threshold_counts(probabilities: torch.Tensor, truth: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:
-    """(overlap, predicted, true) pixel counts per region and threshold, shape (3, len(thresholds), 3)."""
+    """(overlap, predicted, true) pixel counts per region and threshold, shape (3, len(thresholds), 3) (notebook 04)."""
     dims = [0, *range(2, probabilities.ndim)]
     truth = truth.bool()
     true_sum = truth.sum(dims).double()
@@ -69,6 +70,7 @@ def _predict(model: nn.Module, loader: Iterable, progress: bool, description: st
 def search_thresholds(model: nn.Module, loader: Iterable, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                       output: str = "classes", progress: bool = True) -> pd.DataFrame:
     """Pooled validation Dice of each region at each threshold: a table with index threshold, columns WT/TC/ET.
+    Introduced in notebook 04.
 
     Example:
         >>> table = search_thresholds(model, val_loader)  # doctest: +SKIP
@@ -84,12 +86,13 @@ def search_thresholds(model: nn.Module, loader: Iterable, thresholds: Sequence[f
 
 
 def best_thresholds(table: pd.DataFrame) -> dict[str, float]:
-    """The threshold with the highest Dice per region (the lowest one on ties)."""
+    """The threshold with the highest Dice per region (the lowest one on ties) (notebook 04)."""
     return {region: float(table[region].idxmax()) for region in table.columns}
 
 
 def apply_thresholds(probabilities: torch.Tensor, thresholds: Mapping[str, float] | None = None) -> np.ndarray:
-    """Threshold region probabilities (N, 3, ...) and return classes (N, ...) uint8 (default 0.5 per region)."""
+    """Threshold region probabilities (N, 3, ...) and return classes (N, ...) uint8 (default 0.5 per region).
+    Introduced in notebook 04."""
     cuts = torch.tensor([(thresholds or {}).get(region, 0.5) for region in REGIONS], device=probabilities.device)
     regions = (probabilities > cuts.view(1, -1, *[1] * (probabilities.ndim - 2))).cpu().numpy()
     return np.stack([classes_from_regions(sample) for sample in regions])
@@ -98,7 +101,7 @@ def apply_thresholds(probabilities: torch.Tensor, thresholds: Mapping[str, float
 def pipeline_dice(model: nn.Module, loader: Iterable, thresholds: Mapping[str, float] | None = None,
                   postprocess: Callable[[np.ndarray], np.ndarray] | None = None, output: str = "classes",
                   progress: bool = True) -> dict[str, float]:
-    """Pooled Dice of WT, TC, ET after thresholds -> classes -> ``postprocess`` (applied to each sample).
+    """Pooled Dice of WT, TC, ET after thresholds -> classes -> ``postprocess`` (applied to each sample) (notebook 04).
 
     Args:
         thresholds: per-region thresholds (``best_thresholds``); ``None``: argmax of class logits (what ``fit``
@@ -131,7 +134,8 @@ def _class_counts(classes: np.ndarray, targets: np.ndarray,
 
 @dataclass
 class Predictions:
-    """A model's outputs on every sample of a loader, kept in memory to try thresholds and post-processing."""
+    """A model's outputs on every sample of a loader, kept in memory to try thresholds and post-processing.
+    Introduced in notebook 04."""
 
     probabilities: np.ndarray  # (N, 3, ...) float16 region probabilities [WT, TC, ET]
     argmax: np.ndarray  # (N, ...) uint8 classes: argmax of class logits (or regions > 0.5)
@@ -148,7 +152,7 @@ class Predictions:
 
 def collect_predictions(model: nn.Module, loader: Iterable, output: str = "classes",
                         progress: bool = True) -> Predictions:
-    """Run ``model`` once over ``loader`` and keep region probabilities, argmax classes and targets.
+    """Run ``model`` once over ``loader`` and keep region probabilities, argmax classes and targets (notebook 04).
 
     Example:
         >>> val = collect_predictions(model, val_loader)  # doctest: +SKIP
@@ -168,7 +172,8 @@ def collect_predictions(model: nn.Module, loader: Iterable, output: str = "class
 
 def threshold_table(predictions: Predictions, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                     chunk: int = 32) -> pd.DataFrame:
-    """Like ``search_thresholds``, from collected predictions: pooled Dice per threshold (rows) and region."""
+    """Like ``search_thresholds``, from collected predictions: pooled Dice per threshold (rows) and region.
+    Introduced in notebook 04."""
     counts = torch.zeros(len(REGIONS), len(thresholds), 3, dtype=torch.float64)
     for start in range(0, len(predictions), chunk):
         probabilities = torch.from_numpy(predictions.probabilities[start:start + chunk].astype(np.float32))
@@ -181,7 +186,8 @@ def threshold_table(predictions: Predictions, thresholds: Sequence[float] = DEFA
 def predictions_dice(predictions: Predictions, thresholds: Mapping[str, float] | None = None,
                      postprocess: Callable[[np.ndarray], np.ndarray] | None = None,
                      chunk: int = 32) -> dict[str, float]:
-    """Like ``pipeline_dice``, from collected predictions: pooled Dice of WT, TC, ET (``None``: argmax)."""
+    """Like ``pipeline_dice``, from collected predictions: pooled Dice of WT, TC, ET (``None``: argmax).
+    Introduced in notebook 04."""
     counts = np.zeros((len(REGIONS), 3))
     for start in range(0, len(predictions), chunk):
         if thresholds is None:
@@ -213,6 +219,7 @@ def per_case_dice(predictions: Predictions, case_ids: Sequence[str], thresholds:
 
 def sample_dice(classes: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Dice of WT, TC, ET of every sample (N, 3); NaN where a region is absent from prediction and truth alike.
+    Introduced in notebook 04.
 
     Example:
         >>> sample_dice(np.array([[[2, 0]]]), np.array([[[2, 2]]])).round(3).tolist()

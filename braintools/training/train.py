@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -40,6 +41,9 @@ from braintools.data.labels import REGIONS, regions_from_classes
 from braintools.models.checkpoints import load_checkpoint, save_checkpoint
 from braintools.runtime import autocast_dtype, cudnn_autotune, model_device
 from braintools.training import distributed
+
+if TYPE_CHECKING:
+    from braintools.training.freezing import EncoderFreezer
 
 MONITORS = {"val_dice_mean": "max", "val_loss": "min", "train_loss": "min"}
 CHECK_EVERY = 20  # training batches between two reads of the running loss on a GPU (each read waits for the GPU)
@@ -89,7 +93,7 @@ def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[flo
 # --------------------------------------------------------------------------- one epoch
 
 
-def unpack_batch(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def unpack_batch(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the ``(images, targets)`` of a batch, moved to ``device`` (notebook 04)."""
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise TypeError(f"a batch must be (images, targets), got {type(batch).__name__}")
@@ -298,12 +302,12 @@ def fit(
     optimizer: torch.optim.Optimizer,
     epochs: int,
     *,
-    scheduler=None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | ReduceLROnPlateau | None = None,
     scheduler_interval: str = "epoch",
     accumulation_steps: int = 1,
     amp: bool = True,
     max_grad_norm: float | None = None,
-    freezer=None,
+    freezer: EncoderFreezer | None = None,
     output: str = "classes",
     monitor: str = "val_dice_mean",
     early_stopping_patience: int | None = None,

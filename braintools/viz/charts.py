@@ -41,7 +41,7 @@ HISTORY_DICE = tuple(f"val_dice_{region}" for region in REGIONS)
 
 
 def voxel_volume_ml(affine: np.ndarray) -> float:
-    """Return the volume of one voxel in millilitres (|det| of the affine's 3x3 part, mm^3 / 1000)."""
+    """Return the volume of one voxel in millilitres (|det| of the affine's 3x3 part, mm^3 / 1000) (notebook 02)."""
     affine = np.asarray(affine, dtype=np.float64)
     if affine.shape != (4, 4):
         raise ValueError(f"affine must be a 4x4 matrix, got shape {affine.shape}")
@@ -49,7 +49,7 @@ def voxel_volume_ml(affine: np.ndarray) -> float:
 
 
 def label_volumes(seg: np.ndarray, affine: np.ndarray) -> dict[str, float]:
-    """Return the volume in mL of each label (NCR, ED, ET) and region (WT = all three, TC = NCR + ET).
+    """Return the volume in mL of each label (NCR, ED, ET) and region (WT = all three, TC = NCR + ET) (notebook 02).
 
     Example:
         >>> label_volumes(np.full((10, 10, 10), 4, np.uint8), np.eye(4))["ET"]  # 1000 voxels of 1 mm^3
@@ -66,7 +66,7 @@ def label_volumes(seg: np.ndarray, affine: np.ndarray) -> dict[str, float]:
 
 
 def label_volume_table(cases: Iterable[Case | SyntheticCase]) -> pd.DataFrame:
-    """Return one row per case (index ``case_id``) with columns ``NCR_mL, ED_mL, ET_mL, WT_mL, TC_mL``.
+    """Return one row per case (index ``case_id``) with columns ``NCR_mL, ED_mL, ET_mL, WT_mL, TC_mL`` (notebook 02).
 
     Cases without a segmentation are skipped. Load cases one at a time (e.g. a generator
     ``(load_case(c) for c in find_cases(root))``) to keep memory low.
@@ -83,7 +83,7 @@ def label_volume_table(cases: Iterable[Case | SyntheticCase]) -> pd.DataFrame:
 
 
 def plot_label_volumes(table: pd.DataFrame, tag: str = "") -> Figure:
-    """Plot the tumour volumes of ``label_volume_table`` per label and region: a box plot with every case.
+    """Plot the tumour volumes of ``label_volume_table`` per label and region: a box plot with every case (notebook 02).
 
     ``tag`` is appended to the title, e.g. ``DataPaths.tag`` (" (synthetic)").
     """
@@ -114,7 +114,7 @@ def _tissue_masks(seg: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
 def plot_intensity_histograms(cases: Case | SyntheticCase | Iterable[Case | SyntheticCase],
                               modalities: Sequence[str] = MODALITIES, normalise: bool = True,
                               bins: int = 80, tag: str = "") -> Figure:
-    """Plot, per modality, the intensity distribution of normal brain and of each tumour label.
+    """Plot, per modality, the intensity distribution of normal brain and of each tumour label (notebook 02).
 
     Args:
         cases: one case or several (``braintools.data.io.Case`` with a ``seg``); their voxels are pooled.
@@ -166,6 +166,7 @@ def _series(history: Sequence[dict], key: str) -> tuple[list[float], list[float]
 
 def phase_starts(history: Sequence[dict]) -> list[tuple[int, str]]:
     """(epoch, phase) of every epoch whose freezing phase differs from the previous epoch's (``EncoderFreezer``).
+    Introduced in notebook 02.
 
     Example:
         >>> phase_starts([{"epoch": 1, "phase": "phase 1: a"}, {"epoch": 2, "phase": "phase 1: a"},
@@ -183,6 +184,7 @@ def phase_starts(history: Sequence[dict]) -> list[tuple[int, str]]:
 
 def plot_training_curves(history: Sequence[dict]) -> Figure:
     """Plot losses and validation Dice per region (WT/TC/ET) against the epoch, with the freezing phases marked.
+    Introduced in notebook 04.
 
     Args:
         history: one dict per epoch with any of the keys ``epoch, train_loss, val_loss, val_dice_WT,
@@ -264,7 +266,7 @@ def plot_hidden_modality(image: np.ndarray, prediction: np.ndarray, hidden: int,
 
 
 def plot_threshold_curves(table: pd.DataFrame, best: dict[str, float] | None = None) -> Figure:
-    """Plot Dice against the probability threshold per region (a ``thresholds.search_thresholds`` table).
+    """Plot Dice against the probability threshold per region (a ``thresholds.search_thresholds`` table) (notebook 04).
 
     Args:
         table: index = threshold, one column of Dice per region (WT, TC, ET).
@@ -292,6 +294,7 @@ def plot_threshold_curves(table: pd.DataFrame, best: dict[str, float] | None = N
 def plot_slice_overlays(images: np.ndarray, rows: dict[str, np.ndarray], channel: int = 3,
                         titles: Sequence[str] | None = None, alpha: float = 0.45) -> Figure:
     """Draw 2D slices in columns and one class map per row (e.g. truth, prediction) over one image channel.
+    Introduced in notebook 04.
 
     Args:
         images: (N, C, H, W) axial slices of BraTS arrays (X toward the patient's left, Y toward posterior),
@@ -337,7 +340,8 @@ def _time_label(ms: float, speed_up: float) -> str:
 
 
 def plot_load_times(table: pd.DataFrame, title: str = "") -> Figure:
-    """Bar charts of a ``benchmark_loads`` table: time per read (log scale, with speed-ups) and MiB returned."""
+    """Bar charts of a ``benchmark_loads`` table: time per read (log scale, with speed-ups) and MiB returned.
+    Introduced in notebook 03."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(12, 0.55 * len(table) + 1.6), layout="constrained")

@@ -451,8 +451,10 @@ def seg_to_nifti(seg: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     return nib.Nifti1Image(seg.astype(np.uint8), np.asarray(affine, dtype=np.float64))
 
 
-def plot_nilearn_views(anat, seg=None, cut_coords: tuple[float, float, float] | None = None,
-                       title: str | None = None, alpha: float = 0.6) -> Figure:
+def plot_nilearn_views(anat: nib.Nifti1Image | str | os.PathLike,
+                       seg: nib.Nifti1Image | str | os.PathLike | None = None,
+                       cut_coords: tuple[float, float, float] | None = None, title: str | None = None,
+                       alpha: float = 0.6) -> Figure:
     """Plot nilearn's ``plot_anat`` of an image and, if ``seg`` is given, ``plot_roi`` of the labels on it.
     Introduced in notebook 02.
 

@@ -100,7 +100,7 @@ COMPLETE_MARKER = "synthetic_complete.json"
 
 @dataclass
 class SyntheticCase:
-    """One synthetic case: int16 images keyed t1/t1ce/t2/flair, uint8 labels {0,1,2,4} (or None)."""
+    """One synthetic case: int16 images keyed t1/t1ce/t2/flair, uint8 labels {0,1,2,4} (or None) (notebook 01)."""
 
     images: dict[str, np.ndarray]
     seg: np.ndarray | None
@@ -110,7 +110,8 @@ class SyntheticCase:
 
 @dataclass(frozen=True)
 class Scanner:
-    """Per-case appearance: contrasts (white matter = 1), texture, bias fields, intensity scale, noise, resolution."""
+    """Per-case appearance: contrasts (white matter = 1), texture, bias fields, intensity scale, noise, resolution.
+    Introduced in notebook 01."""
 
     tissue_contrast: dict[str, tuple]
     tumour_contrast: dict[str, tuple]
@@ -128,7 +129,8 @@ THICK_SLICE_PROBABILITY = {"t1": 0.3, "t1ce": 0.3, "t2": 0.7, "flair": 0.7}
 
 
 def random_scanner(rng: np.random.Generator) -> Scanner:
-    """Draw per-case contrasts, texture, bias fields (about +-15-50 %), intensity scale, noise and slice blur."""
+    """Draw per-case contrasts, texture, bias fields (about +-15-50 %), intensity scale, noise and slice blur.
+    Introduced in notebook 01."""
     tissue = {m: (1.0, *(np.array(c[1:]) * np.exp(rng.normal(0, 0.08, 2)))) for m, c in TISSUE_CONTRAST.items()}
     tumour = random_tumour_contrast(rng)
     texture = (float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.03, 0.06)))
@@ -155,10 +157,12 @@ def _blur_inside(volume: np.ndarray, brain: np.ndarray, axis: int, sigma_voxels:
 
 
 def scanner_effects(
-    images: dict[str, np.ndarray], brain: np.ndarray, bias_basis: np.ndarray, scanner: Scanner, rng,
+    images: dict[str, np.ndarray], brain: np.ndarray, bias_basis: np.ndarray, scanner: Scanner,
+    rng: np.random.Generator,
     spacing: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Apply bias field, intensity scale, Rician noise and thick-slice blur inside ``brain``; int16, 0 outside."""
+    """Apply bias field, intensity scale, Rician noise and thick-slice blur inside ``brain``; int16, 0 outside.
+    Introduced in notebook 01."""
     spacing = np.ones(3) if spacing is None else np.asarray(spacing)
     out = {}
     basis = [field[brain] for field in bias_basis]
@@ -183,7 +187,7 @@ def scanner_effects(
 def make_case(
     seed: int, case_index: int, grid_shape: tuple[int, int, int] = BRATS_SHAPE, tumour: bool = True
 ) -> SyntheticCase:
-    """Generate one case deterministically from (seed, case_index)."""
+    """Generate one case deterministically from (seed, case_index) (notebook 01)."""
     grid_shape = tuple(int(n) for n in grid_shape)
     params, noise = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, case_index]).spawn(2))
     transform = random_transform(params, grid_shape)
@@ -232,7 +236,7 @@ def _nifti(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
 
 
 def write_nifti_case(case: SyntheticCase, folder: str | Path, case_id: str) -> Path:
-    """Write ``<case_id>_{flair,t1,t1ce,t2[,seg]}.nii`` (uncompressed) into ``folder``; return it."""
+    """Write ``<case_id>_{flair,t1,t1ce,t2[,seg]}.nii`` (uncompressed) into ``folder``; return it (notebook 01)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for modality in NIFTI_MODALITIES:
@@ -243,7 +247,7 @@ def write_nifti_case(case: SyntheticCase, folder: str | Path, case_id: str) -> P
 
 
 def slice_rows(images: dict[str, np.ndarray], seg: np.ndarray | None, volume: int) -> list[dict]:
-    """Rows of the HDF5 metadata CSVs (METADATA_COLUMNS) for every axial slice of one volume."""
+    """Rows of the HDF5 metadata CSVs (METADATA_COLUMNS) for every axial slice of one volume (notebook 01)."""
     shape = images[MODALITIES[0]].shape
     seg = np.zeros(shape, np.uint8) if seg is None else seg
     counts = np.stack([(seg == value).sum(axis=(0, 1)) for value in (1, 2, 4)])
@@ -265,7 +269,7 @@ def write_h5_volume(
     volume: int,
     channel_order: tuple[str, ...] = H5_CHANNEL_ORDER,
 ) -> list[dict]:
-    """Write one volume as Kaggle HDF5 slices ``volume_<volume>_slice_<s>.h5``; return its metadata rows.
+    """Write one volume as Kaggle HDF5 slices ``volume_<volume>_slice_<s>.h5``; return its metadata rows (notebook 01).
 
     Args:
         images: (X, Y, Z) volumes keyed t1, t1ce, t2, flair.
@@ -285,12 +289,14 @@ def write_h5_volume(
 
 
 def write_h5_case(case: SyntheticCase, h5_data_dir: str | Path, volume: int) -> list[dict]:
-    """Write a synthetic case as HDF5 slices in ``H5_CHANNEL_ORDER`` (``write_h5_volume``); return the rows."""
+    """Write a synthetic case as HDF5 slices in ``H5_CHANNEL_ORDER`` (``write_h5_volume``); return the rows.
+    Introduced in notebook 01."""
     return write_h5_volume(case.images, case.seg, h5_data_dir, volume)
 
 
 def write_h5_tables(h5_root: str | Path, rows: list[dict], seed: int) -> None:
-    """Write the HDF5 dataset's two metadata CSVs: ``content/data/meta_data.csv`` and the shuffled root CSV."""
+    """Write the HDF5 dataset's two metadata CSVs: ``content/data/meta_data.csv`` and the shuffled root CSV.
+    Introduced in notebook 01."""
     h5_root = Path(h5_root)
     (h5_root / H5_DATA_SUBDIR).mkdir(parents=True, exist_ok=True)
     write_csv(h5_root / H5_DATA_SUBDIR / H5_META_DATA_CSV, META_DATA_COLUMNS, rows)
@@ -299,7 +305,7 @@ def write_h5_tables(h5_root: str | Path, rows: list[dict], seed: int) -> None:
 
 
 def write_csv(path: str | Path, columns: tuple, rows: list) -> None:
-    """Write a CSV with a header (rows are dicts or sequences), like the Kaggle datasets' tables."""
+    """Write a CSV with a header (rows are dicts or sequences), like the Kaggle datasets' tables (notebook 01)."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
@@ -370,7 +376,7 @@ def _run_jobs(jobs: list, workers: int, progress: bool) -> dict:
 
 
 def survival_tables(seed: int, grades: dict, n_validation_cases: int) -> tuple[list, list]:
-    """Plausible survival_info.csv rows (high-grade cases only, like the real file) and validation rows.
+    """Plausible survival_info.csv rows (high-grade cases only, like the real file) and validation rows (notebook 01).
 
     ``grades`` maps the number of each BraTS20 training case to its grade, ``"HGG"`` or ``"LGG"``.
     """
@@ -444,7 +450,7 @@ def generate_dataset(
     progress: bool = True,
     overwrite: bool = False,
 ) -> Path:
-    """Generate (or finish, or reuse) the synthetic dataset in both Kaggle layouts under ``root``.
+    """Generate (or finish, or reuse) the synthetic dataset in both Kaggle layouts under ``root`` (notebook 01).
 
     ``workers`` processes (default: up to 2 for full-size grids, in-process for small ones) each build
     and write whole cases. Different parameters in ``root`` raise ``DataError`` unless ``overwrite``.
@@ -485,6 +491,7 @@ def generate_dataset(
 
 def ensure_synthetic_dataset(profile: Profile | None = None, root: str | Path | None = None) -> Path:
     """Return the synthetic dataset folder of ``profile`` (default: ``get_profile()``), generating it if needed.
+    Introduced in notebook 01.
 
     In the profile's default folder a dataset made with other parameters is regenerated; in a folder
     you chose, that is a ``DataError``.

@@ -45,7 +45,7 @@ LABEL_CONTRAST_SPREAD = 0.1
 
 @dataclass(frozen=True)
 class TumourSpec:
-    """Shape and position of one synthetic tumour (sizes in mm, centre in output voxels)."""
+    """Shape and position of one synthetic tumour (sizes in mm, centre in output voxels) (notebook 01)."""
 
     centre: np.ndarray
     radius: float  # radius of the necrotic core inside the enhancing shell
@@ -98,7 +98,8 @@ def _lobes(rng: np.random.Generator, outer: float) -> np.ndarray:
 
 
 def sample_tumour(rng: np.random.Generator, transform: CaseTransform) -> TumourSpec:
-    """Draw a tumour around a white- or grey-matter site of the warped brain (deep or close to the cortex)."""
+    """Draw a tumour around a white- or grey-matter site of the warped brain (deep or close to the cortex).
+    Introduced in notebook 01."""
     templates = load_templates()
     low_grade = rng.random() < LOW_GRADE_FRACTION
     outer = float(np.exp(rng.uniform(np.log(10.0), np.log(28.0))))
@@ -123,7 +124,8 @@ def sample_tumour(rng: np.random.Generator, transform: CaseTransform) -> TumourS
 
 
 def sample_satellite(rng: np.random.Generator, main: TumourSpec, spacing: np.ndarray) -> TumourSpec:
-    """A second, smaller focus 1.3-2.5 lesion radii from ``main`` (same grade), with its own shape and edema."""
+    """A second, smaller focus 1.3-2.5 lesion radii from ``main`` (same grade), with its own shape and edema.
+    Introduced in notebook 01."""
     direction = rng.standard_normal(3)
     offset_mm = direction / np.linalg.norm(direction) * rng.uniform(1.3, 2.5) * main.outer
     outer = main.outer * rng.uniform(0.25, 0.5)
@@ -210,7 +212,7 @@ def _core_and_shell(spec: TumourSpec, rho: np.ndarray, rim_noise: np.ndarray, ga
 
 
 def grow_tumour(spec: TumourSpec, spacing: np.ndarray, box: tuple, tissues: tuple) -> tuple:
-    """Return (sub-box slices, labels uint8 {0,1,2,4}, edema strength) on the tumour's bounding box.
+    """Return (sub-box slices, labels uint8 {0,1,2,4}, edema strength) on the tumour's bounding box (notebook 01).
 
     ``tissues`` holds grey matter, white matter, CSF and the brain mask on the brain ``box``.
     """
@@ -255,7 +257,7 @@ def paint_tumour(
     rng: np.random.Generator,
     heterogeneity: tuple[float, float, float] = (0.08, 0.05, 0.1),
 ) -> None:
-    """Blend tumour intensities into the (white-matter = 1) ``images`` on ``sub``, in place.
+    """Blend tumour intensities into the (white-matter = 1) ``images`` on ``sub``, in place (notebook 01).
 
     ``heterogeneity`` is the relative texture amplitude inside NCR, edema and ET (real tumours are far from
     uniform: their labels overlap in intensity).
@@ -277,7 +279,7 @@ def paint_tumour(
 
 
 def random_tumour_contrast(rng: np.random.Generator) -> dict[str, tuple]:
-    """Per-case tumour intensities around ``TUMOUR_CONTRAST``, keeping the BraTS signatures of FORMATS.md.
+    """Per-case tumour intensities around ``TUMOUR_CONTRAST``, keeping the BraTS signatures of FORMATS.md (notebook 01).
 
     Each modality's tumour gets a common factor (one scanner shows all tumour brighter on FLAIR than another)
     and each label its own; enhancement stays above core, edema and white matter on T1ce and above itself on T1.
