@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from braintools.errors import DataError
+from braintools.profiles import PROFILES
 
 EXIT_FAILED_CASES = 1
 EXIT_BAD_INPUT = 2
@@ -324,7 +325,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _add_profile(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
     parser.add_argument("--profile", default=default,
-                        help="ci | course | kaggle (default: BRAINTOOLS_PROFILE or course)")
+                        help=f"{' | '.join(PROFILES)} (default: BRAINTOOLS_PROFILE or course)")
 
 
 def build_parser() -> argparse.ArgumentParser:
