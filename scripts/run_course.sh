@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup_venv.sh
 export BRAINTOOLS_PROFILE=${BRAINTOOLS_PROFILE:-course}
 export MPLBACKEND=Agg
-# Notebook 07 also scores the models on real BraTS cases when a folder of them is given (cases with segmentations);
+# Notebooks 02 (statistics) and 07 (scores of the models) also use real BraTS cases when a folder of them is given;
 # the development checkout keeps 13 of them next to the repository, in ../shared/data.
 if [ -z "${BRAINTOOLS_REAL_CASES:-}" ] && [ -d ../shared/data ]; then
   export BRAINTOOLS_REAL_CASES=$(cd ../shared/data && pwd)
