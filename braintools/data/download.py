@@ -60,8 +60,8 @@ class DataPaths:
         if not self.synthetic:
             return f"REAL DATA: the BraTS 2020 training cases in {self.nifti_train}"
         return ("SYNTHETIC DATA: cases made by the course's generator (MNI152 anatomy, simulated tumours), not real "
-                "patients. Their tumours are cleaner and simpler than real ones, so scores here are higher than on "
-                "real scans; notebook 07 also scores the models on real BraTS cases when they are available.")
+                "patients. A score on them says how well a model learnt the generator's tumours, not how it does on a "
+                "real scan; notebook 07 also scores the models on real BraTS cases when they are available.")
 
 
 def kaggle_input_root() -> Path:
