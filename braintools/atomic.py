@@ -39,6 +39,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(temporary, target)
     except Exception as error:
         code = _disk_full_errno(error, target.parent)
+        if code is None and isinstance(error, OSError) and error.filename == str(temporary):
+            raise OSError(error.errno, error.strerror, str(target)) from error  # name the file the user asked for
         if code is None:
             raise
         raise DiskFullError(code, f"{target}: cannot write this file, the disk is full ({os.strerror(code)}); "

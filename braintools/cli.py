@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from braintools.atomic import atomic_path
 from braintools.errors import DataError
 from braintools.profiles import PROFILES
 
@@ -260,7 +261,8 @@ def _predict(args: argparse.Namespace) -> None:
     described = {"checkpoint": str(loaded.path), "model": loaded.spec.describe(),
                  "settings": settings.describe(loaded.spec)}
     print(f"model: {loaded.description}\nsettings: {described['settings']}\n{len(cases)} case(s) -> {out_dir}")
-    (out_dir / SETTINGS_FILE).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(out_dir / SETTINGS_FILE) as temporary:  # a full disk names the file, leaves no empty one
+        temporary.write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
     failures, done = {}, 0
     for files in tqdm(cases, desc="predict", disable=not _progress()):
         try:

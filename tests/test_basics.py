@@ -1,5 +1,6 @@
 """Profiles, paths, atomic writes, preprocessing."""
 
+import errno
 import shutil
 
 import numpy as np
@@ -59,6 +60,14 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
             raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_an_error_writing_the_temporary_names_the_file_the_caller_asked_for(tmp_path):
+    target = tmp_path / "scores.csv"
+    with pytest.raises(PermissionError) as raised:
+        with atomic.atomic_path(target) as temporary:
+            raise PermissionError(errno.EACCES, "Permission denied", str(temporary))  # e.g. a read-only folder
+    assert raised.value.filename == str(target) and ".tmp-" not in str(raised.value)
 
 
 def test_a_writer_that_loses_the_errno_on_a_full_disk_is_still_reported_as_disk_full(tmp_path, monkeypatch):

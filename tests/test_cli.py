@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 
 import nibabel as nib
@@ -193,3 +194,22 @@ def test_bad_checkpoints_and_folders_are_one_clear_line(ci_data, tmp_path, capsy
 def test_parser_lists_every_command():
     help_text = build_parser().format_help()
     assert all(command in help_text for command in COMMANDS)
+
+
+def test_a_full_disk_while_predicting_names_the_file_and_leaves_no_empty_one(ci_data, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    real_write_text = type(tmp_path).write_text
+
+    def full_disk(self, *args, **kwargs):
+        if "prediction_settings" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tmp_path), "write_text", full_disk)
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint-dir", str(folder), "--cases", "BraTS20_Training_001",
+                 "--out", str(out)]) == 2
+    error = _errors(capsys)[0]
+    assert "prediction_settings.json" in error and "disk is full" in error
+    assert list(out.iterdir()) == []  # no empty settings file, no temporary

@@ -80,6 +80,26 @@ def test_a_fresh_run_keeps_the_earlier_best_and_removes_stray_temporaries(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny_best.previous.pt", "tiny_best.pt", "tiny_last.pt"]
 
 
+def test_a_run_killed_between_its_two_checkpoint_writes_keeps_its_best(tmp_path, monkeypatch):
+    train_loader, val_loader = _loaders()
+    model, optimizer = _setup()
+    written = []
+
+    def killed_at_the_last_write(path, *args, **kwargs):
+        written.append(path.name)
+        if path.name.endswith("_last.pt"):
+            raise KeyboardInterrupt  # the process dies between the best and the last checkpoint of epoch 1
+        return save(path, *args, **kwargs)
+
+    save = train.save_checkpoint
+    monkeypatch.setattr(train, "save_checkpoint", killed_at_the_last_write)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(model, train_loader, val_loader, losses.DiceCELoss(), optimizer, 2, checkpoint_dir=tmp_path,
+                  checkpoint_name="tiny", progress=False)
+    assert written == ["tiny_best.pt", "tiny_last.pt"]  # best first: the epoch's best survives the kill
+    assert torch.load(tmp_path / "tiny_best.pt", weights_only=True)["epoch"] == 1
+
+
 def _without_seconds(history):
     return [{key: value for key, value in row.items() if key != "seconds"} for row in history]
 

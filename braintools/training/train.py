@@ -408,9 +408,9 @@ def fit(
                 summary = {"monitor": monitor, "early_stopping": stopper.state_dict(), **(checkpoint_extra or {})}
                 resume = {"scheduler": None if scheduler is None else scheduler.state_dict(),
                           "scaler": scaler.state_dict(), "random": _random_state()}
-                save_checkpoint(last_path, model, optimizer, epoch, history, **summary, **resume)
-                if row["best"]:
+                if row["best"]:  # best first: a run killed between the two writes resumes this epoch, best kept
                     save_checkpoint(best_path, model, None, epoch, history, **summary)
+                save_checkpoint(last_path, model, optimizer, epoch, history, **summary, **resume)
             if stopper.should_stop:
                 if progress:
                     tqdm.write(f"early stopping: no better {monitor} for {stopper.patience} epochs "
