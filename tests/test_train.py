@@ -258,3 +258,16 @@ def test_fit_trains_a_3d_unet_with_deep_supervision():
     history = train.fit(model, loader, loader, loss, torch.optim.AdamW(model.parameters(), 1e-3), 2,
                         progress=False)
     assert len(history) == 2 and 0.0 <= history[-1]["val_dice_ET"] <= 1.0
+
+
+def test_a_checkpoint_folder_that_cannot_be_written_fails_before_any_training(tmp_path, monkeypatch):
+    train_loader, val_loader = _loaders()
+    model, optimizer = _setup()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    trained = []
+    monkeypatch.setattr(train, "train_one_epoch", lambda *args, **kwargs: trained.append(1) or 0.0)
+    with pytest.raises(OSError):
+        train.fit(model, train_loader, val_loader, losses.DiceCELoss(), optimizer, 1,
+                  checkpoint_dir=blocker / "checkpoints", checkpoint_name="tiny", progress=False)
+    assert trained == [] and blocker.read_text() == "not a folder"

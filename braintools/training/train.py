@@ -36,7 +36,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from braintools.atomic import remove_temporaries
+from braintools.atomic import atomic_path, remove_temporaries
 from braintools.data.labels import REGIONS, regions_from_classes
 from braintools.models.checkpoints import load_checkpoint, save_checkpoint
 from braintools.runtime import autocast_dtype, cudnn_autotune, model_device
@@ -250,7 +250,12 @@ def checkpoint_paths(checkpoint_dir: str | os.PathLike, name: str = "model") -> 
 
 
 def _prepare_checkpoint_dir(last_path: Path, best_path: Path, fresh: bool, progress: bool) -> None:
-    """Delete temporary files a killed checkpoint write left; on a fresh run, keep the old best file aside."""
+    """Check the folder is writable before any training; delete temporary files a killed checkpoint write left; on a
+    fresh run, keep the old best file aside."""
+    last_path.parent.mkdir(parents=True, exist_ok=True)  # a read-only or not-a-folder path fails now, not later
+    with atomic_path(last_path.parent / ".write-test") as probe:
+        probe.write_bytes(b"")
+    (last_path.parent / ".write-test").unlink()
     for path in (last_path, best_path):
         remove_temporaries(path.parent, path.name)
     if fresh and best_path.is_file():
