@@ -12,7 +12,8 @@ Nothing is asserted: this is a measurement. Per-case scores go to ``--csv`` (def
 
     python benchmarks/realism.py                          # synthetic-only + the 5-fold real reference
     python benchmarks/realism.py --run-folds 2            # synthetic-only + 2 of the 5 reference folds
-    python benchmarks/realism.py --folds 0                # synthetic-only (about 20 min on 2 CPU cores)
+    python benchmarks/realism.py --folds 0                # synthetic-only (about 10 min on 2 quiet CPU cores)
+    python benchmarks/realism.py --reference-only         # the 5 real-trained reference folds only
     python benchmarks/realism.py --epochs 2 --patches 16 --real-cases 3 --folds 0   # a quick look
 """
 
@@ -166,6 +167,8 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5, help="reference folds (0: no real-trained reference)")
     parser.add_argument("--run-folds", type=int, default=None,
                         help="train only the first N reference folds (default: all; each is one training)")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="train only the real-data reference folds (no synthetic training)")
     parser.add_argument("--no-appearance", action="store_true",
                         help="train without the per-channel gamma and noise augmentation (the recipe's default)")
     parser.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: free cores)")
@@ -189,7 +192,7 @@ def main() -> None:
           f"{recipe.epochs} epochs x {recipe.patches_per_epoch} patches, seed {recipe.seed}, flips "
           f"{recipe.flip_axes}, appearance {recipe.appearance}", flush=True)
     with tempfile.TemporaryDirectory(prefix="realism-") as work:
-        tables = [run_synthetic(args, recipe, real, Path(work))]
+        tables = [] if args.reference_only else [run_synthetic(args, recipe, real, Path(work))]
         if args.folds:
             tables.append(run_reference(args, recipe, real, Path(work)))
     per_case = pd.concat(tables, ignore_index=True)
@@ -198,7 +201,7 @@ def main() -> None:
         print(results_table(per_case).to_string(float_format=lambda v: f"{v:.3f}" if not math.isnan(v) else "-",
                                                 formatters={"n": "{:.0f}".format}))
     print(f"settings: {VARIANTS['network'].describe()}")
-    print(f"per-case scores: {csv}; synthetic-trained weights: {args.save_model}; "
+    print(f"per-case scores: {csv}; synthetic-trained weights: {'none' if args.reference_only else args.save_model}; "
           f"total {(time.perf_counter() - began) / 60:.1f} min")
 
 
