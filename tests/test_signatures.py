@@ -58,10 +58,15 @@ def test_signatures_hold_on_real_cases_and_reveal_their_order(real_sample_dir):
 def test_signatures_hold_on_synthetic_cases():
     from braintools.data import synthetic
 
+    ordered = 0
     for index in range(3):
         case = synthetic.make_case(seed=11, case_index=index, grid_shape=(96, 96, 64))
         image = np.stack([case.images[m] for m in io.MODALITIES]).astype(np.float32)
         results = signatures.intensity_signatures(image, case.seg)
         measured = {name: value for name, value in results.items() if value is not None}
         assert all(measured.values()), (index, results)
-        assert signatures.infer_channel_order(image[[3, 0, 1, 2]], case.seg).order == ("flair", "t1", "t1ce", "t2")
+        if np.any(case.seg == 4):  # without enhancing tumour (a low-grade case) T1 and T1ce cannot be told apart
+            guess = signatures.infer_channel_order(image[[3, 0, 1, 2]], case.seg)
+            assert guess.order == ("flair", "t1", "t1ce", "t2"), index
+            ordered += 1
+    assert ordered >= 2  # the test must not pass on low-grade cases alone
