@@ -157,6 +157,7 @@ def _synthesize(args: argparse.Namespace) -> None:
         grid_shape=profile.grid_shape,
         seed=profile.seed if args.seed is None else args.seed,
         workers=args.workers,
+        progress=_progress(),
         overwrite=args.overwrite,
     )
     print(f"synthetic dataset ready: {root}")
@@ -177,7 +178,8 @@ def _precache(args: argparse.Namespace) -> None:
         raise DataError(f"{folder}: no case to cache")
     default = paths.h5_cache_dir if args.source == "h5" else paths.cache_dir
     cache_dir = Path(args.cache_dir) if args.cache_dir else default(profile.name)
-    report = cache.precache(sources, cache_dir, workers=args.workers, crop=profile.crop_cache)
+    report = cache.precache(sources, cache_dir, workers=args.workers, crop=profile.crop_cache,
+                            progress=_progress())
     print(report.summary())
 
 

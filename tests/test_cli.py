@@ -213,3 +213,11 @@ def test_a_full_disk_while_predicting_names_the_file_and_leaves_no_empty_one(ci_
     error = _errors(capsys)[0]
     assert "prediction_settings.json" in error and "disk is full" in error
     assert list(out.iterdir()) == []  # no empty settings file, no temporary
+
+
+def test_long_commands_draw_no_progress_bars_outside_a_terminal(ci_data, tmp_path, capsys):
+    assert main(["synthesize", "--cases", "3", "--validation-cases", "0", "--out", str(tmp_path / "data")]) == 0
+    assert main(["precache", "--cache-dir", str(tmp_path / "cache")]) == 0
+    captured = capsys.readouterr()
+    assert "%|" not in captured.err and "%|" not in captured.out  # a log file gets the summary lines alone
+    assert "converted" in captured.out
