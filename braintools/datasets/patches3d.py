@@ -383,7 +383,7 @@ class PatchDataset3D(Dataset):
         augment: random flips along each of ``flip_axes`` (probability ``flip_probability``) and per-channel
             intensity scale (1 +- ``intensity_scale``) and shift (+- ``intensity_shift``, in z-score units), the
             shift on every voxel as in MONAI's BraTS recipe; with ``appearance``, also per-channel blur, gamma
-            and noise (``AppearanceAugmentation``; float32 patches of normalised sources).
+            and noise (``AppearanceAugmentation``, computed in float32 before the cast to ``image_dtype``).
         flip_axes: the axes that may be mirrored; ``(0,)``, left-right only, is the medical-safe choice (brains
             are nearly mirror-symmetric left-right, never upside down or back to front).
         seed: base seed; the randomness of item ``i`` in epoch ``e`` depends only on (seed, e, i).
@@ -499,16 +499,16 @@ class PatchDataset3D(Dataset):
         chosen = self.volumes[plan.volume]
         image, classes = chosen.image, chosen.classes
         dtype = np.float16 if self.image_dtype == torch.float16 else np.float32
+        work_dtype = np.float32 if plan.blur is not None else dtype  # appearance changes are computed in float32
         if chosen.normalised:
-            patch = crop_image_patch(image, plan.origin, self.patch_size, plan.flips, plan.scale, plan.shift, dtype)
+            patch = crop_image_patch(image, plan.origin, self.patch_size, plan.flips, plan.scale, plan.shift,
+                                     work_dtype)
         else:  # z-score needs the brain mask of the raw patch first: a slower, simpler path
             index = self.volume_index(plan.volume)
             patch = crop_patch(image, plan.origin, self.patch_size, plan.flips, dtype=np.float32)
             augment_intensity(zscore_patch(patch, index.mean, index.std), plan.scale, plan.shift)
-            patch = patch.astype(dtype, copy=False)
         if plan.blur is not None:
-            if patch.dtype != np.float32:
-                raise ValueError("appearance augmentation needs float32 patches (image_dtype=torch.float32)")
             augment_appearance(patch, plan.blur, plan.gamma, plan.noise, np.random.default_rng(plan.noise_seed))
+        patch = patch.astype(dtype, copy=False)
         labels = crop_patch(classes, plan.origin, self.patch_size, plan.flips, dtype=np.uint8)
         return torch.from_numpy(patch), torch.from_numpy(labels)
