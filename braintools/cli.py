@@ -150,6 +150,9 @@ def _synthesize(args: argparse.Namespace) -> None:
     from braintools.data import synthetic
 
     profile = _profile(args)
+    if profile.source != "synthetic":
+        raise DataError(f"profile {profile.name!r} uses the real Kaggle data; synthesize makes the dataset of a "
+                        "synthetic profile (--profile ci or course)")
     root = synthetic.generate_dataset(
         root=Path(args.out) if args.out else paths.synthetic_dir(profile.name),
         n_cases=profile.n_cases if args.cases is None else args.cases,
@@ -178,8 +181,8 @@ def _precache(args: argparse.Namespace) -> None:
         raise DataError(f"{folder}: no case to cache")
     default = paths.h5_cache_dir if args.source == "h5" else paths.cache_dir
     cache_dir = Path(args.cache_dir) if args.cache_dir else default(profile.name)
-    report = cache.precache(sources, cache_dir, workers=args.workers, crop=profile.crop_cache,
-                            progress=_progress())
+    workers = profile.cache_workers if args.workers is None else args.workers
+    report = cache.precache(sources, cache_dir, workers=workers, crop=profile.crop_cache, progress=_progress())
     print(report.summary())
 
 

@@ -23,7 +23,7 @@ from braintools import cache, paths
 from braintools.data import download, io, signatures, splits
 from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
-from braintools.profiles import Profile, get_profile
+from braintools.profiles import Profile
 
 T = TypeVar("T")
 
@@ -38,14 +38,16 @@ class CourseData:
         cases: the training cases with a segmentation, by case id (at most ``profile.max_cases``, spread evenly
             over the sorted case ids, so a subset of BraTS 2020 mixes high- and low-grade patients).
         split: the patient split every notebook shares (``split.train``, ``split.val``, ``split.test``).
-        cache_dir: the npy cache of these cases (``None`` when not asked for).
+        cache_dir: the npy cache of these cases (notebook 03's ``paths.cache_dir(profile.name)`` unless given).
+        cache_report: what filling the cache did (``None`` when ``prepare_data`` was asked not to fill it).
     """
 
     profile: Profile
     data: download.DataPaths
     cases: dict[str, io.CaseFiles]
     split: splits.PatientSplit
-    cache_dir: Path | None
+    cache_dir: Path
+    cache_report: cache.PrecacheReport | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -55,6 +57,11 @@ class CourseData:
     def case_files(self, case_ids) -> list[io.CaseFiles]:
         """The ``io.CaseFiles`` of some patients, e.g. ``course.case_files(course.split.test)``."""
         return [self.cases[case_id] for case_id in case_ids]
+
+    def nifti_sources(self) -> list[cache.CacheSource]:
+        """The cache sources of these cases (what ``prepare_data`` caches, and notebook 03 times)."""
+        return [source for source in cache.nifti_sources(self.data.nifti_train, require_seg=True)
+                if source.case_id in self.cases]
 
     def describe(self) -> str:
         """One line: where the data comes from and how the patients are split."""
@@ -113,18 +120,18 @@ def spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
     return [items[index * len(items) // count] for index in range(count)]
 
 
-def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progress: bool = False,
+def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = False,
                  cache_dir: str | Path | None = None) -> CourseData:
     """Get the profile's dataset, list its labelled cases, load the shared split and fill the npy cache (notebook 04).
 
     Args:
-        profile: the profile (default: ``BRAINTOOLS_PROFILE``).
+        profile: the profile, resolved once by the caller (a notebook's parameters, the command line's
+            ``--profile``); its ``crop_cache`` and ``cache_workers`` decide how the cache is written.
         cache_cases: convert the cases to the npy cache (cases already cached are skipped, so this is cheap
             after notebook 03).
         progress: progress bars while caching.
         cache_dir: another folder for the npy cache (default: ``paths.cache_dir(profile.name)``).
     """
-    profile = profile or get_profile()
     data = download.get_dataset(profile)
     found = io.find_cases(data.nifti_train, require_seg=True, warn_missing=False)
     if not found:
@@ -132,13 +139,12 @@ def prepare_data(profile: Profile | None = None, cache_cases: bool = True, progr
     cases = {files.case_id: files for files in spread_evenly(found, profile.max_cases)}
     split = splits.course_split(list(cases), paths.split_path(profile.name), nifti_train=data.nifti_train,
                                 seed=profile.seed, fractions=profile.split_fractions)
-    folder = None
+    folder = Path(cache_dir) if cache_dir else paths.cache_dir(profile.name)
+    prepared = CourseData(profile, data, cases, split, folder)
     if cache_cases:
-        folder = Path(cache_dir) if cache_dir else paths.cache_dir(profile.name)
-        sources = [source for source in cache.nifti_sources(data.nifti_train, require_seg=True)
-                   if source.case_id in cases]
-        cache.precache(sources, folder, progress=progress, crop=profile.crop_cache)
-    return CourseData(profile, data, cases, split, folder)
+        prepared.cache_report = cache.precache(prepared.nifti_sources(), folder, workers=profile.cache_workers,
+                                               progress=progress, crop=profile.crop_cache)
+    return prepared
 
 
 @dataclass
@@ -200,7 +206,7 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
         nifti_fallback: read the patients of ``parts`` that have no usable HDF5 volume (a partial download) from the
             NIfTI npy cache; ``False``: leave them out.
     """
-    if course.cache_dir is None:
+    if course.cache_report is None:
         raise ValueError("prepare_h5_slices pairs volumes against the NIfTI npy cache: "
                          "call prepare_data(profile, cache_cases=True) first")
     volumes = io.find_h5_volumes(course.data.h5_dir)
@@ -218,7 +224,8 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
     folder = Path(cache_dir) if cache_dir else paths.h5_cache_dir(course.profile.name)
     wanted = {row["volume"] for row in rows if row["used"]}
     sources = [source for source in cache.h5_sources(course.data.h5_dir, vote.order) if source.case_id in wanted]
-    cache.precache(sources, folder, progress=progress)
+    cache.precache(sources, folder, workers=course.profile.cache_workers, progress=progress,
+                   crop=course.profile.crop_cache)
     for row in rows:
         if row["used"]:
             h5_labels = cache.load_cached_case(folder, row["volume"])[1]

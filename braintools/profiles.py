@@ -1,7 +1,5 @@
 """Course profiles: every size, case count and epoch count of the course, in one place.
 
-The environment variable ``BRAINTOOLS_PROFILE`` picks a profile:
-
 - ``ci``: tiny synthetic cases on a small grid, so every notebook runs in seconds on a CPU;
 - ``course`` (default): synthetic cases at the real BraTS size, minutes on a CPU;
 - ``kaggle``: the real BraTS 2020 data (369 training patients) sized for one Kaggle GPU session (a P100 16 GB, or
@@ -10,7 +8,10 @@ The environment variable ``BRAINTOOLS_PROFILE`` picks a profile:
 - ``kaggle-cpu``: the same real data (the Kaggle layout, e.g. laid out by the tests under ``BRAINTOOLS_KAGGLE_INPUT``)
   with sizes small enough for a CPU: a check that every notebook runs on real files, not a way to learn.
 
-Notebooks read their sizes from ``get_profile()`` in their ``parameters`` cell, so CI never edits a notebook.
+The profile is chosen once, at an entry point: a notebook's ``parameters`` cell (``PROFILE = "kaggle"``; ``None``
+reads ``BRAINTOOLS_PROFILE``, default ``course``), the command line's ``--profile``, a benchmark's argument. The entry
+point calls ``get_profile`` and hands the ``Profile`` (or the values it needs) to everything below; no function of
+the package reads ``BRAINTOOLS_PROFILE`` itself, so the profile of the cell is the profile of the code.
 
 The budget of the GPU profiles (README, "Time and disk per profile"; ``benchmarks/budget.py`` derives it):
 
@@ -202,7 +203,9 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """Return the profile ``name``, or the one named by ``BRAINTOOLS_PROFILE`` (default ``course``) (notebook 01).
+    """Return the profile ``name``; ``None``: the one ``BRAINTOOLS_PROFILE`` names, else ``course`` (notebook 01).
+
+    Call it at an entry point only (a notebook's parameters, the command line) and pass the profile down.
 
     Example:
         >>> get_profile("ci").grid_shape

@@ -67,3 +67,20 @@ def toy_case(shape=(40, 40, 20), seed=0):
             volume[seg == label] = table[label][channel]
         image[channel] = volume * 100 * (1 + 0.02 * rng.standard_normal(shape))
     return image, seg
+
+
+def kaggle_mount(dataset, folder):
+    """A folder laid out like Kaggle's ``/kaggle/input`` whose two datasets are those of a synthetic ``DataPaths``.
+
+    The synthetic generator writes exactly the two Kaggle layouts, so linking them under the Kaggle dataset names
+    gives a real-data profile something to read (``BRAINTOOLS_KAGGLE_INPUT=folder``) without real data."""
+    from braintools.data import download, synthetic
+
+    root = dataset.nifti_train
+    while root.name != synthetic.NIFTI_DATASET_DIR:
+        root = root.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for handle, name in ((download.NIFTI_HANDLE, synthetic.NIFTI_DATASET_DIR),
+                         (download.H5_HANDLE, synthetic.H5_DATASET_DIR)):
+        (folder / handle.split("/")[1]).symlink_to(root.parent / name, target_is_directory=True)
+    return folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
@@ -154,11 +155,13 @@ def test_hdf5_sources_crop_too(tmp_path):
     assert cache.verify_cache(cache.h5_sources(tmp_path / "h5"), tmp_path / "cache", workers=1, progress=False) == {}
 
 
-def test_precache_follows_the_profile_crop_setting(nifti_tree, tmp_path, monkeypatch):
-    monkeypatch.setenv("BRAINTOOLS_PROFILE", "kaggle")
+def test_precache_never_reads_the_profile_from_the_environment(nifti_tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINTOOLS_PROFILE", "kaggle")  # a cropping profile: it must play no part here
     assert PROFILES["kaggle"].crop_cache and not PROFILES["course"].crop_cache and not PROFILES["ci"].crop_cache
-    report = cache.precache(cache.nifti_sources(nifti_tree), tmp_path / "cache", workers=1, progress=False)
-    assert report.crop and inside_grid(cache.load_cached_case(tmp_path / "cache", "case_1")[0].shape[1:])
+    report = cache.precache(cache.nifti_sources(nifti_tree), tmp_path / "cache", progress=False)
+    assert not report.crop and report.workers == 1  # the defaults are the arguments', whatever the environment says
+    assert cache.load_cached_case(tmp_path / "cache", "case_1")[0].shape[1:] == nib.load(
+        next(nifti_tree.rglob("case_1_t1.nii*"))).shape
 
 
 def test_training_datasets_read_a_cropped_cache(nifti_tree, tmp_path):

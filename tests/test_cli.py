@@ -221,3 +221,38 @@ def test_long_commands_draw_no_progress_bars_outside_a_terminal(ci_data, tmp_pat
     captured = capsys.readouterr()
     assert "%|" not in captured.err and "%|" not in captured.out  # a log file gets the summary lines alone
     assert "converted" in captured.out
+
+
+@pytest.mark.parametrize("command", [["predict"], ["evaluate"], ["train", "--epochs", "1"], ["precache"]])
+def test_a_real_data_profile_without_the_kaggle_data_stops_in_one_line_and_generates_nothing(
+        command, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("BRAINTOOLS_PROFILE", "course")  # ignored: --profile decides
+    monkeypatch.setenv("BRAINTOOLS_KAGGLE_INPUT", str(tmp_path / "no_mount"))
+    assert main([*command, "--profile", "kaggle"]) == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "no_mount: no folder brats20-dataset-training-validation" in errors[0], errors
+    assert not (tmp_path / "data" / "synthetic").exists()
+
+
+def test_synthesize_refuses_a_real_data_profile(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path / "data"))
+    assert main(["synthesize", "--profile", "kaggle"]) == 2
+    assert "uses the real Kaggle data" in _errors(capsys)[0] and not (tmp_path / "data" / "synthetic").exists()
+
+
+def test_precache_takes_its_worker_count_from_the_profile_given(ci_data, monkeypatch):
+    from braintools import cache
+
+    seen = []
+    real_precache = cache.precache
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs)
+        return real_precache(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "precache", recording)
+    monkeypatch.setenv("BRAINTOOLS_PROFILE", "course")  # 2 workers there, 1 in ci
+    assert main(["precache", "--profile", "ci"]) == 0
+    assert seen[-1]["workers"] == 1 and seen[-1]["crop"] is False
+    assert main(["precache", "--profile", "ci", "--workers", "2"]) == 0 and seen[-1]["workers"] == 2

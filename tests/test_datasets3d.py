@@ -177,11 +177,11 @@ def test_items_have_the_patch_shape_and_dtypes(source):
     torch.testing.assert_close(half.float(), image, atol=1e-2, rtol=1e-2)
 
 
-def test_defaults_come_from_the_profile(source, monkeypatch):
-    monkeypatch.setenv("BRAINTOOLS_PROFILE", "ci")
-    dataset = d3.PatchDataset3D([source])
+def test_a_patch_bigger_than_the_volume_is_padded(source, monkeypatch):
+    monkeypatch.setenv("BRAINTOOLS_PROFILE", "kaggle")  # the environment plays no part: the sizes are passed
+    dataset = d3.PatchDataset3D([source], (32, 32, 16), 4)
     assert dataset.patch_size == (32, 32, 16) and len(dataset) == 4
-    assert dataset[0][0].shape == (4, 32, 32, 16)  # bigger than the volume: padded
+    assert dataset[0][0].shape == (4, 32, 32, 16)
 
 
 def test_same_seed_and_epoch_give_the_same_patches_in_any_order(source):
@@ -258,7 +258,7 @@ def test_dataloader_workers_give_the_same_batches(source):
 
 def test_bad_arguments_are_clear_errors(source):
     with pytest.raises(DataError, match="at least one"):
-        d3.PatchDataset3D([])
+        d3.PatchDataset3D([], (8, 8, 4), 4)
     with pytest.raises(ValueError, match="three positive sizes"):
         _dataset([source], patch_size=(8, 8))
     with pytest.raises(ValueError, match="tumour_probability"):

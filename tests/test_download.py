@@ -94,21 +94,19 @@ def test_kaggle_data_downloads_pinned_versions(tmp_path, monkeypatch):
     assert table["files"].tolist() == [10, 4, 2 * 4]
 
 
-def test_offline_falls_back_to_synthetic_with_a_message(monkeypatch, capsys, tmp_path):
+def test_offline_there_is_no_fallback_but_one_line_saying_where_it_looked(monkeypatch, tmp_path):
     def offline(handle, *args, **kwargs):
         raise requests.ConnectionError("Failed to resolve 'www.kaggle.com'")
 
     monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
     monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path)
     monkeypatch.setattr(kagglehub, "dataset_download", offline)
-    chosen = []
-    monkeypatch.setattr(download, "synthetic_data", lambda profile: chosen.append(profile.name) or "synthetic!")
-    assert download.get_dataset(profiles.get_profile("kaggle")) == "synthetic!"
-    assert chosen == ["course"]
-    out = capsys.readouterr().out
-    assert "ConnectionError" in out and "synthetic" in out
-    with pytest.raises(requests.ConnectionError):
-        download.get_dataset(profiles.get_profile("kaggle"), fallback=False)
+    monkeypatch.setattr(download, "synthetic_data", lambda profile: pytest.fail("no synthetic fallback"))
+    with pytest.raises(DataError) as raised:
+        download.get_dataset(profiles.get_profile("kaggle"))
+    message = str(raised.value)
+    assert message.startswith("no Kaggle dataset awsaf49/brats20-dataset-training-validation: not attached under")
+    assert str(tmp_path) in message and "ConnectionError" in message and "\n" not in message
 
 
 def test_layout_tree_lists_and_elides(tmp_path):

@@ -81,9 +81,9 @@ def _world(root):
     split = splits.PatientSplit(train=tuple(f"BraTS20_Training_00{n}" for n in (1, 2, 5, 6)),
                                 val=("BraTS20_Training_003",), test=("BraTS20_Training_004",))
     cache_dir = root / "nifti_cache"
-    cache.precache(cache.nifti_sources(nifti_train, require_seg=True), cache_dir, workers=1, progress=False)
+    report = cache.precache(cache.nifti_sources(nifti_train, require_seg=True), cache_dir, workers=1, progress=False)
     data = download.DataPaths("synthetic", nifti_train, None, h5_dir, None)
-    return course.CourseData(get_profile("ci"), data, cases, split, cache_dir)
+    return course.CourseData(get_profile("ci"), data, cases, split, cache_dir, report)
 
 
 def test_prepare_h5_slices_pairs_volumes_with_the_split_and_never_reads_a_test_patient(tmp_path):
@@ -108,7 +108,7 @@ def test_prepare_h5_slices_pairs_volumes_with_the_split_and_never_reads_a_test_p
 
 def test_prepare_h5_slices_needs_the_nifti_cache(tmp_path):
     world = _world(tmp_path)
-    world.cache_dir = None
+    world.cache_report = None  # prepare_data(profile, cache_cases=False)
     with pytest.raises(ValueError, match="NIfTI npy cache"):
         course.prepare_h5_slices(world, cache_dir=tmp_path / "h5_cache")
 

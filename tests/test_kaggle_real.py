@@ -25,7 +25,7 @@ def mounted(kaggle_layout, monkeypatch, tmp_path):
 
 
 def test_the_kaggle_profile_finds_both_datasets_on_the_mount(mounted, tmp_path):
-    paths = download.get_dataset(get_profile("kaggle"), fallback=False)
+    paths = download.get_dataset(get_profile("kaggle"))
     assert paths.source == "kaggle"
     assert paths.nifti_train == mounted.nifti_train and paths.h5_dir == mounted.h5_dir
     assert paths.nifti_validation.name == "MICCAI_BraTS2020_ValidationData"

@@ -52,14 +52,14 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def timed_precache(sources: Iterable[CacheSource], cache_dir: str | os.PathLike, workers: int | None = None,
-                   progress: bool = False) -> tuple[PrecacheReport, float, float]:
+def timed_precache(sources: Iterable[CacheSource], cache_dir: str | os.PathLike, workers: int = 1,
+                   progress: bool = False, crop: bool = False) -> tuple[PrecacheReport, float, float]:
     """Run ``precache`` and return (report, wall seconds, CPU seconds of this process and its workers) (notebook 03).
 
     CPU seconds / wall seconds is the number of cores kept busy: close to ``workers`` when converting scales.
     """
     start, start_cpu = time.perf_counter(), cpu_seconds()
-    report = precache(sources, cache_dir, workers=workers, progress=progress)
+    report = precache(sources, cache_dir, workers=workers, progress=progress, crop=crop)
     return report, time.perf_counter() - start, cpu_seconds() - start_cpu
 
 

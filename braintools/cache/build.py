@@ -53,21 +53,15 @@ from braintools.cache.sources import CacheSource, source_fingerprint
 from braintools.cache.store import _is_up_to_date, cache_file_names, convert_case, read_manifest, write_manifest
 from braintools.errors import DataError, DiskFullError
 from braintools.processes import file_lock, worker_pool
-from braintools.profiles import get_profile
 
 LOCK_NAME = ".precache.lock"  # held while precache writes the folder
 _NOT_WRITABLE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only folder or file system
 
 
-def _default_workers(workers: int | None) -> int:
-    chosen = get_profile().cache_workers if workers is None else workers
-    if chosen < 1:
-        raise ValueError(f"workers must be >= 1, got {chosen}")
-    return chosen
-
-
-def _default_crop(crop: bool | None) -> bool:
-    return get_profile().crop_cache if crop is None else bool(crop)
+def _checked_workers(workers: int) -> int:
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return int(workers)
 
 
 def _error_message(error: BaseException) -> str:
@@ -143,11 +137,11 @@ class PrecacheError(DataError):
 def precache(
     sources: Iterable[CacheSource],
     cache_dir: str | os.PathLike,
-    workers: int | None = None,
+    workers: int = 1,
     progress: bool = True,
     raise_on_failure: bool = True,
     lock_timeout: float | None = None,
-    crop: bool | None = None,
+    crop: bool = False,
 ) -> PrecacheReport:
     """Convert patients to memory-mappable ``.npy`` files, resuming an interrupted run (notebook 03).
 
@@ -158,20 +152,20 @@ def precache(
     Args:
         sources: patients, from ``h5_sources`` or ``nifti_sources``.
         cache_dir: output folder (created if missing).
-        workers: processes converting in parallel (default: the profile's ``cache_workers``; 1 = no pool).
+        workers: processes converting in parallel (1 = no pool; the course passes its profile's ``cache_workers``).
         progress: show a tqdm progress bar.
         raise_on_failure: raise ``PrecacheError`` (listing every failed patient) at the end if any failed.
         lock_timeout: seconds to wait for another run writing the same folder (default: ``BRAINTOOLS_LOCK_TIMEOUT``
             or 30 minutes), then raise ``DataError``.
         crop: store each patient cropped to the box of its brain and labels (``store.content_box``: about a third
-            of the bytes on real scans, nothing lost); default: the profile's ``crop_cache``. Patients cached
+            of the bytes on real scans, nothing lost; the course passes its profile's ``crop_cache``). Patients cached
             with the other setting are converted again.
 
     Example:
         >>> report = precache(h5_sources(data / "content/data"), cache_dir)  # doctest: +SKIP
     """
     cache_dir, sources = Path(cache_dir), list(sources)
-    report = PrecacheReport(cache_dir, _default_workers(workers), _default_crop(crop))
+    report = PrecacheReport(cache_dir, _checked_workers(workers), bool(crop))
     if _plan(sources, _editable(read_manifest(cache_dir)), cache_dir, report):  # something to convert
         report = PrecacheReport(cache_dir, report.workers, report.crop)  # planned again under the lock (busy run?)
         try:

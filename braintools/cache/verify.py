@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools.cache.build import PrecacheError, _default_workers, _run_per_case
+from braintools.cache.build import PrecacheError, _checked_workers, _run_per_case
 from braintools.cache.sources import CacheSource, load_source, source_fingerprint
 from braintools.cache.store import (
     FLOAT16_ATOL,
@@ -83,7 +83,7 @@ def _compare_image(cached: np.ndarray, reference: np.ndarray, path: Path) -> Non
 def verify_cache(
     sources: Iterable[CacheSource],
     cache_dir: str | os.PathLike,
-    workers: int | None = None,
+    workers: int = 1,
     progress: bool = True,
     raise_on_failure: bool = True,
 ) -> dict[str, str]:
@@ -100,7 +100,7 @@ def verify_cache(
     check = functools.partial(verify_case, cache_dir=cache_dir)
     problems = {
         source.case_id: error
-        for source, _, error in _run_per_case(check, sources, _default_workers(workers), progress, "verify")
+        for source, _, error in _run_per_case(check, sources, _checked_workers(workers), progress, "verify")
         if error is not None
     }
     if problems and raise_on_failure:

@@ -6,8 +6,9 @@
 Pinned handles make runs repeatable and let kagglehub reuse a complete cache without network.
 On Kaggle the datasets are mounted under ``/kaggle/input`` (elsewhere: the folder named by
 ``BRAINTOOLS_KAGGLE_INPUT``) and nothing is downloaded.
-Offline, or when Kaggle refuses the request, ``get_dataset`` says why and falls back to the synthetic
-dataset, which has exactly the same on-disk layout, so every later notebook runs unchanged.
+Offline, or when Kaggle refuses the request, ``get_dataset`` says where it looked and why the download failed;
+nothing falls back silently. The synthetic profiles (``ci``, ``course``) use the embedded synthetic dataset, which
+has exactly the same on-disk layout, so every later notebook runs unchanged on either.
 Credentials (``kagglehub.login()``, ``KAGGLE_API_TOKEN``, ``~/.kaggle/kaggle.json``...) are handled by
 kagglehub itself and are never printed or stored here; public datasets need none.
 """
@@ -25,7 +26,7 @@ import pandas as pd
 
 from braintools.data import io
 from braintools.errors import DataError
-from braintools.profiles import Profile, get_profile
+from braintools.profiles import Profile
 
 NIFTI_HANDLE, NIFTI_VERSION = "awsaf49/brats20-dataset-training-validation", 1
 H5_HANDLE, H5_VERSION = "awsaf49/brats2020-training-data", 3
@@ -86,6 +87,7 @@ def download_dataset(handle: str, version: int) -> Path:
     """Return a local folder with the dataset: the Kaggle mount if present, else a kagglehub download (notebook 01).
 
     With ``BRAINTOOLS_KAGGLE_INPUT`` set, the dataset must be there: a missing one is a ``DataError``, not a download.
+    A failed download is a ``DataError`` that says where the dataset was looked for and why the download failed.
     """
     mounted = kaggle_input_dir(handle)
     if mounted is not None:
@@ -95,7 +97,13 @@ def download_dataset(handle: str, version: int) -> Path:
                         f"(set by {KAGGLE_INPUT_ENV})")
     import kagglehub  # imported here: importing braintools never touches the network stack
 
-    return Path(kagglehub.dataset_download(f"{handle}/versions/{version}"))
+    try:
+        return Path(kagglehub.dataset_download(f"{handle}/versions/{version}"))
+    except Exception as error:  # network errors are plain requests exceptions; kagglehub raises its own too
+        reason = " ".join(str(error).split())[:200]
+        raise DataError(f"no Kaggle dataset {handle}: not attached under {kaggle_input_root()} and the kagglehub "
+                        f"download failed ({type(error).__name__}: {reason}); on Kaggle add it with Add Input, "
+                        "elsewhere turn the internet on, or choose a synthetic profile (ci or course)") from error
 
 
 def _find_dir(root: Path, wanted: str, max_depth: int = 5) -> Path | None:
@@ -115,6 +123,9 @@ def locate_nifti_dirs(root: str | os.PathLike) -> tuple[Path, Path | None]:
     train = _find_dir(root, "MICCAI_BraTS2020_TrainingData")
     if train is None:
         cases = io.find_cases(root, warn_missing=False)  # other releases: use the parent of the case folders
+        if not cases:
+            raise DataError(f"{root}: no BraTS case folders found (expected MICCAI_BraTS2020_TrainingData or folders "
+                            "of <case>_<modality>.nii[.gz] files)")
         train = cases[0].folder.parent
     return train, _find_dir(root, "MICCAI_BraTS2020_ValidationData")
 
@@ -244,7 +255,10 @@ def synthetic_data(profile: Profile) -> DataPaths:
 
 
 def kaggle_data() -> DataPaths:
-    """Download (or find) both Kaggle BraTS 2020 datasets and return their paths; raises on failure (notebook 01)."""
+    """Find (Kaggle mount) or download (kagglehub) both Kaggle BraTS 2020 datasets and return their paths (notebook 01).
+
+    Raises ``DataError`` (one line: where it looked, and why the download failed) when they cannot be had.
+    """
     nifti_root = download_dataset(NIFTI_HANDLE, NIFTI_VERSION)
     h5_root = download_dataset(H5_HANDLE, H5_VERSION)
     train, validation = locate_nifti_dirs(nifti_root)
@@ -252,24 +266,15 @@ def kaggle_data() -> DataPaths:
     return DataPaths("kaggle", train, validation, h5_dir, metadata)
 
 
-def get_dataset(profile: Profile | None = None, fallback: bool = True) -> DataPaths:
-    """Return the data for a profile: real Kaggle data for ``kaggle``, synthetic data otherwise (notebook 01).
+def get_dataset(profile: Profile) -> DataPaths:
+    """Return the data of a profile: Kaggle BraTS 2020 for the real-data profiles, else synthetic (notebook 01).
 
-    When the real download fails (offline, refused, no space) and ``fallback`` is true, print why and
-    use the synthetic dataset at real BraTS size (the ``course`` profile) instead.
+    Nothing falls back: a real-data profile without the Kaggle data raises ``DataError`` saying where it looked, and
+    only the synthetic profiles (``ci``, ``course``) generate the synthetic dataset.
     """
-    profile = profile or get_profile()
-    if profile.source != "kaggle":
-        return synthetic_data(profile)
-    try:
+    if profile.source == "kaggle":
         return kaggle_data()
-    except Exception as error:  # network errors are plain requests exceptions; kagglehub raises its own too
-        if not fallback:
-            raise
-        print(f"Could not get the Kaggle BraTS 2020 data ({type(error).__name__}: {error}).\n"
-              "This happens offline, when Kaggle refuses the request, or when the disk is full.\n"
-              "Falling back to the embedded synthetic dataset (same layout, real BraTS size).")
-        return synthetic_data(get_profile("course"))
+    return synthetic_data(profile)
 
 
 def layout_tree(root: str | os.PathLike, depth: int = 3, max_entries: int = 4) -> str:

@@ -34,7 +34,6 @@ from torch.utils.data import Dataset
 from braintools.data.preprocess import brain_mask
 from braintools.datasets.volumes import Volume, check_volume
 from braintools.errors import DataError
-from braintools.profiles import get_profile
 
 # ----------------------------------------------------------------------------------------------------------
 # Where to crop: a per-volume index of tumour and brain voxels
@@ -376,8 +375,8 @@ class PatchDataset3D(Dataset):
         volumes: ``volumes.Volume`` items (a ``VolumeSource`` is loaded once here); arrays may be memmaps. An image
             that is not yet brain-masked z-scored (``Volume.normalised`` False) is z-scored patch by patch with
             its volume's brain statistics (computed once per volume).
-        patch_size: (px, py, pz) voxels; default: the profile's ``patch_size_3d``.
-        patches_per_epoch: dataset length; default: the profile's ``patches_per_epoch_3d``. Item ``i`` comes
+        patch_size: (px, py, pz) voxels (notebook 05: the profile's ``patch_size_3d``).
+        patches_per_epoch: dataset length (notebook 05: the profile's ``patches_per_epoch_3d``). Item ``i`` comes
             from volume ``i % len(volumes)``, so every volume is used equally.
         tumour_probability: share of patches centred on a tumour voxel (the rest on a brain voxel).
         augment: random flips along each of ``flip_axes`` (probability ``flip_probability``) and per-channel
@@ -399,8 +398,8 @@ class PatchDataset3D(Dataset):
     def __init__(
         self,
         volumes: Sequence[Volume],
-        patch_size: Sequence[int] | None = None,
-        patches_per_epoch: int | None = None,
+        patch_size: Sequence[int],
+        patches_per_epoch: int,
         tumour_probability: float = 0.6,
         augment: bool = True,
         flip_probability: float = 0.5,
@@ -412,16 +411,15 @@ class PatchDataset3D(Dataset):
         brain_step: int = 4,
         image_dtype: torch.dtype = torch.float32,
     ):
-        profile = get_profile()
         self.volumes = list(volumes)
         for volume in self.volumes:
             check_volume(volume)
         if not self.volumes:
             raise DataError("PatchDataset3D needs at least one volume")
-        self.patch_size = tuple(int(p) for p in (patch_size or profile.patch_size_3d))
+        self.patch_size = tuple(int(p) for p in patch_size)
         if len(self.patch_size) != 3 or min(self.patch_size) < 1:
             raise ValueError(f"patch_size must be three positive sizes (X, Y, Z), got {patch_size}")
-        self.patches_per_epoch = int(patches_per_epoch or profile.patches_per_epoch_3d)
+        self.patches_per_epoch = int(patches_per_epoch)
         if not 0.0 <= tumour_probability <= 1.0:
             raise ValueError(f"tumour_probability must lie in [0, 1], got {tumour_probability}")
         self.tumour_probability = tumour_probability

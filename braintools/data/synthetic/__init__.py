@@ -71,7 +71,7 @@ from braintools.data.synthetic.tumour import (
 )
 from braintools.errors import DataError
 from braintools.paths import synthetic_dir
-from braintools.profiles import BRATS_SHAPE, Profile, get_profile
+from braintools.profiles import BRATS_SHAPE, Profile
 
 GENERATOR_VERSION = 2
 NIFTI_DATASET_DIR = "brats20-dataset-training-validation"
@@ -489,14 +489,14 @@ def generate_dataset(
     return root
 
 
-def ensure_synthetic_dataset(profile: Profile | None = None, root: str | Path | None = None) -> Path:
-    """Return the synthetic dataset folder of ``profile`` (default: ``get_profile()``), generating it if needed.
-    Introduced in notebook 01.
+def ensure_synthetic_dataset(profile: Profile, root: str | Path | None = None) -> Path:
+    """Return the synthetic dataset folder of a synthetic ``profile``, generating it if needed (notebook 01).
 
     In the profile's default folder a dataset made with other parameters is regenerated; in a folder
-    you chose, that is a ``DataError``.
+    you chose, that is a ``DataError``. A real-data profile (``kaggle``, ...) has no synthetic dataset: ``ValueError``.
     """
-    profile = profile or get_profile()
+    if profile.source != "synthetic":
+        raise ValueError(f"profile {profile.name!r} uses the real Kaggle data, not a synthetic dataset")
     folder = synthetic_dir(profile.name) if root is None else Path(root)
     return generate_dataset(folder, profile.n_cases, profile.n_validation_cases, profile.grid_shape,
                             profile.seed, overwrite=root is None)  # fmt: skip
