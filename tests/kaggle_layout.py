@@ -24,12 +24,14 @@ the ``kaggle-cpu`` profile), and they include the low-grade case.
 
 Laying out takes about half a minute and 2 GB of disk; a folder that holds a complete layout (its marker
 ``kaggle_layout.json``) is reused. Usage: ``python tests/kaggle_layout.py <mount>``, then
-``BRAINTOOLS_KAGGLE_INPUT=<mount> BRAINTOOLS_PROFILE=kaggle-cpu``.
+``BRAINTOOLS_KAGGLE_INPUT=<mount>`` and ``PROFILE = "kaggle-cpu"`` in a notebook's parameters (or
+``--profile kaggle-cpu`` on the command line).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -181,9 +183,28 @@ def lay_out(mount: str | os.PathLike) -> KaggleLayout:
     return _describe(mount)
 
 
+def cache_fingerprint(cache_dir: str | os.PathLike) -> str:
+    """One line naming every cached case and when its files were written; exits if a case is stored uncropped.
+
+    ``run_real_notebooks.sh`` compares the line after notebook 03 and after 04-08: equal means nothing was converted
+    again (a rewritten file changes its modification time)."""
+    cache_dir = Path(cache_dir)
+    manifest = json.loads((cache_dir / "manifest.json").read_text())
+    uncropped = sorted(case_id for case_id, entry in manifest["cases"].items() if not entry.get("cropped"))
+    if uncropped or not manifest["cases"]:
+        sys.exit(f"{cache_dir}: {len(uncropped)} of {len(manifest['cases'])} cached cases are not cropped: "
+                 f"{uncropped[:5]}")
+    files = sorted(cache_dir.glob("*.npy"))
+    stamps = hashlib.sha256(",".join(f"{path.name}:{path.stat().st_mtime_ns}" for path in files).encode())
+    return f"{len(manifest['cases'])} cases cropped, {len(files)} files, written {stamps.hexdigest()[:12]}"
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--cache-fingerprint":
+        print(cache_fingerprint(sys.argv[2]))
+        sys.exit(0)
     if len(sys.argv) != 2:
-        sys.exit("usage: python tests/kaggle_layout.py <mount folder>")
+        sys.exit("usage: python tests/kaggle_layout.py <mount folder> | --cache-fingerprint <cache folder>")
     if not real_data_present():
         sys.exit(f"{SHARED_DATA}: the real cases are absent; nothing to lay out")
     print(f"Kaggle layout ready: BRAINTOOLS_KAGGLE_INPUT={lay_out(sys.argv[1]).mount}")

@@ -51,6 +51,13 @@ def with_constants(code: str, **values) -> str:
     return code
 
 
+def with_drive(code: str, mountpoint: Path) -> str:
+    """The cell with Google Drive mounted at ``mountpoint`` instead of Colab's /content/drive."""
+    call = "use_google_drive=USE_GOOGLE_DRIVE)"
+    assert code.count(call) == 1, "the Setup cell no longer calls environment.prepare(..., use_google_drive=...)"
+    return code.replace(call, f"use_google_drive=USE_GOOGLE_DRIVE, google_drive={str(mountpoint)!r})")
+
+
 FAKE_GIT = '''
 import json, os, shutil, sys
 args = sys.argv[1:]
@@ -158,6 +165,12 @@ def test_setup_cell_is_identical_in_every_notebook():
     assert cells[sync.SOURCE_NOTEBOOK].startswith("# Setup")
 
 
+def test_setup_cell_keeps_only_what_must_run_before_the_course_is_importable():
+    code_lines = [line for line in setup_code().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(code_lines) <= 25, f"{len(code_lines)} lines of code: move what can run later into braintools"
+    assert "from braintools import environment" in setup_code()
+
+
 def test_version_url_and_badges_are_in_step_with_their_one_place():
     assert sync.course_version() == braintools.__version__
     code = setup_code()
@@ -237,7 +250,7 @@ def test_missing_release_tag_is_a_clear_error(tmp_path):
     (tmp_path / "content").mkdir()
     process = runtime.run(with_constants(setup_code(), COURSE_URL=TEST_URL), tmp_path / "content")
     assert process.returncode != 0
-    assert f"at the tag v{braintools.__version__} failed" in process.stderr and "internet" in process.stderr
+    assert f"at v{braintools.__version__} failed" in process.stderr and "internet" in process.stderr
     assert not (tmp_path / "content" / "brats-course").exists()
 
 
@@ -246,7 +259,7 @@ def test_placeholder_url_says_what_to_do_instead_of_cloning(tmp_path):
     (tmp_path / "content").mkdir()
     process = runtime.run(with_constants(setup_code(), COURSE_URL=PLACEHOLDER_URL), tmp_path / "content")
     assert process.returncode != 0
-    assert "placeholder" in process.stderr and "pyproject.toml" in process.stderr and "COURSE_URL" in process.stderr
+    assert "COURSE_URL is a placeholder" in process.stderr and "notebooks/ folder" in process.stderr
     assert runtime.log("git") == []
 
 
@@ -255,7 +268,7 @@ def test_colab_keeps_the_data_on_google_drive_when_asked(tmp_path, use_drive):
     runtime = Runtime(tmp_path, colab=True)
     runtime.env["BRAINTOOLS_DATA"] = str(tmp_path / "vm-data")
     drive = tmp_path / "drive"
-    code = with_constants(setup_code(), USE_GOOGLE_DRIVE=use_drive, GOOGLE_DRIVE=str(drive))
+    code = with_drive(with_constants(setup_code(), USE_GOOGLE_DRIVE=use_drive), drive)
     process = runtime.run(code, ROOT / "notebooks")  # the course is found: this checkout
     done = result(process)
     assert Path(done["braintools"]).resolve() == (ROOT / "braintools" / "__init__.py").resolve()
@@ -310,3 +323,108 @@ def test_real_git_clones_a_local_repository_at_the_release_tag(tmp_path):
     described = subprocess.run(["git", "-C", str(clone), "describe", "--tags", "--exact-match"],
                                capture_output=True, text=True, check=True)
     assert described.stdout.strip() == f"v{braintools.__version__}"
+
+
+# ------------------------------------------------------------------ braintools.environment, the rest of the Setup
+
+
+def test_missing_packages_are_the_pins_that_are_not_installed(tmp_path):
+    from braintools import environment
+
+    (tmp_path / "constraints.txt").write_text("# a comment==1.0\nnumpy==0.0.1\n" + MISSING + "\n")
+    assert environment.installed_version("numpy") is not None
+    assert environment.missing_packages(tmp_path) == [MISSING]  # an installed numpy is never changed
+
+
+def test_install_missing_keeps_the_installed_torch(tmp_path, monkeypatch):
+    from braintools import environment
+
+    (tmp_path / "constraints.txt").write_text(f"torch==0.0.1\n{MISSING}\n")
+    calls = []
+    monkeypatch.setattr(environment.subprocess, "run", lambda args, check: calls.append(
+        (args, open(args[-1]).read())))
+    assert environment.install_missing(tmp_path) == [MISSING]
+    [(args, keep)] = calls
+    assert args[1:5] == ["-m", "pip", "install", "-q"] and MISSING in args and "torch==0.0.1" not in args
+    from importlib.metadata import version
+
+    assert f"torch=={version('torch')}" in keep.splitlines()
+    (tmp_path / "constraints.txt").write_text("torch==0.0.1\n")
+    assert environment.install_missing(tmp_path) == [] and len(calls) == 1  # nothing missing: pip is not run
+
+
+def test_runtime_name(monkeypatch):
+    from braintools import environment
+
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    assert environment.runtime_name() == "Local"
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
+    assert environment.runtime_name() == "Kaggle"
+
+
+FAKE_KAGGLEHUB = '''
+import json, os
+def dataset_download(handle, path=None, **kwargs):
+    with open(os.environ["FAKE_KAGGLEHUB_LOG"], "a") as log:
+        log.write(json.dumps(handle) + "\\n")
+    return os.path.join(os.environ["FAKE_KAGGLEHUB_ROOT"], handle.split("/")[1])
+'''
+
+
+def test_colab_fresh_runtime_with_the_readme_steps_runs_notebook_01_on_the_downloaded_data(tmp_path):
+    """README, Colab: open the notebook from GitHub in a fresh runtime, set PROFILE = "kaggle" in the parameters
+    cell, Run all. The Setup cell clones the course (fake git), installs what is missing (fake pip), and kagglehub
+    (a fake returning the ci synthetic dataset in the two Kaggle layouts) "downloads" both datasets."""
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+
+    from braintools.data import synthetic
+    from braintools.profiles import get_profile
+
+    runtime = Runtime(tmp_path, colab=True)
+    origin = runtime.make_origin()
+    shutil.copytree(ROOT / "notebooks", origin / "notebooks")
+    downloads = tmp_path / "kagglehub"
+    dataset = synthetic.ensure_synthetic_dataset(get_profile("ci"), root=tmp_path / "synthetic")
+    downloads.mkdir()
+    for handle, name in ((download.NIFTI_HANDLE, synthetic.NIFTI_DATASET_DIR),
+                         (download.H5_HANDLE, synthetic.H5_DATASET_DIR)):
+        (downloads / handle.split("/")[1]).symlink_to(dataset / name, target_is_directory=True)
+    (runtime.site / "kagglehub").mkdir()
+    (runtime.site / "kagglehub" / "__init__.py").write_text(FAKE_KAGGLEHUB)
+    runtime.env.update(FAKE_KAGGLEHUB_ROOT=str(downloads), FAKE_KAGGLEHUB_LOG=str(runtime.logs / "kagglehub"),
+                       BRAINTOOLS_PROFILE="ci")  # ignored: the parameters cell says kaggle
+    content = tmp_path / "content"
+    content.mkdir()
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import parametrize_notebooks
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    notebook = parametrize_notebooks.edit(
+        json.loads((ROOT / "notebooks" / "01_download.ipynb").read_text(encoding="utf-8")),
+        {"PROFILE": '"kaggle"'}, Path("01_download.ipynb"))
+    notebook = with_test_url(notebook)
+    client = NotebookClient(nbformat.reads(json.dumps(notebook), as_version=4), timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(content)}})
+    with pytest.MonkeyPatch.context() as patch:
+        for key in list(os.environ):
+            patch.delenv(key)
+        for key, value in runtime.env.items():
+            patch.setenv(key, value)
+        client.execute()
+    outputs = "".join(output.get("text", "") for cell in client.nb.cells for output in cell.get("outputs", []))
+    clone = content / "brats-course"
+    assert f"Colab: course {clone} (braintools {braintools.__version__}); BRAINTOOLS_DATA {clone / 'data'}" in outputs
+    assert "REAL DATA: the BraTS 2020 training cases" in outputs  # the kaggle profile of the cell, not ci
+    assert runtime.log("kagglehub") == [f"{download.NIFTI_HANDLE}/versions/{download.NIFTI_VERSION}",
+                                        f"{download.H5_HANDLE}/versions/{download.H5_VERSION}"]
+    assert [args["args"][-3] for args in runtime.log("pip")] == [MISSING]
+    assert not (clone / "data" / "synthetic").exists()  # nothing generated: the cell's profile is a real-data one
+
+
+def with_test_url(notebook: dict) -> dict:
+    """The notebook with the Setup cell's COURSE_URL set to the (fake) repository of the tests."""
+    cell = next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")
+    cell["source"] = with_constants("".join(cell["source"]), COURSE_URL=TEST_URL)
+    return notebook
