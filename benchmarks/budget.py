@@ -5,7 +5,7 @@
 
 MEASURED here, and printed as such:
 - the npy cache of one real patient, whole grid and cropped to its brain box, in bytes, and the CPU seconds
-  ``cache.convert_case`` takes for it (from uncompressed ``.nii`` files, as Kaggle ships them); the tumour and
+  ``store.convert_case`` takes for it (from uncompressed ``.nii`` files, as Kaggle ships them); the tumour and
   brain slices of each patient (what notebook 04 trains on);
 - checkpoint sizes of every model a profile trains: ``<name>_best.pt`` (inference: spec and weights, no optimizer
   state) and ``<name>_last.pt`` (to resume: with AdamW's two moments), written by ``checkpoints.save_checkpoint``;
@@ -32,7 +32,8 @@ import pandas as pd
 import torch
 from gpu import inference_flops, training_flops
 
-from braintools import cache
+from braintools.cache import store
+from braintools.cache.sources import nifti_sources
 from braintools.data import io
 from braintools.data.splits import part_sizes
 from braintools.inference.segment import InferenceSettings
@@ -74,14 +75,14 @@ def decompressed_cases(roots: list[Path], count: int, folder: Path) -> list[io.C
 def measure_cases(cases: list[io.CaseFiles], folder: Path) -> pd.DataFrame:
     """Per real case: cache bytes and CPU seconds whole and cropped, brain share of the grid, tumour/brain slices."""
     rows = []
-    sources = {source.case_id: source for source in cache.nifti_sources(cases[0].folder.parent)}
+    sources = {source.case_id: source for source in nifti_sources(cases[0].folder.parent)}
     for case in cases:
         row = {"case": case.case_id}
         for crop in (False, True):
             out = folder / ("cropped" if crop else "whole")
             out.mkdir(exist_ok=True)
             began = time.process_time()
-            entry = cache.convert_case(sources[case.case_id], out, crop=crop)
+            entry = store.convert_case(sources[case.case_id], out, crop=crop)
             key = "cropped" if crop else "whole"
             row[f"{key} s"] = time.process_time() - began
             row[f"{key} MB"] = (entry["image"]["bytes"] + entry["labels"]["bytes"]) / 1e6

@@ -24,9 +24,10 @@ import torch
 
 def worker(args: argparse.Namespace) -> None:
     """One process of a run: time ``args.steps`` training steps on random patches; rank 0 prints JSON."""
+    from braintools._private import distributed
     from braintools.models.checkpoints import build_model
     from braintools.profiles import get_profile
-    from braintools.training import distributed, recipes
+    from braintools.training import recipes
     from braintools.training.train import train_one_epoch
 
     device = distributed.setup(args.device)

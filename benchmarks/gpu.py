@@ -33,7 +33,8 @@ from patches import brain_like_volume
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from braintools import cache, runtime
+from braintools import runtime
+from braintools.cache import store
 from braintools.data import io
 from braintools.data.preprocess import brain_box
 from braintools.datasets.patches3d import PatchDataset3D
@@ -86,7 +87,7 @@ def training_volumes(profile: Profile, count: int = 4) -> VolumeSource:
     for seed in range(count):
         image, classes = brain_like_volume(profile.grid_shape, seed)
         if profile.crop_cache:
-            box = cache.content_box(image, classes)
+            box = store.content_box(image, classes)
             image, classes = np.ascontiguousarray(image[(slice(None), *box)]), np.ascontiguousarray(classes[box])
         items.append((f"volume_{seed}", image, classes))
     return VolumeSource.from_arrays(items, normalised=True)

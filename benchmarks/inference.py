@@ -22,8 +22,8 @@ from monai.inferers import sliding_window_inference as monai_sliding_window
 from monai.metrics import compute_hausdorff_distance
 from torch import nn
 
+from braintools.evaluation.hd95 import hd95
 from braintools.inference.sliding_window import sliding_window_inference
-from braintools.metrics import hd95
 
 
 def make_model(features: tuple[int, ...]) -> nn.Module:

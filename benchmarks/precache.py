@@ -4,8 +4,8 @@ Measures, warm (files already in the page cache; median of ``--repeats`` runs af
 
 - one volume read from its 155 HDF5 slice files (``io.load_h5_volume``);
 - one cached image file (``np.load``) and a raw read of the same bytes (``np.fromfile``);
-- the full cached patient (``cache.load_cached_case(mmap=False)``: image + labels);
-- a memory-mapped 160 x 160 x 64 patch (``cache.read_patch``: image + labels, memory maps kept open),
+- the full cached patient (``store.load_cached_case(mmap=False)``: image + labels);
+- a memory-mapped 160 x 160 x 64 patch (``store.read_patch``: image + labels, memory maps kept open),
   float16 as stored, and converted to float32 with NumPy and with torch; the same through a fresh map;
 - an axial slice through the memory map; disk sizes;
 - the conversion wall time with 1 and 2 worker processes over ``--patients`` patients;
@@ -29,10 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools import cache
+from braintools.cache import benchmark, build, store
 from braintools.cache.benchmark import median_ms, random_patch_starts, warm_files
+from braintools.cache.sources import CacheSource, h5_sources
 from braintools.data import io
 from braintools.paths import data_dir
+from braintools.synthetic import generator
+from braintools.synthetic.layout import write_h5_case
 
 PATCH = (160, 160, 64)
 LAYOUTS = {"(4, X, Y, Z)": (0, 1, 2, 3), "(4, Z, X, Y)": (0, 3, 1, 2), "(Z, X, Y, 4)": (3, 1, 2, 0),
@@ -41,26 +44,25 @@ LAYOUTS = {"(4, X, Y, Z)": (0, 1, 2, 3), "(4, Z, X, Y)": (0, 3, 1, 2), "(Z, X, Y
 
 def make_h5_patients(folder: Path, n_patients: int, seed: int) -> None:
     """Write full-size synthetic patients as Kaggle HDF5 slices (``volume_<v>_slice_<s>.h5``), once."""
-    from braintools.data import synthetic
 
     for volume in range(1, n_patients + 1):
         if (folder / f"volume_{volume}_slice_154.h5").is_file():
             continue
         start = time.perf_counter()
-        case = synthetic.make_case(seed, volume, (240, 240, 155))
-        synthetic.write_h5_case(case, folder, volume)
-        print(f"generated volume_{volume} (synthetic.make_case + write_h5_case) in {time.perf_counter() - start:.1f} s")
+        case = generator.make_case(seed, volume, (240, 240, 155))
+        write_h5_case(case, folder, volume)
+        print(f"generated volume_{volume} (generator.make_case + write_h5_case) in {time.perf_counter() - start:.1f} s")
 
 
-def time_conversion(sources: list[cache.CacheSource], work_dir: Path, workers: int) -> tuple[float, float, Path]:
+def time_conversion(sources: list[CacheSource], work_dir: Path, workers: int) -> tuple[float, float, Path]:
     """Convert ``sources`` into a fresh folder with ``workers`` processes; return (wall s, CPU s, folder)."""
     cache_dir = work_dir / f"cache_{workers}_workers"
     shutil.rmtree(cache_dir, ignore_errors=True)
-    _, wall, cpu = cache.timed_precache(sources, cache_dir, workers=workers)
+    _, wall, cpu = benchmark.timed_precache(sources, cache_dir, workers=workers)
     return wall, cpu, cache_dir
 
 
-def measure_conversion(sources: list[cache.CacheSource], work_dir: Path, rounds: int) -> dict[int, float]:
+def measure_conversion(sources: list[CacheSource], work_dir: Path, rounds: int) -> dict[int, float]:
     """Time conversions with 1 and 2 workers, alternated ``rounds`` times; return the median wall s per count."""
     walls: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(rounds):
@@ -89,14 +91,14 @@ def cycle(items: list) -> Callable[[], object]:
 
 def patch_from_fresh_map(cache_dir: Path, case_id: str, start: tuple) -> tuple[np.ndarray, np.ndarray]:
     """A patch through memory maps opened for this one patch (``read_patch`` keeps them open instead)."""
-    image, labels = cache.load_cached_case(cache_dir, case_id, mmap=True)
+    image, labels = store.load_cached_case(cache_dir, case_id, mmap=True)
     window = tuple(slice(a, a + n) for a, n in zip(start, PATCH))
     return np.array(image[(slice(None),) + window]), np.array(labels[window])
 
 
 def measure_loads(h5_files: list[Path], cache_dir: Path, case_id: str, repeats: int) -> dict[str, float]:
     """Warm timings (ms) of every way to read one patient."""
-    image_path = cache_dir / cache.cache_file_names(case_id)[0]
+    image_path = cache_dir / store.cache_file_names(case_id)[0]
     offset = np.load(image_path, mmap_mode="r").offset
     shape = np.load(image_path, mmap_mode="r").shape
     next_start = cycle(random_patch_starts(shape[1:], PATCH, 64))
@@ -105,13 +107,13 @@ def measure_loads(h5_files: list[Path], cache_dir: Path, case_id: str, repeats: 
         "h5_155_slices": median_ms(lambda: io.load_h5_volume(h5_files), repeats),
         "npy_image_np_load": median_ms(lambda: np.load(image_path), repeats),
         "npy_image_np_fromfile": median_ms(lambda: np.fromfile(image_path, np.float16, offset=offset), repeats),
-        "cached_case_full": median_ms(lambda: cache.load_cached_case(cache_dir, case_id, mmap=False), repeats),
-        "patch_mmap_float16": median_ms(lambda: cache.read_patch(cache_dir, case_id, next_start(), PATCH), repeats),
+        "cached_case_full": median_ms(lambda: store.load_cached_case(cache_dir, case_id, mmap=False), repeats),
+        "patch_mmap_float16": median_ms(lambda: store.read_patch(cache_dir, case_id, next_start(), PATCH), repeats),
         "patch_fresh_mmap_float16": median_ms(lambda: patch_from_fresh_map(cache_dir, case_id, next_start()), repeats),
         "patch_mmap_float32_numpy": median_ms(
-            lambda: cache.read_patch(cache_dir, case_id, next_start(), PATCH, dtype=np.float32), repeats),
+            lambda: store.read_patch(cache_dir, case_id, next_start(), PATCH, dtype=np.float32), repeats),
         "axial_slice_mmap": median_ms(
-            lambda: np.array(cache.load_cached_case(cache_dir, case_id)[0][:, :, :, shape[3] // 2]), repeats),
+            lambda: np.array(store.load_cached_case(cache_dir, case_id)[0][:, :, :, shape[3] // 2]), repeats),
     }
     try:
         import torch
@@ -120,7 +122,7 @@ def measure_loads(h5_files: list[Path], cache_dir: Path, case_id: str, repeats: 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     figures["patch_mmap_float32_torch_1_thread"] = median_ms(
-        lambda: torch.from_numpy(cache.read_patch(cache_dir, case_id, next_start(), PATCH)[0]).float(), repeats)
+        lambda: torch.from_numpy(store.read_patch(cache_dir, case_id, next_start(), PATCH)[0]).float(), repeats)
     torch.set_num_threads(threads)
     return figures
 
@@ -164,7 +166,7 @@ def print_figures(figures: dict[str, float], h5_files: list[Path], cache_dir: Pa
     print("\nwarm reads of one 240 x 240 x 155 patient (median ms):")
     for name, milliseconds in figures.items():
         print(f"  {name:36s} {milliseconds:9.2f}")
-    image_name, labels_name = cache.cache_file_names(case_id)
+    image_name, labels_name = store.cache_file_names(case_id)
     print("\ndisk sizes:")
     print(f"  155 HDF5 slices (float64 image + uint8 mask) {disk_bytes(h5_files) / 2**20:8.1f} MiB")
     print(f"  {image_name} (float16)             {disk_bytes([cache_dir / image_name]) / 2**20:8.1f} MiB")
@@ -211,11 +213,11 @@ def main() -> None:
     work_dir = args.work_dir or data_dir() / "benchmarks" / "precache"
     h5_dir = work_dir / "h5"
     make_h5_patients(h5_dir, args.patients, args.seed)
-    sources = [source for source in cache.h5_sources(h5_dir) if int(source.case_id.split("_")[1]) <= args.patients]
+    sources = [source for source in h5_sources(h5_dir) if int(source.case_id.split("_")[1]) <= args.patients]
     warm_files([path for source in sources for path in source.files])
     conversion = None
     if args.skip_conversion:
-        cache.precache(sources, work_dir / "cache_1_workers", workers=1)
+        build.precache(sources, work_dir / "cache_1_workers", workers=1)
     else:
         conversion = measure_conversion(sources, work_dir, args.conversion_rounds)
     cache_dir = work_dir / "cache_1_workers"
@@ -223,7 +225,7 @@ def main() -> None:
     figures = measure_loads(h5_files, cache_dir, case_id, args.repeats)
     print_figures(figures, h5_files, cache_dir, case_id)
     if args.layouts:
-        measure_layouts(cache_dir / cache.cache_file_names(case_id)[0], work_dir, args.repeats)
+        measure_layouts(cache_dir / store.cache_file_names(case_id)[0], work_dir, args.repeats)
     print_targets(figures, conversion)
     print(f"load average {os.getloadavg()[0]:.1f} at the end (other work on this machine slows every figure)")
 

@@ -2,7 +2,7 @@
 
 Runs notebook 05 as the ``course`` profile does (``course.prepare_data``: synthetic dataset, shared split, npy cache;
 ``recipes.train_unet3d`` with ``UNet3DRecipe.from_profile``) in a scratch folder, then scores the best checkpoint
-with ``segment.evaluate_cases`` on the real BraTS cases in ``../shared/data`` (brats_sample + brats_dev, 13 cases)
+with ``evaluate_cases`` on the real BraTS cases in ``../shared/data`` (brats_sample + brats_dev, 13 cases)
 and on its own synthetic test patients. As the reference, the same recipe is trained on real cases (10 per fold:
 8 train + 2 validation) and tested on the others, folds rotating so that every real case is tested once.
 
@@ -32,15 +32,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from braintools import cache, course, paths
+from braintools import course, paths
+from braintools.cache import build
+from braintools.cache.sources import nifti_sources
 from braintools.data import io, splits
-from braintools.data.synthetic import ensure_synthetic_dataset
-from braintools.inference.segment import InferenceSettings, evaluate_cases
+from braintools.evaluation.cases import evaluate_cases
+from braintools.inference.segment import InferenceSettings
 from braintools.models.checkpoints import load_model
 from braintools.profiles import get_profile
 from braintools.runtime import free_cpu_threads
+from braintools.synthetic.dataset import ensure_synthetic_dataset
 from braintools.training.recipes import UNet3DRecipe, train_unet3d
-from braintools.training.train import checkpoint_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_FOLDERS = [ROOT.parent / "shared" / "data" / name for name in ("brats_sample", "brats_dev")]
@@ -78,7 +80,7 @@ def train_and_load(recipe: UNet3DRecipe, cache_dir: Path, train_ids: Sequence[st
                    checkpoint_dir: Path):
     """Train the recipe and load its best checkpoint (as notebooks 05-07 and ``predict`` do)."""
     train_unet3d(recipe, cache_dir, train_ids, val_ids, checkpoint_dir, progress=False)
-    return load_model(checkpoint_paths(checkpoint_dir, "unet3d")[1])
+    return load_model(paths.checkpoint_file(checkpoint_dir, "unet3d", "best"))
 
 
 def scores(model, cases: Sequence[io.CaseFiles], label: str) -> pd.DataFrame:
@@ -112,9 +114,9 @@ def run_synthetic(args, recipe: UNet3DRecipe, real: Sequence[io.CaseFiles], work
 def run_reference(args, recipe: UNet3DRecipe, real: Sequence[io.CaseFiles], work: Path) -> pd.DataFrame:
     """The same recipe trained on real cases and tested on the held-out ones, fold by fold."""
     by_id = {files.case_id: files for files in real}
-    sources = [source for folder in args.real for source in cache.nifti_sources(folder, require_seg=True)
+    sources = [source for folder in args.real for source in nifti_sources(folder, require_seg=True)
                if source.case_id in by_id]
-    cache.precache(sources, work / "real-cache", progress=False)
+    build.precache(sources, work / "real-cache", progress=False)
     tables = []
     folds = reference_folds(list(by_id), n_folds=args.folds)[:args.run_folds]
     for number, fold in enumerate(folds, 1):

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from braintools.data.synthetic import generate_dataset
 from braintools.profiles import get_profile
+from braintools.synthetic.dataset import generate_dataset
 
 
 def folder_bytes(root: Path) -> tuple[int, int]:

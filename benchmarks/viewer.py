@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from braintools.data import io
+from braintools.synthetic import generator
 from braintools.viz.orientation import plane_axis
 from braintools.viz.widgets import SliceViewer
 
@@ -28,9 +29,8 @@ def load_benchmark_case(folder: Path | None):
         folder = sorted(path for path in SAMPLE.iterdir() if path.is_dir())[0]
     if folder is not None:
         return io.load_case(folder), f"real case {folder.name}"
-    from braintools.data import synthetic
 
-    return synthetic.make_case(seed=2020, case_index=1), "synthetic case (seed 2020, index 1)"
+    return generator.make_case(seed=2020, case_index=1), "synthetic case (seed 2020, index 1)"
 
 
 def main() -> None:

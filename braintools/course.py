@@ -19,7 +19,9 @@ from typing import TypeVar
 
 import pandas as pd
 
-from braintools import cache, paths
+from braintools import paths
+from braintools.cache import build, store
+from braintools.cache.sources import CacheSource, h5_sources, nifti_sources
 from braintools.data import download, io, signatures, splits
 from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
@@ -30,11 +32,11 @@ T = TypeVar("T")
 
 @dataclass
 class CourseData:
-    """The profile's data, ready to train on (``prepare_data``) (notebook 04).
+    """The profile's data, ready to train on (``prepare_data``).
 
     Attributes:
         profile: the profile it was prepared for.
-        data: where the dataset lives (``download.DataPaths``); ``data.source`` says real (kaggle) or synthetic.
+        dataset: where the dataset lives (``download.DataPaths``); ``dataset.source`` says real (kaggle) or synthetic.
         cases: the training cases with a segmentation, by case id (at most ``profile.max_cases``, spread evenly
             over the sorted case ids, so a subset of BraTS 2020 mixes high- and low-grade patients).
         split: the patient split every notebook shares (``split.train``, ``split.val``, ``split.test``).
@@ -43,24 +45,24 @@ class CourseData:
     """
 
     profile: Profile
-    data: download.DataPaths
+    dataset: download.DataPaths
     cases: dict[str, io.CaseFiles]
     split: splits.PatientSplit
     cache_dir: Path
-    cache_report: cache.PrecacheReport | None = None
+    cache_report: build.PrecacheReport | None = None
 
     @property
     def synthetic(self) -> bool:
         """True when the data is the course's synthetic dataset, not real scans."""
-        return self.data.synthetic
+        return self.dataset.synthetic
 
     def case_files(self, case_ids) -> list[io.CaseFiles]:
         """The ``io.CaseFiles`` of some patients, e.g. ``course.case_files(course.split.test)``."""
         return [self.cases[case_id] for case_id in case_ids]
 
-    def nifti_sources(self) -> list[cache.CacheSource]:
+    def nifti_sources(self) -> list[CacheSource]:
         """The cache sources of these cases (what ``prepare_data`` caches, and notebook 03 times)."""
-        return [source for source in cache.nifti_sources(self.data.nifti_train, require_seg=True)
+        return [source for source in nifti_sources(self.dataset.nifti_train, require_seg=True)
                 if source.case_id in self.cases]
 
     def describe(self) -> str:
@@ -101,18 +103,19 @@ def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io
     real volumes takes time on a CPU).
     """
     if not data.synthetic:
-        return data.case_files(data.split.test)[:limit], f"the test patients of the real data ({data.data.nifti_train})"
+        where = f"the test patients of the real data ({data.dataset.nifti_train})"
+        return data.case_files(data.split.test)[:limit], where
     return real_reference_cases(limit)
 
 
-def spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
+def _spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
     """``count`` items spread evenly over ``items``, first one included, order kept (``None``: all of them).
     Introduced in notebook 04.
 
     BraTS 2020 numbers its high-grade patients first, so the first 60 cases would all be high grade.
 
     Example:
-        >>> spread_evenly(list(range(10)), 3)
+        >>> _spread_evenly(list(range(10)), 3)
         [0, 3, 6]
     """
     if count is None or count >= len(items):
@@ -122,7 +125,7 @@ def spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
 
 def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = False,
                  cache_dir: str | Path | None = None) -> CourseData:
-    """Get the profile's dataset, list its labelled cases, load the shared split and fill the npy cache (notebook 04).
+    """Get the profile's dataset, list its labelled cases, load the shared split and fill the npy cache (notebook 03).
 
     Args:
         profile: the profile, resolved once by the caller (a notebook's parameters, the command line's
@@ -132,24 +135,24 @@ def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = Fa
         progress: progress bars while caching.
         cache_dir: another folder for the npy cache (default: ``paths.cache_dir(profile.name)``).
     """
-    data = download.get_dataset(profile)
-    found = io.find_cases(data.nifti_train, require_seg=True, warn_missing=False)
+    dataset = download.get_dataset(profile)
+    found = io.find_cases(dataset.nifti_train, require_seg=True, warn_missing=False)
     if not found:
-        raise DataError(f"{data.nifti_train}: no case with a segmentation")
-    cases = {files.case_id: files for files in spread_evenly(found, profile.max_cases)}
-    split = splits.course_split(list(cases), paths.split_path(profile.name), nifti_train=data.nifti_train,
+        raise DataError(f"{dataset.nifti_train}: no case with a segmentation")
+    cases = {files.case_id: files for files in _spread_evenly(found, profile.max_cases)}
+    split = splits.course_split(list(cases), paths.split_path(profile.name), nifti_train=dataset.nifti_train,
                                 seed=profile.seed, fractions=profile.split_fractions)
     folder = Path(cache_dir) if cache_dir else paths.cache_dir(profile.name)
-    prepared = CourseData(profile, data, cases, split, folder)
+    prepared = CourseData(profile, dataset, cases, split, folder)
     if cache_cases:
-        prepared.cache_report = cache.precache(prepared.nifti_sources(), folder, workers=profile.cache_workers,
+        prepared.cache_report = build.precache(prepared.nifti_sources(), folder, workers=profile.cache_workers,
                                                progress=progress, crop=profile.crop_cache)
     return prepared
 
 
 @dataclass
 class H5Slices:
-    """The HDF5 slice volumes of some parts of the split, cached and paired with their NIfTI cases (notebook 04).
+    """The HDF5 slice volumes of some parts of the split, cached and paired with their NIfTI cases.
 
     Attributes:
         source: the patients of those parts, named by their NIfTI case ids, so a split part selects them directly
@@ -190,7 +193,7 @@ class H5Slices:
 
 def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "val"), progress: bool = False,
                       cache_dir: str | Path | None = None, nifti_fallback: bool = True) -> H5Slices:
-    """Cache the HDF5 volumes of some split ``parts`` (inferred channel order) and pair them with their cases (04).
+    """Cache the HDF5 volumes of some split ``parts`` (inferred channel order) and pair them with their cases.
     Introduced in notebook 04.
 
     Volume ``v`` is the NIfTI case ``BraTS20_Training_<v>`` (``download.h5_volume_case``) only when their labels are
@@ -209,10 +212,10 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
     if course.cache_report is None:
         raise ValueError("prepare_h5_slices pairs volumes against the NIfTI npy cache: "
                          "call prepare_data(profile, cache_cases=True) first")
-    volumes = io.find_h5_volumes(course.data.h5_dir)
+    volumes = io.find_h5_volumes(course.dataset.h5_dir)
     vote = signatures.infer_h5_channel_order(volumes)
     if not vote.conclusive:
-        raise DataError(f"{course.data.h5_dir}: the HDF5 channel order cannot be inferred ({vote.describe()}); "
+        raise DataError(f"{course.dataset.h5_dir}: the HDF5 channel order cannot be inferred ({vote.describe()}); "
                         "look at the volumes (notebook 01) before training on them")
     rows, case_list = [], list(course.cases.values())
     for volume in volumes:
@@ -223,13 +226,13 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
                      "in_plane": None, "used": not note, "note": note or None})
     folder = Path(cache_dir) if cache_dir else paths.h5_cache_dir(course.profile.name)
     wanted = {row["volume"] for row in rows if row["used"]}
-    sources = [source for source in cache.h5_sources(course.data.h5_dir, vote.order) if source.case_id in wanted]
-    cache.precache(sources, folder, workers=course.profile.cache_workers, progress=progress,
+    sources = [source for source in h5_sources(course.dataset.h5_dir, vote.order) if source.case_id in wanted]
+    build.precache(sources, folder, workers=course.profile.cache_workers, progress=progress,
                    crop=course.profile.crop_cache)
     for row in rows:
         if row["used"]:
-            h5_labels = cache.load_cached_case(folder, row["volume"])[1]
-            nifti_labels = cache.load_cached_case(course.cache_dir, row["case_id"])[1]
+            h5_labels = store.load_cached_case(folder, row["volume"])[1]
+            nifti_labels = store.load_cached_case(course.cache_dir, row["case_id"])[1]
             row["in_plane"] = download.match_in_plane(h5_labels, nifti_labels)
             if row["in_plane"] is None:
                 row["used"], row["note"] = False, "labels differ from the NIfTI case"

@@ -24,11 +24,11 @@ COLAB_DRIVE = "/content/drive"  # where Colab mounts Google Drive
 DRIVE_DATA = "braintools-data"  # BRAINTOOLS_DATA under MyDrive when the data is kept on Drive
 
 
-def installed_version(name: str) -> str | None:
+def _installed_version(name: str) -> str | None:
     """The installed version of a distribution, or ``None`` if it is not installed (notebook 01).
 
     Example:
-        >>> installed_version("surely-not-a-real-package-name") is None
+        >>> _installed_version("surely-not-a-real-package-name") is None
         True
     """
     try:
@@ -37,19 +37,19 @@ def installed_version(name: str) -> str | None:
         return None
 
 
-def missing_packages(course_root: str | os.PathLike) -> list[str]:
+def _missing_packages(course_root: str | os.PathLike) -> list[str]:
     """The pins of ``constraints.txt`` (``name==version``) whose package is not installed at all (notebook 01)."""
     lines = (Path(course_root) / "constraints.txt").read_text(encoding="utf-8").splitlines()
     pins = [line.strip().split("==") for line in lines if "==" in line and not line.lstrip().startswith("#")]
-    return [f"{name}=={version}" for name, version in pins if installed_version(name) is None]
+    return [f"{name}=={version}" for name, version in pins if _installed_version(name) is None]
 
 
-def install_missing(course_root: str | os.PathLike) -> list[str]:
+def _install_missing(course_root: str | os.PathLike) -> list[str]:
     """Install the missing pinned packages with pip, keep the installed PyTorch; return what was asked (notebook 01)."""
-    missing = missing_packages(course_root)
+    missing = _missing_packages(course_root)
     if not missing:
         return []
-    keep = [f"{name}=={installed_version(name)}" for name in KEEP_INSTALLED if installed_version(name)]
+    keep = [f"{name}=={_installed_version(name)}" for name in KEEP_INSTALLED if _installed_version(name)]
     with tempfile.NamedTemporaryFile("w", suffix="-keep.txt", delete=False) as keep_file:
         keep_file.write("\n".join(keep) + "\n")  # a constraint: pip may not replace the installed torch
     print("Installing", " ".join(missing))
@@ -58,7 +58,7 @@ def install_missing(course_root: str | os.PathLike) -> list[str]:
     return missing
 
 
-def runtime_name() -> str:
+def _runtime_name() -> str:
     """``"Colab"``, ``"Kaggle"`` or ``"Local"``: where this Python runs (notebook 01)."""
     try:
         import google.colab  # noqa: F401 (importable in Colab only)
@@ -68,7 +68,7 @@ def runtime_name() -> str:
         return "Kaggle" if "KAGGLE_KERNEL_RUN_TYPE" in os.environ else "Local"  # set in every Kaggle notebook
 
 
-def use_drive_for_data(mountpoint: str = COLAB_DRIVE) -> Path:
+def _use_drive_for_data(mountpoint: str = COLAB_DRIVE) -> Path:
     """Mount Google Drive (Colab) and use ``MyDrive/braintools-data`` as ``BRAINTOOLS_DATA`` (notebook 01)."""
     from google.colab import drive  # Colab only
 
@@ -86,11 +86,11 @@ def prepare(course_root: str | os.PathLike, version: str, use_google_drive: bool
     if braintools.__version__ != version:
         print(f"Note: the course files in {course_root} are braintools {braintools.__version__}, this notebook was "
               f"written for {version}.")
-    install_missing(course_root)
-    where = runtime_name()
+    _install_missing(course_root)
+    where = _runtime_name()
     drive_note = ""
     if use_google_drive and where == "Colab":
-        use_drive_for_data(google_drive)
+        _use_drive_for_data(google_drive)
         drive_note = " (Google Drive)"
     elif use_google_drive:
         print("USE_GOOGLE_DRIVE is for Colab only: ignored here.")

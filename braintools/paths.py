@@ -22,7 +22,7 @@ from pathlib import Path
 DATA_ENV = "BRAINTOOLS_DATA"
 
 
-def repo_root() -> Path | None:
+def _repo_root() -> Path | None:
     """Return the root of the course checkout this package was imported from, or ``None`` if installed (notebook 01)."""
     root = Path(__file__).resolve().parent.parent
     pyproject = root / "pyproject.toml"
@@ -32,7 +32,7 @@ def repo_root() -> Path | None:
 
 
 def data_dir() -> Path:
-    """Return the root of all data, caches and checkpoints (created if missing) (notebook 01).
+    """Return the root of all data, caches and checkpoints (created if missing).
 
     ``BRAINTOOLS_DATA`` wins; otherwise ``data/`` at the repository root in a checkout, or
     ``~/.cache/braintools`` when the package is installed from an index.
@@ -40,8 +40,8 @@ def data_dir() -> Path:
     configured = os.environ.get(DATA_ENV)
     if configured:
         root = Path(configured).expanduser()
-    elif repo_root() is not None:
-        root = repo_root() / "data"
+    elif _repo_root() is not None:
+        root = _repo_root() / "data"
     else:
         cache_home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         root = cache_home / "braintools"
@@ -50,11 +50,11 @@ def data_dir() -> Path:
 
 
 def synthetic_dir(profile_name: str) -> Path:
-    """Return the folder of the synthetic dataset of a profile (both Kaggle layouts live inside) (notebook 01)."""
+    """Return the folder of the synthetic dataset of a profile (both Kaggle layouts live inside)."""
     return data_dir() / "synthetic" / profile_name
 
 
-def outputs_dir(profile_name: str) -> Path:
+def _outputs_dir(profile_name: str) -> Path:
     """Return the folder for a profile's caches, checkpoints and predictions (created if missing) (notebook 01)."""
     folder = data_dir() / "outputs" / profile_name
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,13 +63,13 @@ def outputs_dir(profile_name: str) -> Path:
 
 def _output(profile_name: str, *parts: str) -> Path:
     """A folder under ``outputs/<profile>/`` (created if missing)."""
-    folder = outputs_dir(profile_name).joinpath(*parts)
+    folder = _outputs_dir(profile_name).joinpath(*parts)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def cache_dir(profile_name: str) -> Path:
-    """The npy cache of the profile's NIfTI training cases (notebook 03)."""
+    """The npy cache of the profile's NIfTI training cases."""
     return _output(profile_name, "npy_cache")
 
 
@@ -80,12 +80,30 @@ def h5_cache_dir(profile_name: str) -> Path:
 
 def split_path(profile_name: str) -> Path:
     """The patient split file every notebook reads (``splits.course_split``)."""
-    return outputs_dir(profile_name) / "split.json"
+    return _outputs_dir(profile_name) / "split.json"
 
 
 def checkpoint_dir(profile_name: str) -> Path:
-    """The checkpoints of the models notebooks 04-06 train (``<model>_best.pt``, ``<model>_last.pt``)."""
+    """The checkpoints of the models notebooks 04-06 train (``<model>_best.pt``, ``<model>_last.pt``) (notebook 04)."""
     return _output(profile_name, "checkpoints")
+
+
+CHECKPOINT_KINDS = ("best", "last", "best.previous")
+
+
+def checkpoint_file(folder: str | os.PathLike, name: str, kind: str = "best") -> Path:
+    """``<folder>/<name>_<kind>.pt``: the one place a checkpoint's file name is made (notebook 05).
+
+    ``kind``: ``"best"`` (spec and weights, for inference), ``"last"`` (everything needed to resume), or
+    ``"best.previous"`` (the best of the run before a restart).
+
+    Example:
+        >>> checkpoint_file("ck", "unet3d", "last").as_posix()
+        'ck/unet3d_last.pt'
+    """
+    if kind not in CHECKPOINT_KINDS:
+        raise ValueError(f"checkpoint kind must be one of {CHECKPOINT_KINDS}, got {kind!r}")
+    return Path(folder) / f"{name}_{kind}.pt"
 
 
 def pretrained_dir(profile_name: str) -> Path:
@@ -94,25 +112,25 @@ def pretrained_dir(profile_name: str) -> Path:
 
 
 def quick_checkpoint_dir(profile_name: str) -> Path:
-    """Checkpoints of the quick models notebooks train when the real one is missing (kept apart)."""
+    """Checkpoints of the quick models notebooks train when the real one is missing (kept apart) (notebook 07)."""
     return _output(profile_name, "quick_checkpoints")
 
 
 def predictions_dir(profile_name: str) -> Path:
-    """Predicted segmentations ``<case_id>.nii.gz`` (notebook 07, ``python -m braintools predict``)."""
+    """Predicted segmentations ``<case_id>.nii.gz`` (notebook 07, ``python -m braintools predict``) (notebook 07)."""
     return _output(profile_name, "predictions")
 
 
 def evaluation_dir(profile_name: str) -> Path:
-    """Per-case score tables (notebook 07, ``python -m braintools evaluate``)."""
+    """Per-case score tables (notebook 07, ``python -m braintools evaluate``) (notebook 07)."""
     return _output(profile_name, "evaluation")
 
 
 def figures_dir(profile_name: str) -> Path:
-    """Figures and animations the notebooks save (notebook 02's GIF)."""
+    """Figures and animations the notebooks save (notebook 02's GIF) (notebook 02)."""
     return _output(profile_name, "figures")
 
 
 def scratch_dir(profile_name: str, name: str) -> Path:
-    """A throw-away folder for one experiment (notebook 03 times conversions in one)."""
+    """A throw-away folder for one experiment (notebook 03 times conversions in one) (notebook 03)."""
     return _output(profile_name, "scratch", name)

@@ -42,7 +42,7 @@ BRATS_SHAPE = (240, 240, 155)
 
 @dataclass(frozen=True)
 class Profile:
-    """Sizes for one way of running the course (notebook 01).
+    """Sizes for one way of running the course.
 
     Attributes:
         name: profile name (``ci``, ``course``, ``kaggle``, ``colab`` or ``kaggle-cpu``).

@@ -39,7 +39,7 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 
 def model_device(model: nn.Module) -> torch.device:
-    """The device of a model's first parameter (the CPU for a model without parameters) (notebook 04).
+    """The device of a model's first parameter (the CPU for a model without parameters).
 
     Example:
         >>> model_device(nn.Linear(2, 2))
@@ -49,7 +49,7 @@ def model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def native_bfloat16(device: torch.device | str | None = None) -> bool:
+def _native_bfloat16(device: torch.device | str | None = None) -> bool:
     """True when a CUDA GPU computes in bfloat16 in hardware (Ampere and newer, or ROCm); False on a T4 or P100.
     Introduced in notebook 04.
 
@@ -69,12 +69,12 @@ def native_bfloat16(device: torch.device | str | None = None) -> bool:
 
 def autocast_dtype(device: torch.device | str, bf16_supported: Callable[[], bool] | None = None
                    ) -> torch.dtype | None:
-    """The dtype for mixed-precision training on ``device``, or None where autocast is not used (notebook 05).
+    """The dtype for mixed-precision training on ``device``, or None where autocast is not used.
 
     bfloat16 on GPUs that compute in it natively (A100, L4, H100: same range as float32, no gradient scaling);
     float16 on older CUDA GPUs (T4, P100, V100: needs ``torch.amp.GradScaler``, or small gradients underflow);
     ``None`` on CPUs and Apple GPUs, where the course trains in float32. ``bf16_supported`` replaces the check of
-    the device (``native_bfloat16``), e.g. in tests.
+    the device (``_native_bfloat16``), e.g. in tests.
 
     Example:
         >>> autocast_dtype("cpu") is None
@@ -85,14 +85,25 @@ def autocast_dtype(device: torch.device | str, bf16_supported: Callable[[], bool
     device = torch.device(device)
     if device.type != "cuda":
         return None
-    supported = bf16_supported() if bf16_supported is not None else native_bfloat16(device)
+    supported = bf16_supported() if bf16_supported is not None else _native_bfloat16(device)
     return torch.bfloat16 if supported else torch.float16
+
+
+def mixed_precision(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device`` (``autocast_dtype``); ``None``: full precision.
+
+    Example:
+        >>> with mixed_precision("cpu", None):
+        ...     torch.ones(1).dtype
+        torch.float32
+    """
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 @contextlib.contextmanager
 def cudnn_autotune(device: torch.device | str, enabled: bool = True) -> Iterator[None]:
     """Inside the block, let cuDNN time its convolution algorithms per input shape and keep the fastest (CUDA only).
-    Introduced in notebook 04.
 
     Worth it when every batch has the same size (training patches, padded slices): the timing is paid once per
     shape. The previous ``torch.backends.cudnn.benchmark`` setting is restored afterwards.

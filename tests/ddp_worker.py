@@ -9,8 +9,9 @@ import sys
 
 import torch
 
+from braintools._private import distributed
 from braintools.models.checkpoints import ModelSpec, build_model
-from braintools.training import distributed, losses, train
+from braintools.training import losses, train
 from braintools.training.recipes import loader
 
 SPEC = ModelSpec("unet3d", features=(4, 8), window=(8, 8, 4))

@@ -7,6 +7,7 @@ import nibabel as nib
 import numpy as np
 
 from braintools.data import io, labels
+from braintools.synthetic.layout import H5_DATASET_DIR, NIFTI_DATASET_DIR
 
 SHAPE = (8, 8, 4)
 AFFINE = io.brats_affine(SHAPE)
@@ -74,13 +75,13 @@ def kaggle_mount(dataset, folder):
 
     The synthetic generator writes exactly the two Kaggle layouts, so linking them under the Kaggle dataset names
     gives a real-data profile something to read (``BRAINTOOLS_KAGGLE_INPUT=folder``) without real data."""
-    from braintools.data import download, synthetic
+    from braintools.data import download
 
     root = dataset.nifti_train
-    while root.name != synthetic.NIFTI_DATASET_DIR:
+    while root.name != NIFTI_DATASET_DIR:
         root = root.parent
     folder.mkdir(parents=True, exist_ok=True)
-    for handle, name in ((download.NIFTI_HANDLE, synthetic.NIFTI_DATASET_DIR),
-                         (download.H5_HANDLE, synthetic.H5_DATASET_DIR)):
+    for handle, name in ((download.NIFTI_HANDLE, NIFTI_DATASET_DIR),
+                         (download.H5_HANDLE, H5_DATASET_DIR)):
         (folder / handle.split("/")[1]).symlink_to(root.parent / name, target_is_directory=True)
     return folder

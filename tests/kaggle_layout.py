@@ -14,9 +14,9 @@ The NIfTI files are the real ``.nii.gz`` files decompressed byte for byte (real 
 Each case gets a BraTS20 training number (``CASES``: sparse, so that a case's position in the list is not its number;
 the low-grade case gets a number in the low-grade range 260-335 of BraTS 2020). ``name_mapping.csv`` holds each
 case's real BraTS 2018 id; the 2019 ids are derived from it, the survival table is made up
-(``synthetic.survival_tables``).
+(``survival_tables``).
 
-HDF5 slices are written with the writer of the synthetic data (``synthetic.write_h5_volume``) from the NIfTI arrays,
+HDF5 slices are written with the writer of the synthetic data (``write_h5_volume``) from the NIfTI arrays,
 slice ``s`` = ``[:, :, s]``, channels in ``H5_CHANNEL_ORDER`` (FLAIR, T1, T1ce, T2: not the package default), for
 the ``H5_VOLUMES`` only: 3 volumes x 155 slices of float64 are about 0.9 GB, all 13 would be 3.7 GB. Three are
 what the tests and notebooks 01 and 03 need (the channel-order vote reads three; 03 converts ``n_cases`` = 3 under
@@ -42,7 +42,25 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from braintools.data import io, synthetic
+from braintools.data import io
+from braintools.synthetic.layout import (
+    H5_DATA_SUBDIR,
+    H5_DATASET_DIR,
+    NAME_MAPPING_COLUMNS,
+    NIFTI_DATASET_DIR,
+    NIFTI_MODALITIES,
+    SURVIVAL_COLUMNS,
+    TRAINING_CASE,
+    TRAINING_SUBDIR,
+    VALIDATION_CASE,
+    VALIDATION_MAPPING_COLUMNS,
+    VALIDATION_SUBDIR,
+    VALIDATION_SURVIVAL_COLUMNS,
+    _survival_tables,
+    _write_h5_tables,
+    write_csv,
+    write_h5_volume,
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCE_FOLDERS = ("brats_sample", "brats_dev")
@@ -75,12 +93,12 @@ class KaggleLayout:
     @property
     def nifti_train(self) -> Path:
         """The training case folders (``MICCAI_BraTS2020_TrainingData``)."""
-        return self.mount / synthetic.NIFTI_DATASET_DIR / synthetic.TRAINING_SUBDIR
+        return self.mount / NIFTI_DATASET_DIR / TRAINING_SUBDIR
 
     @property
     def h5_dir(self) -> Path:
         """The HDF5 slice folder (``content/data``)."""
-        return self.mount / synthetic.H5_DATASET_DIR / synthetic.H5_DATA_SUBDIR
+        return self.mount / H5_DATASET_DIR / H5_DATA_SUBDIR
 
 
 def real_data_present() -> bool:
@@ -103,7 +121,7 @@ def _decompress(source: Path, target: Path) -> None:
 
 
 def _training_case(case: io.CaseFiles, number: int, training_dir: Path) -> Path:
-    case_id = synthetic.TRAINING_CASE.format(number)
+    case_id = TRAINING_CASE.format(number)
     folder = training_dir / case_id
     folder.mkdir(parents=True)
     for modality, path in case.images.items():
@@ -115,10 +133,10 @@ def _training_case(case: io.CaseFiles, number: int, training_dir: Path) -> Path:
 
 def _validation_case(training_case: Path, validation_dir: Path) -> None:
     """One validation case without segmentation: hard links to a training case's images (copies if links fail)."""
-    case_id = synthetic.VALIDATION_CASE.format(1)
+    case_id = VALIDATION_CASE.format(1)
     folder = validation_dir / case_id
     folder.mkdir(parents=True)
-    for modality in synthetic.NIFTI_MODALITIES:
+    for modality in NIFTI_MODALITIES:
         source = training_case / f"{training_case.name}_{modality}.nii"
         try:
             os.link(source, folder / f"{case_id}_{modality}.nii")
@@ -129,25 +147,25 @@ def _validation_case(training_case: Path, validation_dir: Path) -> None:
 def _h5_volume(case: io.CaseFiles, volume: int, h5_data_dir: Path) -> list[dict]:
     images = {m: np.asanyarray(nib.load(path).dataobj) for m, path in case.images.items()}
     seg = np.asanyarray(nib.load(case.seg).dataobj)
-    return synthetic.write_h5_volume(images, seg, h5_data_dir, volume, channel_order=H5_CHANNEL_ORDER)
+    return write_h5_volume(images, seg, h5_data_dir, volume, channel_order=H5_CHANNEL_ORDER)
 
 
 def _tables(training_dir: Path, validation_dir: Path) -> None:
     grades = {number: "LGG" if case in LOW_GRADE else "HGG" for case, number in CASES.items()}
     mapping = [(grades[number], "NA", case, "NA", case.replace("Brats18_", "BraTS19_"),
-                synthetic.TRAINING_CASE.format(number)) for case, number in sorted(CASES.items(), key=lambda c: c[1])]
-    survival, validation_survival = synthetic.survival_tables(SEED, grades, 1)
-    synthetic.write_csv(training_dir / "name_mapping.csv", synthetic.NAME_MAPPING_COLUMNS, mapping)
-    synthetic.write_csv(training_dir / "survival_info.csv", synthetic.SURVIVAL_COLUMNS, survival)
-    synthetic.write_csv(validation_dir / "name_mapping_validation_data.csv", synthetic.VALIDATION_MAPPING_COLUMNS,
-                        [("NA", "NA", "NA", "NA", synthetic.VALIDATION_CASE.format(1))])
-    synthetic.write_csv(validation_dir / "survival_evaluation.csv", synthetic.VALIDATION_SURVIVAL_COLUMNS,
+                TRAINING_CASE.format(number)) for case, number in sorted(CASES.items(), key=lambda c: c[1])]
+    survival, validation_survival = _survival_tables(SEED, grades, 1)
+    write_csv(training_dir / "name_mapping.csv", NAME_MAPPING_COLUMNS, mapping)
+    write_csv(training_dir / "survival_info.csv", SURVIVAL_COLUMNS, survival)
+    write_csv(validation_dir / "name_mapping_validation_data.csv", VALIDATION_MAPPING_COLUMNS,
+                        [("NA", "NA", "NA", "NA", VALIDATION_CASE.format(1))])
+    write_csv(validation_dir / "survival_evaluation.csv", VALIDATION_SURVIVAL_COLUMNS,
                         validation_survival)
 
 
 def _describe(mount: Path) -> KaggleLayout:
-    return KaggleLayout(mount, {synthetic.TRAINING_CASE.format(n): case for case, n in CASES.items()}, H5_VOLUMES,
-                        H5_CHANNEL_ORDER, synthetic.TRAINING_CASE.format(MISNAMED_SEG[0]))
+    return KaggleLayout(mount, {TRAINING_CASE.format(n): case for case, n in CASES.items()}, H5_VOLUMES,
+                        H5_CHANNEL_ORDER, TRAINING_CASE.format(MISNAMED_SEG[0]))
 
 
 def lay_out(mount: str | os.PathLike) -> KaggleLayout:
@@ -161,7 +179,7 @@ def lay_out(mount: str | os.PathLike) -> KaggleLayout:
     marker = mount / MARKER
     if marker.is_file() and json.loads(marker.read_text())["parameters"] == parameters:
         return _describe(mount)
-    datasets = (synthetic.NIFTI_DATASET_DIR, synthetic.H5_DATASET_DIR)
+    datasets = (NIFTI_DATASET_DIR, H5_DATASET_DIR)
     others = sorted(p.name for p in mount.iterdir() if p.name not in (*datasets, MARKER)) if mount.is_dir() else []
     if others:
         raise FileExistsError(f"{mount}: holds {others[:5]}; lay the Kaggle layout out in an empty folder")
@@ -169,15 +187,15 @@ def lay_out(mount: str | os.PathLike) -> KaggleLayout:
     for name in datasets:
         shutil.rmtree(mount / name, ignore_errors=True)
     sources = _sources()
-    training_dir = mount / synthetic.NIFTI_DATASET_DIR / synthetic.TRAINING_SUBDIR
-    validation_dir = mount / synthetic.NIFTI_DATASET_DIR / synthetic.VALIDATION_SUBDIR
-    h5_root = mount / synthetic.H5_DATASET_DIR
+    training_dir = mount / NIFTI_DATASET_DIR / TRAINING_SUBDIR
+    validation_dir = mount / NIFTI_DATASET_DIR / VALIDATION_SUBDIR
+    h5_root = mount / H5_DATASET_DIR
     folders = {number: _training_case(sources[case], number, training_dir) for case, number in CASES.items()}
     _validation_case(folders[VALIDATION_FROM], validation_dir)
     by_number = {number: sources[case] for case, number in CASES.items()}
-    h5_data_dir = h5_root / synthetic.H5_DATA_SUBDIR
+    h5_data_dir = h5_root / H5_DATA_SUBDIR
     rows = [row for volume in H5_VOLUMES for row in _h5_volume(by_number[volume], volume, h5_data_dir)]
-    synthetic.write_h5_tables(h5_root, rows, SEED)
+    _write_h5_tables(h5_root, rows, SEED)
     _tables(training_dir, validation_dir)
     marker.write_text(json.dumps({"parameters": parameters}, indent=1) + "\n")
     return _describe(mount)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from braintools.data import labels, synthetic
-from braintools.data.synthetic import anatomy, tumour
+from braintools.data import labels
+from braintools.synthetic import anatomy, generator, tumour
+from braintools.synthetic.layout import slice_rows, write_h5_case
 
 GRID = (64, 64, 40)
 
@@ -29,7 +30,7 @@ def warped():
 
 
 def test_nilearn_ships_the_templates_and_they_load_as_tissue_maps():
-    assert all((anatomy.nilearn_data_dir() / name).is_file() for name in anatomy.MNI_FILES.values())
+    assert all((anatomy._nilearn_data_dir() / name).is_file() for name in anatomy.MNI_FILES.values())
     templates = anatomy.load_templates()
     gm, wm, mask, depth, ventricles = templates.tissues
     assert set(np.unique(mask)) <= {0.0, 1.0} and 1.2e6 < mask.sum() < 2.2e6  # an adult brain: 1.2-2.2 litres
@@ -110,12 +111,12 @@ def test_painted_tumour_shows_the_brats_intensity_signatures(warped):
 
 def test_scanner_effects_give_int16_inside_the_brain_only():
     rng = np.random.default_rng(5)
-    scanner = synthetic.random_scanner(rng)
+    scanner = generator._random_scanner(rng)
     brain = np.zeros((8, 8, 6), bool)
     brain[2:6, 2:6, 1:5] = True
     images = {m: np.ones(brain.shape, np.float32) for m in anatomy.MODALITIES}
     bias = np.zeros((2, *brain.shape), np.float32)
-    out = synthetic.scanner_effects(images, brain, bias, scanner, rng)
+    out = generator._scanner_effects(images, brain, bias, scanner, rng)
     for modality, volume in out.items():
         assert volume.dtype == np.int16 and not np.any(volume[~brain]) and np.all(volume[brain] >= 1)
         noise = scanner.noise[modality] * scanner.white_matter[modality]  # Rician noise around white matter
@@ -123,18 +124,18 @@ def test_scanner_effects_give_int16_inside_the_brain_only():
 
 
 def test_h5_writer_and_metadata_rows_match_the_case(tmp_path):
-    case = synthetic.make_case(seed=1, case_index=1, grid_shape=(16, 16, 6))
-    rows = synthetic.write_h5_case(case, tmp_path, volume=9)
+    case = generator.make_case(seed=1, case_index=1, grid_shape=(16, 16, 6))
+    rows = write_h5_case(case, tmp_path, volume=9)
     assert [row["slice"] for row in rows] == list(range(6)) and all(row["volume"] == 9 for row in rows)
     for s in (0, 3):
         with h5py.File(tmp_path / f"volume_9_slice_{s}.h5") as handle:
             assert handle["image"].dtype == np.float64 and handle["mask"].dtype == np.uint8
-            np.testing.assert_array_equal(handle["image"][..., 0], case.images["t1"][:, :, s])
+            np.testing.assert_array_equal(handle["image"][..., 0], case.channel("t1")[:, :, s])
             np.testing.assert_array_equal(labels.h5_mask_to_labels(handle["mask"][()]), case.seg[:, :, s])
         for channel, value in enumerate((1, 2, 4)):  # labelN_pxl_cnt counts mask channel N: NCR, ED, ET
             assert rows[s][f"label{channel}_pxl_cnt"] == int((case.seg[:, :, s] == value).sum())
         assert rows[s]["target"] == int(case.seg[:, :, s].any())
-    assert synthetic.slice_rows(case.images, case.seg, 9) == rows
+    assert slice_rows({m: case.channel(m) for m in case.modalities}, case.seg, 9) == rows
 
 
 def test_lookalikes_sit_where_they_belong_and_are_not_labelled(warped):
@@ -213,12 +214,12 @@ def test_satellites_are_smaller_and_nearby():
 
 def test_thick_slice_blur_smooths_along_its_axis_only():
     rng = np.random.default_rng(5)
-    scanner = replace(synthetic.random_scanner(rng), noise=dict.fromkeys(anatomy.MODALITIES, 0.2),
+    scanner = replace(generator._random_scanner(rng), noise=dict.fromkeys(anatomy.MODALITIES, 0.2),
                       blur={m: (2, 1.5 if m == "flair" else 0.0) for m in anatomy.MODALITIES})
     brain = np.zeros((24, 24, 24), bool)
     brain[2:22, 2:22, 2:22] = True
     images = {m: np.ones(brain.shape, np.float32) for m in anatomy.MODALITIES}
-    out = synthetic.scanner_effects(images, brain, np.zeros((2, *brain.shape), np.float32), scanner, rng)
+    out = generator._scanner_effects(images, brain, np.zeros((2, *brain.shape), np.float32), scanner, rng)
     inner = (slice(4, 20),) * 3
 
     def steps(volume, axis):

@@ -21,26 +21,26 @@ def _slice(size=32, seed=0):
 
 def test_flip_reverses_the_x_axis():
     array = np.arange(12).reshape(1, 3, 4)
-    assert np.array_equal(augment.flip_left_right(array), array[:, ::-1, :])
-    assert augment.flip_left_right(array[0]).tolist() == array[0, ::-1].tolist()
+    assert np.array_equal(augment._flip_left_right(array), array[:, ::-1, :])
+    assert augment._flip_left_right(array[0]).tolist() == array[0, ::-1].tolist()
 
 
 def test_zoom_keeps_shape_centre_and_scales_areas():
     mask = np.zeros((41, 41), np.uint8)
     mask[10:31, 10:31] = 1
-    assert np.array_equal(augment.zoom_slice(mask, 1.0, order=0), mask)
-    bigger = augment.zoom_slice(mask, 1.2, order=0)
+    assert np.array_equal(augment._zoom_slice(mask, 1.0, order=0), mask)
+    bigger = augment._zoom_slice(mask, 1.2, order=0)
     assert bigger.shape == mask.shape and bigger.dtype == np.uint8
     assert bigger.sum() / mask.sum() == pytest.approx(1.2**2, rel=0.1)
     rows, cols = np.nonzero(bigger)
     assert rows.mean() == pytest.approx(20) and cols.mean() == pytest.approx(20)
-    smaller = augment.zoom_slice(mask, 0.9, order=0)
+    smaller = augment._zoom_slice(mask, 0.9, order=0)
     assert smaller.sum() < mask.sum() and smaller[0].sum() == 0
 
 
 def test_brightness_contrast_changes_the_brain_only():
     image, _ = _slice()
-    adjusted = augment.adjust_brightness_contrast(image, np.array([0.1, 0, 0, -0.1]), np.array([1.1, 1, 0.9, 1]))
+    adjusted = augment._adjust_brightness_contrast(image, np.array([0.1, 0, 0, -0.1]), np.array([1.1, 1, 0.9, 1]))
     brain = np.any(image != 0, axis=0)
     assert np.all(adjusted[:, ~brain] == 0)
     assert np.allclose(adjusted[0][brain], image[0][brain] * 1.1 + 0.1)

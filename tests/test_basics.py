@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from braintools import atomic, paths, profiles
+from braintools import paths, profiles
+from braintools._private import atomic
 from braintools.data import preprocess
 from braintools.errors import DiskFullError
 
@@ -32,13 +33,13 @@ def test_data_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(paths.DATA_ENV, str(tmp_path / "d"))
     assert paths.data_dir() == (tmp_path / "d").resolve()
     assert paths.synthetic_dir("ci") == (tmp_path / "d").resolve() / "synthetic" / "ci"
-    assert paths.outputs_dir("ci").is_dir()
+    assert paths._outputs_dir("ci").is_dir()
 
 
 def test_data_dir_defaults_to_repo_data(monkeypatch):
     monkeypatch.delenv(paths.DATA_ENV, raising=False)
-    assert paths.repo_root() is not None
-    assert paths.data_dir() == paths.repo_root().resolve() / "data"
+    assert paths._repo_root() is not None
+    assert paths.data_dir() == paths._repo_root().resolve() / "data"
 
 
 def test_atomic_path_renames_on_success(tmp_path):

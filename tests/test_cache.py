@@ -21,13 +21,16 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braintools import cache, processes, viz
-from braintools.atomic import atomic_path
-from braintools.cache import benchmark, build, store
+from braintools import cache
+from braintools._private import processes
+from braintools._private.atomic import atomic_path
+from braintools.cache import benchmark, build, store, verify
 from braintools.cache.lru import LRUVolumeCache, value_nbytes
+from braintools.cache.sources import CacheSource, h5_sources, nifti_sources
 from braintools.data import io, labels
 from braintools.data.preprocess import zscore_brain
 from braintools.errors import DataError, DiskFullError
+from braintools.viz import charts
 
 SHAPE = (32, 32, 12)
 
@@ -103,13 +106,13 @@ def complete_npy(path: Path) -> bool:
 
 def test_h5_round_trip_equals_source(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5")
-    report = cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    report = build.precache(h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
     assert report.converted == ["volume_1", "volume_2", "volume_3"] and not report.failed
     for volume in (1, 2, 3):
         source = io.load_h5_volume(io.find_h5_volumes(h5_dir)[volume])
         reference = zscore_brain(source.image)
         for mmap in (True, False):
-            image, classes = cache.load_cached_case(tmp_path / "cache", f"volume_{volume}", mmap=mmap)
+            image, classes = store.load_cached_case(tmp_path / "cache", f"volume_{volume}", mmap=mmap)
             assert isinstance(image, np.memmap) == mmap
             assert image.dtype == np.float16 and image.shape == (4,) + SHAPE
             assert classes.dtype == np.uint8 and classes.shape == SHAPE
@@ -123,21 +126,21 @@ def test_nifti_round_trip_and_case_without_segmentation(tmp_path):
     image, seg = make_volume(7)
     write_nifti_case(tmp_path / "nii" / "BraTS20_Training_001", "BraTS20_Training_001", image, seg)
     write_nifti_case(tmp_path / "nii" / "BraTS20_Validation_001", "BraTS20_Validation_001", image, None)
-    sources = cache.nifti_sources(tmp_path / "nii")
+    sources = nifti_sources(tmp_path / "nii")
     assert [source.kind for source in sources] == ["nifti", "nifti"]
-    cache.precache(sources, tmp_path / "cache", workers=1, progress=False)
-    cached_image, classes = cache.load_cached_case(tmp_path / "cache", "BraTS20_Training_001")
+    build.precache(sources, tmp_path / "cache", workers=1, progress=False)
+    cached_image, classes = store.load_cached_case(tmp_path / "cache", "BraTS20_Training_001")
     np.testing.assert_array_equal(cached_image, zscore_brain(image).astype(np.float16))
     np.testing.assert_array_equal(classes, labels.to_contiguous(seg))
-    validation_image, no_labels = cache.load_cached_case(tmp_path / "cache", "BraTS20_Validation_001")
+    validation_image, no_labels = store.load_cached_case(tmp_path / "cache", "BraTS20_Validation_001")
     assert no_labels is None and validation_image.shape == (4,) + SHAPE
     assert not (tmp_path / "cache" / "BraTS20_Validation_001_labels.npy").exists()
-    assert cache.cached_case_ids(tmp_path / "cache") == ["BraTS20_Training_001", "BraTS20_Validation_001"]
+    assert store.cached_case_ids(tmp_path / "cache") == ["BraTS20_Training_001", "BraTS20_Validation_001"]
 
 
 def test_manifest_describes_each_patient(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=2)
-    cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    build.precache(h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
     manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
     assert manifest["format"] == store.CACHE_FORMAT and "(4, X, Y, Z)" in manifest["layout"]
     entry = manifest["cases"]["volume_2"]
@@ -151,31 +154,31 @@ def test_manifest_describes_each_patient(tmp_path):
 def test_second_run_skips_and_a_changed_source_is_converted_again(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5")
     cache_dir = tmp_path / "cache"
-    cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False)
     before = cache_bytes(cache_dir)
-    again = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    again = build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False)
     assert again.converted == [] and again.skipped == ["volume_1", "volume_2", "volume_3"]
     assert cache_bytes(cache_dir) == before
     new_image, new_seg = make_volume(99)
     write_h5_volume(h5_dir, 2, new_image, new_seg)
-    changed = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    changed = build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False)
     assert changed.converted == ["volume_2"] and changed.skipped == ["volume_1", "volume_3"]
-    image, _ = cache.load_cached_case(cache_dir, "volume_2")
+    image, _ = store.load_cached_case(cache_dir, "volume_2")
     np.testing.assert_array_equal(image, zscore_brain(new_image).astype(np.float16))
 
 
 def test_a_changed_channel_order_is_a_changed_source(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=1)
-    cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
-    swapped = cache.h5_sources(h5_dir, channel_order=("flair", "t1", "t1ce", "t2"))
-    report = cache.precache(swapped, tmp_path / "cache", workers=1, progress=False)
+    build.precache(h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    swapped = h5_sources(h5_dir, channel_order=("flair", "t1", "t1ce", "t2"))
+    report = build.precache(swapped, tmp_path / "cache", workers=1, progress=False)
     assert report.converted == ["volume_1"]
 
 
 def test_process_pool_writes_the_same_bytes_as_one_process(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=4)
-    cache.precache(cache.h5_sources(h5_dir), tmp_path / "one", workers=1, progress=False)
-    report = cache.precache(cache.h5_sources(h5_dir), tmp_path / "two", workers=2, progress=False)
+    build.precache(h5_sources(h5_dir), tmp_path / "one", workers=1, progress=False)
+    report = build.precache(h5_sources(h5_dir), tmp_path / "two", workers=2, progress=False)
     assert sorted(report.converted) == ["volume_1", "volume_2", "volume_3", "volume_4"]
     assert cache_bytes(tmp_path / "two") == cache_bytes(tmp_path / "one")
 
@@ -183,10 +186,10 @@ def test_process_pool_writes_the_same_bytes_as_one_process(tmp_path):
 def test_workers_default_to_the_profile(tmp_path, monkeypatch):
     h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=1)
     monkeypatch.setenv("BRAINTOOLS_PROFILE", "ci")
-    assert cache.precache(cache.h5_sources(h5_dir), tmp_path / "c", progress=False).workers == 1
-    assert cache.precache(cache.h5_sources(h5_dir), tmp_path / "c", workers=2, progress=False).workers == 2
+    assert build.precache(h5_sources(h5_dir), tmp_path / "c", progress=False).workers == 1
+    assert build.precache(h5_sources(h5_dir), tmp_path / "c", workers=2, progress=False).workers == 2
     with pytest.raises(ValueError, match="workers"):
-        cache.precache(cache.h5_sources(h5_dir), tmp_path / "c", workers=0, progress=False)
+        build.precache(h5_sources(h5_dir), tmp_path / "c", workers=0, progress=False)
 
 
 # --------------------------------------------------------------------------- interruption and atomic files
@@ -196,7 +199,7 @@ def reference_cache(tmp_path_factory):
     """Three HDF5 volumes and their cache from one uninterrupted run."""
     root = tmp_path_factory.mktemp("reference")
     h5_dir = write_h5_tree(root / "h5")
-    cache.precache(cache.h5_sources(h5_dir), root / "cache", workers=1, progress=False)
+    build.precache(h5_sources(h5_dir), root / "cache", workers=1, progress=False)
     return h5_dir, cache_bytes(root / "cache")
 
 
@@ -205,7 +208,7 @@ def assert_only_complete_files_under_final_names(cache_dir: Path, reference: dic
     manifest lists a subset of the patients, each with the uninterrupted run's entry."""
     for path in final_npy_files(cache_dir):
         assert path.read_bytes() == reference[path.name], f"{path.name} differs from the uninterrupted run"
-    finished = cache.read_manifest(cache_dir)["cases"]
+    finished = store.read_manifest(cache_dir)["cases"]
     expected = json.loads(reference["manifest.json"])["cases"]
     assert all(entry == expected[case_id] for case_id, entry in finished.items())
 
@@ -308,7 +311,7 @@ def test_sigkill_of_a_real_precache_then_resume_equals_an_uninterrupted_run(
     assert survivors == [], f"pool workers {survivors} outlived the killed precache"
     assert_only_complete_files_under_final_names(cache_dir, reference)
 
-    report = cache.precache(cache.nifti_sources(train_dir, require_seg=True), cache_dir, workers=2, progress=False,
+    report = build.precache(nifti_sources(train_dir, require_seg=True), cache_dir, workers=2, progress=False,
                             lock_timeout=20)
     assert "waiting" not in capsys.readouterr().err, "the killed run left its lock behind"
     assert len(report.converted) + len(report.skipped) == 6 and not report.failed
@@ -317,7 +320,7 @@ def test_sigkill_of_a_real_precache_then_resume_equals_an_uninterrupted_run(
 
 ORPHANED_POOL = textwrap.dedent("""
     import os, signal, sys, time
-    from braintools import processes
+    from braintools._private import processes
 
     if sys.argv[1] == "without-prctl":  # the portable way alone, as on macOS
         processes._set_parent_death_signal = lambda: None
@@ -345,7 +348,7 @@ def test_pool_workers_die_with_their_killed_parent(how):
 
 HOLD_LOCK = textwrap.dedent("""
     import os, sys, time
-    from braintools import processes
+    from braintools._private import processes
 
     with processes.file_lock(sys.argv[1], what="test run"):
         child = os.fork() if sys.argv[2] == "fork" else -1
@@ -374,14 +377,14 @@ def test_a_run_that_waits_for_the_lock_says_so_and_gives_up_after_the_timeout(tm
     try:
         with pytest.raises(DataError, match=rf"cache: another precache run has held this folder for more than 0.5 s "
                                             rf"\(pid {holder.pid} on .* since .*\); let it finish or stop it"):
-            cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False, lock_timeout=0.5)
+            build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False, lock_timeout=0.5)
         waiting = capsys.readouterr().err.strip().splitlines()
         assert len(waiting) == 1 and waiting[0].startswith(f"{cache_dir}: waiting for another precache run")
         assert f"(pid {holder.pid} on " in waiting[0] and "giving up after 0.5 s" in waiting[0]
     finally:
         holder.kill()
         holder.wait()
-    report = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False, lock_timeout=5)
+    report = build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False, lock_timeout=5)
     assert report.converted == ["volume_1"] and capsys.readouterr().err == ""
     assert (cache_dir / build.LOCK_NAME).read_bytes() == b"", "an unlocked folder still names a holder"
 
@@ -414,12 +417,12 @@ def test_a_worker_dying_mid_write_then_resume_equals_an_uninterrupted_run(tmp_pa
         real_write(path, write)
 
     monkeypatch.setattr(store, "_atomic_write", die_in_worker)
-    with pytest.raises(cache.PrecacheError, match="volume_2: worker process died") as failure:
-        cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+    with pytest.raises(build.PrecacheError, match="volume_2: worker process died") as failure:
+        build.precache(h5_sources(h5_dir), cache_dir, workers=2, progress=False)
     assert "volume_2" in failure.value.report.failed
     assert_only_complete_files_under_final_names(cache_dir, reference)
     monkeypatch.undo()
-    report = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+    report = build.precache(h5_sources(h5_dir), cache_dir, workers=2, progress=False)
     assert "volume_2" in report.converted
     assert cache_bytes(cache_dir) == reference
 
@@ -446,7 +449,7 @@ def test_no_half_written_file_is_ever_visible_under_its_final_name(tmp_path):
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+        build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False)
     finally:
         done.set()
         watcher.join()
@@ -459,7 +462,7 @@ def test_a_second_precache_on_one_folder_waits_for_the_first(tmp_path):
     cache_dir.mkdir()
     reports = []
     second = threading.Thread(target=lambda: reports.append(
-        cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)))
+        build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False)))
     with processes.file_lock(cache_dir / build.LOCK_NAME):  # a first run holds the folder
         (cache_dir / ".tmp-1-volume_1_image.npy").write_bytes(b"the first run is writing this")
         second.start()
@@ -467,14 +470,14 @@ def test_a_second_precache_on_one_folder_waits_for_the_first(tmp_path):
         assert second.is_alive() and reports == [], "the second run did not wait for the lock"
         assert (cache_dir / ".tmp-1-volume_1_image.npy").exists(), "the second run deleted a file being written"
     second.join()
-    assert reports[0].converted == ["volume_1"] and cache.cached_case_ids(cache_dir) == ["volume_1"]
+    assert reports[0].converted == ["volume_1"] and store.cached_case_ids(cache_dir) == ["volume_1"]
 
 
 def test_leftover_temporary_files_are_removed(tmp_path):
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
     (cache_dir / ".tmp-123-volume_1_image.npy").write_bytes(b"partial")
-    cache.precache(cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=1)), cache_dir, workers=1,
+    build.precache(h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=1)), cache_dir, workers=1,
                    progress=False)
     assert not list(cache_dir.glob(".tmp-*"))
 
@@ -502,17 +505,18 @@ READ_ONLY_RUN = textwrap.dedent("""
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(args[0]))
 
     sys.addaudithook(read_only_media)
-    from braintools import cache
+    from braintools.cache import build, store
+    from braintools.cache.sources import nifti_sources
     from braintools.errors import DataError
 
-    sources = cache.nifti_sources(nifti_dir)
-    report = cache.precache(sources, cache_dir, workers=2, progress=False)
-    image, labels = cache.load_cached_case(cache_dir, sources[0].case_id)
-    patch, _ = cache.read_patch(cache_dir, sources[1].case_id, (0, 0, 0), (8, 8, 4))
+    sources = nifti_sources(nifti_dir)
+    report = build.precache(sources, cache_dir, workers=2, progress=False)
+    image, labels = store.load_cached_case(cache_dir, sources[0].case_id)
+    patch, _ = store.read_patch(cache_dir, sources[1].case_id, (0, 0, 0), (8, 8, 4))
     print(len(report.skipped), len(report.converted), image.shape, labels.shape, patch.shape)
     os.utime(sources[1].files[0])  # a changed source: this case needs converting, which read-only media refuse
     try:
-        cache.precache(sources, cache_dir, workers=1, progress=False)
+        build.precache(sources, cache_dir, workers=1, progress=False)
     except DataError as error:
         print(error)
 """)
@@ -522,7 +526,7 @@ def test_a_complete_cache_on_read_only_media_is_read_without_a_single_write(tmp_
     for index in (1, 2):
         write_nifti_case(tmp_path / "nii" / f"case_{index}", f"case_{index}", *make_volume(index))
     cache_dir = tmp_path / "cache"
-    cache.precache(cache.nifti_sources(tmp_path / "nii"), cache_dir, workers=1, progress=False)
+    build.precache(nifti_sources(tmp_path / "nii"), cache_dir, workers=1, progress=False)
     (cache_dir / ".tmp-123-case_1_image.npy").write_bytes(b"left by a killed run")
     before = cache_bytes(cache_dir)
     run = subprocess.run([sys.executable, "-c", READ_ONLY_RUN, str(cache_dir), str(tmp_path / "nii")],
@@ -538,7 +542,7 @@ def test_a_complete_cache_on_read_only_media_is_read_without_a_single_write(tmp_
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 def test_a_complete_cache_in_a_folder_without_write_permission_is_read(tmp_path):
     h5_dir, cache_dir = write_h5_tree(tmp_path / "h5", n_volumes=2), tmp_path / "cache"
-    cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+    build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False)
     before = cache_bytes(cache_dir)
     cache_dir.chmod(0o555)
     try:
@@ -548,12 +552,12 @@ def test_a_complete_cache_in_a_folder_without_write_permission_is_read(tmp_path)
             pass
         else:
             pytest.skip("permissions do not stop this user (root); the audit-hook test above covers it")
-        report = cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+        report = build.precache(h5_sources(h5_dir), cache_dir, workers=2, progress=False)
         assert report.skipped == ["volume_1", "volume_2"] and report.converted == []
-        assert cache.load_cached_case(cache_dir, "volume_2")[0].shape == (4, *SHAPE)
+        assert store.load_cached_case(cache_dir, "volume_2")[0].shape == (4, *SHAPE)
         write_h5_volume(h5_dir, 2, *make_volume(22))
         with pytest.raises(DataError, match=r"cannot write to the cache folder \(Permission denied\)"):
-            cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=1, progress=False)
+            build.precache(h5_sources(h5_dir), cache_dir, workers=1, progress=False)
         assert cache_bytes(cache_dir) == before
     finally:
         cache_dir.chmod(0o755)
@@ -574,24 +578,24 @@ def test_a_full_disk_stops_precache_naming_the_file_and_leaves_no_temporary_file
     monkeypatch.setattr(os, "fsync", fsync_onto_a_full_disk)
     with pytest.raises(DiskFullError, match=r"/cache/volume_2_image\.npy: cannot write this file, the disk is full "
                                             r"\(No space left on device\); free some space") as full:
-        cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+        build.precache(h5_sources(h5_dir), cache_dir, workers=2, progress=False)
     assert isinstance(full.value, OSError) and full.value.errno == errno.ENOSPC
     assert not list(cache_dir.glob(".tmp-*"))
     assert_only_complete_files_under_final_names(cache_dir, reference)
     monkeypatch.undo()
-    cache.precache(cache.h5_sources(h5_dir), cache_dir, workers=2, progress=False)
+    build.precache(h5_sources(h5_dir), cache_dir, workers=2, progress=False)
     assert cache_bytes(cache_dir) == reference
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 def test_a_real_disk_full_error_names_the_file_and_keeps_the_old_one(tmp_path):
     target = tmp_path / "volume_1_image.npy"
-    store.save_npy(target, np.zeros(3, np.float16))
+    store._save_npy(target, np.zeros(3, np.float16))
     old = target.read_bytes()
     # the kernel's own ENOSPC: the temporary file save_npy writes first is /dev/full
     (tmp_path / f".tmp-{os.getpid()}-volume_1_image.npy").symlink_to("/dev/full")
     with pytest.raises(DiskFullError, match=r"volume_1_image\.npy: cannot write this file, the disk is full"):
-        store.save_npy(target, np.ones(10_000, np.float16))
+        store._save_npy(target, np.ones(10_000, np.float16))
     assert [path.name for path in tmp_path.iterdir()] == ["volume_1_image.npy"] and target.read_bytes() == old
 
 
@@ -602,11 +606,11 @@ def test_truncated_h5_slice_names_the_file_and_the_others_are_cached(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5")
     broken = h5_dir / "volume_2_slice_5.h5"
     broken.write_bytes(broken.read_bytes()[:300])
-    with pytest.raises(cache.PrecacheError, match=r"volume_2_slice_5\.h5: cannot read HDF5") as failure:
-        cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=2, progress=False)
+    with pytest.raises(build.PrecacheError, match=r"volume_2_slice_5\.h5: cannot read HDF5") as failure:
+        build.precache(h5_sources(h5_dir), tmp_path / "cache", workers=2, progress=False)
     report = failure.value.report
     assert list(report.failed) == ["volume_2"] and sorted(report.converted) == ["volume_1", "volume_3"]
-    assert cache.cached_case_ids(tmp_path / "cache") == ["volume_1", "volume_3"]
+    assert store.cached_case_ids(tmp_path / "cache") == ["volume_1", "volume_3"]
     assert not (tmp_path / "cache" / "volume_2_image.npy").exists()
 
 
@@ -614,7 +618,7 @@ def test_truncated_h5_slice_names_the_file_and_the_others_are_cached(tmp_path):
 def test_missing_h5_slice_names_the_file(tmp_path, missing_slice):
     h5_dir = write_h5_tree(tmp_path / "h5")
     (h5_dir / f"volume_3_slice_{missing_slice}.h5").unlink()
-    report = cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False,
+    report = build.precache(h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False,
                             raise_on_failure=False)
     assert f"volume_3_slice_{missing_slice}.h5: file not found" in report.failed["volume_3"]
     assert report.converted == ["volume_1", "volume_2"]
@@ -623,9 +627,9 @@ def test_missing_h5_slice_names_the_file(tmp_path, missing_slice):
 
 def test_source_deleted_after_listing_names_the_file(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5")
-    sources = cache.h5_sources(h5_dir)
+    sources = h5_sources(h5_dir)
     (h5_dir / "volume_1_slice_0.h5").unlink()
-    report = cache.precache(sources, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
+    report = build.precache(sources, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
     assert "volume_1_slice_0.h5: file not found" in report.failed["volume_1"]
     assert report.converted == ["volume_2", "volume_3"]
 
@@ -636,9 +640,9 @@ def test_truncated_and_missing_nifti_files_name_the_file(tmp_path):
         write_nifti_case(tmp_path / "nii" / case_id, case_id, *make_volume(index))
     truncated = tmp_path / "nii" / "BraTS20_Training_001" / "BraTS20_Training_001_t2.nii"
     truncated.write_bytes(truncated.read_bytes()[:1000])
-    sources = cache.nifti_sources(tmp_path / "nii")
+    sources = nifti_sources(tmp_path / "nii")
     (tmp_path / "nii" / "BraTS20_Training_003" / "BraTS20_Training_003_seg.nii").unlink()
-    report = cache.precache(sources, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
+    report = build.precache(sources, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
     assert "BraTS20_Training_001_t2.nii: cannot read NIfTI" in report.failed["BraTS20_Training_001"]
     assert "BraTS20_Training_003_seg.nii: file not found" in report.failed["BraTS20_Training_003"]
     assert report.converted == ["BraTS20_Training_002"]
@@ -652,20 +656,20 @@ def test_a_flipped_bit_in_a_nii_gz_fails_that_case_and_the_others_are_cached(tmp
     stored[len(stored) // 2] ^= 0x01
     plain.with_suffix(".nii.gz").write_bytes(bytes(stored))
     plain.unlink()
-    report = cache.precache(cache.nifti_sources(tmp_path / "nii"), tmp_path / "cache", workers=1, progress=False,
+    report = build.precache(nifti_sources(tmp_path / "nii"), tmp_path / "cache", workers=1, progress=False,
                             raise_on_failure=False)
     assert "case_1_t1ce.nii.gz: cannot read NIfTI file (CRC check failed)" in report.failed["case_1"]
-    assert report.converted == ["case_2"] and cache.cached_case_ids(tmp_path / "cache") == ["case_2"]
+    assert report.converted == ["case_2"] and store.cached_case_ids(tmp_path / "cache") == ["case_2"]
 
 
 def test_unsafe_or_duplicate_case_ids_are_refused(tmp_path):
-    source = cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=1))[0]
-    bad = cache.CacheSource("../escape", source.kind, source.files, n_slices=source.n_slices)
-    report = cache.precache([source, source, bad], tmp_path / "cache", workers=1, progress=False,
+    source = h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=1))[0]
+    bad = CacheSource("../escape", source.kind, source.files, n_slices=source.n_slices)
+    report = build.precache([source, source, bad], tmp_path / "cache", workers=1, progress=False,
                             raise_on_failure=False)
     assert "two sources have this case id" in report.failed["volume_1"]
     assert "case id must be" in report.failed["../escape"]
-    assert cache.cache_file_names("volume_1") == ("volume_1_image.npy", "volume_1_labels.npy")
+    assert store.cache_file_names("volume_1") == ("volume_1_image.npy", "volume_1_labels.npy")
 
 
 # --------------------------------------------------------------------------- loading
@@ -674,34 +678,34 @@ def test_unsafe_or_duplicate_case_ids_are_refused(tmp_path):
 @pytest.fixture()
 def small_cache(tmp_path):
     cache_dir = tmp_path / "cache"
-    cache.precache(cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=2)), cache_dir, workers=1,
+    build.precache(h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=2)), cache_dir, workers=1,
                    progress=False)
     return cache_dir
 
 
 def test_memory_mapped_patch_equals_the_slice_of_the_full_array(small_cache):
-    image, classes = cache.load_cached_case(small_cache, "volume_1", mmap=False)
+    image, classes = store.load_cached_case(small_cache, "volume_1", mmap=False)
     rng = np.random.default_rng(0)
     for _ in range(10):
         size = [int(rng.integers(1, n + 1)) for n in SHAPE]
         start = [int(rng.integers(0, n - s + 1)) for n, s in zip(SHAPE, size)]
         window = tuple(slice(a, a + s) for a, s in zip(start, size))
-        patch, patch_classes = cache.read_patch(small_cache, "volume_1", start, size)
+        patch, patch_classes = store.read_patch(small_cache, "volume_1", start, size)
         assert type(patch) is np.ndarray and patch.flags.c_contiguous and patch.dtype == np.float16
         np.testing.assert_array_equal(patch, image[(slice(None),) + window])
         np.testing.assert_array_equal(patch_classes, classes[window])
-    as_float32, _ = cache.read_patch(small_cache, "volume_1", (0, 0, 0), SHAPE, dtype=np.float32)
+    as_float32, _ = store.read_patch(small_cache, "volume_1", (0, 0, 0), SHAPE, dtype=np.float32)
     np.testing.assert_array_equal(as_float32, image.astype(np.float32))
 
 
 def test_read_patch_sees_a_patient_converted_again(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=1)
-    cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
-    before, _ = cache.read_patch(tmp_path / "cache", "volume_1", (0, 0, 0), SHAPE)
+    build.precache(h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    before, _ = store.read_patch(tmp_path / "cache", "volume_1", (0, 0, 0), SHAPE)
     new_image, new_seg = make_volume(42)
     write_h5_volume(h5_dir, 1, new_image, new_seg)
-    cache.precache(cache.h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
-    after, classes = cache.read_patch(tmp_path / "cache", "volume_1", (0, 0, 0), SHAPE)
+    build.precache(h5_sources(h5_dir), tmp_path / "cache", workers=1, progress=False)
+    after, classes = store.read_patch(tmp_path / "cache", "volume_1", (0, 0, 0), SHAPE)
     assert not np.array_equal(after, before)
     np.testing.assert_array_equal(after, zscore_brain(new_image).astype(np.float16))
     np.testing.assert_array_equal(classes, labels.to_contiguous(new_seg))
@@ -710,21 +714,21 @@ def test_read_patch_sees_a_patient_converted_again(tmp_path):
 @pytest.mark.parametrize("start, size", [((-1, 0, 0), (4, 4, 4)), ((30, 0, 0), (4, 4, 4)), ((0, 0), (4, 4))])
 def test_patch_outside_the_volume_is_refused(small_cache, start, size):
     with pytest.raises(ValueError, match="start"):
-        cache.read_patch(small_cache, "volume_1", start, size)
+        store.read_patch(small_cache, "volume_1", start, size)
 
 
 def test_loader_errors_name_the_file(small_cache):
     with pytest.raises(DataError, match=r"manifest\.json: case volume_9 is not cached"):
-        cache.load_cached_case(small_cache, "volume_9")
+        store.load_cached_case(small_cache, "volume_9")
     (small_cache / "volume_2_labels.npy").unlink()
     with pytest.raises(DataError, match=r"volume_2_labels\.npy: cached file not found"):
-        cache.load_cached_case(small_cache, "volume_2")
+        store.load_cached_case(small_cache, "volume_2")
     np.save(small_cache / "volume_1_image.npy", np.zeros((4, 2, 2, 2), np.float16))
     with pytest.raises(DataError, match=r"volume_1_image\.npy: cached array is float16 \(4, 2, 2, 2\)"):
-        cache.load_cached_case(small_cache, "volume_1")
+        store.load_cached_case(small_cache, "volume_1")
     (small_cache / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match=r"manifest\.json: cache manifest is not valid"):
-        cache.cached_case_ids(small_cache)
+        store.cached_case_ids(small_cache)
 
 
 # --------------------------------------------------------------------------- LRU
@@ -761,9 +765,9 @@ def test_lru_counts_tuples_does_not_keep_oversized_volumes_and_returns_read_only
 
 
 def test_lru_case_cache_loads_whole_cases_within_the_budget(small_cache):
-    image, classes = cache.load_cached_case(small_cache, "volume_1", mmap=False)
+    image, classes = store.load_cached_case(small_cache, "volume_1", mmap=False)
     one_case = image.nbytes + classes.nbytes
-    cases = cache.lru_case_cache(small_cache, max_bytes=one_case)
+    cases = store.lru_case_cache(small_cache, max_bytes=one_case)
     first = cases.get("volume_1")
     assert type(first[0]) is np.ndarray and cases.get("volume_1") is first
     cases.get("volume_2")
@@ -777,27 +781,27 @@ def test_lru_case_cache_loads_whole_cases_within_the_budget(small_cache):
 def test_verify_accepts_a_good_cache_and_finds_each_kind_of_problem(tmp_path):
     h5_dir = write_h5_tree(tmp_path / "h5", n_volumes=4)
     cache_dir = tmp_path / "cache"
-    sources = cache.h5_sources(h5_dir)
-    cache.precache(sources[:3], cache_dir, workers=1, progress=False)
-    assert cache.verify_cache(sources[:3], cache_dir, workers=2, progress=False) == {}
+    sources = h5_sources(h5_dir)
+    build.precache(sources[:3], cache_dir, workers=1, progress=False)
+    assert verify.verify_cache(sources[:3], cache_dir, workers=2, progress=False) == {}
     # volume_1: bytes corrupted on disk; volume_2: source changed; volume_3: values wrong but checksum updated
     corrupted = bytearray((cache_dir / "volume_1_image.npy").read_bytes())
     corrupted[-1] ^= 0xFF
     (cache_dir / "volume_1_image.npy").write_bytes(bytes(corrupted))
     write_h5_volume(h5_dir, 2, *make_volume(50))
-    manifest = cache.read_manifest(cache_dir)
-    wrong, _ = cache.load_cached_case(cache_dir, "volume_3", mmap=False)
+    manifest = store.read_manifest(cache_dir)
+    wrong, _ = store.load_cached_case(cache_dir, "volume_3", mmap=False)
     wrong[0, 16, 16, 6] += 1
-    store.save_npy(cache_dir / "volume_3_image.npy", wrong)
+    store._save_npy(cache_dir / "volume_3_image.npy", wrong)
     manifest["cases"]["volume_3"]["image"]["sha256"] = store.file_sha256(cache_dir / "volume_3_image.npy")
     store.write_manifest(cache_dir, manifest)
-    problems = cache.verify_cache(sources, cache_dir, workers=1, progress=False, raise_on_failure=False)
+    problems = verify.verify_cache(sources, cache_dir, workers=1, progress=False, raise_on_failure=False)
     assert "volume_1_image.npy: checksum differs" in problems["volume_1"]
     assert "source of volume_2 changed" in problems["volume_2"]
     assert "1 voxels differ from the z-scored source" in problems["volume_3"]
     assert "volume_4 is not cached" in problems["volume_4"]
-    with pytest.raises(cache.PrecacheError, match="4 of 4 cached cases failed verification"):
-        cache.verify_cache(sources, cache_dir, workers=1, progress=False)
+    with pytest.raises(build.PrecacheError, match="4 of 4 cached cases failed verification"):
+        verify.verify_cache(sources, cache_dir, workers=1, progress=False)
 
 
 # --------------------------------------------------------------------------- real data
@@ -806,10 +810,10 @@ def test_verify_accepts_a_good_cache_and_finds_each_kind_of_problem(tmp_path):
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_real_case_with_int16_segmentation_round_trips(real_sample_dir, tmp_path):
-    sources = [s for s in cache.nifti_sources(real_sample_dir) if s.case_id == "Brats18_2013_3_1"]
-    cache.precache(sources, tmp_path / "cache", workers=1, progress=False)
-    assert cache.verify_cache(sources, tmp_path / "cache", workers=1, progress=False) == {}
-    image, classes = cache.load_cached_case(tmp_path / "cache", "Brats18_2013_3_1")
+    sources = [s for s in nifti_sources(real_sample_dir) if s.case_id == "Brats18_2013_3_1"]
+    build.precache(sources, tmp_path / "cache", workers=1, progress=False)
+    assert verify.verify_cache(sources, tmp_path / "cache", workers=1, progress=False) == {}
+    image, classes = store.load_cached_case(tmp_path / "cache", "Brats18_2013_3_1")
     assert image.shape == (4, 240, 240, 155) and image.dtype == np.float16
     assert set(np.unique(classes)) <= {0, 1, 2, 3} and np.isfinite(image).all()
 
@@ -819,13 +823,13 @@ def test_real_case_with_int16_segmentation_round_trips(real_sample_dir, tmp_path
 
 def test_median_ms_warms_up_once_then_repeats():
     calls = []
-    milliseconds = cache.median_ms(lambda: calls.append(1), repeats=4)
+    milliseconds = benchmark.median_ms(lambda: calls.append(1), repeats=4)
     assert len(calls) == 5 and milliseconds >= 0
 
 
 def test_cpu_seconds_grow_and_timed_precache_reports(tmp_path):
     before = benchmark.cpu_seconds()
-    report, wall, cpu = cache.timed_precache(cache.h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=2)),
+    report, wall, cpu = benchmark.timed_precache(h5_sources(write_h5_tree(tmp_path / "h5", n_volumes=2)),
                                              tmp_path / "cache", workers=2)
     assert sorted(report.converted) == ["volume_1", "volume_2"] and wall > 0 and cpu >= 0
     assert benchmark.cpu_seconds() >= before
@@ -839,7 +843,7 @@ def test_random_patch_starts_fit_and_repeat_with_the_seed():
 
 def test_benchmark_loads_returns_every_way_with_sizes_and_speed_ups(small_cache, tmp_path):
     h5_files = io.find_h5_volumes(tmp_path / "h5")[1]
-    table = cache.benchmark_loads(h5_files, small_cache, "volume_1", patch_size=(16, 64, 6), repeats=1)
+    table = benchmark.benchmark_loads(h5_files, small_cache, "volume_1", patch_size=(16, 64, 6), repeats=1)
     assert list(table.index) == list(benchmark.LOAD_WAYS)
     assert table.loc["h5", "read"].startswith(f"{SHAPE[2]} HDF5") and "16x32x6 patch" in table.loc["patch", "read"]
     voxels = int(np.prod(SHAPE))
@@ -854,13 +858,13 @@ def test_benchmark_loads_returns_every_way_with_sizes_and_speed_ups(small_cache,
 
 def test_disk_sizes_and_plot(small_cache, tmp_path):
     h5_files = io.find_h5_volumes(tmp_path / "h5")[2]
-    sizes = cache.disk_sizes(h5_files, small_cache, "volume_2")
+    sizes = benchmark.disk_sizes(h5_files, small_cache, "volume_2")
     assert sizes["files"].tolist() == [SHAPE[2], 1, 1]
     voxels = int(np.prod(SHAPE))
     assert sizes["bytes per voxel"].iloc[1] == pytest.approx(8, abs=128 / voxels)  # 8 bytes + the .npy header
     assert sizes["MiB"].iloc[2] == pytest.approx(os.path.getsize(small_cache / "volume_2_labels.npy") / 2**20)
-    table = cache.benchmark_loads(h5_files, small_cache, "volume_2", patch_size=(8, 8, 4), repeats=1)
-    fig = viz.plot_load_times(table, title="test")
+    table = benchmark.benchmark_loads(h5_files, small_cache, "volume_2", patch_size=(8, 8, 4), repeats=1)
+    fig = charts.plot_load_times(table, title="test")
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
 
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 from test_cache import make_volume, write_h5_volume, write_nifti_case
 
-from braintools import cache, course
-from braintools.cache import store
+from braintools import course
+from braintools.cache import build, store, verify
+from braintools.cache.sources import h5_sources, nifti_sources
 from braintools.data import io
 from braintools.data.preprocess import bounding_box, brain_mask, uncrop
 from braintools.datasets.patches3d import PatchDataset3D
@@ -47,8 +48,8 @@ def inside_grid(shape) -> bool:
     return all(size < grid for size, grid in zip(shape, GRID))
 
 
-def precache(root: Path, folder: Path, crop: bool) -> cache.PrecacheReport:
-    return cache.precache(cache.nifti_sources(root), folder, workers=1, progress=False, crop=crop)
+def precache(root: Path, folder: Path, crop: bool) -> build.PrecacheReport:
+    return build.precache(nifti_sources(root), folder, workers=1, progress=False, crop=crop)
 
 
 def test_cropped_cache_is_lossless_smaller_and_records_its_box(nifti_tree, tmp_path):
@@ -56,25 +57,25 @@ def test_cropped_cache_is_lossless_smaller_and_records_its_box(nifti_tree, tmp_p
     report = precache(nifti_tree, tmp_path / "cropped", crop=True)
     assert report.converted == ["case_1", "case_2"] and report.crop
     for case_id in ("case_1", "case_2"):
-        full_image, full_labels = cache.load_cached_case(tmp_path / "full", case_id, mmap=False)
-        image, labels = cache.load_cached_case(tmp_path / "cropped", case_id, mmap=False)
-        box = cache.cached_box(tmp_path / "cropped", case_id)
+        full_image, full_labels = store.load_cached_case(tmp_path / "full", case_id, mmap=False)
+        image, labels = store.load_cached_case(tmp_path / "cropped", case_id, mmap=False)
+        box = store.cached_box(tmp_path / "cropped", case_id)
         # the box is the smallest one holding the brain: nothing outside it, something on each face
         assert box == bounding_box(brain_mask(full_image))
         assert image.shape == (4, *(part.stop - part.start for part in box)) and inside_grid(image.shape[1:])
         np.testing.assert_array_equal(image, full_image[(slice(None), *box)])
         np.testing.assert_array_equal(labels, full_labels[box])
-        again_image, again_labels = cache.load_cached_case(tmp_path / "cropped", case_id, full_grid=True)
+        again_image, again_labels = store.load_cached_case(tmp_path / "cropped", case_id, full_grid=True)
         np.testing.assert_array_equal(again_image, full_image)  # lossless: the whole scan comes back
         np.testing.assert_array_equal(again_labels, full_labels)
-        entry = cache.read_manifest(tmp_path / "cropped")["cases"][case_id]
+        entry = store.read_manifest(tmp_path / "cropped")["cases"][case_id]
         assert entry["cropped"] is True and entry["grid"] == list(GRID)
         assert entry["box"] == [[part.start, part.stop] for part in box]
-        uncropped_entry = cache.read_manifest(tmp_path / "full")["cases"][case_id]
+        uncropped_entry = store.read_manifest(tmp_path / "full")["cases"][case_id]
         assert uncropped_entry["box"] == [[0, size] for size in GRID] and uncropped_entry["cropped"] is False
         assert entry["image"]["bytes"] < 0.6 * uncropped_entry["image"]["bytes"]
-        assert cache.cached_box(tmp_path / "full", case_id) == tuple(slice(0, size) for size in GRID)
-    assert cache.verify_cache(cache.nifti_sources(nifti_tree), tmp_path / "cropped", workers=1, progress=False) == {}
+        assert store.cached_box(tmp_path / "full", case_id) == tuple(slice(0, size) for size in GRID)
+    assert verify.verify_cache(nifti_sources(nifti_tree), tmp_path / "cropped", workers=1, progress=False) == {}
 
 
 def test_the_box_keeps_labels_outside_the_brain(tmp_path):
@@ -82,30 +83,30 @@ def test_the_box_keeps_labels_outside_the_brain(tmp_path):
     seg[1, 1, 1] = 2  # a labelled voxel where every channel is zero (one real BraTS 2018 case has one)
     write_nifti_case(tmp_path / "nii" / "case_3", "case_3", image, seg)
     precache(tmp_path / "nii", tmp_path / "cache", crop=True)
-    box = cache.cached_box(tmp_path / "cache", "case_3")
+    box = store.cached_box(tmp_path / "cache", "case_3")
     assert [part.start for part in box] == [1, 1, 1]
-    _, labels = cache.load_cached_case(tmp_path / "cache", "case_3", full_grid=True)
-    np.testing.assert_array_equal(labels, cache.cached_arrays(io.load_case(
+    _, labels = store.load_cached_case(tmp_path / "cache", "case_3", full_grid=True)
+    np.testing.assert_array_equal(labels, store.cached_arrays(io.load_case(
         io.find_cases(tmp_path / "nii")[0]))[1])
-    assert cache.verify_cache(cache.nifti_sources(tmp_path / "nii"), tmp_path / "cache", workers=1,
+    assert verify.verify_cache(nifti_sources(tmp_path / "nii"), tmp_path / "cache", workers=1,
                               progress=False) == {}
 
 
 def test_a_box_that_cuts_off_brain_fails_verification(nifti_tree, tmp_path):
     folder = tmp_path / "cropped"
     precache(nifti_tree, folder, crop=True)
-    manifest = cache.read_manifest(folder)
+    manifest = store.read_manifest(folder)
     entry = manifest["cases"]["case_1"]
-    image, labels = cache.load_cached_case(folder, "case_1", mmap=False)
+    image, labels = store.load_cached_case(folder, "case_1", mmap=False)
     (x0, x1), *rest = entry["box"]
-    store.save_npy(folder / "case_1_image.npy", np.ascontiguousarray(image[:, 1:]))  # one X plane of brain lost
-    store.save_npy(folder / "case_1_labels.npy", np.ascontiguousarray(labels[1:]))
+    store._save_npy(folder / "case_1_image.npy", np.ascontiguousarray(image[:, 1:]))  # one X plane of brain lost
+    store._save_npy(folder / "case_1_labels.npy", np.ascontiguousarray(labels[1:]))
     for key, array in (("image", image[:, 1:]), ("labels", labels[1:])):
         entry[key].update(shape=list(array.shape), bytes=(folder / entry[key]["file"]).stat().st_size,
                           sha256=store.file_sha256(folder / entry[key]["file"]))
     entry["box"] = [[x0 + 1, x1], *rest]
     store.write_manifest(folder, manifest)
-    problems = cache.verify_cache(cache.nifti_sources(nifti_tree), folder, workers=1, progress=False,
+    problems = verify.verify_cache(nifti_sources(nifti_tree), folder, workers=1, progress=False,
                                   raise_on_failure=False)
     assert list(problems) == ["case_1"] and "differ from the z-scored source" in problems["case_1"]
 
@@ -117,9 +118,9 @@ def test_a_manifest_box_that_does_not_hold_the_arrays_is_a_data_error(nifti_tree
     manifest["cases"]["case_2"]["box"][0][1] += 1  # one voxel wider than the stored arrays
     store.write_manifest(folder, manifest)
     with pytest.raises(DataError, match=r"manifest.json: case_2 has box .* does not hold its stored arrays"):
-        cache.load_cached_case(folder, "case_2")
+        store.load_cached_case(folder, "case_2")
     with pytest.raises(DataError, match="does not hold"):
-        cache.cached_box(folder, "case_2")
+        store.cached_box(folder, "case_2")
 
 
 def test_changing_the_crop_setting_converts_again(nifti_tree, tmp_path):
@@ -127,40 +128,40 @@ def test_changing_the_crop_setting_converts_again(nifti_tree, tmp_path):
     assert precache(nifti_tree, folder, crop=False).converted == ["case_1", "case_2"]
     assert precache(nifti_tree, folder, crop=True).converted == ["case_1", "case_2"]
     assert precache(nifti_tree, folder, crop=True).skipped == ["case_1", "case_2"]
-    assert inside_grid(cache.load_cached_case(folder, "case_1")[0].shape[1:])
+    assert inside_grid(store.load_cached_case(folder, "case_1")[0].shape[1:])
     assert precache(nifti_tree, folder, crop=False).converted == ["case_1", "case_2"]
-    assert cache.load_cached_case(folder, "case_1")[0].shape[1:] == GRID
+    assert store.load_cached_case(folder, "case_1")[0].shape[1:] == GRID
 
 
 def test_an_entry_written_before_boxes_existed_reads_as_uncropped(nifti_tree, tmp_path):
     folder = tmp_path / "cache"
     precache(nifti_tree, folder, crop=False)
-    manifest = cache.read_manifest(folder)
+    manifest = store.read_manifest(folder)
     for entry in manifest["cases"].values():
         for key in ("box", "grid", "cropped"):
             del entry[key]
     store.write_manifest(folder, manifest)
-    assert cache.cached_box(folder, "case_1") == tuple(slice(0, size) for size in GRID)
+    assert store.cached_box(folder, "case_1") == tuple(slice(0, size) for size in GRID)
     assert precache(nifti_tree, folder, crop=False).skipped == ["case_1", "case_2"]  # still up to date
-    assert cache.verify_cache(cache.nifti_sources(nifti_tree), folder, workers=1, progress=False) == {}
+    assert verify.verify_cache(nifti_sources(nifti_tree), folder, workers=1, progress=False) == {}
 
 
 def test_hdf5_sources_crop_too(tmp_path):
     image, seg = off_centre_case(5)
     write_h5_volume(tmp_path / "h5", 5, image, seg)
-    cache.precache(cache.h5_sources(tmp_path / "h5"), tmp_path / "cache", workers=1, progress=False, crop=True)
-    stored, _ = cache.load_cached_case(tmp_path / "cache", "volume_5")
+    build.precache(h5_sources(tmp_path / "h5"), tmp_path / "cache", workers=1, progress=False, crop=True)
+    stored, _ = store.load_cached_case(tmp_path / "cache", "volume_5")
     box = bounding_box(brain_mask(image))
-    assert cache.cached_box(tmp_path / "cache", "volume_5") == box and inside_grid(stored.shape[1:])
-    assert cache.verify_cache(cache.h5_sources(tmp_path / "h5"), tmp_path / "cache", workers=1, progress=False) == {}
+    assert store.cached_box(tmp_path / "cache", "volume_5") == box and inside_grid(stored.shape[1:])
+    assert verify.verify_cache(h5_sources(tmp_path / "h5"), tmp_path / "cache", workers=1, progress=False) == {}
 
 
 def test_precache_never_reads_the_profile_from_the_environment(nifti_tree, tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINTOOLS_PROFILE", "kaggle")  # a cropping profile: it must play no part here
     assert PROFILES["kaggle"].crop_cache and not PROFILES["course"].crop_cache and not PROFILES["ci"].crop_cache
-    report = cache.precache(cache.nifti_sources(nifti_tree), tmp_path / "cache", progress=False)
+    report = build.precache(nifti_sources(nifti_tree), tmp_path / "cache", progress=False)
     assert not report.crop and report.workers == 1  # the defaults are the arguments', whatever the environment says
-    assert cache.load_cached_case(tmp_path / "cache", "case_1")[0].shape[1:] == nib.load(
+    assert store.load_cached_case(tmp_path / "cache", "case_1")[0].shape[1:] == nib.load(
         next(nifti_tree.rglob("case_1_t1.nii*"))).shape
 
 
@@ -171,7 +172,7 @@ def test_training_datasets_read_a_cropped_cache(nifti_tree, tmp_path):
     # where the cropped arrays sit in the scan: stored voxel + origin = scan voxel
     for whole, part in zip(full, cropped):
         assert whole.origin == (0, 0, 0) and part.origin == tuple(
-            box.start for box in cache.cached_box(tmp_path / "cropped", part.case_id))
+            box.start for box in store.cached_box(tmp_path / "cropped", part.case_id))
         x, y, z = np.argwhere(np.asarray(part.classes) > 0)[0]
         assert whole.classes[x + part.origin[0], y + part.origin[1], z + part.origin[2]] == part.classes[x, y, z]
         assert part.origin[2] > 0  # the off-centre case starts above the grid's first slice
@@ -206,18 +207,18 @@ def test_uncrop_puts_a_crop_back():
 
 
 def test_spread_evenly_mixes_the_whole_list():
-    assert course.spread_evenly(list(range(369)), 60)[:3] == [0, 6, 12]
-    assert len(set(course.spread_evenly(list(range(369)), 60))) == 60
-    assert course.spread_evenly(["a", "b"], 5) == ["a", "b"] and course.spread_evenly([1, 2, 3], None) == [1, 2, 3]
+    assert course._spread_evenly(list(range(369)), 60)[:3] == [0, 6, 12]
+    assert len(set(course._spread_evenly(list(range(369)), 60))) == 60
+    assert course._spread_evenly(["a", "b"], 5) == ["a", "b"] and course._spread_evenly([1, 2, 3], None) == [1, 2, 3]
 
 
 def test_real_cases_crop_to_about_a_third(real_sample_dir, tmp_path):
-    sources = cache.nifti_sources(real_sample_dir)[:2]
-    report = cache.precache(sources, tmp_path / "cache", workers=1, progress=False, crop=True)
+    sources = nifti_sources(real_sample_dir)[:2]
+    report = build.precache(sources, tmp_path / "cache", workers=1, progress=False, crop=True)
     assert sorted(report.converted) == sorted(source.case_id for source in sources)
-    manifest = cache.read_manifest(tmp_path / "cache")
+    manifest = store.read_manifest(tmp_path / "cache")
     for source in sources:
         entry = manifest["cases"][source.case_id]
         stored, grid = np.prod(entry["image"]["shape"][1:]), np.prod(entry["grid"])
         assert 0.2 < stored / grid < 0.5, f"{source.case_id}: the brain box holds {stored / grid:.0%} of the grid"
-    assert cache.verify_cache(sources, tmp_path / "cache", workers=1, progress=False) == {}
+    assert verify.verify_cache(sources, tmp_path / "cache", workers=1, progress=False) == {}

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from helpers import toy_case
 
-from braintools import cache
-from braintools.cache import store
+from braintools.cache import build, store, verify
+from braintools.cache.sources import h5_sources
 from braintools.cli import main
-from braintools.data import io, signatures, synthetic
+from braintools.data import io, signatures
 from braintools.data.preprocess import zscore_brain
 from braintools.errors import DataError
+from braintools.synthetic.layout import write_h5_volume
 
 FLAIR_FIRST = ("flair", "t1", "t1ce", "t2")  # the minority order of the Kaggle files, not the package default
 
@@ -23,7 +24,7 @@ def write_toy_h5(folder, order=FLAIR_FIRST, volumes=(4, 9, 17)):
     cases = {}
     for volume in volumes:
         image, seg = toy_case(seed=volume)
-        synthetic.write_h5_volume(dict(zip(io.MODALITIES, image)), seg, folder, volume, channel_order=order)
+        write_h5_volume(dict(zip(io.MODALITIES, image)), seg, folder, volume, channel_order=order)
         cases[volume] = (image, seg)
     return cases
 
@@ -56,20 +57,20 @@ def test_infer_h5_channel_order_votes_over_volumes(tmp_path):
 def test_the_manifest_records_the_channel_order_of_hdf5_sources(tmp_path):
     cases = write_toy_h5(tmp_path / "h5", volumes=(4,))
     cache_dir = tmp_path / "cache"
-    cache.precache(cache.h5_sources(tmp_path / "h5", channel_order=FLAIR_FIRST), cache_dir, workers=1, progress=False)
-    entry = cache.read_manifest(cache_dir)["cases"]["volume_4"]
+    build.precache(h5_sources(tmp_path / "h5", channel_order=FLAIR_FIRST), cache_dir, workers=1, progress=False)
+    entry = store.read_manifest(cache_dir)["cases"]["volume_4"]
     assert entry["channel_order"] == list(FLAIR_FIRST) and entry["modalities"] == list(io.MODALITIES)
-    image, _ = cache.load_cached_case(cache_dir, "volume_4", mmap=False)
+    image, _ = store.load_cached_case(cache_dir, "volume_4", mmap=False)
     np.testing.assert_allclose(image.astype(np.float32), zscore_brain(cases[4][0]), rtol=2**-10, atol=1e-3)
-    assert cache.verify_cache(cache.h5_sources(tmp_path / "h5", channel_order=FLAIR_FIRST), cache_dir, workers=1,
+    assert verify.verify_cache(h5_sources(tmp_path / "h5", channel_order=FLAIR_FIRST), cache_dir, workers=1,
                               progress=False) == {}
 
 
 def test_verify_fails_when_the_cached_order_contradicts_the_signatures(tmp_path):
     write_toy_h5(tmp_path / "h5", volumes=(4,))
-    wrong = cache.h5_sources(tmp_path / "h5")  # the package default t1, t1ce, t2, flair: wrong for these files
-    cache.precache(wrong, tmp_path / "cache", workers=1, progress=False)
-    problems = cache.verify_cache(wrong, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
+    wrong = h5_sources(tmp_path / "h5")  # the package default t1, t1ce, t2, flair: wrong for these files
+    build.precache(wrong, tmp_path / "cache", workers=1, progress=False)
+    problems = verify.verify_cache(wrong, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
     assert list(problems) == ["volume_4"]
     assert "volume_4_slice_0.h5" in problems["volume_4"]
     assert "intensity signatures say ('flair', 't1', 't1ce', 't2')" in problems["volume_4"]
@@ -77,13 +78,13 @@ def test_verify_fails_when_the_cached_order_contradicts_the_signatures(tmp_path)
 
 def test_verify_fails_when_the_manifest_order_differs_from_the_source(tmp_path):
     write_toy_h5(tmp_path / "h5", volumes=(4,))
-    sources = cache.h5_sources(tmp_path / "h5", channel_order=FLAIR_FIRST)
-    cache.precache(sources, tmp_path / "cache", workers=1, progress=False)
-    manifest = cache.read_manifest(tmp_path / "cache")
+    sources = h5_sources(tmp_path / "h5", channel_order=FLAIR_FIRST)
+    build.precache(sources, tmp_path / "cache", workers=1, progress=False)
+    manifest = store.read_manifest(tmp_path / "cache")
     manifest["cases"]["volume_4"]["channel_order"] = list(io.MODALITIES)  # edited by hand, fingerprint unchanged
     store.write_manifest(tmp_path / "cache", manifest)
     with pytest.raises(DataError, match=r"volume_4 is recorded with HDF5 channel order \('t1', 't1ce'"):
-        cache.verify_case(sources[0], tmp_path / "cache")
+        verify.verify_case(sources[0], tmp_path / "cache")
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def test_precache_h5_uses_the_given_or_inferred_channel_order(tmp_path, no_datas
     manifest = json.loads((cache_dir / "manifest.json").read_text())
     for volume, (image, _) in cases.items():
         assert manifest["cases"][f"volume_{volume}"]["channel_order"] == list(FLAIR_FIRST)
-        cached, _ = cache.load_cached_case(cache_dir, f"volume_{volume}", mmap=False)
+        cached, _ = store.load_cached_case(cache_dir, f"volume_{volume}", mmap=False)
         np.testing.assert_allclose(cached.astype(np.float32), zscore_brain(image), rtol=2**-10, atol=1e-3)
     assert not no_dataset.exists()  # --input: the profile's synthetic dataset was not generated
 
@@ -117,7 +118,7 @@ def test_precache_h5_stops_when_the_order_cannot_be_inferred(tmp_path, no_datase
     _, seg = toy_case()
     for volume in (1, 2, 3):
         noise = {m: rng.uniform(50, 1000, seg.shape) for m in io.MODALITIES}  # no brain contrasts at all
-        synthetic.write_h5_volume(noise, seg, tmp_path / "h5", volume)
+        write_h5_volume(noise, seg, tmp_path / "h5", volume)
     assert main(["precache", "--source", "h5", "--input", str(tmp_path / "h5"), "--cache-dir",
                  str(tmp_path / "cache")]) == 2
     assert "cannot infer the HDF5 channel order" in capsys.readouterr().err

@@ -25,7 +25,7 @@ INFLATED = ModelSpec("inflated3d", architecture="Unet", encoder="resnet18", shri
 def test_a_spec_round_trips_through_a_checkpoint_file(spec, tmp_path):
     path = save_checkpoint(tmp_path / "model_best.pt", build_model(spec), epoch=3)
     state = checkpoints.read_checkpoint(path)
-    assert checkpoints.checkpoint_spec(state, path) == spec
+    assert checkpoints._checkpoint_spec(state, path) == spec
     assert ModelSpec.from_dict(spec.to_dict()) == spec and "optimizer" not in state
 
 

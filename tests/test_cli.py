@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from braintools.cache import build
 from braintools.cli import build_parser, main
 from braintools.models import checkpoints
 
@@ -72,12 +73,12 @@ def test_pipeline_end_to_end(ci_data, capsys):
     assert len(predictions) == 1  # the one test patient of the ci split
     saved = nib.load(predictions[0])
     assert set(np.unique(np.asanyarray(saved.dataobj))) <= {0, 1, 2, 4} and saved.get_data_dtype() == np.uint8
-    assert main(["evaluate", "--convention", "ignore"]) == 0
+    assert main(["evaluate", "--empty-rule", "ignore"]) == 0
     table = pd.read_csv(outputs / "evaluation" / "per_case.csv")
     assert list(table["case_id"]) == [predictions[0].name.removesuffix(".nii.gz")]
-    assert set(table["convention"]) == {"ignore"} and "Dice_WT" in table
+    assert set(table["empty_rule"]) == {"ignore"} and "Dice_WT" in table
     out = capsys.readouterr().out
-    assert "convention 'ignore'" in out and "flip TTA" in out  # the settings are printed next to the scores
+    assert "empty-region rule 'ignore'" in out and "flip TTA" in out  # the settings are printed next to the scores
 
 
 def test_train_resumes_by_default_and_never_loses_the_best(ci_data, tmp_path, capsys):
@@ -242,16 +243,15 @@ def test_synthesize_refuses_a_real_data_profile(tmp_path, monkeypatch, capsys):
 
 
 def test_precache_takes_its_worker_count_from_the_profile_given(ci_data, monkeypatch):
-    from braintools import cache
 
     seen = []
-    real_precache = cache.precache
+    real_precache = build.precache
 
     def recording(*args, **kwargs):
         seen.append(kwargs)
         return real_precache(*args, **kwargs)
 
-    monkeypatch.setattr(cache, "precache", recording)
+    monkeypatch.setattr(build, "precache", recording)
     monkeypatch.setenv("BRAINTOOLS_PROFILE", "course")  # 2 workers there, 1 in ci
     assert main(["precache", "--profile", "ci"]) == 0
     assert seen[-1]["workers"] == 1 and seen[-1]["crop"] is False

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from braintools import cache, course, paths
-from braintools.cache import cached_case_ids
+from braintools import course, paths
+from braintools.cache import build, store
+from braintools.cache.store import cached_case_ids
 from braintools.data import download, io, splits
 from braintools.errors import DataError
 from braintools.profiles import get_profile
@@ -23,9 +24,9 @@ def ci_course(tmp_path_factory):
 
 def test_prepare_data_gives_the_cases_the_shared_split_and_a_full_cache(ci_course):
     data = ci_course
-    assert data.synthetic and data.data.source == "synthetic" and len(data.cases) == get_profile("ci").n_cases
+    assert data.synthetic and data.dataset.source == "synthetic" and len(data.cases) == get_profile("ci").n_cases
     parts = data.split.train + data.split.val + data.split.test
-    assert sorted(parts) == sorted(data.cases) and data.split == splits.load_split(paths.split_path("ci"))
+    assert sorted(parts) == sorted(data.cases) and data.split == splits._load_split(paths.split_path("ci"))
     assert data.cache_dir == paths.cache_dir("ci") and cached_case_ids(data.cache_dir) == sorted(data.cases)
     assert [files.case_id for files in data.case_files(data.split.test)] == list(data.split.test)
     assert "SYNTHETIC" in data.describe() and f"{len(data.split.test)} test" in data.describe()
@@ -62,8 +63,8 @@ def test_real_cases_come_from_the_configured_folder_or_the_kaggle_mount(ci_cours
 
 
 def test_on_real_data_the_real_test_cases_are_the_test_split(ci_course):
-    real = course.CourseData(ci_course.profile, download.DataPaths("kaggle", ci_course.data.nifti_train, None,
-                                                                   ci_course.data.h5_dir, None),
+    real = course.CourseData(ci_course.profile, download.DataPaths("kaggle", ci_course.dataset.nifti_train, None,
+                                                                   ci_course.dataset.h5_dir, None),
                              ci_course.cases, ci_course.split, ci_course.cache_dir)
     cases, where = course.real_test_cases(real)
     assert [files.case_id for files in cases] == list(ci_course.split.test) and "test patients" in where
@@ -75,17 +76,17 @@ def test_real_data_profiles_write_the_nifti_cache_once_cropped(ci_course, tmp_pa
 
     The ci synthetic dataset, laid out as the Kaggle mount, stands in for the real data; BRAINTOOLS_PROFILE names
     another profile, which must play no part."""
-    mount = helpers.kaggle_mount(ci_course.data, tmp_path / "input")
+    mount = helpers.kaggle_mount(ci_course.dataset, tmp_path / "input")
     monkeypatch.setenv(download.KAGGLE_INPUT_ENV, str(mount))
     monkeypatch.setenv("BRAINTOOLS_PROFILE", "course")
     monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path / "data"))
     profile = get_profile("kaggle-cpu")
     data = course.prepare_data(profile, cache_cases=False)  # notebook 03
     assert not data.synthetic and data.cache_dir == paths.cache_dir("kaggle-cpu")
-    report = cache.precache(data.nifti_sources(), data.cache_dir, workers=profile.cache_workers, progress=False,
+    report = build.precache(data.nifti_sources(), data.cache_dir, workers=profile.cache_workers, progress=False,
                             crop=profile.crop_cache)
     assert sorted(report.converted) == sorted(data.cases)
-    entries = cache.read_manifest(data.cache_dir)["cases"]
+    entries = store.read_manifest(data.cache_dir)["cases"]
     assert sorted(entries) == sorted(data.cases) and all(entry["cropped"] for entry in entries.values())
     again = course.prepare_data(profile)  # notebook 04
     assert again.cache_report.converted == [] and sorted(again.cache_report.skipped) == sorted(data.cases)

@@ -51,13 +51,13 @@ def test_summary_and_slice_selection():
 
 def test_pad_or_crop_round_trip():
     array = np.random.default_rng(0).normal(size=(4, 240, 240))
-    padded = slices2d.pad_or_crop(array, 256)
+    padded = slices2d._pad_or_crop(array, 256)
     assert padded.shape == (4, 256, 256)
     assert np.array_equal(padded[:, 8:248, 8:248], array) and padded[:, :8].sum() == 0
-    assert np.array_equal(slices2d.pad_or_crop(padded, 240), array)
-    odd = slices2d.pad_or_crop(np.ones((5, 7)), (8, 4))
+    assert np.array_equal(slices2d._pad_or_crop(padded, 240), array)
+    odd = slices2d._pad_or_crop(np.ones((5, 7)), (8, 4))
     assert odd.shape == (8, 4) and odd[0].sum() == 0 and odd[1:6].sum() == 20
-    assert np.array_equal(slices2d.pad_or_crop(odd, (5, 7))[:, 1:5], np.ones((5, 4)))
+    assert np.array_equal(slices2d._pad_or_crop(odd, (5, 7))[:, 1:5], np.ones((5, 4)))
 
 
 def test_slice_dataset_normalises_and_pads():
@@ -68,9 +68,9 @@ def test_slice_dataset_normalises_and_pads():
     assert image.shape == (4, 32, 32) and image.dtype == torch.float32
     assert classes.shape == (32, 32) and classes.dtype == torch.int64
     raw, truth = _volume(0)
-    expected = slices2d.pad_or_crop(preprocess.zscore_brain(raw)[..., 3], 32)
+    expected = slices2d._pad_or_crop(preprocess.zscore_brain(raw)[..., 3], 32)
     assert np.allclose(image.numpy(), expected, atol=1e-6)
-    assert np.array_equal(classes.numpy(), slices2d.pad_or_crop(truth[..., 3], 32))
+    assert np.array_equal(classes.numpy(), slices2d._pad_or_crop(truth[..., 3], 32))
 
 
 def test_normalised_sources_are_not_normalised_again():
@@ -106,7 +106,7 @@ def test_no_patient_crosses_splits():
     source = _source(10)
     summaries = slices2d.summarise_source(source, progress=False)
     strata = splits.size_strata([s.tumour_voxels for s in summaries], n_bins=2)
-    split = splits.split_patients(source.case_ids, strata=strata, seed=0)
+    split = splits._split_patients(source.case_ids, strata=strata, seed=0)
     patients = {}
     for part in ("train", "val", "test"):
         part_source = source.subset(getattr(split, part))

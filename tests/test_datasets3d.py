@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from braintools.data.preprocess import brain_mask, zscore_brain
+from braintools.data.preprocess import apply_zscore, brain_mask, brain_statistics, zscore_brain
 from braintools.datasets import patches3d as d3
+from braintools.datasets.augment import AppearanceAugmentation, augment_appearance, augment_intensity
 from braintools.datasets.volumes import Volume
 from braintools.errors import DataError
 
@@ -38,7 +39,7 @@ def source():
 
 
 def test_volume_index_lists_every_tumour_voxel_and_a_brain_grid(source):
-    index = d3.build_volume_index(source.image, source.classes, brain_step=2)
+    index = d3._build_volume_index(source.image, source.classes, brain_step=2)
     assert index.shape == SHAPE
     np.testing.assert_array_equal(index.tumour, np.argwhere(source.classes > 0))
     mask = brain_mask(source.image)
@@ -48,24 +49,24 @@ def test_volume_index_lists_every_tumour_voxel_and_a_brain_grid(source):
 
 
 def test_volume_index_statistics_match_zscore_brain(source):
-    index = d3.build_volume_index(source.image, source.classes, with_statistics=True)
+    index = d3._build_volume_index(source.image, source.classes, with_statistics=True)
     mask = brain_mask(source.image)
     np.testing.assert_allclose(index.mean, source.image[:, mask].mean(axis=1), rtol=1e-5)
     np.testing.assert_allclose(index.std, source.image[:, mask].std(axis=1), rtol=1e-5)
 
 
 def test_brain_statistics_of_an_empty_volume_are_neutral():
-    mean, std = d3.brain_statistics(np.zeros((2, 3, 3, 3), np.float16))
+    mean, std = brain_statistics(np.zeros((2, 3, 3, 3), np.float16))
     assert mean.tolist() == [0.0, 0.0] and std.tolist() == [1.0, 1.0]
 
 
 def test_volume_index_rejects_brats_label_values(source):
     with pytest.raises(DataError, match="contiguous 0..3.*to_contiguous"):
-        d3.build_volume_index(source.image, np.where(source.classes == 3, 4, source.classes))
+        d3._build_volume_index(source.image, np.where(source.classes == 3, 4, source.classes))
 
 
 def test_centres_are_tumour_voxels_or_near_brain_voxels(source):
-    index = d3.build_volume_index(source.image, source.classes, brain_step=4)
+    index = d3._build_volume_index(source.image, source.classes, brain_step=4)
     rng = np.random.default_rng(0)
     mask = brain_mask(source.image)
     for _ in range(50):
@@ -79,17 +80,17 @@ def test_centres_are_tumour_voxels_or_near_brain_voxels(source):
 def test_centre_fallbacks_without_tumour_or_brain():
     rng = np.random.default_rng(0)
     image, classes = _volume(tumour=False)
-    index = d3.build_volume_index(image, classes)
+    index = d3._build_volume_index(image, classes)
     assert d3.choose_patch_centre(index, rng, 1.0)[1] is False  # no tumour: brain
-    empty = d3.build_volume_index(np.zeros((4,) + SHAPE, np.float32), classes)
+    empty = d3._build_volume_index(np.zeros((4,) + SHAPE, np.float32), classes)
     centre, on_tumour = d3.choose_patch_centre(empty, rng, 1.0)
     assert not on_tumour and all(0 <= c < s for c, s in zip(centre, SHAPE))
 
 
 def test_patch_origin_keeps_the_patch_inside_or_centres_a_small_volume():
-    assert d3.patch_origin((5, 100, 60), (240, 240, 155), (160, 160, 64)) == (0, 20, 28)
-    assert d3.patch_origin((239, 239, 154), (240, 240, 155), (160, 160, 64)) == (80, 80, 91)
-    assert d3.patch_origin((10, 10, 10), (20, 30, 40), (24, 30, 40)) == (-2, 0, 0)
+    assert d3._patch_origin((5, 100, 60), (240, 240, 155), (160, 160, 64)) == (0, 20, 28)
+    assert d3._patch_origin((239, 239, 154), (240, 240, 155), (160, 160, 64)) == (80, 80, 91)
+    assert d3._patch_origin((10, 10, 10), (20, 30, 40), (24, 30, 40)) == (-2, 0, 0)
 
 
 # ---------------------------------------------------------------------------------------------- cropping
@@ -121,8 +122,8 @@ def test_crop_image_patch_equals_crop_then_augment_with_flips_and_padding(dtype)
     scale, shift = rng.uniform(0.9, 1.1, 3), rng.uniform(-0.1, 0.1, 3)
     for origin, size in [((2, 3, 1), (8, 9, 7)), ((-3, 5, -2), (30, 8, 20)), ((10, -4, 4), (8, 9, 7))]:
         for flips in itertools.product([False, True], repeat=3):
-            fast = d3.crop_image_patch(image, origin, size, flips, scale, shift, dtype=dtype, chunk=3)
-            reference = d3.augment_intensity(d3.crop_patch(image, origin, size, flips, dtype=np.float32), scale, shift)
+            fast = d3._crop_image_patch(image, origin, size, flips, scale, shift, dtype=dtype, chunk=3)
+            reference = augment_intensity(d3.crop_patch(image, origin, size, flips, dtype=np.float32), scale, shift)
             assert fast.dtype == dtype
             np.testing.assert_allclose(fast, reference, atol=1e-5 if dtype == np.float32 else 1e-2)
 
@@ -132,7 +133,7 @@ def test_crop_image_patch_reads_memmaps_and_other_array_likes(tmp_path):
     np.save(tmp_path / "image.npy", image)
     mapped = np.load(tmp_path / "image.npy", mmap_mode="r")
     expected = d3.crop_patch(image, (1, 1, 1), (4, 4, 4), dtype=np.float32)
-    np.testing.assert_array_equal(d3.crop_image_patch(mapped, (1, 1, 1), (4, 4, 4)), expected)
+    np.testing.assert_array_equal(d3._crop_image_patch(mapped, (1, 1, 1), (4, 4, 4)), expected)
 
     class ArrayLike:  # e.g. an h5py dataset: slicing gives arrays, but it is no ndarray
         shape, dtype = image.shape, image.dtype
@@ -142,19 +143,30 @@ def test_crop_image_patch_reads_memmaps_and_other_array_likes(tmp_path):
                 raise ValueError("negative steps are not supported")  # as h5py
             return image[key]
 
-    np.testing.assert_array_equal(d3.crop_image_patch(ArrayLike(), (1, 1, 1), (4, 4, 4)), expected)
+    np.testing.assert_array_equal(d3._crop_image_patch(ArrayLike(), (1, 1, 1), (4, 4, 4)), expected)
     flipped = d3.crop_patch(ArrayLike(), (1, 1, 1), (4, 4, 4), (True, True, True))  # no negative-step reads
     np.testing.assert_array_equal(flipped, np.flip(image[:, 1:5, 1:5, 1:5], (1, 2, 3)))
 
 
-def test_augment_intensity_and_zscore_patch_work_in_place():
+def test_augment_intensity_and_apply_zscore_work_in_place():
     patch = np.ones((2, 2, 2, 2), np.float32)
-    assert d3.augment_intensity(patch, [2.0, 0.5], [0.0, 1.0]) is patch
+    assert augment_intensity(patch, [2.0, 0.5], [0.0, 1.0]) is patch
     assert patch[0].max() == 2.0 and patch[1].min() == 1.5
     raw = np.zeros((2, 2, 2, 2), np.float32)
     raw[:, 0] = [[[3.0]], [[5.0]]]
-    normalised = d3.zscore_patch(raw, np.array([1.0, 1.0]), np.array([2.0, 4.0]))
+    normalised = apply_zscore(raw, np.array([1.0, 1.0]), np.array([2.0, 4.0]))
+    assert normalised is raw
     assert normalised[0, 0].max() == 1.0 and normalised[1, 0].max() == 1.0 and normalised[:, 1].max() == 0
+
+
+def test_a_patch_zscored_with_volume_statistics_equals_the_window_of_the_zscored_volume():
+    rng = np.random.default_rng(0)
+    image = np.zeros((2, 12, 10, 8), np.float32)
+    image[:, 2:10, 2:8, 1:7] = rng.normal(100, 20, (2, 8, 6, 6))
+    mean, std = brain_statistics(image)
+    window = (slice(None), slice(3, 9), slice(1, 7), slice(2, 6))
+    patch = apply_zscore(image[window].copy(), mean, std)
+    np.testing.assert_array_equal(patch, zscore_brain(image)[window])
 
 
 # ---------------------------------------------------------------------------------------------- the dataset
@@ -285,9 +297,9 @@ def test_flip_axes_limits_the_mirrored_axes(source):
 def test_augment_appearance_identity_gamma_noise_and_blur():
     rng = np.random.default_rng(0)
     patch = rng.uniform(-2, 3, (3, 16, 16, 8)).astype(np.float32)
-    same = d3.augment_appearance(patch.copy(), [0, 0, 0], [1, 1, 1], [0, 0, 0], rng)
+    same = augment_appearance(patch.copy(), [0, 0, 0], [1, 1, 1], [0, 0, 0], rng)
     np.testing.assert_array_equal(same, patch)
-    changed = d3.augment_appearance(patch.copy(), [0, 0, 1.0], [1.5, 1, 1], [0, 0.2, 0], np.random.default_rng(1))
+    changed = augment_appearance(patch.copy(), [0, 0, 1.0], [1.5, 1, 1], [0, 0.2, 0], np.random.default_rng(1))
     for c in range(3):  # channel 0: gamma keeps the range and the order of values, moves the middle down
         assert changed[c].shape == patch[c].shape
     assert np.isclose(changed[0].min(), patch[0].min()) and np.isclose(changed[0].max(), patch[0].max())
@@ -298,7 +310,7 @@ def test_augment_appearance_identity_gamma_noise_and_blur():
 
 
 def test_appearance_augmentation_is_seeded_changes_images_not_labels(source):
-    look = d3.AppearanceAugmentation(blur_probability=0.5, gamma_probability=1.0, noise_probability=1.0)
+    look = AppearanceAugmentation(blur_probability=0.5, gamma_probability=1.0, noise_probability=1.0)
     plain = _dataset([source], seed=5, flip_axes=(0,))
     varied, again = (_dataset([source], seed=5, flip_axes=(0,), appearance=look) for _ in range(2))
     for item in range(4):

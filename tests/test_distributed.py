@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from braintools._private.distributed import EpochSampler, get_rank, get_world_size, is_main_process
 from braintools.models import checkpoints
-from braintools.training.distributed import EpochSampler, get_rank, get_world_size, is_main_process
 from tests import ddp_worker
 
 WORKER = Path(ddp_worker.__file__)

@@ -9,8 +9,9 @@ import requests
 from helpers import make_arrays, write_case, write_h5_volume, write_nifti
 
 from braintools import profiles
-from braintools.data import download, io, synthetic
+from braintools.data import download, io
 from braintools.errors import DataError
+from braintools.synthetic import layout
 
 
 def fake_nifti_download(root):
@@ -101,7 +102,7 @@ def test_offline_there_is_no_fallback_but_one_line_saying_where_it_looked(monkey
     monkeypatch.delenv(download.KAGGLE_INPUT_ENV, raising=False)
     monkeypatch.setattr(download, "KAGGLE_INPUT", tmp_path)
     monkeypatch.setattr(kagglehub, "dataset_download", offline)
-    monkeypatch.setattr(download, "synthetic_data", lambda profile: pytest.fail("no synthetic fallback"))
+    monkeypatch.setattr(download, "_synthetic_data", lambda profile: pytest.fail("no synthetic fallback"))
     with pytest.raises(DataError) as raised:
         download.get_dataset(profiles.get_profile("kaggle"))
     message = str(raised.value)
@@ -143,11 +144,11 @@ def test_pair_h5_volume_finds_the_case_by_its_brats20_id_and_checks_it(tmp_path)
     cases = io.find_cases(tmp_path / "nifti")
     order = ("flair", "t1", "t1ce", "t2")
     h5 = tmp_path / "h5"
-    synthetic.write_h5_volume(*arrays[12], h5, 12, channel_order=order)
+    layout.write_h5_volume(*arrays[12], h5, 12, channel_order=order)
     flipped = ({m: volume[::-1] for m, volume in arrays[46][0].items()}, arrays[46][1][::-1])
-    synthetic.write_h5_volume(*flipped, h5, 46, channel_order=order)
-    synthetic.write_h5_volume(*arrays[1], h5, 7, channel_order=order)  # no case 007 here
-    synthetic.write_h5_volume(*arrays[1], h5, 1, channel_order=order)
+    layout.write_h5_volume(*flipped, h5, 46, channel_order=order)
+    layout.write_h5_volume(*arrays[1], h5, 7, channel_order=order)  # no case 007 here
+    layout.write_h5_volume(*arrays[1], h5, 1, channel_order=order)
     volumes = io.find_h5_volumes(h5)
 
     pairing = download.pair_h5_volume(io.load_h5_volume(volumes[12], channel_order=order), cases)

@@ -14,7 +14,7 @@ from braintools.data import io
 from braintools.viz.evaluation import (
     ERROR_COLOURS,
     REGION_ERRORS,
-    error_overlay,
+    _error_overlay,
     label_errors,
     plot_blending,
     plot_label_errors,
@@ -58,7 +58,7 @@ def test_error_overlay_colours_hits_false_alarms_and_misses():
     gray = np.full((2, 2), 10.0)
     pred = np.array([[True, True], [False, False]])
     gt = np.array([[True, False], [True, False]])
-    rgb = error_overlay(gray, pred, gt)
+    rgb = _error_overlay(gray, pred, gt)
     assert rgb.shape == (2, 2, 3) and rgb.min() >= 0 and rgb.max() <= 1
     for (row, column), kind in zip([(0, 0), (0, 1), (1, 0)], REGION_ERRORS):
         np.testing.assert_allclose(rgb[row, column], 0.4 + 0.6 * np.asarray(to_rgb(ERROR_COLOURS[kind])))

@@ -22,21 +22,21 @@ def _batch():
 
 
 def test_resnet_stages_are_stem_and_the_four_layers():
-    found = freezing.find_encoder_stages(_model().encoder, in_channels=4)
+    found = freezing._find_encoder_stages(_model().encoder, in_channels=4)
     prefixes = [{name.split(".")[0] for name in stage} for stage in found.stages]
     assert prefixes == [{"conv1", "bn1"}, {"layer1"}, {"layer2"}, {"layer3"}, {"layer4"}]
     assert found.unused == []
 
 
 def test_efficientnet_stages_and_unused_head():
-    found = freezing.find_encoder_stages(_model("efficientnet-b0").encoder, in_channels=4)
+    found = freezing._find_encoder_stages(_model("efficientnet-b0").encoder, in_channels=4)
     assert len(found.stages) == 5
     assert {name.split(".")[0] for name in found.stages[0]} == {"_conv_stem", "_bn0"}
     assert sorted(found.unused) == ["_bn1.bias", "_bn1.weight", "_conv_head.weight"]  # smp never calls them
 
 
 def test_timm_encoder_stages():
-    found = freezing.find_encoder_stages(_model("tu-resnet18").encoder, in_channels=4)
+    found = freezing._find_encoder_stages(_model("tu-resnet18").encoder, in_channels=4)
     assert [sorted({name.split(".")[1] for name in stage}) for stage in found.stages] == [
         ["bn1", "conv1"], ["layer1"], ["layer2"], ["layer3"], ["layer4"]]
 
@@ -45,7 +45,7 @@ def test_stage_search_leaves_the_encoder_as_it_was():
     encoder = _model().encoder.train()
     encoder.conv1.weight.requires_grad_(False)
     before = encoder.bn1.running_mean.clone()
-    freezing.find_encoder_stages(encoder, in_channels=4)
+    freezing._find_encoder_stages(encoder, in_channels=4)
     assert encoder.training and not encoder.conv1.weight.requires_grad and encoder.layer1[0].conv1.weight.requires_grad
     assert torch.equal(encoder.bn1.running_mean, before)
 
@@ -165,9 +165,9 @@ def test_unfreezing_releases_batchnorm():
 def test_graph_parameters_finds_the_leaves_of_a_result():
     first, second = torch.nn.Linear(3, 3), torch.nn.Linear(3, 1)
     hidden = first(torch.zeros(1, 3))
-    assert freezing.graph_parameters(hidden) == {id(first.weight), id(first.bias)}
-    assert freezing.graph_parameters(second(hidden)) == {id(p) for p in (*first.parameters(), *second.parameters())}
-    assert freezing.graph_parameters(torch.zeros(2)) == set()
+    assert freezing._graph_parameters(hidden) == {id(first.weight), id(first.bias)}
+    assert freezing._graph_parameters(second(hidden)) == {id(p) for p in (*first.parameters(), *second.parameters())}
+    assert freezing._graph_parameters(torch.zeros(2)) == set()
 
 
 def test_freeze_batchnorm_statistics_keeps_running_stats_in_training():

@@ -36,7 +36,8 @@ def digest(classes: np.ndarray) -> str:
 def predictions() -> dict:
     """Predict the recorded cases with the golden checkpoint: digests and scores per case and settings."""
     from braintools.data import io
-    from braintools.inference.segment import InferenceSettings, evaluate_cases
+    from braintools.evaluation.cases import evaluate_cases
+    from braintools.inference.segment import InferenceSettings
     from braintools.models.checkpoints import load_model
 
     model = load_model(CHECKPOINT, "cpu")

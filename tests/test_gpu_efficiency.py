@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from braintools import runtime
+from braintools.evaluation import dice, overlap
 from braintools.profiles import PROFILES
 from braintools.training import losses, recipes, train
 
@@ -46,7 +47,7 @@ def test_autocast_dtype_follows_the_device_capabilities():
     assert runtime.autocast_dtype("cuda", bf16_supported=lambda: True) == torch.bfloat16  # A100, L4, H100
     assert runtime.autocast_dtype("cuda:1", bf16_supported=lambda: False) == torch.float16  # T4, P100, V100
     if not torch.cuda.is_available():
-        assert runtime.native_bfloat16() is False
+        assert runtime._native_bfloat16() is False
         assert runtime.autocast_dtype("cuda") == torch.float16  # asked without a GPU: nothing native
 
 
@@ -147,9 +148,9 @@ def test_evaluate_sums_on_the_device_the_same_numbers():
     model.eval()
     with torch.no_grad():
         batch_losses = [float(loss_fn(model(images), targets)) for images, targets in loader]
-        counts = sum(train.region_dice_counts(model(images), targets) for images, targets in loader)
+        counts = sum(overlap.batch_counts(model(images), targets).double() for images, targets in loader)
     assert metrics["val_loss"] == pytest.approx(sum(batch_losses) / len(batch_losses), rel=1e-12)
-    dices = train.dice_from_counts(counts)
+    dices = dice.dice_from_counts(counts).tolist()
     assert [metrics[f"val_dice_{region}"] for region in ("WT", "TC", "ET")] == pytest.approx(dices, abs=1e-12)
 
 

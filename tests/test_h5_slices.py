@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 from helpers import toy_case, write_nifti
 
-from braintools import cache, course
-from braintools.data import download, io, labels, splits, synthetic
+from braintools import course
+from braintools.cache import build, store
+from braintools.cache.sources import h5_sources, nifti_sources
+from braintools.data import download, io, labels, splits
 from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
 from braintools.profiles import get_profile
+from braintools.synthetic.layout import write_h5_volume
 
 FLAIR_FIRST = ("flair", "t1", "t1ce", "t2")  # not the package default: the inferred order must be the one used
 
@@ -36,10 +39,10 @@ def test_from_cache_as_renames_and_turns_cached_volumes(tmp_path):
     image = rng.uniform(50, 500, (4, 10, 10, 4)).astype(np.float32)
     seg = rng.choice(np.array([0, 1, 2, 4], np.uint8), (10, 10, 4))
     stored_image, stored_seg = image.swapaxes(1, 2)[:, ::-1], seg.swapaxes(0, 1)[::-1]  # transposed, then flipped
-    synthetic.write_h5_volume(dict(zip(io.MODALITIES, np.ascontiguousarray(stored_image))),
+    write_h5_volume(dict(zip(io.MODALITIES, np.ascontiguousarray(stored_image))),
                               np.ascontiguousarray(stored_seg), tmp_path / "h5", 7)
     cache_dir = tmp_path / "cache"
-    cache.precache(cache.h5_sources(tmp_path / "h5"), cache_dir, workers=1, progress=False)
+    build.precache(h5_sources(tmp_path / "h5"), cache_dir, workers=1, progress=False)
     plain, classes = VolumeSource.from_cache(cache_dir)[0], labels.to_contiguous(seg)
     mapping = download.match_in_plane(plain.classes, classes)
     assert mapping == "transposed, flipped along axis 1"  # flip axis 0 then transpose = transpose then flip axis 1
@@ -75,13 +78,13 @@ def _world(root):
             image, seg = image.swapaxes(1, 2), seg.swapaxes(0, 1)
         if number == 5:
             seg = np.roll(seg, 3, axis=0)
-        synthetic.write_h5_volume(dict(zip(io.MODALITIES, np.ascontiguousarray(image))), np.ascontiguousarray(seg),
+        write_h5_volume(dict(zip(io.MODALITIES, np.ascontiguousarray(image))), np.ascontiguousarray(seg),
                                   h5_dir, number, channel_order=FLAIR_FIRST)
     cases = {files.case_id: files for files in io.find_cases(nifti_train, require_seg=True)}
     split = splits.PatientSplit(train=tuple(f"BraTS20_Training_00{n}" for n in (1, 2, 5, 6)),
                                 val=("BraTS20_Training_003",), test=("BraTS20_Training_004",))
     cache_dir = root / "nifti_cache"
-    report = cache.precache(cache.nifti_sources(nifti_train, require_seg=True), cache_dir, workers=1, progress=False)
+    report = build.precache(nifti_sources(nifti_train, require_seg=True), cache_dir, workers=1, progress=False)
     data = download.DataPaths("synthetic", nifti_train, None, h5_dir, None)
     return course.CourseData(get_profile("ci"), data, cases, split, cache_dir, report)
 
@@ -96,11 +99,11 @@ def test_prepare_h5_slices_pairs_volumes_with_the_split_and_never_reads_a_test_p
     notes = dict(zip(h5.table["volume"], h5.table["note"]))
     assert notes["volume_4"] == "test patient" and notes["volume_7"] == "no NIfTI case"
     assert notes["volume_5"] == "labels differ from the NIfTI case"
-    assert "volume_4" not in cache.cached_case_ids(h5_cache)  # the test patient's slices are not even cached
+    assert "volume_4" not in store.cached_case_ids(h5_cache)  # the test patient's slices are not even cached
     assert dict(zip(h5.table["volume"], h5.table["in_plane"]))["volume_2"] == "transposed"
     for case_id in ("BraTS20_Training_001", "BraTS20_Training_002"):  # NIfTI orientation and channel order
         volume = h5.source.subset([case_id])[0]
-        nifti_image, nifti_labels = cache.load_cached_case(world.cache_dir, case_id)
+        nifti_image, nifti_labels = store.load_cached_case(world.cache_dir, case_id)
         assert np.array_equal(volume.classes, nifti_labels)
         assert np.array_equal(volume.image, nifti_image)
     assert "2 train, 1 val" in h5.describe() and "1 test patient" in h5.describe()
@@ -119,7 +122,7 @@ def test_patients_without_a_usable_hdf5_volume_come_from_the_nifti_cache(tmp_pat
     assert h5.ids("train") == ["BraTS20_Training_001", "BraTS20_Training_002", "BraTS20_Training_005",
                                "BraTS20_Training_006"]  # 5: labels differ, 6: no volume; in the split's order
     assert h5.nifti_fallback == ("BraTS20_Training_005", "BraTS20_Training_006") and h5.ids("test") == []
-    image, labels_ = cache.load_cached_case(world.cache_dir, "BraTS20_Training_005")
+    image, labels_ = store.load_cached_case(world.cache_dir, "BraTS20_Training_005")
     volume = h5.source.subset(["BraTS20_Training_005"])[0]
     assert np.array_equal(volume.image, image) and np.array_equal(volume.classes, labels_)
     assert "2 patients without a usable HDF5 volume are read from the NIfTI cache" in h5.describe()

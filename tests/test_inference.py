@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from braintools.inference.sliding_window import (
-    flip_combinations,
+    _flip_combinations,
     importance_map,
     predict_with_flips,
     sliding_window_inference,
@@ -187,8 +187,8 @@ def test_numpy_sizes_are_accepted():
 
 # ---------------------------------------------------------------- flip TTA
 def test_flip_combinations():
-    assert flip_combinations((0, 1, 2))[0] == () and len(flip_combinations((0, 1, 2))) == 8
-    assert flip_combinations((2,)) == [(), (2,)]
+    assert _flip_combinations((0, 1, 2))[0] == () and len(_flip_combinations((0, 1, 2))) == 8
+    assert _flip_combinations((2,)) == [(), (2,)]
 
 
 def test_without_flips_it_is_the_softmax_of_sliding_window():
@@ -202,7 +202,7 @@ def test_without_flips_it_is_the_softmax_of_sliding_window():
 def test_flip_tta_averages_the_mirrored_predictions():
     net = conv_net(3)
     inputs = torch.randn(1, 2, 8, 6, 4)
-    flips = flip_combinations((0, 1, 2))
+    flips = _flip_combinations((0, 1, 2))
     expected = sum(torch.softmax(net(inputs.flip([2 + a for a in f])), dim=1).flip([2 + a for a in f])
                    for f in flips) / 8
     with torch.no_grad():

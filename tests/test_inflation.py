@@ -19,13 +19,13 @@ from braintools.models.inflation import (
     InflatedConv3d,
     InflationOptions,
     UnsupportedLayerError,
+    _find_unsupported_modules,
+    _pad_depth,
+    _same_padding,
     depth_constant_volume,
-    find_unsupported_modules,
     inflate_2d_model_to_3d,
     inflate_conv_weight,
     max_slice_error,
-    pad_depth,
-    same_padding,
 )
 
 smp = pytest.importorskip("segmentation_models_pytorch")
@@ -287,18 +287,18 @@ def test_inflate_conv_weight_i3d_sums_back_to_the_2d_kernel_and_center_is_one_sl
 
 def test_pad_depth_replicates_or_zeros_only_the_last_axis():
     x = torch.arange(6.0).reshape(1, 1, 1, 2, 3)
-    replicated = pad_depth(x, 1, 2)
+    replicated = _pad_depth(x, 1, 2)
     assert replicated.shape == (1, 1, 1, 2, 6)
     assert replicated[0, 0, 0, 0].tolist() == [0, 0, 1, 2, 2, 2]
-    assert pad_depth(x, 1, 0, "zeros")[0, 0, 0, 1].tolist() == [0, 3, 4, 5]
-    assert pad_depth(x, 0, 0) is x
+    assert _pad_depth(x, 1, 0, "zeros")[0, 0, 0, 1].tolist() == [0, 3, 4, 5]
+    assert _pad_depth(x, 0, 0) is x
 
 
 def test_same_padding_matches_tensorflow():
-    assert same_padding(64, 3, 2, 1) == (0, 1)
-    assert same_padding(15, 5, 2, 1) == (2, 2)
-    assert same_padding(8, 3, 1, 2) == (2, 2)
-    assert same_padding(8, 1, 2, 1) == (0, 0)
+    assert _same_padding(64, 3, 2, 1) == (0, 1)
+    assert _same_padding(15, 5, 2, 1) == (2, 2)
+    assert _same_padding(8, 3, 1, 2) == (2, 2)
+    assert _same_padding(8, 1, 2, 1) == (0, 0)
 
 
 def test_inflation_options_are_validated():
@@ -329,7 +329,7 @@ class _Custom2dBlock(nn.Module):
 def test_unsupported_modules_are_listed_with_path_and_type():
     model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Sequential(_Custom2dBlock(), nn.LSTM(1, 1)),
                           nn.Upsample(size=(4, 4)), nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"))
-    problems = find_unsupported_modules(model)
+    problems = _find_unsupported_modules(model)
     assert problems == [
         "1.0 (test_inflation._Custom2dBlock): no 3D conversion known for this type",
         "1.1 (torch.nn.modules.rnn.LSTM): no 3D conversion known for this type",

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from braintools import cache
+from braintools.cache import build, store, verify
+from braintools.cache.sources import h5_sources
 from braintools.cli import main
 from braintools.data import download, io, signatures
 from braintools.profiles import get_profile
@@ -78,21 +79,21 @@ def test_precache_h5_infers_the_order_and_caches_what_the_nifti_cache_holds(moun
     case_id = f"BraTS20_Training_{volume:03d}"
     assert main(["precache", "--profile", "kaggle", "--input", str(mounted.nifti_train / case_id), "--cache-dir",
                  str(nifti_cache), "--workers", "1"]) == 0
-    from_h5 = cache.load_cached_case(h5_cache, f"volume_{volume}", mmap=False)
-    from_nifti = cache.load_cached_case(nifti_cache, case_id, mmap=False)
+    from_h5 = store.load_cached_case(h5_cache, f"volume_{volume}", mmap=False)
+    from_nifti = store.load_cached_case(nifti_cache, case_id, mmap=False)
     assert np.array_equal(from_h5[0], from_nifti[0]) and np.array_equal(from_h5[1], from_nifti[1])
-    assert cache.cached_box(h5_cache, f"volume_{volume}") == cache.cached_box(nifti_cache, case_id)  # kaggle: cropped
+    assert store.cached_box(h5_cache, f"volume_{volume}") == store.cached_box(nifti_cache, case_id)  # kaggle: cropped
     assert from_h5[0].shape[1:] != (240, 240, 155)
-    entry = cache.read_manifest(h5_cache)["cases"][f"volume_{volume}"]
+    entry = store.read_manifest(h5_cache)["cases"][f"volume_{volume}"]
     assert entry["channel_order"] == list(mounted.h5_channel_order)
 
 
 def test_verify_catches_a_cache_made_with_the_wrong_channel_order(mounted, tmp_path):
-    wrong = cache.h5_sources(mounted.h5_dir)[:1]  # the package default order: wrong for these files
-    cache.precache(wrong, tmp_path / "cache", workers=1, progress=False)
-    problems = cache.verify_cache(wrong, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
+    wrong = h5_sources(mounted.h5_dir)[:1]  # the package default order: wrong for these files
+    build.precache(wrong, tmp_path / "cache", workers=1, progress=False)
+    problems = verify.verify_cache(wrong, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
     assert list(problems) == [wrong[0].case_id]
     assert "intensity signatures say ('flair', 't1', 't1ce', 't2') (9/9 hold)" in problems[wrong[0].case_id]
-    right = cache.h5_sources(mounted.h5_dir, channel_order=mounted.h5_channel_order)[:1]
-    cache.precache(right, tmp_path / "cache", workers=1, progress=False)
-    assert cache.verify_cache(right, tmp_path / "cache", workers=1, progress=False) == {}
+    right = h5_sources(mounted.h5_dir, channel_order=mounted.h5_channel_order)[:1]
+    build.precache(right, tmp_path / "cache", workers=1, progress=False)
+    assert verify.verify_cache(right, tmp_path / "cache", workers=1, progress=False) == {}

@@ -86,8 +86,8 @@ def test_focal_with_gamma_zero_is_bce():
     logits, classes = _batch((2, 3, 6, 6))
     regions = labels.regions_from_classes(classes, axis=1).float()
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, regions)
-    assert losses.focal_bce_loss(logits, regions, gamma=0.0).item() == pytest.approx(bce.item(), rel=1e-6)
-    assert losses.focal_bce_loss(logits, regions, gamma=2.0) < bce
+    assert losses._focal_bce_loss(logits, regions, gamma=0.0).item() == pytest.approx(bce.item(), rel=1e-6)
+    assert losses._focal_bce_loss(logits, regions, gamma=2.0) < bce
 
 
 def test_soft_dice_perfect_and_weight_checks():
@@ -120,8 +120,8 @@ def test_deep_supervision_weights():
 
 def test_resize_target_nearest():
     classes = torch.arange(16).reshape(1, 4, 4)
-    assert losses.resize_target(classes, (2, 2)).tolist() == [[[5, 7], [13, 15]]]
-    assert losses.resize_target(classes, (4, 4)) is classes
+    assert losses._resize_target(classes, (2, 2)).tolist() == [[[5, 7], [13, 15]]]
+    assert losses._resize_target(classes, (4, 4)) is classes
 
 
 @pytest.mark.parametrize("normalise", [False, True])

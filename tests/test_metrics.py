@@ -12,20 +12,11 @@ from scipy import ndimage
 
 from braintools.data import io
 from braintools.errors import DataError
-from braintools.metrics import (
-    HD95_PENALTY_MM,
-    dice,
-    evaluate_folder,
-    hd95,
-    paired_difference,
-    region_metrics,
-    resolve_spacing,
-    sensitivity,
-    spacing_from_affine,
-    specificity,
-    summarize,
-    write_csv,
-)
+from braintools.evaluation.cases import evaluate_folder, summarize, write_csv
+from braintools.evaluation.comparison import paired_difference
+from braintools.evaluation.dice import dice
+from braintools.evaluation.hd95 import HD95_PENALTY_MM, _resolve_spacing, hd95
+from braintools.evaluation.metrics import region_metrics, sensitivity, specificity
 
 
 def random_masks(seed: int, shape=(18, 15, 11)) -> tuple[np.ndarray, np.ndarray]:
@@ -136,18 +127,18 @@ def test_sensitivity_and_specificity():
 
 
 def test_spacing_helpers():
-    assert spacing_from_affine(io.brats_affine((4, 4, 4), (1.0, 2.0, 3.0))) == (1.0, 2.0, 3.0)
-    assert resolve_spacing(None, 2) == (1.0, 1.0)
+    assert _resolve_spacing(io.brats_affine((4, 4, 4), (1.0, 2.0, 3.0)), 3) == (1.0, 2.0, 3.0)
+    assert _resolve_spacing(None, 2) == (1.0, 1.0)
     with pytest.raises(ValueError, match="spacing"):
-        resolve_spacing((1.0, 1.0), 3)
+        _resolve_spacing((1.0, 1.0), 3)
     with pytest.raises(ValueError, match="spacing"):
-        resolve_spacing((1.0, 0.0, 1.0), 3)
+        _resolve_spacing((1.0, 0.0, 1.0), 3)
     with pytest.raises(ValueError, match="affine"):
-        spacing_from_affine(np.eye(3))
+        _resolve_spacing(np.eye(3), 3)
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match="convention"):
+    with pytest.raises(ValueError, match="empty-region rule"):
         dice(np.ones(2), np.ones(2), empty="skip")
     with pytest.raises(ValueError, match="differ in shape"):
         hd95(np.ones(2), np.ones(3))
@@ -162,7 +153,7 @@ def test_region_metrics_regions_and_conventions():
     assert len(scores) == 12
     assert scores["Dice_WT"] == scores["Dice_TC"] == scores["Dice_ET"] == 1.0
     assert scores["HD95_TC"] == 0.0
-    ignored = region_metrics(gt, gt, convention="ignore")
+    ignored = region_metrics(gt, gt, empty="ignore")
     assert math.isnan(ignored["Dice_ET"]) and ignored["Dice_TC"] == 1.0
     pred = gt.copy()
     pred[3, 3, 2] = 3  # one false ET voxel: Dice 0 under the BraTS rule
@@ -201,28 +192,28 @@ def test_evaluate_folder_scores_each_case_and_writes_csv(scored_folders):
     assert table["case_id"].tolist() == ["A", "B"]
     assert table.loc[0, "Dice_WT"] == 1.0 and table.loc[0, "HD95_ET"] == 0.0
     assert table.loc[1, "Dice_ET"] == 0.0 and table.loc[1, "HD95_ET"] == HD95_PENALTY_MM  # B has no ET
-    assert (table["convention"] == "brats").all()
+    assert (table["empty_rule"] == "brats").all()
     pd.testing.assert_frame_equal(pd.read_csv(csv_path), table)
 
 
 def test_evaluate_folder_ignore_convention_and_summary(scored_folders):
     with pytest.warns(UserWarning):
-        table = evaluate_folder(scored_folders / "pred", scored_folders / "gt", convention="ignore", progress=False)
+        table = evaluate_folder(scored_folders / "pred", scored_folders / "gt", empty="ignore", progress=False)
     assert math.isnan(table.loc[1, "Dice_ET"])
     summary = summarize(table)
-    assert list(summary.columns) == ["metric", "region", "mean", "std", "median", "n_cases", "convention"]
-    assert len(summary) == 12 and (summary["convention"] == "ignore").all()
+    assert list(summary.columns) == ["metric", "region", "mean", "std", "median", "n_cases", "empty_rule"]
+    assert len(summary) == 12 and (summary["empty_rule"] == "ignore").all()
     dice_et = summary[(summary.metric == "Dice") & (summary.region == "ET")].iloc[0]
     assert dice_et["mean"] == 1.0 and dice_et["n_cases"] == 1
 
 
 def test_summarize_statistics():
-    table = pd.DataFrame({"case_id": ["a", "b", "c"], "Dice_WT": [0.5, 0.7, np.nan], "convention": "ignore"})
+    table = pd.DataFrame({"case_id": ["a", "b", "c"], "Dice_WT": [0.5, 0.7, np.nan], "empty_rule": "ignore"})
     row = summarize(table).iloc[0]
     assert row["mean"] == pytest.approx(0.6) and row["median"] == pytest.approx(0.6)
     assert row["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1)) and row["n_cases"] == 2
-    with pytest.raises(ValueError, match="convention"):
-        summarize(table.assign(convention=["brats", "ignore", "brats"]))
+    with pytest.raises(ValueError, match="empty_rule"):
+        summarize(table.assign(empty_rule=["brats", "ignore", "brats"]))
     with pytest.raises(ValueError, match="metric columns"):
         summarize(table.drop(columns="Dice_WT"))
 
@@ -277,12 +268,12 @@ def test_region_metrics_on_a_real_case(real_sample_dir):
     assert all(scores[f"Dice_{region}"] == 1.0 for region in ("WT", "TC", "ET"))
     shifted = np.roll(gt, 2, axis=0)  # 2 mm shift along X
     hd = region_metrics(shifted, gt, spacing=affine)["HD95_WT"]
-    assert hd == pytest.approx(monai_hd95(shifted > 0, gt > 0, spacing_from_affine(affine)), rel=1e-5)
+    assert hd == pytest.approx(monai_hd95(shifted > 0, gt > 0, _resolve_spacing(affine, 3)), rel=1e-5)
     assert 1.0 <= hd <= 2.0
 
 
 def test_compare_variants_means_and_changes():
-    from braintools.metrics import compare_variants
+    from braintools.evaluation.comparison import compare_variants
 
     per_case = pd.DataFrame({
         "variant": ["plain", "plain", "tta", "tta"], "case_id": ["a", "b", "a", "b"],
@@ -320,7 +311,7 @@ def test_paired_difference_measures_the_change_case_by_case():
 def test_mean_uncertainty_is_the_t_interval_of_a_mean():
     from scipy import stats
 
-    from braintools.metrics import mean_uncertainty
+    from braintools.evaluation.comparison import mean_uncertainty
 
     values = [0.8, 0.6, 0.7, 0.9, np.nan]
     expected = stats.t.ppf(0.975, 3) * np.std([0.8, 0.6, 0.7, 0.9], ddof=1) / 2
@@ -331,7 +322,7 @@ def test_mean_uncertainty_is_the_t_interval_of_a_mean():
 
 
 def test_compare_variants_noise_comes_from_the_paired_changes():
-    from braintools.metrics import compare_variants, mean_uncertainty
+    from braintools.evaluation.comparison import compare_variants, mean_uncertainty
 
     per_case = pd.DataFrame({
         "variant": ["a"] * 3 + ["b"] * 3, "case_id": ["x", "y", "z"] * 2,

@@ -117,7 +117,7 @@ def test_mismatching_files_are_clear_errors(tmp_path):
         smp2d.create_smp_model("Unet", "resnet18", weights_path=tmp_path / "missing.pt")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="expected a state_dict"):
-        smp2d.read_state_dict(tmp_path / "list.pt")
+        smp2d._read_state_dict(tmp_path / "list.pt")
 
 
 def test_unreachable_hub_means_offline_mode_and_no_waiting(monkeypatch, capsys):

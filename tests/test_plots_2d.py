@@ -11,20 +11,20 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from braintools import viz
+from braintools.viz import charts
 
 
 def test_threshold_curves_mark_the_chosen_thresholds():
     table = pd.DataFrame({"WT": [0.5, 0.9, 0.8], "TC": [0.6, 0.7, 0.75], "ET": [0.2, 0.4, 0.3]},
                          index=pd.Index([0.3, 0.5, 0.7], name="threshold"))
-    fig = viz.plot_threshold_curves(table)
+    fig = charts.plot_threshold_curves(table)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
     assert sorted((float(dot.get_xdata()[0]), float(dot.get_ydata()[0])) for dot in dots) == [
         (0.5, 0.4), (0.5, 0.9), (0.7, 0.75)]
     with pytest.raises(ValueError, match="empty threshold table"):
-        viz.plot_threshold_curves(table.iloc[:0])
+        charts.plot_threshold_curves(table.iloc[:0])
 
 
 def test_slice_overlays_show_radiological_slices_with_label_colours():
@@ -33,7 +33,7 @@ def test_slice_overlays_show_radiological_slices_with_label_colours():
     images[:, 3, 9, 2:8] = 2.0  # a bright line at high X: the patient's left, shown on the image right
     classes = np.zeros((2, 12, 10), np.uint8)
     classes[0, 4:6, 4:6] = 3  # ET
-    fig = viz.plot_slice_overlays(images, {"truth": classes, "prediction": classes}, titles=["a", "b"])
+    fig = charts.plot_slice_overlays(images, {"truth": classes, "prediction": classes}, titles=["a", "b"])
     axes = fig.axes
     assert len(axes) == 4 and axes[0].get_ylabel() == "truth" and axes[0].get_title() == "a"
     shown = axes[0].get_images()[0].get_array()
@@ -42,7 +42,7 @@ def test_slice_overlays_show_radiological_slices_with_label_colours():
     assert shown[0, 0].tolist() == [0, 0, 0]  # background is black
     assert shown[4, 4, 2] > shown[4, 4, 0]  # ET is blue
     with pytest.raises(ValueError, match="do not match"):
-        viz.plot_slice_overlays(images, {"truth": classes[:1]})
+        charts.plot_slice_overlays(images, {"truth": classes[:1]})
 
 
 def test_hidden_modality_shows_the_visible_the_hidden_and_the_drawn_sequence():
@@ -51,7 +51,7 @@ def test_hidden_modality_shows_the_visible_the_hidden_and_the_drawn_sequence():
     image[3, 9, 2:8] = 8.0  # a bright line at high X (the patient's left): shown on the image right
     prediction = image.copy()
     prediction[3, 2:10, 2:8] += 0.5  # off by 0.5 in the brain
-    fig = viz.plot_hidden_modality(image, prediction, hidden=3, title="t")
+    fig = charts.plot_hidden_modality(image, prediction, hidden=3, title="t")
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:3] == ["t1 (seen)", "t1ce (seen)", "t2 (seen)"] and titles[3].startswith("flair: hidden")
     answer, drawn, error = (ax.get_images()[0] for ax in fig.axes[3:])
@@ -60,6 +60,6 @@ def test_hidden_modality_shows_the_visible_the_hidden_and_the_drawn_sequence():
     assert answer.get_clim() == drawn.get_clim()  # one gray scale for the answer and the drawing
     assert np.allclose(error.get_array()[2:8, 2:10], 0.5) and error.get_array()[0, 0] == 0
     with pytest.raises(ValueError, match="no brain"):
-        viz.plot_hidden_modality(np.zeros_like(image), prediction, 3)
+        charts.plot_hidden_modality(np.zeros_like(image), prediction, 3)
     with pytest.raises(ValueError, match="expected image"):
-        viz.plot_hidden_modality(image, prediction[:3], 3)
+        charts.plot_hidden_modality(image, prediction[:3], 3)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from braintools.inference.postprocess import (
-    fill_holes,
+    _fill_holes,
+    _region_mask,
+    _relabel_tiny_enhancing,
+    _remove_small_components,
     postprocess_classes,
-    region_mask,
-    relabel_tiny_enhancing,
     remove_rim_components,
-    remove_small_components,
 )
 
 
@@ -27,17 +27,17 @@ def tumour_with_speck() -> np.ndarray:
 
 def test_region_mask():
     classes = np.array([0, 1, 2, 3])
-    assert region_mask(classes, "WT").tolist() == [False, True, True, True]
-    assert region_mask(classes, "TC").tolist() == [False, True, False, True]
-    assert region_mask(classes, "ET").tolist() == [False, False, False, True]
+    assert _region_mask(classes, "WT").tolist() == [False, True, True, True]
+    assert _region_mask(classes, "TC").tolist() == [False, True, False, True]
+    assert _region_mask(classes, "ET").tolist() == [False, False, False, True]
     with pytest.raises(ValueError, match="region"):
-        region_mask(classes, "NCR")
+        _region_mask(classes, "NCR")
 
 
 def test_remove_small_whole_tumour_components():
     classes = tumour_with_speck()
     before = classes.copy()
-    cleaned = remove_small_components(classes, min_size=2)
+    cleaned = _remove_small_components(classes, min_size=2)
     assert cleaned[10, 10, 7] == 0
     assert np.array_equal(cleaned[:9], classes[:9])  # the big tumour is untouched
     assert np.array_equal(classes, before) and cleaned.dtype == np.uint8  # input not modified
@@ -45,48 +45,48 @@ def test_remove_small_whole_tumour_components():
 
 def test_removed_sub_regions_fall_back_to_the_enclosing_class():
     classes = tumour_with_speck()
-    no_et = remove_small_components(classes, min_size=2, region="ET")
+    no_et = _remove_small_components(classes, min_size=2, region="ET")
     assert no_et[4, 4, 3] == 1  # ET -> NCR: the voxel stays in the tumour core
-    no_tc = remove_small_components(classes, min_size=100, region="TC")
-    assert not region_mask(no_tc, "TC").any()
-    assert np.array_equal(region_mask(no_tc, "WT"), region_mask(classes, "WT"))  # TC -> edema, WT unchanged
+    no_tc = _remove_small_components(classes, min_size=100, region="TC")
+    assert not _region_mask(no_tc, "TC").any()
+    assert np.array_equal(_region_mask(no_tc, "WT"), _region_mask(classes, "WT"))  # TC -> edema, WT unchanged
 
 
 def test_connectivity_decides_what_is_one_component():
     diagonal = np.zeros((3, 3), dtype=np.uint8)
     diagonal[0, 0] = diagonal[1, 1] = 2
-    assert remove_small_components(diagonal, min_size=2).sum() == 4  # corners touch: one component of 2
-    assert remove_small_components(diagonal, min_size=2, connectivity=1).sum() == 0  # faces only: two of 1
+    assert _remove_small_components(diagonal, min_size=2).sum() == 4  # corners touch: one component of 2
+    assert _remove_small_components(diagonal, min_size=2, connectivity=1).sum() == 0  # faces only: two of 1
 
 
 def test_min_size_zero_keeps_everything():
     classes = tumour_with_speck()
-    assert np.array_equal(remove_small_components(classes, 0), classes)
+    assert np.array_equal(_remove_small_components(classes, 0), classes)
 
 
 def test_fill_holes_of_whole_tumour_and_core():
     classes = tumour_with_speck()
     classes[3, 3, 3] = 0  # a background cavity inside the edema
     classes[4, 5, 4] = 2  # an edema voxel inside the core: not a hole of TC (it reaches the core's border)
-    filled = fill_holes(classes, "WT")
+    filled = _fill_holes(classes, "WT")
     assert filled[3, 3, 3] == 2 and classes[3, 3, 3] == 0
     assert filled[0, 0, 0] == 0  # outside stays background
-    assert fill_holes(classes, "TC")[4, 5, 4] == 2
+    assert _fill_holes(classes, "TC")[4, 5, 4] == 2
     core = np.zeros((5, 5, 5), dtype=np.uint8)
     core[1:4, 1:4, 1:4] = 1
     core[2, 2, 2] = 2
-    assert fill_holes(core, "TC")[2, 2, 2] == 1
+    assert _fill_holes(core, "TC")[2, 2, 2] == 1
     with pytest.raises(ValueError, match="ET holes are necrosis"):
-        fill_holes(core, "ET")
+        _fill_holes(core, "ET")
 
 
 def test_relabel_tiny_enhancing():
     classes = tumour_with_speck()
-    relabelled = relabel_tiny_enhancing(classes, min_et_voxels=2)
+    relabelled = _relabel_tiny_enhancing(classes, min_et_voxels=2)
     assert not (relabelled == 3).any() and relabelled[4, 4, 3] == 1
-    assert np.array_equal(region_mask(relabelled, "TC"), region_mask(classes, "TC"))
-    assert np.array_equal(relabel_tiny_enhancing(classes, min_et_voxels=1), classes)  # 1 voxel is not < 1
-    no_et = relabel_tiny_enhancing(np.zeros((2, 2), dtype=np.uint8), 10)
+    assert np.array_equal(_region_mask(relabelled, "TC"), _region_mask(classes, "TC"))
+    assert np.array_equal(_relabel_tiny_enhancing(classes, min_et_voxels=1), classes)  # 1 voxel is not < 1
+    no_et = _relabel_tiny_enhancing(np.zeros((2, 2), dtype=np.uint8), 10)
     assert not no_et.any()
 
 
@@ -94,7 +94,7 @@ def test_postprocess_pipeline_order_and_options():
     classes = tumour_with_speck()
     classes[3, 3, 3] = 0
     cleaned = postprocess_classes(classes, min_component_size=2, fill_holes_in=("WT",), min_et_voxels=5)
-    expected = relabel_tiny_enhancing(fill_holes(remove_small_components(classes, 2), "WT"), 5)
+    expected = _relabel_tiny_enhancing(_fill_holes(_remove_small_components(classes, 2), "WT"), 5)
     assert np.array_equal(cleaned, expected)
     assert np.array_equal(postprocess_classes(classes), classes)
     per_region = postprocess_classes(classes, min_component_size={"ET": 2})
@@ -106,14 +106,14 @@ def test_postprocess_pipeline_order_and_options():
 @pytest.mark.parametrize("bad", [np.array([0, 4]), np.array([0.5, 1.0]), np.array([-1, 0])])
 def test_bad_class_maps_are_rejected(bad):
     with pytest.raises(ValueError, match="classes"):
-        remove_small_components(bad, 1)
+        _remove_small_components(bad, 1)
 
 
 def test_negative_thresholds_are_rejected():
     with pytest.raises(ValueError, match="min_size"):
-        remove_small_components(np.zeros(3, dtype=np.uint8), -1)
+        _remove_small_components(np.zeros(3, dtype=np.uint8), -1)
     with pytest.raises(ValueError, match="min_et_voxels"):
-        relabel_tiny_enhancing(np.zeros(3, dtype=np.uint8), -1)
+        _relabel_tiny_enhancing(np.zeros(3, dtype=np.uint8), -1)
 
 
 def test_keep_largest_component_drops_the_smaller_blobs():

@@ -49,9 +49,9 @@ def test_hidden_modality_loss_counts_the_hidden_sequence_inside_the_brain_only()
     prediction[:, 1, 1:5, 1:5] = 3.0  # off by 2 on the hidden sequence, inside the brain
     prediction[:, 0] = 50.0  # visible sequences and the background do not count
     prediction[:, 1, 0, 0] = 99.0
-    assert pretrain.hidden_modality_loss(prediction, target[None]).item() == pytest.approx(2.0)
+    assert pretrain._hidden_modality_loss(prediction, target[None]).item() == pytest.approx(2.0)
     with pytest.raises(ValueError, match="does not match"):
-        pretrain.hidden_modality_loss(prediction[:, :3], target[None])
+        pretrain._hidden_modality_loss(prediction[:, :3], target[None])
 
 
 def test_every_epoch_hides_other_sequences_reproducibly(source):
@@ -127,7 +127,7 @@ def test_an_interrupted_pretraining_resumes_and_other_settings_train_again(sourc
     assert resumed.history[0]["train_loss"] == one_epoch.history[0]["train_loss"]  # epoch 1 was not trained again
     other = pretrain.pretrain_encoder(pretrain.PretrainRecipe(epochs=1, **{**TINY, "learning_rate": 5e-4}), source,
                                       tmp_path)
-    assert not other.reused and pretrain.read_settings(other.path)["settings"]["recipe"]["learning_rate"] == 5e-4
+    assert not other.reused and pretrain._read_settings(other.path)["settings"]["recipe"]["learning_rate"] == 5e-4
     fewer_patients = pretrain.pretrain_encoder(pretrain.PretrainRecipe(epochs=1, **{**TINY, "learning_rate": 5e-4}),
                                                source.subset(["BraTS20_Training_001"]), tmp_path)
     assert not fewer_patients.reused and fewer_patients.case_ids == ("BraTS20_Training_001",)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from braintools import cache
+from braintools.cache import build, store
+from braintools.cache.sources import nifti_sources
 from braintools.data.splits import part_sizes
 from braintools.models.checkpoints import SMP_DIVISOR, ModelSpec, build_model
 from braintools.profiles import PROFILES, Profile
@@ -91,9 +92,9 @@ def test_gpu_profiles_train_a_real_budget():
 def test_the_kaggle_profile_fits_the_working_folder(real_sample_dir, tmp_path):
     """Measured bytes of real cropped patients x 369 + the notebook 03 lesson + every checkpoint < 20 GB."""
     profile = PROFILES["kaggle"]
-    sources = cache.nifti_sources(real_sample_dir)
-    cache.precache(sources, tmp_path, workers=1, progress=False, crop=profile.crop_cache)
-    entries = cache.read_manifest(tmp_path)["cases"].values()
+    sources = nifti_sources(real_sample_dir)
+    build.precache(sources, tmp_path, workers=1, progress=False, crop=profile.crop_cache)
+    entries = store.read_manifest(tmp_path)["cases"].values()
     per_patient = sum(entry["image"]["bytes"] + entry["labels"]["bytes"] for entry in entries) / len(entries)
     specs = [recipes.UNet3DRecipe.from_profile(profile).spec(), inflated_spec(profile),
              recipes.UNet2DRecipe.from_profile(profile, encoder_weights=None).spec()]

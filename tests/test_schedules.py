@@ -23,7 +23,7 @@ def test_factor_floor_and_no_warmup():
 @pytest.mark.parametrize("warmup, total", [(-1, 10), (11, 10), (0, 0)])
 def test_bad_arguments_fail_when_the_schedule_is_made(warmup, total):
     with pytest.raises(ValueError):
-        schedules.warmup_cosine_lambda(warmup, total)
+        schedules._warmup_cosine_lambda(warmup, total)
 
 
 def test_scheduler_sets_the_optimizer_learning_rate():

@@ -7,17 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from braintools import cache
+from braintools.cache import store
 from braintools.data import io
 from braintools.data.labels import from_contiguous, to_contiguous
 from braintools.data.preprocess import brain_box, normalise_image
-from braintools.inference.segment import (
-    InferenceSettings,
-    aligned_box,
-    evaluate_cases,
-    inference_window,
-    segment_case,
-)
+from braintools.evaluation.cases import evaluate_cases
+from braintools.inference.segment import InferenceSettings, _aligned_box, inference_window, segment_case
 from braintools.models.checkpoints import ModelSpec, build_model, load_model, save_checkpoint
 
 POINTWISE = ModelSpec("unet3d", features=(4,), window=(8, 8, 4))  # one level: any window size fits
@@ -69,7 +64,7 @@ def test_segment_case_is_the_argmax_inside_the_brain_whatever_the_crop_and_windo
 
 def test_raw_and_cached_inputs_give_identical_predictions(tmp_path):
     case, model = brain_case(), Pointwise(1)
-    cached_image, _ = cache.cached_arrays(case)  # what the npy cache stores: float16
+    cached_image, _ = store.cached_arrays(case)  # what the npy cache stores: float16
     from_cache = segment_case(model, cached_image, normalised=True)
     np.testing.assert_array_equal(segment_case(model, case.image), from_cache)
 
@@ -150,7 +145,7 @@ def test_evaluate_cases_scores_each_variant_and_shares_the_network_pass():
     assert model.calls == len(cases) * 3 * calls_per_pass  # plain (shared with largest) + TTA (2 passes)
     table = result.table
     assert len(table) == 6 and set(table["variant"]) == set(variants)
-    assert {"Dice_WT", "HD95_ET", "Sensitivity_TC", "seconds", "settings", "convention"} <= set(table.columns)
+    assert {"Dice_WT", "HD95_ET", "Sensitivity_TC", "seconds", "settings", "empty_rule"} <= set(table.columns)
     for case in cases:
         for name, settings in variants.items():
             np.testing.assert_array_equal(result.predictions[name][case.case_id],
@@ -196,7 +191,7 @@ def test_a_real_case_from_its_files_and_from_the_cache_scores_the_same(real_samp
     case = io.Case(full.case_id, full.image[crop], full.seg[crop[1:]], full.affine)
     model = Pointwise(5)
     from_files = evaluate_cases(model, [case], progress=False).table
-    image, labels = cache.cached_arrays(case)
+    image, labels = store.cached_arrays(case)
     cached = segment_case(model, image, normalised=True)
     np.testing.assert_array_equal(cached, segment_case(model, case.image))
     assert from_contiguous(labels).shape == case.seg.shape and len(from_files) == 1
@@ -217,11 +212,11 @@ def test_the_rim_rule_needs_the_brain_and_is_described():
 
 def test_a_shrunk_2d_model_sees_the_block_grid_it_was_trained_on_whatever_the_crop():
     spec = ModelSpec("unet2d", architecture="Unet", encoder="resnet18", shrink=4, window=(-1, -1, 4))
-    assert aligned_box((slice(7, 200), slice(13, 230), slice(3, 150)), (240, 240, 155), spec) == (
+    assert _aligned_box((slice(7, 200), slice(13, 230), slice(3, 150)), (240, 240, 155), spec) == (
         slice(4, 200), slice(12, 230), slice(3, 150))
     unet3d = ModelSpec("unet3d", features=(4,), shrink=2, window=(8, 8, 4))
     box = (slice(7, 20), slice(3, 9), slice(1, 5))
-    assert aligned_box(box, (24, 24, 8), unet3d) == box  # trained on patches at any offset: left alone
+    assert _aligned_box(box, (24, 24, 8), unet3d) == box  # trained on patches at any offset: left alone
     torch.manual_seed(0)
     network = build_model(spec).eval()
     case = brain_case(shape=(48, 44, 6))

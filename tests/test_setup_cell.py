@@ -332,8 +332,8 @@ def test_missing_packages_are_the_pins_that_are_not_installed(tmp_path):
     from braintools import environment
 
     (tmp_path / "constraints.txt").write_text("# a comment==1.0\nnumpy==0.0.1\n" + MISSING + "\n")
-    assert environment.installed_version("numpy") is not None
-    assert environment.missing_packages(tmp_path) == [MISSING]  # an installed numpy is never changed
+    assert environment._installed_version("numpy") is not None
+    assert environment._missing_packages(tmp_path) == [MISSING]  # an installed numpy is never changed
 
 
 def test_install_missing_keeps_the_installed_torch(tmp_path, monkeypatch):
@@ -343,27 +343,29 @@ def test_install_missing_keeps_the_installed_torch(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(environment.subprocess, "run", lambda args, check: calls.append(
         (args, open(args[-1]).read())))
-    assert environment.install_missing(tmp_path) == [MISSING]
+    assert environment._install_missing(tmp_path) == [MISSING]
     [(args, keep)] = calls
     assert args[1:5] == ["-m", "pip", "install", "-q"] and MISSING in args and "torch==0.0.1" not in args
     from importlib.metadata import version
 
     assert f"torch=={version('torch')}" in keep.splitlines()
     (tmp_path / "constraints.txt").write_text("torch==0.0.1\n")
-    assert environment.install_missing(tmp_path) == [] and len(calls) == 1  # nothing missing: pip is not run
+    assert environment._install_missing(tmp_path) == [] and len(calls) == 1  # nothing missing: pip is not run
 
 
 def test_runtime_name(monkeypatch):
     from braintools import environment
 
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
-    assert environment.runtime_name() == "Local"
+    assert environment._runtime_name() == "Local"
     monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
-    assert environment.runtime_name() == "Kaggle"
+    assert environment._runtime_name() == "Kaggle"
 
 
 FAKE_KAGGLEHUB = '''
 import json, os
+from braintools.synthetic.layout import H5_DATASET_DIR, NIFTI_DATASET_DIR
+from braintools.synthetic.dataset import ensure_synthetic_dataset
 def dataset_download(handle, path=None, **kwargs):
     with open(os.environ["FAKE_KAGGLEHUB_LOG"], "a") as log:
         log.write(json.dumps(handle) + "\\n")
@@ -378,17 +380,18 @@ def test_colab_fresh_runtime_with_the_readme_steps_runs_notebook_01_on_the_downl
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
 
-    from braintools.data import synthetic
     from braintools.profiles import get_profile
+    from braintools.synthetic.dataset import ensure_synthetic_dataset
+    from braintools.synthetic.layout import H5_DATASET_DIR, NIFTI_DATASET_DIR
 
     runtime = Runtime(tmp_path, colab=True)
     origin = runtime.make_origin()
     shutil.copytree(ROOT / "notebooks", origin / "notebooks")
     downloads = tmp_path / "kagglehub"
-    dataset = synthetic.ensure_synthetic_dataset(get_profile("ci"), root=tmp_path / "synthetic")
+    dataset = ensure_synthetic_dataset(get_profile("ci"), root=tmp_path / "synthetic")
     downloads.mkdir()
-    for handle, name in ((download.NIFTI_HANDLE, synthetic.NIFTI_DATASET_DIR),
-                         (download.H5_HANDLE, synthetic.H5_DATASET_DIR)):
+    for handle, name in ((download.NIFTI_HANDLE, NIFTI_DATASET_DIR),
+                         (download.H5_HANDLE, H5_DATASET_DIR)):
         (downloads / handle.split("/")[1]).symlink_to(dataset / name, target_is_directory=True)
     (runtime.site / "kagglehub").mkdir()
     (runtime.site / "kagglehub" / "__init__.py").write_text(FAKE_KAGGLEHUB)

@@ -7,6 +7,7 @@ import pytest
 from helpers import toy_case
 
 from braintools.data import io, signatures
+from braintools.synthetic import generator
 
 
 def test_signatures_hold_on_a_toy_case():
@@ -56,12 +57,11 @@ def test_signatures_hold_on_real_cases_and_reveal_their_order(real_sample_dir):
 
 
 def test_signatures_hold_on_synthetic_cases():
-    from braintools.data import synthetic
 
     ordered = 0
     for index in range(3):
-        case = synthetic.make_case(seed=11, case_index=index, grid_shape=(96, 96, 64))
-        image = np.stack([case.images[m] for m in io.MODALITIES]).astype(np.float32)
+        case = generator.make_case(seed=11, case_index=index, grid_shape=(96, 96, 64))
+        image = case.image.astype(np.float32)
         results = signatures.intensity_signatures(image, case.seg)
         measured = {name: value for name, value in results.items() if value is not None}
         assert all(measured.values()), (index, results)

@@ -27,7 +27,7 @@ def test_part_sizes_rejects_impossible_requests(n, fractions):
 
 
 def test_split_covers_every_patient_once_with_80_10_10():
-    split = splits.split_patients(CASES, seed=3)
+    split = splits._split_patients(CASES, seed=3)
     parts = [split.train, split.val, split.test]
     assert [len(part) for part in parts] == [16, 2, 2]
     assert sorted(split.train + split.val + split.test) == CASES
@@ -40,24 +40,24 @@ def test_split_covers_every_patient_once_with_80_10_10():
 
 
 def test_split_is_seeded():
-    assert splits.split_patients(CASES, seed=1) == splits.split_patients(CASES, seed=1)
-    tests = {splits.split_patients(CASES, seed=seed).test for seed in range(10)}
+    assert splits._split_patients(CASES, seed=1) == splits._split_patients(CASES, seed=1)
+    tests = {splits._split_patients(CASES, seed=seed).test for seed in range(10)}
     assert len(tests) > 1
 
 
 def test_split_is_stratified():
     strata = ["small"] * 10 + ["large"] * 10
     for seed in range(20):
-        split = splits.split_patients(CASES, strata=strata, seed=seed)
+        split = splits._split_patients(CASES, strata=strata, seed=seed)
         for part in (split.val, split.test):
             assert sorted(strata[CASES.index(case_id)] for case_id in part) == ["large", "small"]
 
 
 def test_split_rejects_duplicates_and_bad_strata():
     with pytest.raises(ValueError, match="duplicate"):
-        splits.split_patients(["a", "b", "a", "c"])
+        splits._split_patients(["a", "b", "a", "c"])
     with pytest.raises(ValueError, match="strata"):
-        splits.split_patients(CASES, strata=[0, 1])
+        splits._split_patients(CASES, strata=[0, 1])
 
 
 def test_check_disjoint_names_the_patient():
@@ -73,27 +73,27 @@ def test_size_strata_are_quantile_bins():
 
 
 def test_save_and_load_split(tmp_path):
-    split = splits.split_patients(CASES, seed=0)
-    path = splits.save_split(split, tmp_path / "split.json")
-    assert splits.load_split(path) == split
+    split = splits._split_patients(CASES, seed=0)
+    path = splits._save_split(split, tmp_path / "split.json")
+    assert splits._load_split(path) == split
     assert json.loads(path.read_text())["test"] == list(split.test)
 
 
 def test_load_split_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="split file not found"):
-        splits.load_split(tmp_path / "missing.json")
+        splits._load_split(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text('{"train": []}')
     with pytest.raises(ValueError, match="not a split file"):
-        splits.load_split(tmp_path / "bad.json")
+        splits._load_split(tmp_path / "bad.json")
     (tmp_path / "overlap.json").write_text('{"train": ["a"], "val": ["a"], "test": []}')
     with pytest.raises(ValueError, match="'a'"):
-        splits.load_split(tmp_path / "overlap.json")
+        splits._load_split(tmp_path / "overlap.json")
 
 
 def test_course_split_is_saved_reused_and_replaced_for_other_patients(tmp_path):
     (tmp_path / "name_mapping.csv").write_text(
         "Grade,BraTS_2020_subject_ID\n" + "".join(f"{'LGG' if i % 4 == 0 else 'HGG'},case_{i}\n" for i in range(20)))
-    assert splits.read_grades(tmp_path)["case_4"] == "LGG"
+    assert splits._read_grades(tmp_path)["case_4"] == "LGG"
     ids = [f"case_{i}" for i in range(20)]
     path = tmp_path / "split.json"
     first = splits.course_split(ids, path, nifti_train=tmp_path, seed=3)
@@ -102,16 +102,16 @@ def test_course_split_is_saved_reused_and_replaced_for_other_patients(tmp_path):
     assert splits.course_split(ids, path, nifti_train=tmp_path).test == ("case_18", "case_19")  # reused as saved
     fewer = splits.course_split(ids[:10], path)  # other patients: a new split replaces the file
     assert sorted(fewer.train + fewer.val + fewer.test) == sorted(ids[:10])
-    assert splits.load_split(path) == fewer
+    assert splits._load_split(path) == fewer
     other_sizes = splits.course_split(ids[:10], path, fractions=(0.6, 0.2, 0.2))  # other part sizes: a new split
     assert (len(other_sizes.train), len(other_sizes.val), len(other_sizes.test)) == (6, 2, 2)
-    assert splits.load_split(path) == other_sizes
-    assert splits.read_grades(tmp_path / "nowhere") == {}
+    assert splits._load_split(path) == other_sizes
+    assert splits._read_grades(tmp_path / "nowhere") == {}
 
 
 def test_stratified_order_spreads_every_stratum_over_the_whole_order():
     strata = ["small"] * 10 + ["large"] * 10
-    order = splits.stratified_order(strata, np.random.default_rng(0))
+    order = splits._stratified_order(strata, np.random.default_rng(0))
     assert sorted(order.tolist()) == list(range(20))
     for start in range(0, 20, 4):  # every run of 4 holds both strata, about 2 each
         run = [strata[i] for i in order[start:start + 4]]

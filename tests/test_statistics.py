@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from braintools.data import io
-from braintools.data import statistics as cs
-from braintools.data.synthetic import make_case
+from braintools.synthetic import reference
+from braintools.synthetic import statistics as cs
+from braintools.synthetic.generator import make_case
+from braintools.viz.charts import plot_comparison
 
 SHAPE = (64, 64, 48)
 CENTRE = np.array([32, 32, 24])
@@ -42,7 +44,7 @@ def phantom() -> tuple[np.ndarray, np.ndarray]:
 
 def test_tissue_map_finds_the_phantom_tissues(phantom):
     image, seg = phantom
-    tissues = cs.tissue_map(image, seg)
+    tissues = cs._tissue_map(image, seg)
     r, t = _distance(CENTRE), _distance(TUMOUR_CENTRE)
     normal = t > 9 + cs.TUMOUR_MARGIN_MM + 1
     for name, zone in (("WM", r < 17), ("GM", (r > 19) & (r < 23)), ("CSF", (r > 25) & (r < 27.5))):
@@ -75,7 +77,7 @@ def test_a_second_blob_is_a_second_component(phantom):
     image, seg = phantom
     seg = seg.copy()
     seg[10:16, 30:36, 20:26] = 2  # 216 voxels of edema far from the tumour
-    stats = cs.shape_statistics(seg)
+    stats = cs._shape_statistics(seg)
     assert stats["WT components"] == 2 and stats["largest WT share"] < 1
 
 
@@ -90,30 +92,31 @@ def test_bad_inputs_are_clear_errors(phantom):
 def test_compare_cases_puts_real_and_synthetic_side_by_side(phantom):
     cases = [make_case(2020, index, (64, 64, 40)) for index in (1, 2)]
     synthetic = cs.measure_cases(cases)
-    assert list(synthetic.index) == ["case_0", "case_1"] and synthetic.shape[1] == len(cs.REAL_STATISTICS)
+    assert list(synthetic.index) == [case.case_id for case in cases]
+    assert synthetic.shape[1] == len(reference.REAL_STATISTICS)
     table = cs.compare_cases(synthetic)
     assert set(table.columns.get_level_values(0)) >= {"real", "synthetic"}
-    assert table.loc["WT mL", ("real", "median")] == cs.REAL_STATISTICS["WT mL"][0]
+    assert table.loc["WT mL", ("real", "median")] == reference.REAL_STATISTICS["WT mL"][0]
     assert table.loc["WT mL", ("synthetic", "cases")] == 2
     real = cs.measure_cases([io.Case("phantom", *phantom, np.eye(4))])
     inside = cs.compare_cases(real, real)["synthetic", "median in real range"]
     assert inside.dropna().all()  # the same cases are inside their own range
-    fig = cs.plot_comparison(table)
-    assert len([ax for ax in fig.axes if ax.get_title()]) == len(cs.KEY_STATISTICS)
+    fig = plot_comparison(table)
+    assert len([ax for ax in fig.axes if ax.get_title()]) == len(reference.KEY_STATISTICS)
     assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == ["real", "synthetic"]
     named = cs.compare_cases(real, label="this dataset")  # real cases against the stored reference
     assert set(named.columns.get_level_values(0)) == {"real", "this dataset"}
-    assert [t.get_text() for t in cs.plot_comparison(named).axes[0].get_yticklabels()] == ["real", "this dataset"]
+    assert [t.get_text() for t in plot_comparison(named).axes[0].get_yticklabels()] == ["real", "this dataset"]
     with pytest.raises(ValueError, match="not in the table"):
-        cs.plot_comparison(table, ["no such statistic"])
+        plot_comparison(table, ["no such statistic"])
 
 
 def test_reference_table_holds_numbers_in_order():
-    table = cs.reference_table()
-    assert len(table) == len(cs.REAL_STATISTICS) and (table["cases"] == cs.REAL_CASES).all()
+    table = reference.reference_table()
+    assert len(table) == len(reference.REAL_STATISTICS) and (table["cases"] == reference.REAL_CASES).all()
     finite = table[["median", "p10", "p90"]].dropna()
     assert (finite["p10"] <= finite["median"]).all() and (finite["median"] <= finite["p90"]).all()
-    assert set(cs.KEY_STATISTICS) <= set(table.index)
+    assert set(reference.KEY_STATISTICS) <= set(table.index)
 
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -126,8 +129,8 @@ def test_the_reference_table_is_what_the_real_cases_measure():
     if not all(folder.is_dir() for folder in folders):
         pytest.skip("the 13 real development cases (../shared/data/brats_sample, brats_dev) are absent")
     files = [files for folder in folders for files in io.find_cases(folder, require_seg=True)]
-    assert len(files) == cs.REAL_CASES
+    assert len(files) == reference.REAL_CASES
     measured = cs.summarise(cs.measure_cases(io.load_case(f) for f in files))
-    stored = cs.reference_table()
+    stored = reference.reference_table()
     pd.testing.assert_frame_equal(measured[["median", "p10", "p90"]], stored[["median", "p10", "p90"]],
                                   rtol=2e-3, atol=1e-4)

@@ -13,21 +13,24 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braintools.data import synthetic
-from braintools.data.synthetic import (
+from braintools.data.io import Case
+from braintools.errors import DataError
+from braintools.profiles import Profile
+from braintools.synthetic.anatomy import BRATS_AFFINE, grid_affine
+from braintools.synthetic.dataset import COMPLETE_MARKER, ensure_synthetic_dataset, generate_dataset
+from braintools.synthetic.generator import make_case
+from braintools.synthetic.layout import (
     H5_CHANNEL_ORDER,
     H5_DATA_SUBDIR,
     H5_DATASET_DIR,
+    METADATA_COLUMNS,
+    NAME_MAPPING_COLUMNS,
     NIFTI_DATASET_DIR,
     TRAINING_SUBDIR,
+    VALIDATION_MAPPING_COLUMNS,
     VALIDATION_SUBDIR,
-    ensure_synthetic_dataset,
-    generate_dataset,
-    make_case,
+    VALIDATION_SURVIVAL_COLUMNS,
 )
-from braintools.data.synthetic.anatomy import BRATS_AFFINE, grid_affine
-from braintools.errors import DataError
-from braintools.profiles import Profile
 
 CI_GRID = (64, 64, 40)
 SEED = 2020
@@ -58,20 +61,20 @@ def ci_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def full_case() -> synthetic.SyntheticCase:
+def full_case() -> Case:
     """One case at the real BraTS size."""
     return make_case(SEED, 1)
 
 
-def brain_mask(case: synthetic.SyntheticCase) -> np.ndarray:
-    return case.images["t1"] > 0
+def brain_mask(case: Case) -> np.ndarray:
+    return case.channel("t1") > 0
 
 
 def test_make_case_is_deterministic_and_seed_dependent():
     first, again, other = make_case(SEED, 2, CI_GRID), make_case(SEED, 2, CI_GRID), make_case(SEED + 1, 2, CI_GRID)
     for modality in H5_CHANNEL_ORDER:
-        np.testing.assert_array_equal(first.images[modality], again.images[modality])
-        assert not np.array_equal(first.images[modality], other.images[modality])
+        np.testing.assert_array_equal(first.channel(modality), again.channel(modality))
+        assert not np.array_equal(first.channel(modality), other.channel(modality))
     np.testing.assert_array_equal(first.seg, again.seg)
 
 
@@ -82,7 +85,7 @@ def test_ci_case_dtypes_labels_and_background():
         assert case.seg.dtype == np.uint8 and case.seg.shape == CI_GRID
         assert set(np.unique(case.seg).tolist()) <= {0, 1, 2, 4}
         assert np.any(case.seg == 1) and np.any(case.seg == 2)
-        for image in case.images.values():
+        for image in case.image:
             assert image.dtype == np.int16 and image.shape == CI_GRID
             assert np.array_equal(image > 0, brain)  # exactly 0 outside the brain, positive inside
         assert np.all(brain[case.seg > 0])  # the tumour stays inside the brain
@@ -111,21 +114,21 @@ def test_coarse_affine_matches_io_convention():
     np.testing.assert_array_equal(grid_affine((240, 240, 155)), io.brats_affine())
 
 
-def relative_medians(case: synthetic.SyntheticCase) -> dict[str, dict[str, float]]:
+def relative_medians(case: Case) -> dict[str, dict[str, float]]:
     """Median of each region per modality relative to the median of normal brain."""
     normal = brain_mask(case) & (case.seg == 0)
-    reference = {m: np.median(image[normal]) for m, image in case.images.items()}
-    t2 = case.images["t2"]
+    reference = {m: np.median(image[normal]) for m, image in zip(case.modalities, case.image)}
+    t2 = case.channel("t2")
     regions = {"NCR": case.seg == 1, "ED": case.seg == 2, "ET": case.seg == 4}
     regions["CSF"] = normal & (t2 >= np.quantile(t2[normal], 0.98))  # brightest 2 % of normal brain on T2
     return {
-        name: {m: np.median(image[mask]) / reference[m] for m, image in case.images.items()}
+        name: {m: np.median(image[mask]) / reference[m] for m, image in zip(case.modalities, case.image)}
         for name, mask in regions.items()
         if mask.sum() >= 5
     }
 
 
-def check_signatures(case: synthetic.SyntheticCase) -> bool:
+def check_signatures(case: Case) -> bool:
     """Assert the signatures FORMATS.md checked on 32/32 real cases; return whether the core is dark on T1 and
     T1ce and bright on T2 (true in 11 of the 13 real development cases, so not of every case)."""
     r = relative_medians(case)
@@ -153,7 +156,7 @@ def test_grades_follow_enhancing_tumour():
 
 
 def test_intensity_scale_varies_between_cases():
-    maxima = [int(make_case(SEED, index, CI_GRID).images["t2"].max()) for index in range(1, 7)]
+    maxima = [int(make_case(SEED, index, CI_GRID).channel("t2").max()) for index in range(1, 7)]
     assert max(maxima) > 1.5 * min(maxima)
 
 
@@ -170,18 +173,18 @@ def test_layouts_names_and_columns(ci_root):
     names = sorted(path.name for path in (validation / "BraTS20_Validation_001").iterdir())
     assert names == [f"BraTS20_Validation_001_{kind}.nii" for kind in ("flair", "t1", "t1ce", "t2")]
     columns, mapping = read_csv(training / "name_mapping.csv")
-    assert columns == list(synthetic.NAME_MAPPING_COLUMNS) and len(mapping) == N_CASES
+    assert columns == list(NAME_MAPPING_COLUMNS) and len(mapping) == N_CASES
     columns, survival = read_csv(training / "survival_info.csv")
     assert columns == ["Brats20ID", "Age", "Survival_days", "Extent_of_Resection"]
     assert {row["Brats20ID"] for row in survival} <= {
         r["BraTS_2020_subject_ID"] for r in mapping if r["Grade"] == "HGG"
     }
-    assert read_csv(validation / "name_mapping_validation_data.csv")[0] == list(synthetic.VALIDATION_MAPPING_COLUMNS)
-    assert read_csv(validation / "survival_evaluation.csv")[0] == list(synthetic.VALIDATION_SURVIVAL_COLUMNS)
+    assert read_csv(validation / "name_mapping_validation_data.csv")[0] == list(VALIDATION_MAPPING_COLUMNS)
+    assert read_csv(validation / "survival_evaluation.csv")[0] == list(VALIDATION_SURVIVAL_COLUMNS)
     assert len(list(h5_dir.glob("volume_*_slice_*.h5"))) == N_CASES * CI_GRID[2]
     assert sorted(path.name for path in h5_dir.iterdir() if path.suffix != ".h5") == ["meta_data.csv"]
     assert read_csv(h5_dir / "meta_data.csv")[0] == ["slice_path", "target", "volume", "slice"]
-    assert json.loads((ci_root / synthetic.COMPLETE_MARKER).read_text())["parameters"]["seed"] == SEED
+    assert json.loads((ci_root / COMPLETE_MARKER).read_text())["parameters"]["seed"] == SEED
 
 
 def test_h5_slices_reassemble_to_nifti(ci_root):
@@ -210,7 +213,7 @@ def test_h5_slices_reassemble_to_nifti(ci_root):
 
 def test_training_metadata_csv(ci_root):
     columns, rows = read_csv(ci_root / H5_DATASET_DIR / "BraTS20 Training Metadata.csv")
-    assert columns == list(synthetic.METADATA_COLUMNS)
+    assert columns == list(METADATA_COLUMNS)
     assert len(rows) == N_CASES * CI_GRID[2]
     keys = [(int(row["volume"]), int(row["slice"])) for row in rows]
     assert keys != sorted(keys) and sorted(keys) == [(v, s) for v in range(1, N_CASES + 1) for s in range(CI_GRID[2])]
@@ -234,7 +237,7 @@ def test_dataset_bytes_are_reproducible_and_resumable(ci_root, tmp_path):
     shutil.rmtree(training / "BraTS20_Training_002")
     for path in list((again / H5_DATASET_DIR / H5_DATA_SUBDIR).glob("volume_2_slice_1*.h5")):
         path.unlink()
-    (again / synthetic.COMPLETE_MARKER).unlink()
+    (again / COMPLETE_MARKER).unlink()
     (again / H5_DATASET_DIR / "BraTS20 Training Metadata.csv").unlink()
     generate_dataset(again, N_CASES, N_VALIDATION, CI_GRID, SEED, workers=1, progress=False)
     assert digest(again) == expected
@@ -252,11 +255,11 @@ def test_other_parameters_need_overwrite(ci_root, tmp_path):
     with pytest.raises(DataError, match="other parameters"):
         generate_dataset(root, 1, 1, CI_GRID, SEED + 1, workers=1, progress=False)
     generate_dataset(root, 1, 1, CI_GRID, SEED + 1, workers=1, progress=False, overwrite=True)
-    assert json.loads((root / synthetic.COMPLETE_MARKER).read_text())["parameters"]["seed"] == SEED + 1
+    assert json.loads((root / COMPLETE_MARKER).read_text())["parameters"]["seed"] == SEED + 1
 
 
 def test_ensure_synthetic_dataset(tmp_path):
     profile = Profile(name="tiny", source="synthetic", n_cases=1, n_validation_cases=1, grid_shape=CI_GRID)
     root = ensure_synthetic_dataset(profile, root=tmp_path / "tiny")
-    assert (root / synthetic.COMPLETE_MARKER).is_file()
+    assert (root / COMPLETE_MARKER).is_file()
     assert ensure_synthetic_dataset(profile, root=tmp_path / "tiny") == root

@@ -27,18 +27,18 @@ class Passthrough(nn.Module):
 def test_region_probabilities_from_softmax_and_sigmoid():
     logits = torch.randn(2, 4, 5, 5)
     p = torch.softmax(logits, 1)
-    regions = thresholds.region_probabilities(logits)
+    regions = thresholds._region_probabilities(logits)
     assert torch.allclose(regions[:, 0], 1 - p[:, 0]) and torch.allclose(regions[:, 2], p[:, 3])
     assert torch.allclose(regions[:, 1], p[:, 1] + p[:, 3])
-    assert torch.allclose(thresholds.region_probabilities(logits[:, :3], "regions"), torch.sigmoid(logits[:, :3]))
+    assert torch.allclose(thresholds._region_probabilities(logits[:, :3], "regions"), torch.sigmoid(logits[:, :3]))
     with pytest.raises(ValueError):
-        thresholds.region_probabilities(logits, "labels")
+        thresholds._region_probabilities(logits, "labels")
 
 
 def test_threshold_counts():
     probabilities = torch.tensor([0.2, 0.6, 0.9, 0.4]).view(1, 1, 4).repeat(1, 3, 1)
     truth = torch.tensor([0, 1, 1, 1]).view(1, 1, 4).repeat(1, 3, 1)
-    counts = thresholds.threshold_counts(probabilities, truth, [0.3, 0.5])
+    counts = thresholds._threshold_counts(probabilities, truth, [0.3, 0.5])
     assert counts.shape == (3, 2, 3)
     assert counts[0].tolist() == [[3, 3, 3], [2, 2, 3]]
 
@@ -59,8 +59,8 @@ def test_search_finds_the_best_threshold_per_region():
     assert table.loc[0.5, "ET"] == 0.0 and table.loc[0.15, "ET"] == 1.0 and table.loc[0.1, "ET"] < 1.0
     best = thresholds.best_thresholds(table)
     assert best["ET"] == 0.15 and best["WT"] == 0.1
-    tuned = thresholds.pipeline_dice(Passthrough(), _region_loader(), best, output="regions", progress=False)
-    default = thresholds.pipeline_dice(Passthrough(), _region_loader(), None, output="regions", progress=False)
+    tuned = thresholds._pipeline_dice(Passthrough(), _region_loader(), best, output="regions", progress=False)
+    default = thresholds._pipeline_dice(Passthrough(), _region_loader(), None, output="regions", progress=False)
     assert tuned["ET"] == 1.0 and default["ET"] == 0.0
 
 
@@ -77,7 +77,7 @@ def test_pipeline_with_argmax_matches_fit_validation_dice():
     logits = torch.randn(6, 4, 8, 8, generator=generator)
     classes = torch.randint(0, 4, (6, 8, 8), generator=generator)
     loader = DataLoader(TensorDataset(logits, classes), batch_size=4)
-    scores = thresholds.pipeline_dice(Passthrough(), loader, progress=False)
+    scores = thresholds._pipeline_dice(Passthrough(), loader, progress=False)
     expected = train.evaluate(Passthrough(), loader, losses.DiceCELoss())
     assert [scores[r] for r in ("WT", "TC", "ET")] == pytest.approx(
         [expected["val_dice_WT"], expected["val_dice_TC"], expected["val_dice_ET"]])
@@ -89,9 +89,9 @@ def test_postprocessing_hook_runs_on_every_sample():
     logits = losses.one_hot(classes, 4) * 10
     logits[:, 2, 0, 7] = 20  # one stray edema pixel per slice: a false positive
     loader = DataLoader(TensorDataset(logits, classes), batch_size=2)
-    raw = thresholds.pipeline_dice(Passthrough(), loader, progress=False)
+    raw = thresholds._pipeline_dice(Passthrough(), loader, progress=False)
     cleanup = functools.partial(postprocess.postprocess_classes, min_component_size=2)
-    cleaned = thresholds.pipeline_dice(Passthrough(), loader, postprocess=cleanup, progress=False)
+    cleaned = thresholds._pipeline_dice(Passthrough(), loader, postprocess=cleanup, progress=False)
     assert raw["WT"] < 1.0 and cleaned["WT"] == 1.0
 
 
@@ -106,12 +106,12 @@ def test_collected_predictions_give_the_same_tables_as_running_the_model():
     table = thresholds.threshold_table(collected, chunk=2)
     expected = thresholds.search_thresholds(Passthrough(), loader, progress=False)
     assert np.allclose(table.to_numpy(), expected.to_numpy(), atol=0.02)  # float16 probabilities
-    assert thresholds.predictions_dice(collected) == pytest.approx(
-        thresholds.pipeline_dice(Passthrough(), loader, progress=False))
+    assert thresholds._predictions_dice(collected) == pytest.approx(
+        thresholds._pipeline_dice(Passthrough(), loader, progress=False))
     cleanup = functools.partial(postprocess.postprocess_classes, min_component_size=3)
     cut = {"WT": 0.4, "TC": 0.5, "ET": 0.3}
-    assert thresholds.predictions_dice(collected, cut, cleanup, chunk=4) == pytest.approx(
-        thresholds.pipeline_dice(Passthrough(), loader, cut, cleanup, progress=False), abs=0.02)
+    assert thresholds._predictions_dice(collected, cut, cleanup, chunk=4) == pytest.approx(
+        thresholds._pipeline_dice(Passthrough(), loader, cut, cleanup, progress=False), abs=0.02)
 
 
 def test_collect_predictions_needs_a_batch():
@@ -130,11 +130,11 @@ def test_per_case_dice_pools_each_patients_slices():
     assert list(table["case_id"]) == ["b", "a"]
     for case_id in ("a", "b"):
         samples = [i for i, c in enumerate(case_ids) if c == case_id]
-        expected = thresholds.predictions_dice(collected.subset(samples))
+        expected = thresholds._predictions_dice(collected.subset(samples))
         assert table.set_index("case_id").loc[case_id].tolist() == pytest.approx(list(expected.values()))
     cut = {"WT": 0.3, "TC": 0.6, "ET": 0.7}
     first = thresholds.per_case_dice(collected, case_ids, cut).iloc[0, 1:].tolist()
-    assert first == pytest.approx(list(thresholds.predictions_dice(collected.subset([0, 1, 3]), cut).values()))
+    assert first == pytest.approx(list(thresholds._predictions_dice(collected.subset([0, 1, 3]), cut).values()))
     with pytest.raises(ValueError, match="5 case ids for 6"):
         thresholds.per_case_dice(collected, case_ids[:5])
 

@@ -6,9 +6,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from braintools import metrics
+from braintools import paths
 from braintools.data import labels
 from braintools.errors import DataError
+from braintools.evaluation import dice, overlap
 from braintools.models import checkpoints, smp2d
 from braintools.models.unet3d import UNet3D
 from braintools.training import freezing, losses, train
@@ -53,7 +54,7 @@ def test_history_rows_and_checkpoints(tmp_path):
     assert history[0]["lrs"] == {"group 0": 0.01} and history[0]["phase"] is None
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert all(0.0 <= row[f"val_dice_{r}"] <= 1.0 for row in history for r in ("WT", "TC", "ET"))
-    last, best = train.checkpoint_paths(tmp_path, "tiny")
+    last, best = paths.checkpoint_file(tmp_path, "tiny", "last"), paths.checkpoint_file(tmp_path, "tiny", "best")
     saved = torch.load(last, weights_only=True)
     assert saved["epoch"] == 3 and saved["history"] == history
     assert set(saved) >= {"model", "optimizer", "epoch", "history", "scheduler", "scaler", "early_stopping"}
@@ -112,7 +113,7 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     first, optimizer = _setup()
     train.fit(first, train_loader, val_loader, losses.DiceCELoss(), optimizer, 2, checkpoint_dir=tmp_path,
               progress=False)
-    last, _ = train.checkpoint_paths(tmp_path)
+    last = paths.checkpoint_file(tmp_path, "model", "last")
     saved_weights = torch.load(last, weights_only=True)["model"]
 
     resumed, optimizer = _setup(seed=99)  # different initial weights: all must come from the checkpoint
@@ -206,7 +207,7 @@ def test_argument_errors(tmp_path):
     with pytest.raises(DataError, match="checkpoint not found"):
         checkpoints.load_checkpoint(tmp_path / "none.pt", model)
     with pytest.raises(TypeError, match="a batch must be"):
-        train.unpack_batch(torch.zeros(2), torch.device("cpu"))
+        train._unpack_batch(torch.zeros(2), torch.device("cpu"))
 
 
 def test_non_finite_loss_stops_with_a_clear_error():
@@ -217,22 +218,22 @@ def test_non_finite_loss_stops_with_a_clear_error():
                   progress=False)
 
 
-def test_region_dice_counts_match_numpy_dice():
+def test_batch_counts_match_numpy_dice():
     generator = torch.Generator().manual_seed(3)
     logits = torch.randn(2, 4, 9, 7, generator=generator)
     classes = torch.randint(0, 4, (2, 9, 7), generator=generator)
-    counts = train.region_dice_counts(logits, classes)
+    counts = overlap.batch_counts(logits, classes)
     predicted = labels.regions_from_classes(logits.argmax(1), axis=1).numpy()
     truth = labels.regions_from_classes(classes, axis=1).numpy()
-    expected = [metrics.dice(predicted[:, r], truth[:, r]) for r in range(3)]
-    assert train.dice_from_counts(counts) == pytest.approx(expected)
+    expected = [dice.dice(predicted[:, r], truth[:, r]) for r in range(3)]
+    assert dice.dice_from_counts(counts).tolist() == pytest.approx(expected)
     one_hot = losses.one_hot(classes, 4)
-    assert torch.equal(train.region_dice_counts(logits, one_hot), counts)
+    assert torch.equal(overlap.batch_counts(logits, one_hot), counts)
     region_logits = torch.where(labels.regions_from_classes(classes, axis=1).float() > 0, 5.0, -5.0)
-    assert train.dice_from_counts(train.region_dice_counts(region_logits, classes, "regions")) == [1.0, 1.0, 1.0]
-    assert train.dice_from_counts(torch.zeros(1, 3)) == [1.0]  # both empty: BraTS convention
+    assert dice.dice_from_counts(overlap.batch_counts(region_logits, classes, "regions")).tolist() == [1.0, 1.0, 1.0]
+    assert dice.dice_from_counts(torch.zeros(1, 3)).tolist() == [1.0]  # both empty: the BraTS rule
     with pytest.raises(ValueError, match="output"):
-        train.predicted_regions(logits, "labels")
+        overlap.predicted_regions(logits, "labels")
 
 
 def test_freezer_phases_appear_in_the_history():

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from braintools import cache
+from braintools.cache import build
+from braintools.cache.sources import nifti_sources
 from braintools.data import io, labels, preprocess
-from braintools.datasets.volumes import Volume, VolumeSource, check_volume, volume_from_case
+from braintools.datasets.volumes import Volume, VolumeSource, _volume_from_case, check_volume
 from braintools.errors import DataError
 from tests import helpers
 from tests.test_datasets2d import _source, _volume
@@ -46,7 +47,7 @@ def test_nifti_and_h5_sources_read_the_same_volume(tmp_path):
 
 def test_cache_source_reads_normalised_memmaps(tmp_path):
     helpers.write_case(tmp_path / "nifti" / "case_a", "case_a")
-    cache.precache(cache.nifti_sources(tmp_path / "nifti"), tmp_path / "cache", workers=1, progress=False)
+    build.precache(nifti_sources(tmp_path / "nifti"), tmp_path / "cache", workers=1, progress=False)
     source = VolumeSource.from_cache(tmp_path / "cache")
     volume = source[0]
     assert source.case_ids == ("case_a",) and volume.normalised
@@ -70,14 +71,14 @@ def test_volume_from_case_maps_brats_labels_to_classes():
     image, _ = _volume(0)
     seg = np.zeros(image.shape[1:], np.uint8)
     seg[1, 1, 1], seg[2, 2, 2] = 4, 2
-    made = volume_from_case(io.Case("c", image, seg, np.eye(4)))
+    made = _volume_from_case(io.Case("c", image, seg, np.eye(4)))
     assert made.case_id == "c" and made.classes[1, 1, 1] == 3 and made.classes[2, 2, 2] == 2 and not made.normalised
     with pytest.raises(DataError, match="needs a segmentation"):
-        volume_from_case(io.Case("c", image, None, np.eye(4)))
+        _volume_from_case(io.Case("c", image, None, np.eye(4)))
 
 
 def test_a_cached_case_without_labels_cannot_be_a_training_volume(tmp_path):
     helpers.write_case(tmp_path / "nifti" / "case_a", "case_a", seg_name=None)
-    cache.precache(cache.nifti_sources(tmp_path / "nifti"), tmp_path / "cache", workers=1, progress=False)
+    build.precache(nifti_sources(tmp_path / "nifti"), tmp_path / "cache", workers=1, progress=False)
     with pytest.raises(DataError, match="case_a has no labels"):
         VolumeSource.from_cache(tmp_path / "cache")[0]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from braintools import viz
 from braintools.data import io
 from braintools.viz import orientation
+from braintools.viz.slices import render_slice, tumour_centre, window_uint8
 from braintools.viz.widgets import SliceViewer
 
 SHAPE = (20, 24, 16)
@@ -35,7 +35,7 @@ def viewer() -> SliceViewer:
 
 
 def test_starts_on_the_tumour_centre_with_a_png(viewer):
-    assert viewer.voxel == list(viz.tumour_centre(make_case().seg))
+    assert viewer.voxel == list(tumour_centre(make_case().seg))
     assert (viewer.modality, viewer.plane, viewer.overlay) == ("flair", "axial", "ground truth")
     assert viewer.image_bytes.startswith(b"\x89PNG")
     assert viewer.current_rgb().shape == (24, 20, 3)  # axial: rows A->P (Y), columns R->L (X)
@@ -77,7 +77,7 @@ def test_widgets_drive_the_viewer(viewer):
     viewer.alpha_control.value = 1.0
     assert (viewer.modality, viewer.plane, viewer.index, viewer.overlay, viewer.alpha) == (
         "t2", "coronal", 7, "prediction", 1.0)
-    expected = viz.render_slice(viz.window_uint8(make_case().channel("t2")), AFFINE, "coronal", 7,
+    expected = render_slice(window_uint8(make_case().channel("t2")), AFFINE, "coronal", 7,
                                 viewer._labels["prediction"], 1.0)
     np.testing.assert_array_equal(viewer.current_rgb(), expected)
 
@@ -110,11 +110,9 @@ def test_bad_requests_are_refused_clearly(viewer):
         no_prediction.set(overlay="prediction")
 
 
-def test_works_with_an_images_dict_case_and_without_seg():
+def test_works_with_a_synthetic_int16_case_without_seg():
     case = make_case()
-    synthetic_like = type("Synthetic", (), {})()
-    synthetic_like.images = {m: case.channel(m).astype(np.int16) for m in io.MODALITIES}
-    synthetic_like.seg, synthetic_like.affine = None, AFFINE
+    synthetic_like = io.Case("synthetic", case.image.astype(np.int16), None, AFFINE)
     viewer = SliceViewer(synthetic_like, modality="t1ce", plane="coronal")
     assert viewer.overlay == "none" and viewer.voxel == [10, 12, 8]
     assert viewer.modality_control.options == io.MODALITIES

@@ -42,8 +42,7 @@ def median_ms(function: Callable[[], object], repeats: int = 5) -> float:
 
 
 def cpu_seconds() -> float:
-    """CPU time (user + system) used so far by this process and its finished child processes (pool workers).
-    Introduced in notebook 03."""
+    """CPU time (user + system) used so far by this process and its finished child processes (pool workers)."""
     try:
         import resource  # Unix only
     except ImportError:
@@ -73,7 +72,7 @@ def warm_files(paths: Iterable[str | os.PathLike]) -> None:
 
 def random_patch_starts(shape: Sequence[int], size: Sequence[int], count: int, seed: int = 0
                         ) -> list[tuple[int, ...]]:
-    """Return ``count`` random first voxels of patches of ``size`` that fit inside ``shape`` (notebook 03)."""
+    """Return ``count`` random first voxels of patches of ``size`` that fit inside ``shape``."""
     rng = np.random.default_rng(seed)
     return [tuple(int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size)) for _ in range(count)]
 

@@ -32,7 +32,8 @@ finished patient; a patient is in the cache only once its manifest entry exists,
 resumes with the patients that were not finished. Two ``precache`` runs on one folder take turns (a lock file,
 ``.precache.lock``, on Unix): the second says it waits, waits (up to ``BRAINTOOLS_LOCK_TIMEOUT`` seconds), then
 skips what the first converted. A killed run never keeps the lock, and its pool workers die with it
-(``braintools.processes``). A complete cache is only read (no lock, no write): it can live on read-only media."""
+(``braintools._private.processes``). A complete cache is only read (no lock, no write): it can live on read-only
+media."""
 
 from __future__ import annotations
 
@@ -48,11 +49,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from braintools.atomic import remove_temporaries
+from braintools._private.atomic import remove_temporaries
+from braintools._private.processes import file_lock, worker_pool
 from braintools.cache.sources import CacheSource, source_fingerprint
 from braintools.cache.store import _is_up_to_date, cache_file_names, convert_case, read_manifest, write_manifest
 from braintools.errors import DataError, DiskFullError
-from braintools.processes import file_lock, worker_pool
 
 LOCK_NAME = ".precache.lock"  # held while precache writes the folder
 _NOT_WRITABLE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only folder or file system
@@ -108,8 +109,7 @@ def _run_per_case(
 
 @dataclass
 class PrecacheReport:
-    """What ``precache`` did: patients converted now, already cached (skipped), and failed (id -> error).
-    Introduced in notebook 03."""
+    """What ``precache`` did: patients converted now, already cached (skipped), and failed (id -> error)."""
 
     cache_dir: Path
     workers: int
@@ -127,7 +127,7 @@ class PrecacheReport:
 
 
 class PrecacheError(DataError):
-    """Some patients could not be cached; ``.report`` says which and why (the others are cached) (notebook 03)."""
+    """Some patients could not be cached; ``.report`` says which and why (the others are cached)."""
 
     def __init__(self, report: PrecacheReport | dict[str, str], message: str) -> None:
         super().__init__(message)

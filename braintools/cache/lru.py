@@ -19,7 +19,7 @@ import numpy as np
 
 
 def value_nbytes(value: Any) -> int:
-    """Return the bytes held by an array, or by the arrays of a tuple/list (``None`` counts 0) (notebook 03).
+    """Return the bytes held by an array, or by the arrays of a tuple/list (``None`` counts 0).
 
     Example:
         >>> value_nbytes((np.zeros(10, np.float32), None))

@@ -15,7 +15,7 @@ from braintools.errors import DataError
 
 @dataclass(frozen=True)
 class CacheSource:
-    """Where one patient comes from: its HDF5 slice files (``kind="h5"``) or its NIfTI case (``"nifti"``) (notebook 03).
+    """Where one patient comes from: its HDF5 slice files (``kind="h5"``) or its NIfTI case (``"nifti"``).
 
     Attributes:
         case_id: the patient's name in the cache (``volume_<v>`` for HDF5, the case id for NIfTI).
@@ -53,7 +53,7 @@ def h5_sources(folder: str | os.PathLike, channel_order: tuple[str, ...] = io.H5
 
 
 def nifti_sources(root: str | os.PathLike, require_seg: bool = False) -> list[CacheSource]:
-    """List the patients of a NIfTI tree (any BraTS naming, see ``io.find_cases``), one per case (notebook 03)."""
+    """List the patients of a NIfTI tree (any BraTS naming, see ``io.find_cases``), one per case."""
     sources = []
     for case in io.find_cases(root, require_seg=require_seg, warn_missing=False):
         files = tuple(case.images[modality] for modality in io.MODALITIES if modality in case.images)
@@ -78,8 +78,7 @@ def _check_h5_slices(source: CacheSource) -> None:
 
 
 def load_source(source: CacheSource) -> io.Case:
-    """Load one patient from its source files into an ``io.Case`` (float32 image, BraTS labels or None).
-    Introduced in notebook 03."""
+    """Load one patient from its source files into an ``io.Case`` (float32 image, BraTS labels or None)."""
     if source.kind == "h5":
         _check_h5_slices(source)
         return io.load_h5_volume(list(source.files), channel_order=source.channel_order, case_id=source.case_id)
@@ -89,7 +88,7 @@ def load_source(source: CacheSource) -> io.Case:
 
 
 def source_fingerprint(source: CacheSource) -> dict[str, Any]:
-    """Describe the source files by name, size and modification time, to notice when they change (notebook 03).
+    """Describe the source files by name, size and modification time, to notice when they change.
 
     Raises ``DataError`` naming a source file that does not exist.
     """

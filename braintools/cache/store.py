@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from braintools.atomic import atomic_path
+from braintools._private.atomic import atomic_path
 from braintools.cache.lru import LRUVolumeCache
 from braintools.cache.sources import CacheSource, load_source, source_fingerprint
 from braintools.data import io
@@ -75,13 +75,13 @@ class _WriteOnly:
         self.write = handle.write
 
 
-def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+def _save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Save ``array`` as a ``.npy`` file atomically (temporary file, flush to disk, rename) (notebook 03)."""
     _atomic_write(Path(path), lambda handle: np.save(_WriteOnly(handle), array, allow_pickle=False))
 
 
 def file_sha256(path: str | os.PathLike, chunk_bytes: int = 8 * 2**20) -> str:
-    """Return the SHA-256 hex digest of a file, read in chunks (notebook 03)."""
+    """Return the SHA-256 hex digest of a file, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_bytes), b""):
@@ -104,7 +104,6 @@ def cached_arrays(case: io.Case) -> tuple[np.ndarray, np.ndarray | None]:
 
 def content_box(image: np.ndarray, labels: np.ndarray | None) -> tuple[slice, ...]:
     """The smallest (X, Y, Z) box holding every brain voxel (any channel non-zero) and every labelled voxel.
-    Introduced in notebook 03.
 
     Outside it a cached image (0 outside the brain) and its labels are all zero: cropping to it loses nothing.
 
@@ -134,20 +133,20 @@ def convert_case(source: CacheSource, cache_dir: str | os.PathLike, crop: bool =
     box = content_box(image, labels) if crop else tuple(slice(0, size) for size in grid)
     image = np.ascontiguousarray(image[(slice(None), *box)])
     labels = None if labels is None else np.ascontiguousarray(labels[box])
-    save_npy(cache_dir / image_name, image)
+    _save_npy(cache_dir / image_name, image)
     entry = {"format": CACHE_FORMAT, "modalities": list(case.modalities), "source": fingerprint,
              "image": _array_entry(cache_dir / image_name, image), "labels": None, "cropped": bool(crop),
              "grid": list(grid), "box": [[part.start, part.stop] for part in box]}
     if source.kind == "h5":
         entry["channel_order"] = list(source.channel_order)  # the modality of each stored HDF5 channel
     if labels is not None:
-        save_npy(cache_dir / labels_name, labels)
+        _save_npy(cache_dir / labels_name, labels)
         entry["labels"] = _array_entry(cache_dir / labels_name, labels)
     return entry
 
 
 def manifest_path(cache_dir: str | os.PathLike) -> Path:
-    """Return the path of a cache folder's manifest (``manifest.json``) (notebook 03)."""
+    """Return the path of a cache folder's manifest (``manifest.json``)."""
     return Path(cache_dir) / MANIFEST_NAME
 
 
@@ -217,7 +216,7 @@ def _is_up_to_date(entry: dict[str, Any] | None, fingerprint: dict[str, Any], ca
 
 
 def manifest_entry(cache_dir: str | os.PathLike, case_id: str) -> dict[str, Any]:
-    """The manifest entry of one cached patient; ``DataError`` when it is not (completely) cached (notebook 03)."""
+    """The manifest entry of one cached patient; ``DataError`` when it is not (completely) cached."""
     entry = read_manifest(cache_dir)["cases"].get(case_id)
     if entry is None:
         raise DataError(f"{manifest_path(cache_dir)}: case {case_id} is not cached (never converted, or its "
@@ -243,7 +242,6 @@ def _entry_box(entry: dict[str, Any], cache_dir: str | os.PathLike, case_id: str
 
 def cached_box(cache_dir: str | os.PathLike, case_id: str) -> tuple[slice, ...]:
     """Where a cached patient's arrays lie in its scan: the brain box of a cropped cache, else the whole grid.
-    Introduced in notebook 03.
 
     Stored voxel ``(x, y, z)`` is voxel ``(x + box[0].start, y + box[1].start, z + box[2].start)`` of the scan.
 

@@ -27,7 +27,7 @@ from braintools.errors import DataError
 
 
 def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
-    """Check one cached patient against its source; raise ``DataError`` describing the first problem (notebook 03).
+    """Check one cached patient against its source; raise ``DataError`` describing the first problem.
 
     Checks: manifest entry, unchanged source, file checksums, shapes and dtypes, labels exactly equal,
     image within float16 rounding of the z-scored source (a cropped patient is put back in its grid first, so

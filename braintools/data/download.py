@@ -27,6 +27,8 @@ import pandas as pd
 from braintools.data import io
 from braintools.errors import DataError
 from braintools.profiles import Profile
+from braintools.synthetic.dataset import ensure_synthetic_dataset
+from braintools.synthetic.layout import H5_DATASET_DIR, NIFTI_DATASET_DIR
 
 NIFTI_HANDLE, NIFTI_VERSION = "awsaf49/brats20-dataset-training-validation", 1
 H5_HANDLE, H5_VERSION = "awsaf49/brats2020-training-data", 3
@@ -38,7 +40,7 @@ _BRATS20_TRAINING_ID = re.compile(r"^BraTS20_Training_(?P<number>\d+)$", re.IGNO
 
 @dataclass
 class DataPaths:
-    """Where the data of the course lives, whatever its origin (notebook 01)."""
+    """Where the data of the course lives, whatever its origin."""
 
     source: str  # "kaggle" or "synthetic"
     nifti_train: Path  # folder of training case folders (MICCAI_BraTS2020_TrainingData)
@@ -66,15 +68,13 @@ class DataPaths:
 
 
 def kaggle_input_root() -> Path:
-    """Return the folder of mounted Kaggle datasets: ``BRAINTOOLS_KAGGLE_INPUT`` if set, else ``/kaggle/input``.
-    Introduced in notebook 01."""
+    """Return the folder of mounted Kaggle datasets: ``BRAINTOOLS_KAGGLE_INPUT`` if set, else ``/kaggle/input``."""
     configured = os.environ.get(KAGGLE_INPUT_ENV)
     return Path(configured).expanduser() if configured else KAGGLE_INPUT
 
 
 def kaggle_input_dir(handle: str, base: Path | None = None) -> Path | None:
-    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``kaggle_input_root()``), or None.
-    Introduced in notebook 01."""
+    """Return the folder where Kaggle mounted dataset ``owner/name`` (under ``kaggle_input_root()``), or None."""
     base = kaggle_input_root() if base is None else Path(base)
     name = handle.split("/")[1]
     for candidate in (base / name, base / "datasets" / handle):
@@ -118,7 +118,7 @@ def _find_dir(root: Path, wanted: str, max_depth: int = 5) -> Path | None:
 
 
 def locate_nifti_dirs(root: str | os.PathLike) -> tuple[Path, Path | None]:
-    """Find the training and validation case folders inside a download of the NIfTI dataset (notebook 01)."""
+    """Find the training and validation case folders inside a download of the NIfTI dataset."""
     root = Path(root)
     train = _find_dir(root, "MICCAI_BraTS2020_TrainingData")
     if train is None:
@@ -131,7 +131,7 @@ def locate_nifti_dirs(root: str | os.PathLike) -> tuple[Path, Path | None]:
 
 
 def locate_h5_dir(root: str | os.PathLike) -> tuple[Path, Path | None]:
-    """Find the HDF5 slice folder (``content/data``) and the root metadata CSV inside a download (notebook 01)."""
+    """Find the HDF5 slice folder (``content/data``) and the root metadata CSV inside a download."""
     root = Path(root)
     for folder, names in io.walk_files(root):
         if any(name.startswith("volume_") and name.endswith(".h5") for name in names):
@@ -142,7 +142,6 @@ def locate_h5_dir(root: str | os.PathLike) -> tuple[Path, Path | None]:
 
 def h5_volume_case(volume: int, cases: Sequence[io.CaseFiles]) -> io.CaseFiles | None:
     """Return the NIfTI case of HDF5 volume ``volume``: ``BraTS20_Training_<volume>`` if it is among ``cases``.
-    Introduced in notebook 01.
 
     The HDF5 files and their CSVs name a patient by its volume number only, which is very likely its BraTS20
     training id (FORMATS.md): ``pair_h5_volume`` checks that on the data. None when there is no such case.
@@ -191,7 +190,7 @@ def apply_in_plane(array: np.ndarray, name: str) -> np.ndarray:
 
 @dataclass
 class H5Pairing:
-    """How an HDF5 volume relates to a NIfTI case (``pair_h5_volume``) (notebook 01)."""
+    """How an HDF5 volume relates to a NIfTI case (``pair_h5_volume``)."""
 
     volume: int
     case_id: str | None  # the NIfTI case BraTS20_Training_<volume>; None when there is none
@@ -244,17 +243,16 @@ def pair_h5_volume(h5_case: io.Case, cases: Sequence[io.CaseFiles], volume: int 
     return pairing
 
 
-def synthetic_data(profile: Profile) -> DataPaths:
+def _synthetic_data(profile: Profile) -> DataPaths:
     """Generate (or reuse) the synthetic dataset of a profile and return its paths (notebook 01)."""
-    from braintools.data import synthetic  # imported here: the generator pulls in torch and nilearn
 
-    root = synthetic.ensure_synthetic_dataset(profile)
-    train, validation = locate_nifti_dirs(root / synthetic.NIFTI_DATASET_DIR)
-    h5_dir, metadata = locate_h5_dir(root / synthetic.H5_DATASET_DIR)
+    root = ensure_synthetic_dataset(profile)
+    train, validation = locate_nifti_dirs(root / NIFTI_DATASET_DIR)
+    h5_dir, metadata = locate_h5_dir(root / H5_DATASET_DIR)
     return DataPaths("synthetic", train, validation, h5_dir, metadata)
 
 
-def kaggle_data() -> DataPaths:
+def _kaggle_data() -> DataPaths:
     """Find (Kaggle mount) or download (kagglehub) both Kaggle BraTS 2020 datasets and return their paths (notebook 01).
 
     Raises ``DataError`` (one line: where it looked, and why the download failed) when they cannot be had.
@@ -273,8 +271,8 @@ def get_dataset(profile: Profile) -> DataPaths:
     only the synthetic profiles (``ci``, ``course``) generate the synthetic dataset.
     """
     if profile.source == "kaggle":
-        return kaggle_data()
-    return synthetic_data(profile)
+        return _kaggle_data()
+    return _synthetic_data(profile)
 
 
 def layout_tree(root: str | os.PathLike, depth: int = 3, max_entries: int = 4) -> str:

@@ -25,7 +25,7 @@ import h5py
 import nibabel as nib
 import numpy as np
 
-from braintools.atomic import atomic_path
+from braintools._private.atomic import atomic_path
 from braintools.data.labels import BRATS2020, LabelConvention, from_contiguous, h5_mask_to_labels, validate_labels
 from braintools.errors import DataError
 
@@ -39,7 +39,7 @@ _NIFTI2_SIZEOF_HDR = (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c")  # 540, little o
 
 @dataclass
 class CaseFiles:
-    """The files of one case: one path per modality found, and the segmentation if any (notebook 01)."""
+    """The files of one case: one path per modality found, and the segmentation if any."""
 
     case_id: str
     folder: Path
@@ -54,16 +54,24 @@ class CaseFiles:
 
 @dataclass
 class Case:
-    """One loaded case: image (C, X, Y, Z) float32, seg (X, Y, Z) uint8 BraTS labels or None, affine (notebook 02)."""
+    """One case in memory, real or synthetic: image (C, X, Y, Z), seg (X, Y, Z) BraTS labels or None, affine.
+    Introduced in notebook 02.
+
+    ``load_case`` gives float32 images and uint8 labels; the synthetic generator (``synthetic.generator.make_case``)
+    gives the int16 values it writes to disk. ``grade`` is ``"HGG"``/``"LGG"`` when known, else ``""``.
+    """
 
     case_id: str
     image: np.ndarray
     seg: np.ndarray | None
     affine: np.ndarray
     modalities: tuple[str, ...] = MODALITIES
+    grade: str = ""
 
     def channel(self, modality: str) -> np.ndarray:
         """Return the volume of one modality, e.g. ``case.channel("flair")``."""
+        if modality not in self.modalities:
+            raise ValueError(f"case {self.case_id} has no modality {modality!r}; it has {self.modalities}")
         return self.image[self.modalities.index(modality)]
 
 
@@ -115,7 +123,6 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
 
 def walk_files(root: str | os.PathLike) -> Iterator[tuple[Path, list[str]]]:
     """Yield (folder, file names) for every folder under ``root``, entering symlinked folders, each folder once.
-    Introduced in notebook 01.
 
     Folders arranged with symbolic links (common in Colab and Kaggle working folders) are searched; a folder
     reached twice (two links to it, or a link to one of its parents) is searched only the first time.
@@ -259,8 +266,7 @@ def load_case(
 def brats_affine(
     shape: tuple[int, int, int] = (240, 240, 155), spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
 ) -> np.ndarray:
-    """Return the BraTS LPS affine for a grid: ``[[-sx,0,0,0],[0,-sy,0,sy*(ny-1)],[0,0,sz,0],[0,0,0,1]]``.
-    Introduced in notebook 01."""
+    """Return the BraTS LPS affine for a grid: ``[[-sx,0,0,0],[0,-sy,0,sy*(ny-1)],[0,0,sz,0],[0,0,0,1]]``."""
     sx, sy, sz = spacing
     return np.array([[-sx, 0, 0, 0], [0, -sy, 0, sy * (shape[1] - 1)], [0, 0, sz, 0], [0, 0, 0, 1]], dtype=np.float64)
 

@@ -29,7 +29,7 @@ REGION_CLASSES = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
 
 @dataclass(frozen=True)
 class LabelConvention:
-    """Label values of one BraTS release for the three tumour sub-regions (notebook 02)."""
+    """Label values of one BraTS release for the three tumour sub-regions."""
 
     name: str
     ncr: int
@@ -81,8 +81,7 @@ def from_contiguous(classes: np.ndarray, convention: LabelConvention = BRATS2020
 
 
 def h5_mask_to_labels(mask: np.ndarray, convention: LabelConvention = BRATS2020, source: str = "mask") -> np.ndarray:
-    """Turn a Kaggle HDF5 ``mask`` (..., 3) of disjoint [NCR, ED, ET] channels into BraTS labels (uint8).
-    Introduced in notebook 02."""
+    """Turn a Kaggle HDF5 ``mask`` (..., 3) of disjoint [NCR, ED, ET] channels into BraTS labels (uint8)."""
     if mask.ndim < 1 or mask.shape[-1] != 3:
         raise DataError(f"{source}: mask must have 3 channels last [NCR, ED, ET], got shape {mask.shape}")
     binary = mask > 0
@@ -95,7 +94,7 @@ def h5_mask_to_labels(mask: np.ndarray, convention: LabelConvention = BRATS2020,
 
 
 def labels_to_h5_mask(seg: np.ndarray, convention: LabelConvention = BRATS2020) -> np.ndarray:
-    """Turn BraTS labels into the Kaggle HDF5 ``mask`` layout: (..., 3) uint8 of [NCR, ED, ET] (notebook 02)."""
+    """Turn BraTS labels into the Kaggle HDF5 ``mask`` layout: (..., 3) uint8 of [NCR, ED, ET]."""
     validate_labels(seg, convention)
     values = (convention.ncr, convention.ed, convention.et)
     return np.stack([(seg == value) for value in values], axis=-1).astype(np.uint8)
@@ -107,7 +106,7 @@ def regions_from_labels(seg: np.ndarray, convention: LabelConvention = BRATS2020
 
 
 def regions_from_classes(classes: np.ndarray | torch.Tensor, axis: int = 0) -> np.ndarray | torch.Tensor:
-    """Boolean masks of the regions [WT, TC, ET] of contiguous classes 0..3, stacked along ``axis`` (notebook 02).
+    """Boolean masks of the regions [WT, TC, ET] of contiguous classes 0..3, stacked along ``axis``.
 
     Works on NumPy arrays and on torch tensors (e.g. ``axis=1`` for a batch (N, ...) -> (N, 3, ...)).
 
@@ -128,9 +127,8 @@ def regions_from_classes(classes: np.ndarray | torch.Tensor, axis: int = 0) -> n
 
 def classes_from_regions(regions: np.ndarray) -> np.ndarray:
     """Turn region masks (3, ...) [WT, TC, ET] into classes (...) uint8: ET -> 3, else TC -> 1, else WT -> 2.
-    Introduced in notebook 02.
 
-    The inverse of ``regions_from_classes`` for nested regions (notebook 04).
+    The inverse of ``regions_from_classes`` for nested regions.
 
     Example:
         >>> classes_from_regions(np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], bool)).tolist()

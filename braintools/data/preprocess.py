@@ -11,7 +11,7 @@ import numpy as np
 
 
 def brain_mask(image: np.ndarray) -> np.ndarray:
-    """Return the brain mask of a skull-stripped case: voxels where any channel is non-zero (notebook 03).
+    """Return the brain mask of a skull-stripped case: voxels where any channel is non-zero.
 
     Args:
         image: (C, ...) intensities, zero outside the brain as in BraTS.
@@ -19,26 +19,49 @@ def brain_mask(image: np.ndarray) -> np.ndarray:
     return np.any(np.asarray(image) != 0, axis=0)
 
 
-def zscore_brain(image: np.ndarray, mask: np.ndarray | None = None, eps: float = 1e-8) -> np.ndarray:
-    """Normalise each channel to mean 0, std 1 inside the brain; voxels outside the brain become 0 (float32).
-    Introduced in notebook 03.
+def brain_statistics(image: np.ndarray, mask: np.ndarray | None = None, eps: float = 1e-8
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (+ ``eps``) of the brain voxels, float32: what the z-score divides by.
 
-    Example:
-        >>> normalised = zscore_brain(case.image)  # doctest: +SKIP
+    An image without brain gives mean 0 and std 1 (nothing to normalise).
     """
     image = np.asarray(image, dtype=np.float32)
     mask = brain_mask(image) if mask is None else np.asarray(mask, dtype=bool)
-    normalised = np.zeros_like(image)
     if not mask.any():
-        return normalised
-    for channel in range(image.shape[0]):
-        values = image[channel][mask]
-        normalised[channel][mask] = (values - values.mean()) / (values.std() + eps)
-    return normalised
+        return np.zeros(len(image), np.float32), np.ones(len(image), np.float32)
+    values = [channel[mask] for channel in image]
+    return (np.array([v.mean() for v in values], dtype=np.float32),
+            np.array([v.std() + eps for v in values], dtype=np.float32))
+
+
+def apply_zscore(image: np.ndarray, mean: np.ndarray, std: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Normalise a float32 image (or a patch of it) in place with given brain statistics; 0 outside the brain.
+
+    3D training z-scores raw patches one at a time with statistics measured once on the whole volume
+    (``brain_statistics``): the result equals the same window of ``zscore_brain`` of the whole volume.
+    """
+    outside = ~(brain_mask(image) if mask is None else np.asarray(mask, dtype=bool))
+    for channel, m, s in zip(image, mean, std):
+        channel -= m
+        channel /= s
+        channel[outside] = 0
+    return image
+
+
+def zscore_brain(image: np.ndarray, mask: np.ndarray | None = None, eps: float = 1e-8) -> np.ndarray:
+    """Normalise each channel to mean 0, std 1 inside the brain; voxels outside the brain become 0 (float32).
+
+    Example:
+        >>> zscore_brain(np.array([[0.0, 1.0, 3.0]])).tolist()
+        [[0.0, -1.0, 1.0]]
+    """
+    image = np.array(image, dtype=np.float32)  # a copy: normalised in place below
+    mask = brain_mask(image) if mask is None else np.asarray(mask, dtype=bool)
+    return apply_zscore(image, *brain_statistics(image, mask, eps), mask=mask)
 
 
 def normalise_image(image: np.ndarray) -> np.ndarray:
-    """The course's one input normalisation: ``zscore_brain`` rounded to float16, returned as float32 (notebook 03).
+    """The course's one input normalisation: ``zscore_brain`` rounded to float16, returned as float32 (notebook 07).
 
     The npy cache stores float16 (half the bytes); rounding here too makes a case loaded from its NIfTI files give
     bit-identical network inputs to the same case read from the cache, so every notebook scores it the same.
@@ -52,7 +75,6 @@ def normalise_image(image: np.ndarray) -> np.ndarray:
 
 def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
     """Slices of the smallest box holding every True voxel of ``mask``, grown by ``margin`` (within the array).
-    Introduced in notebook 03.
 
     An empty mask gives the whole array.
 
@@ -73,7 +95,6 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
 
 def uncrop(array: np.ndarray, box: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
     """Put a crop back in its grid: zeros of ``shape`` (the last axes; leading axes kept) with ``array`` at ``box``.
-    Introduced in notebook 03.
 
     Undoes ``array = full[..., box]`` when everything outside the box was zero (notebook 03's cropped cache).
 

@@ -10,7 +10,7 @@ The Kaggle HDF5 files do not say which image channel is which modality. ``infer_
 all 24 assignments against these signatures and keeps the best one; ``check_channel_order`` warns when
 it disagrees with the order you assumed; ``infer_h5_channel_order`` takes a majority vote over a few HDF5
 volumes (what ``precache --source h5 --channel-order infer`` and notebooks 01 and 03 use), and
-``contradicting_order`` tells whether a volume's signatures clearly refute an order (``cache.verify_case``).
+``contradicting_order`` tells whether a volume's signatures clearly refute an order (``verify.verify_case``).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def intensity_signatures(
 
 @dataclass
 class ChannelOrderGuess:
-    """Result of ``infer_channel_order``: the best assignment and how clearly it wins (notebook 01)."""
+    """Result of ``infer_channel_order``: the best assignment and how clearly it wins."""
 
     order: tuple[str, ...]  # best modality assignment, one name per channel
     passed: int  # signatures that hold for it
@@ -140,7 +140,7 @@ def _guess(scored: list[_Score]) -> ChannelOrderGuess:
 
 
 def infer_channel_order(image: np.ndarray, seg: np.ndarray) -> ChannelOrderGuess:
-    """Infer which channel is T1, T1ce, T2 and FLAIR from the intensity signatures of a labelled volume (notebook 01).
+    """Infer which channel is T1, T1ce, T2 and FLAIR from the intensity signatures of a labelled volume.
 
     Every one of the 24 assignments is scored by the signatures that hold, ties broken by the summed
     log-ratio margins (how clearly they hold).
@@ -150,7 +150,6 @@ def infer_channel_order(image: np.ndarray, seg: np.ndarray) -> ChannelOrderGuess
 
 def contradicting_order(image: np.ndarray, seg: np.ndarray, order: Sequence[str]) -> ChannelOrderGuess | None:
     """Return the channel order the signatures clearly prefer to ``order``, or None if they agree or cannot tell.
-    Introduced in notebook 01.
 
     Clearly: every signature can be measured (the volume has NCR, edema and enhancing tumour), each holds for
     the preferred order by at least ``CLEAR_MARGIN``, and ``order`` (modality of each channel of ``image``) fails
@@ -180,7 +179,7 @@ def check_channel_order(
 
 @dataclass
 class ChannelOrderVote:
-    """Result of ``infer_h5_channel_order``: the order most volumes point to, and each volume's guess (notebook 01)."""
+    """Result of ``infer_h5_channel_order``: the order most volumes point to, and each volume's guess."""
 
     order: tuple[str, ...]  # modality of each channel of the stored HDF5 ``image``
     guesses: dict[int, ChannelOrderGuess]  # volume number -> its own guess
@@ -209,8 +208,7 @@ class ChannelOrderVote:
 
 def infer_h5_channel_order(volumes: Mapping[int, Sequence[str | os.PathLike]], n_volumes: int = 3
                            ) -> ChannelOrderVote:
-    """Infer the channel order of Kaggle HDF5 slices: a majority vote of the first ``n_volumes`` volumes (01, 03).
-    Introduced in notebook 01.
+    """Infer the channel order of Kaggle HDF5 slices: a majority vote of the first ``n_volumes`` volumes (notebook 01).
 
     Args:
         volumes: ``io.find_h5_volumes(folder)``: volume number -> its slice files in slice order.

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools.atomic import atomic_path
+from braintools._private.atomic import atomic_path
 
 PARTS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
 class PatientSplit:
-    """Case ids of the training, validation and test patients (disjoint) (notebook 04)."""
+    """Case ids of the training, validation and test patients (disjoint)."""
 
     train: tuple[str, ...]
     val: tuple[str, ...]
@@ -49,12 +49,12 @@ class PatientSplit:
         raise KeyError(f"patient {case_id!r} is in no part of this split")
 
     def as_dict(self) -> dict[str, list[str]]:
-        """Return ``{"train": [...], "val": [...], "test": [...]}`` (what ``save_split`` writes)."""
+        """Return ``{"train": [...], "val": [...], "test": [...]}`` (what ``_save_split`` writes)."""
         return {part: list(getattr(self, part)) for part in PARTS}
 
 
 def part_sizes(n_patients: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[int, int, int]:
-    """Return (train, val, test) patient counts: rounded fractions, at least one each when possible (notebook 04).
+    """Return (train, val, test) patient counts: rounded fractions, at least one each when possible.
 
     Example:
         >>> part_sizes(20), part_sizes(6), part_sizes(369)
@@ -74,7 +74,7 @@ def part_sizes(n_patients: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) ->
     return n_train, n_val, n_test
 
 
-def stratified_order(strata: Sequence[Hashable], rng: np.random.Generator) -> np.ndarray:
+def _stratified_order(strata: Sequence[Hashable], rng: np.random.Generator) -> np.ndarray:
     """Return an order of the patients in which every stratum is spread evenly from start to end (notebook 04).
 
     Each stratum is shuffled, its k-th patient of n gets the position key (k + u) / n with u random in
@@ -91,7 +91,7 @@ def stratified_order(strata: Sequence[Hashable], rng: np.random.Generator) -> np
     return np.argsort(keys, kind="stable")
 
 
-def split_patients(
+def _split_patients(
     case_ids: Sequence[str],
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     strata: Sequence[Hashable] | None = None,
@@ -107,7 +107,7 @@ def split_patients(
         seed: the same seed gives the same split.
 
     Example:
-        >>> split = split_patients([f"case_{i}" for i in range(10)], seed=0)
+        >>> split = _split_patients([f"case_{i}" for i in range(10)], seed=0)
         >>> len(split.train), len(split.val), len(split.test)
         (8, 1, 1)
     """
@@ -118,7 +118,7 @@ def split_patients(
     if strata is not None and len(strata) != len(case_ids):
         raise ValueError(f"strata has {len(strata)} labels for {len(case_ids)} patients")
     n_train, n_val, n_test = part_sizes(len(case_ids), fractions)
-    order = stratified_order(strata if strata is not None else [0] * len(case_ids), np.random.default_rng(seed))
+    order = _stratified_order(strata if strata is not None else [0] * len(case_ids), np.random.default_rng(seed))
     ordered = [case_ids[index] for index in order]
     split = PatientSplit(
         train=tuple(sorted(ordered[n_test + n_val:])),
@@ -130,7 +130,7 @@ def split_patients(
 
 
 def size_strata(tumour_voxels: Sequence[float], n_bins: int = 3) -> list[int]:
-    """Label each patient with its tumour-size bin 0..n_bins-1 (quantile bins: small, medium, large) (notebook 04).
+    """Label each patient with its tumour-size bin 0..n_bins-1 (quantile bins: small, medium, large).
 
     Example:
         >>> size_strata([10, 500, 20, 900, 0, 300], n_bins=3)
@@ -143,15 +143,15 @@ def size_strata(tumour_voxels: Sequence[float], n_bins: int = 3) -> list[int]:
     return [int(rank * n_bins // len(sizes)) for rank in ranks]
 
 
-def save_split(split: PatientSplit, path: str | os.PathLike) -> Path:
+def _save_split(split: PatientSplit, path: str | os.PathLike) -> Path:
     """Write a split as JSON (atomic), so later notebooks evaluate on the same test patients."""
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(split.as_dict(), indent=2), encoding="utf-8")
     return Path(path)
 
 
-def load_split(path: str | os.PathLike) -> PatientSplit:
-    """Read a split written by ``save_split`` (and check that its parts are disjoint) (notebook 04)."""
+def _load_split(path: str | os.PathLike) -> PatientSplit:
+    """Read a split written by ``_save_split`` (and check that its parts are disjoint) (notebook 04)."""
     path = Path(path)
     try:
         parts = json.loads(path.read_text(encoding="utf-8"))
@@ -164,7 +164,7 @@ def load_split(path: str | os.PathLike) -> PatientSplit:
     return split
 
 
-def read_grades(nifti_train: str | os.PathLike) -> dict[str, str]:
+def _read_grades(nifti_train: str | os.PathLike) -> dict[str, str]:
     """Return ``{case_id: "HGG" | "LGG"}`` from a BraTS 2020 training folder's ``name_mapping.csv`` ({} if absent).
     Introduced in notebook 04."""
     import pandas as pd
@@ -181,7 +181,6 @@ def read_grades(nifti_train: str | os.PathLike) -> dict[str, str]:
 def course_split(case_ids: Sequence[str], path: str | os.PathLike, nifti_train: str | os.PathLike | None = None,
                  seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> PatientSplit:
     """Return the course's one split (``fractions``, stratified by grade), read from ``path`` or made and saved there.
-    Introduced in notebook 04.
 
     Every notebook calls this with the same ``path`` (``paths.split_path(profile.name)``), so they train and
     evaluate on the same patients whichever runs first. A saved split made for other patients, or with other
@@ -190,12 +189,12 @@ def course_split(case_ids: Sequence[str], path: str | os.PathLike, nifti_train: 
     path = Path(path)
     wanted = sorted(str(case_id) for case_id in case_ids)
     if path.is_file():
-        saved = load_split(path)
+        saved = _load_split(path)
         sizes = (len(saved.train), len(saved.val), len(saved.test))
         if sorted(saved.train + saved.val + saved.test) == wanted and sizes == part_sizes(len(wanted), fractions):
             return saved
-    grades = read_grades(nifti_train) if nifti_train is not None else {}
+    grades = _read_grades(nifti_train) if nifti_train is not None else {}
     strata = [grades.get(case_id, "unknown") for case_id in wanted]
-    split = split_patients(wanted, fractions=fractions, strata=strata, seed=seed)
-    save_split(split, path)
+    split = _split_patients(wanted, fractions=fractions, strata=strata, seed=seed)
+    _save_split(split, path)
     return split

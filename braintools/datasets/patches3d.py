@@ -27,11 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.ndimage as ndi
 import torch
 from torch.utils.data import Dataset
 
-from braintools.data.preprocess import brain_mask
+from braintools.data.preprocess import apply_zscore, brain_mask, brain_statistics
+from braintools.datasets.augment import AppearanceAugmentation, augment_appearance, augment_intensity
 from braintools.datasets.volumes import Volume, check_volume
 from braintools.errors import DataError
 
@@ -42,7 +42,7 @@ from braintools.errors import DataError
 
 @dataclass
 class VolumeIndex:
-    """Voxel coordinates to centre patches on, listed once per volume (notebook 05).
+    """Voxel coordinates to centre patches on, listed once per volume.
 
     Attributes:
         shape: the volume's (X, Y, Z) size.
@@ -60,7 +60,7 @@ class VolumeIndex:
     std: np.ndarray | None = None
 
 
-def build_volume_index(
+def _build_volume_index(
     image: np.ndarray, classes: np.ndarray, brain_step: int = 4, with_statistics: bool = False, eps: float = 1e-8
 ) -> VolumeIndex:
     """List tumour voxels (from ``classes``) and brain voxels (from every ``brain_step``-th voxel of ``image``).
@@ -85,19 +85,6 @@ def build_volume_index(
     return VolumeIndex(tuple(classes.shape), tumour, brain, step, mean, std)
 
 
-def brain_statistics(image: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std (+ ``eps``) of the brain voxels, as ``preprocess.zscore_brain`` uses them.
-    Introduced in notebook 05."""
-    image = np.asarray(image, dtype=np.float32)
-    mask = brain_mask(image)
-    if not mask.any():
-        return np.zeros(len(image), np.float32), np.ones(len(image), np.float32)
-    values = [channel[mask] for channel in image]
-    mean = np.array([v.mean() for v in values], dtype=np.float32)
-    std = np.array([v.std() + eps for v in values], dtype=np.float32)
-    return mean, std
-
-
 def choose_patch_centre(index: VolumeIndex, rng: np.random.Generator, tumour_probability: float = 0.6
                         ) -> tuple[tuple[int, int, int], bool]:
     """Pick a patch centre: a random tumour voxel with ``tumour_probability``, else a random point of the brain.
@@ -118,12 +105,12 @@ def choose_patch_centre(index: VolumeIndex, rng: np.random.Generator, tumour_pro
     return tuple(int(rng.integers(size)) for size in index.shape), False
 
 
-def patch_origin(centre: Sequence[int], volume_shape: Sequence[int], patch_size: Sequence[int]) -> tuple[int, ...]:
+def _patch_origin(centre: Sequence[int], volume_shape: Sequence[int], patch_size: Sequence[int]) -> tuple[int, ...]:
     """Corner of the patch around ``centre``, moved inside the volume; centred (negative) where the volume is smaller.
     Introduced in notebook 05.
 
     Example:
-        >>> patch_origin((5, 100, 60), (240, 240, 155), (160, 160, 64))
+        >>> _patch_origin((5, 100, 60), (240, 240, 155), (160, 160, 64))
         (0, 20, 28)
     """
     origin = []
@@ -193,84 +180,7 @@ def crop_patch(
     return patch
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Intensity augmentation and normalisation of a patch (in place)
-# ----------------------------------------------------------------------------------------------------------
-
-
-def augment_intensity(patch: np.ndarray, scale: Sequence[float], shift: Sequence[float]) -> np.ndarray:
-    """Set each channel to ``channel * scale[c] + shift[c]``, in place (every voxel, as MONAI's BraTS recipe).
-    Introduced in notebook 05.
-
-    Example:
-        >>> augment_intensity(np.ones((2, 1, 1, 1), np.float32), [2, 1], [0, -1]).ravel().tolist()
-        [2.0, 0.0]
-    """
-    for channel, s, t in zip(patch, scale, shift):
-        channel *= s
-        channel += t
-    return patch
-
-
-def zscore_patch(patch: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Normalise a raw patch with its volume's brain statistics, in place; voxels outside the brain become 0.
-    Introduced in notebook 05."""
-    outside = ~brain_mask(patch)
-    for channel, m, s in zip(patch, mean, std):
-        channel -= m
-        channel /= s
-        channel[outside] = 0
-    return patch
-
-
-@dataclass(frozen=True)
-class AppearanceAugmentation:
-    """How often and how strongly each channel of a training patch is blurred, gamma-adjusted and noised (notebook 05).
-
-    Scanners differ in sharpness, contrast curve and noise; the synthetic course data vary them per case, and
-    these per-patch changes (nnU-Net's set) widen that further. Each channel draws its own changes. Medical-safe:
-    intensities change, anatomy and labels do not.
-
-    Attributes:
-        blur_probability, blur_sigma: chance of a Gaussian blur, and its sigma range in voxels.
-        gamma_probability, gamma_range: chance of a gamma curve on the patch's value range, gamma in
-            ``exp(U(-gamma_range, gamma_range))``.
-        noise_probability, noise_std: chance of additive Gaussian noise, its largest std (z-score units).
-    """
-
-    blur_probability: float = 0.0  # off by default: 0.25 s per 128 x 128 x 96 channel on a CPU
-    blur_sigma: tuple[float, float] = (0.5, 1.0)
-    gamma_probability: float = 0.3
-    gamma_range: float = 0.3
-    noise_probability: float = 0.15
-    noise_std: float = 0.1
-
-
-def augment_appearance(patch: np.ndarray, blur: Sequence[float], gamma: Sequence[float], noise: Sequence[float],
-                       rng: np.random.Generator) -> np.ndarray:
-    """Blur (sigma voxels, 0: none), gamma-adjust (1: none) and noise (std, 0: none) each channel, in place.
-    Introduced in notebook 05.
-
-    Gamma maps the channel's range onto [0, 1], raises it to ``gamma`` and maps it back.
-
-    Example:
-        >>> augment_appearance(np.ones((1, 2, 2, 2), np.float32), [0], [1], [0], np.random.default_rng(0)).sum()
-        np.float32(8.0)
-    """
-    for channel, sigma, g, std in zip(patch, blur, gamma, noise):
-        if sigma > 0:
-            channel[...] = ndi.gaussian_filter(channel, float(sigma), mode="nearest")
-        if g != 1:
-            low, high = float(channel.min()), float(channel.max())
-            if high > low:
-                scaled = (channel - low) / (high - low)
-                channel[...] = np.power(scaled, np.float32(g)) * (high - low) + low
-        if std > 0:
-            channel += rng.standard_normal(channel.shape, dtype=np.float32) * np.float32(std)
-    return patch
-
-
-def crop_image_patch(
+def _crop_image_patch(
     image: np.ndarray,
     origin: Sequence[int],
     patch_size: Sequence[int],
@@ -350,7 +260,7 @@ def _as_tensor(image) -> torch.Tensor | None:
 
 @dataclass(frozen=True)
 class PatchPlan:
-    """Every random choice behind one patch (reproducible from seed, epoch and index) (notebook 05)."""
+    """Every random choice behind one patch (reproducible from seed, epoch and index)."""
 
     volume: int
     origin: tuple[int, int, int]
@@ -366,6 +276,7 @@ class PatchPlan:
 
 class PatchDataset3D(Dataset):
     """Random 3D training patches (notebook 05); item ``i`` is (image (C, px, py, pz), classes (px, py, pz)).
+    Introduced in notebook 06.
 
     The image is float32 (or ``image_dtype``); classes are uint8, 8x fewer bytes to collate and copy to the
     GPU than int64. ``braintools.training.losses`` takes them as they are; for ``F.cross_entropy`` or ``F.one_hot``
@@ -450,7 +361,7 @@ class PatchDataset3D(Dataset):
         """The tumour/brain voxel index of one volume, built on first use and kept."""
         if volume not in self._indices:
             chosen = self.volumes[volume]
-            self._indices[volume] = build_volume_index(chosen.image, chosen.classes, self.brain_step,
+            self._indices[volume] = _build_volume_index(chosen.image, chosen.classes, self.brain_step,
                                                        with_statistics=not chosen.normalised)
         return self._indices[volume]
 
@@ -479,7 +390,7 @@ class PatchDataset3D(Dataset):
         else:
             flips = (False, False, False)
             scale, shift = np.ones(channels, np.float32), np.zeros(channels, np.float32)
-        origin = patch_origin(centre, index.shape, self.patch_size)
+        origin = _patch_origin(centre, index.shape, self.patch_size)
         return PatchPlan(volume, origin, flips, scale, shift, tumour_centred, **changes)
 
     def _appearance_plan(self, rng: np.random.Generator, channels: int) -> dict:
@@ -499,12 +410,12 @@ class PatchDataset3D(Dataset):
         dtype = np.float16 if self.image_dtype == torch.float16 else np.float32
         work_dtype = np.float32 if plan.blur is not None else dtype  # appearance changes are computed in float32
         if chosen.normalised:
-            patch = crop_image_patch(image, plan.origin, self.patch_size, plan.flips, plan.scale, plan.shift,
+            patch = _crop_image_patch(image, plan.origin, self.patch_size, plan.flips, plan.scale, plan.shift,
                                      work_dtype)
         else:  # z-score needs the brain mask of the raw patch first: a slower, simpler path
             index = self.volume_index(plan.volume)
             patch = crop_patch(image, plan.origin, self.patch_size, plan.flips, dtype=np.float32)
-            augment_intensity(zscore_patch(patch, index.mean, index.std), plan.scale, plan.shift)
+            augment_intensity(apply_zscore(patch, index.mean, index.std), plan.scale, plan.shift)
         if plan.blur is not None:
             augment_appearance(patch, plan.blur, plan.gamma, plan.noise, np.random.default_rng(plan.noise_seed))
         patch = patch.astype(dtype, copy=False)

@@ -30,7 +30,7 @@ from braintools.datasets.volumes import Volume, VolumeSource
 
 @dataclass(frozen=True)
 class VolumeSummary:
-    """Per-slice counts of one volume: tumour pixels and brain pixels of every axial slice (notebook 04)."""
+    """Per-slice counts of one volume: tumour pixels and brain pixels of every axial slice."""
 
     case_id: str
     tumour_pixels: np.ndarray  # (Z,)
@@ -42,7 +42,7 @@ class VolumeSummary:
         return int(self.tumour_pixels.sum())
 
 
-def summarise_volume(volume: Volume) -> VolumeSummary:
+def _summarise_volume(volume: Volume) -> VolumeSummary:
     """Count tumour and brain pixels of every axial slice ``[:, :, z]`` of a volume (notebook 04)."""
     tumour = np.count_nonzero(np.asarray(volume.classes) > 0, axis=(0, 1))
     brain = np.count_nonzero(brain_mask(volume.image), axis=(0, 1))
@@ -51,7 +51,7 @@ def summarise_volume(volume: Volume) -> VolumeSummary:
 
 def summarise_source(source: VolumeSource, progress: bool = True) -> list[VolumeSummary]:
     """Summarise every volume of a source (loads each once; a tqdm bar shows progress) (notebook 04)."""
-    return [summarise_volume(source[i]) for i in tqdm(range(len(source)), desc="summarise", disable=not progress)]
+    return [_summarise_volume(source[i]) for i in tqdm(range(len(source)), desc="summarise", disable=not progress)]
 
 
 def select_slices(
@@ -104,14 +104,14 @@ def spread_picks(ranked: Sequence[int], slices: Sequence[tuple[int, int]], count
     return picked
 
 
-def pad_or_crop(array: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+def _pad_or_crop(array: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Zero-pad or centre-crop the last two axes of ``array`` to ``size`` (e.g. 240 x 240 -> 256 x 256) (notebook 04).
 
     Padding and cropping both put (old - new) // 2 rows before the image, so padding to 256 and cropping
     back to 240 returns the original slice.
 
     Example:
-        >>> pad_or_crop(np.ones((4, 240, 240)), 256).shape
+        >>> _pad_or_crop(np.ones((4, 240, 240)), 256).shape
         (4, 256, 256)
     """
     target = (size, size) if isinstance(size, int) else tuple(size)
@@ -191,8 +191,8 @@ class SliceDataset(Dataset):
         image_slice = np.asarray(image[:, :, :, z], dtype=np.float32)
         class_slice = np.asarray(classes[:, :, z], dtype=np.uint8)
         if self.image_size is not None:
-            image_slice = pad_or_crop(image_slice, self.image_size)
-            class_slice = pad_or_crop(class_slice, self.image_size)
+            image_slice = _pad_or_crop(image_slice, self.image_size)
+            class_slice = _pad_or_crop(class_slice, self.image_size)
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image_slice, class_slice = self.augment(image_slice, class_slice, rng)

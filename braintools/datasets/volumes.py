@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools.cache import cached_box, cached_case_ids, load_cached_case
+from braintools.cache.store import cached_box, cached_case_ids, load_cached_case
 from braintools.data import io
 from braintools.data.download import apply_in_plane
 from braintools.data.labels import to_contiguous
@@ -25,7 +25,7 @@ from braintools.errors import DataError
 
 @dataclass
 class Volume:
-    """One patient: image (C, X, Y, Z) (any float dtype, may be a memory map) and classes (X, Y, Z) 0..3 (notebook 04).
+    """One patient: image (C, X, Y, Z) (any float dtype, may be a memory map) and classes (X, Y, Z) 0..3.
 
     ``origin`` is where the arrays start in the patient's scan: ``(0, 0, 0)`` unless they were cropped (a cache
     cropped to the brain box): voxel ``(x, y, z)`` of the arrays is voxel ``(x, y, z) + origin`` of the scan.
@@ -53,7 +53,7 @@ class _NiftiLoader:
         self.cases = dict(cases)
 
     def __call__(self, case_id: str) -> Volume:
-        return volume_from_case(io.load_case(self.cases[case_id]))
+        return _volume_from_case(io.load_case(self.cases[case_id]))
 
 
 class _H5Loader:
@@ -190,7 +190,7 @@ class VolumeSource(Sequence):
 
 
 def check_volume(volume: Volume) -> None:
-    """Raise ``DataError`` unless the image is (C, X, Y, Z) and the classes are (X, Y, Z) integers (notebook 04)."""
+    """Raise ``DataError`` unless the image is (C, X, Y, Z) and the classes are (X, Y, Z) integers."""
     image, classes = volume.image, volume.classes
     if getattr(image, "ndim", None) != 4 or tuple(classes.shape) != tuple(image.shape[1:]):
         raise DataError(f"{volume.case_id}: expected image (C, X, Y, Z) and classes (X, Y, Z), "
@@ -199,7 +199,7 @@ def check_volume(volume: Volume) -> None:
         raise DataError(f"{volume.case_id}: classes must be integers 0..3, got dtype {classes.dtype}")
 
 
-def volume_from_case(case: io.Case) -> Volume:
+def _volume_from_case(case: io.Case) -> Volume:
     """Turn a loaded ``io.Case`` (BraTS labels 0/1/2/4, raw intensities) into a ``Volume`` (classes 0..3).
     Introduced in notebook 04."""
     if case.seg is None:

@@ -23,14 +23,14 @@ REMOVED_CLASS = {"WT": BACKGROUND, "TC": ED, "ET": NCR}
 FILL_CLASS = {"WT": ED, "TC": NCR}
 
 
-def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
+def _region_mask(classes: np.ndarray, region: str) -> np.ndarray:
     """Boolean mask of one evaluation region (``"WT"``, ``"TC"`` or ``"ET"``) of a class map (notebook 07)."""
     if region not in REGION_CLASSES:
         raise ValueError(f"region must be one of {list(REGIONS)}, got {region!r}")
     return np.isin(classes, REGION_CLASSES[region])
 
 
-def remove_small_components(
+def _remove_small_components(
     classes: np.ndarray, min_size: int, region: str = "WT", connectivity: int | None = None
 ) -> np.ndarray:
     """Remove connected components of ``region`` with fewer than ``min_size`` voxels (notebook 07).
@@ -45,14 +45,14 @@ def remove_small_components(
             default: 26-connectivity in 3D, so diagonal neighbours count as one lesion).
 
     Example:
-        >>> remove_small_components(np.array([[1, 1, 0, 2]]), min_size=2)
+        >>> _remove_small_components(np.array([[1, 1, 0, 2]]), min_size=2)
         array([[1, 1, 0, 0]], dtype=uint8)
     """
     classes = _checked_classes(classes)
     if min_size < 0:
         raise ValueError(f"min_size must be >= 0 voxels, got {min_size}")
     structure = ndimage.generate_binary_structure(classes.ndim, connectivity or classes.ndim)
-    components, _ = ndimage.label(region_mask(classes, region), structure=structure)
+    components, _ = ndimage.label(_region_mask(classes, region), structure=structure)
     sizes = np.bincount(components.ravel())  # sizes[0] counts the voxels outside the region
     too_small = sizes < min_size
     too_small[0] = False
@@ -64,7 +64,6 @@ def remove_small_components(
 
 def keep_largest_component(classes: np.ndarray, region: str = "WT", connectivity: int | None = None) -> np.ndarray:
     """Keep only the largest connected component of ``region``; the others fall back like removed components.
-    Introduced in notebook 07.
 
     Most gliomas are one lesion, so a second blob is usually a false alarm; but multifocal tumours exist:
     measure the effect on validation patients before using it.
@@ -75,7 +74,7 @@ def keep_largest_component(classes: np.ndarray, region: str = "WT", connectivity
     """
     classes = _checked_classes(classes)
     structure = ndimage.generate_binary_structure(classes.ndim, connectivity or classes.ndim)
-    components, count = ndimage.label(region_mask(classes, region), structure=structure)
+    components, count = ndimage.label(_region_mask(classes, region), structure=structure)
     cleaned = classes.copy()
     if count > 1:
         sizes = np.bincount(components.ravel())
@@ -85,7 +84,7 @@ def keep_largest_component(classes: np.ndarray, region: str = "WT", connectivity
 
 def remove_rim_components(classes: np.ndarray, brain: np.ndarray, rim_voxels: int = 5, min_rim_fraction: float = 0.5,
                           region: str = "WT") -> np.ndarray:
-    """Remove components of ``region`` lying mostly in the brain's outer rim (notebook 07).
+    """Remove components of ``region`` lying mostly in the brain's outer rim.
 
     On real scans, models trained on clean data raise false alarms at the brain's edge: the cortical rim, the
     cerebellum, vessels on the surface bright on T1ce. A glioma grows inside the brain, so a component with at
@@ -107,7 +106,7 @@ def remove_rim_components(classes: np.ndarray, brain: np.ndarray, rim_voxels: in
         raise ValueError(f"min_rim_fraction must lie in (0, 1], got {min_rim_fraction}")
     depth = ndimage.distance_transform_edt(np.pad(brain, 1))[(slice(1, -1),) * brain.ndim]  # to the nearest non-brain
     structure = ndimage.generate_binary_structure(classes.ndim, classes.ndim)
-    components, count = ndimage.label(region_mask(classes, region), structure=structure)
+    components, count = ndimage.label(_region_mask(classes, region), structure=structure)
     if count == 0:
         return classes.copy()
     sizes = np.bincount(components.ravel(), minlength=count + 1)
@@ -119,7 +118,7 @@ def remove_rim_components(classes: np.ndarray, brain: np.ndarray, rim_voxels: in
     return cleaned
 
 
-def fill_holes(classes: np.ndarray, region: str = "WT") -> np.ndarray:
+def _fill_holes(classes: np.ndarray, region: str = "WT") -> np.ndarray:
     """Fill cavities fully enclosed by ``region`` (``"WT"`` -> edema, ``"TC"`` -> necrotic core) (notebook 07).
 
     A hole is a set of voxels outside the region that cannot reach the border of the array without
@@ -127,20 +126,20 @@ def fill_holes(classes: np.ndarray, region: str = "WT") -> np.ndarray:
 
     Example:
         >>> ring = np.array([[2, 2, 2], [2, 0, 2], [2, 2, 2]])
-        >>> int(fill_holes(ring)[1, 1])
+        >>> int(_fill_holes(ring)[1, 1])
         2
     """
     classes = _checked_classes(classes)
     if region not in FILL_CLASS:
         raise ValueError(f"region must be one of {list(FILL_CLASS)} (ET holes are necrosis), got {region!r}")
-    mask = region_mask(classes, region)
+    mask = _region_mask(classes, region)
     holes = ndimage.binary_fill_holes(mask) & ~mask
     filled = classes.copy()
     filled[holes] = FILL_CLASS[region]
     return filled
 
 
-def relabel_tiny_enhancing(classes: np.ndarray, min_et_voxels: int) -> np.ndarray:
+def _relabel_tiny_enhancing(classes: np.ndarray, min_et_voxels: int) -> np.ndarray:
     """Relabel all enhancing tumour as necrotic core when it has fewer than ``min_et_voxels`` voxels (notebook 07).
 
     The BraTS empty-ET rule: a case without enhancing tumour scores ET Dice 1 only if the prediction has
@@ -148,7 +147,7 @@ def relabel_tiny_enhancing(classes: np.ndarray, min_et_voxels: int) -> np.ndarra
     in the tumour core (TC and WT do not change) and avoids that 0. Tune the threshold on validation cases.
 
     Example:
-        >>> relabel_tiny_enhancing(np.array([0, 3, 3, 2]), min_et_voxels=5)
+        >>> _relabel_tiny_enhancing(np.array([0, 3, 3, 2]), min_et_voxels=5)
         array([0, 1, 1, 2], dtype=uint8)
     """
     classes = _checked_classes(classes)
@@ -174,7 +173,7 @@ def postprocess_classes(
         min_component_size: minimum component size for WT (an int), or per region, e.g. ``{"WT": 500, "ET": 20}``
             (regions are processed WT, TC, ET).
         fill_holes_in: regions whose holes are filled, e.g. ``("WT", "TC")``.
-        min_et_voxels: threshold of ``relabel_tiny_enhancing``.
+        min_et_voxels: threshold of ``_relabel_tiny_enhancing``.
 
     Example:
         >>> import functools
@@ -187,11 +186,11 @@ def postprocess_classes(
         raise ValueError(f"min_component_size has unknown regions {sorted(unknown)}; use {list(REGIONS)}")
     for region in REGIONS:
         if region in sizes:
-            cleaned = remove_small_components(cleaned, sizes[region], region)
+            cleaned = _remove_small_components(cleaned, sizes[region], region)
     for region in fill_holes_in:
-        cleaned = fill_holes(cleaned, region)
+        cleaned = _fill_holes(cleaned, region)
     if min_et_voxels is not None:
-        cleaned = relabel_tiny_enhancing(cleaned, min_et_voxels)
+        cleaned = _relabel_tiny_enhancing(cleaned, min_et_voxels)
     return cleaned
 
 

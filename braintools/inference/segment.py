@@ -1,29 +1,24 @@
-"""Segment a case and evaluate a list of cases: the one inference path of notebooks 05-08 and the command line.
+"""Segment a case: the one inference path of notebooks 05-08 and the command line.
 
 ``segment_case`` turns one image (raw from ``io.load_case``, or already normalised) into a class map: the course's
 normalisation, the brain's bounding box, sliding windows (with flip TTA if asked), argmax (or sigmoid > 0.5 for a
-region model), background outside the brain, then the post-processing asked for. ``evaluate_cases`` runs it on a
-list of cases and scores each with ``metrics.region_metrics``. Every setting that changes a score lives in one
-``InferenceSettings`` with one set of defaults, and ``describe()`` prints them next to every score, so the same
-checkpoint, cases and settings give the same number in every notebook.
+region model), background outside the brain, then the post-processing asked for. Every setting that changes a
+segmentation lives in one ``InferenceSettings`` with one set of defaults, and ``describe()`` prints them next to every
+score (``evaluation.cases.evaluate_cases``), so the same checkpoint, cases and settings give the same number in every
+notebook.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from braintools import metrics
-from braintools.data import io
-from braintools.data.labels import REGIONS, classes_from_regions, to_contiguous
+from braintools.data.labels import classes_from_regions
 from braintools.data.preprocess import brain_box, brain_mask, normalise_image
 from braintools.inference import postprocess
 from braintools.inference.sliding_window import predict_with_flips
@@ -35,6 +30,7 @@ from braintools.runtime import model_device
 @dataclass(frozen=True)
 class InferenceSettings:
     """Every setting that changes a segmentation, with the course's defaults (notebook 07 studies each one).
+    Introduced in notebook 04.
 
     Attributes:
         window: sliding window (X, Y, Z); ``None``: the one stored in the model's spec (its training patch).
@@ -111,11 +107,11 @@ class InferenceSettings:
         return f"{windows}; {crop}; {tta}; post-processing: {', '.join(steps) or 'none'}"
 
 
-def round_up(window: Sequence[int], divisors: Sequence[int]) -> tuple[int, ...]:
+def _round_up(window: Sequence[int], divisors: Sequence[int]) -> tuple[int, ...]:
     """Round every window axis up to a multiple of its divisor (a U-Net halves each axis several times) (notebook 07).
 
     Example:
-        >>> round_up((100, 100, 16), (32, 32, 32))
+        >>> _round_up((100, 100, 16), (32, 32, 32))
         (128, 128, 32)
     """
     return tuple(-(-int(size) // int(divisor)) * int(divisor) for size, divisor in zip(window, divisors))
@@ -133,7 +129,7 @@ def inference_window(spec: ModelSpec, settings: InferenceSettings) -> tuple[int,
                          "InferenceSettings(window=(X, Y, Z))")
     if spec.kind == "unet2d":
         return (-1, -1, int(window[2]))
-    return round_up(window, spec.size_divisor)
+    return _round_up(window, spec.size_divisor)
 
 
 def volume_predictor(model: nn.Module, spec: ModelSpec) -> nn.Module:
@@ -143,7 +139,7 @@ def volume_predictor(model: nn.Module, spec: ModelSpec) -> nn.Module:
     return model
 
 
-def aligned_box(box: tuple[slice, ...], shape: tuple[int, ...], spec: ModelSpec) -> tuple[slice, ...]:
+def _aligned_box(box: tuple[slice, ...], shape: tuple[int, ...], spec: ModelSpec) -> tuple[slice, ...]:
     """Move a crop box's X and Y start down to a multiple of the model's in-plane shrink factor (notebook 07).
 
     A 2D network trained on slices shrunk ``shrink`` times always saw the same grid of blocks (slices padded from
@@ -160,7 +156,8 @@ def aligned_box(box: tuple[slice, ...], shape: tuple[int, ...], spec: ModelSpec)
     return tuple(aligned)
 
 
-def _model_and_spec(model: nn.Module | LoadedModel) -> tuple[nn.Module, ModelSpec]:
+def model_and_spec(model: nn.Module | LoadedModel) -> tuple[nn.Module, ModelSpec]:
+    """The network and its spec, of a ``LoadedModel`` or of a model built by ``build_model``."""
     if isinstance(model, LoadedModel):
         return model.model, model.spec
     spec = model_spec(model)
@@ -178,7 +175,6 @@ def segment_case(
     progress: bool = False,
 ) -> np.ndarray:
     """Segment one (C, X, Y, Z) image; return contiguous classes (X, Y, Z) uint8 (0 bg, 1 NCR, 2 ED, 3 ET).
-    Introduced in notebook 07.
 
     Args:
         model: a ``LoadedModel`` (``checkpoints.load_model``) or a model built by ``checkpoints.build_model``.
@@ -193,13 +189,13 @@ def segment_case(
     Example:
         >>> classes = segment_case(load_model(path), io.load_case(folder).image)  # doctest: +SKIP
     """
-    network, spec = _model_and_spec(model)
+    network, spec = model_and_spec(model)
     image = np.asarray(image, dtype=np.float32) if normalised else normalise_image(image)
     if image.ndim != 4 or image.shape[0] != spec.in_channels:
         raise ValueError(f"image must be ({spec.in_channels}, X, Y, Z) in the order {spec.modalities}, "
                          f"got shape {image.shape}")
     brain = brain_mask(image)
-    box = (aligned_box(brain_box(image, settings.crop_margin), image.shape[1:], spec)
+    box = (_aligned_box(brain_box(image, settings.crop_margin), image.shape[1:], spec)
            if settings.crop_margin is not None else (slice(None),) * 3)
     inputs = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *box)]))[None]
     window = inference_window(spec, settings)
@@ -222,77 +218,3 @@ def segment_case(
         classes[box] = classes_from_regions((probabilities[0] > 0.5).numpy())
     classes[~brain] = 0
     return settings.postprocess(classes, brain)
-
-
-@dataclass
-class Evaluation:
-    """What ``evaluate_cases`` returns: one row per case and variant, and the predicted class maps if kept.
-    Introduced in notebook 07."""
-
-    table: pd.DataFrame
-    predictions: dict[str, dict[str, np.ndarray]]  # variant -> case id -> contiguous classes
-
-    def summary(self, metric: str = "Dice") -> pd.DataFrame:
-        """Mean ``metric`` of WT, TC and ET per variant, with the number of cases and the settings."""
-        columns = [f"{metric}_{region}" for region in REGIONS]
-        grouped = self.table.groupby("variant", sort=False)
-        table = grouped[columns].mean()
-        table.insert(0, "cases", grouped.size())
-        table["settings"] = grouped["settings"].first()
-        return table
-
-    def score_line(self, variant: str | None = None, metric: str = "Dice") -> str:
-        """One line for a variant: mean WT / TC / ET, the number of cases and the settings that produced it."""
-        summary = self.summary(metric)
-        row = summary.iloc[0] if variant is None else summary.loc[variant]
-        values = " / ".join(f"{row[f'{metric}_{region}']:.3f}" for region in REGIONS)
-        return f"{metric} WT / TC / ET {values} (mean of {row['cases']} cases; {row['settings']})"
-
-
-def evaluate_cases(
-    model: nn.Module | LoadedModel,
-    cases: Sequence[io.CaseFiles | io.Case],
-    settings: InferenceSettings | Mapping[str, InferenceSettings] = InferenceSettings(),
-    convention: str = "brats",
-    keep_predictions: bool = False,
-    progress: bool = True,
-) -> Evaluation:
-    """Segment every case with ``segment_case`` and score it; one table row per case and settings variant (notebook 04).
-
-    Args:
-        model: a ``LoadedModel`` or a model built by ``checkpoints.build_model``.
-        cases: ``io.CaseFiles`` (loaded one at a time) or loaded ``io.Case`` objects with a segmentation.
-        settings: one ``InferenceSettings``, or several by name (``{"plain": s, "+ TTA": s.replace(...)}``):
-            variants that differ only in post-processing share one network pass.
-        convention: empty-region rule of the metrics, ``"brats"`` or ``"ignore"`` (``metrics`` module).
-        keep_predictions: also return every predicted class map (``Evaluation.predictions``).
-
-    The table has ``case_id``, ``variant``, the Dice / HD95 / sensitivity / specificity of WT, TC, ET
-    (spacing from the case's affine), ``seconds`` (network time of the variant's pass), ``settings`` and
-    ``convention`` columns.
-    """
-    variants = {"default": settings} if isinstance(settings, InferenceSettings) else dict(settings)
-    _, spec = _model_and_spec(model)
-    rows, predictions = [], {name: {} for name in variants}
-    for item in tqdm(cases, desc="evaluate", disable=not progress):
-        case = io.load_case(item) if isinstance(item, io.CaseFiles) else item
-        if case.seg is None:
-            raise ValueError(f"{case.case_id}: no segmentation to evaluate against")
-        truth, image = to_contiguous(case.seg), normalise_image(case.image)
-        brain = brain_mask(image)
-        passes: dict[tuple, tuple[np.ndarray, float]] = {}
-        for name, variant in variants.items():
-            key = variant.network_settings()
-            if key not in passes:
-                began = time.perf_counter()
-                network_only = variant.replace(keep_largest=False, rim_voxels=0, min_component=0, min_et_voxels=0)
-                raw = segment_case(model, image, network_only, normalised=True)
-                passes[key] = (raw, time.perf_counter() - began)
-            raw, seconds = passes[key]
-            classes = variant.postprocess(raw, brain)
-            scores = metrics.region_metrics(classes, truth, spacing=case.affine, convention=convention)
-            rows.append({"case_id": case.case_id, "variant": name, **scores, "seconds": seconds,
-                         "settings": variant.describe(spec), "convention": convention})
-            if keep_predictions:
-                predictions[name][case.case_id] = classes
-    return Evaluation(pd.DataFrame(rows), predictions)

@@ -32,7 +32,7 @@ def importance_map(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Weight of each voxel of a window when overlapping windows are blended: a Gaussian bump or all ones (notebook 07).
+    """Weight of each voxel of a window when overlapping windows are blended: a Gaussian bump or all ones.
 
     A network sees less context near the border of its window, so its predictions there are less reliable.
     The Gaussian map (peak 1 at the window centre, sigma = ``sigma_scale`` x window size on each axis) lets
@@ -216,11 +216,11 @@ def _check_choice(value: str, choices: Sequence[str], name: str) -> None:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def flip_combinations(axes: Sequence[int]) -> list[tuple[int, ...]]:
+def _flip_combinations(axes: Sequence[int]) -> list[tuple[int, ...]]:
     """Every subset of ``axes``, from no flip to all of them: 2 ** len(axes) mirror images (notebook 07).
 
     Example:
-        >>> flip_combinations((0, 1))
+        >>> _flip_combinations((0, 1))
         [(), (0,), (1,), (0, 1)]
     """
     return [subset for count in range(len(axes) + 1) for subset in itertools.combinations(axes, count)]
@@ -240,7 +240,7 @@ def predict_with_flips(
     progress: bool = False,
     activation: str = "softmax",
 ) -> torch.Tensor:
-    """Flip test-time augmentation: probabilities averaged over mirrored copies of the input (notebook 07).
+    """Flip test-time augmentation: probabilities averaged over mirrored copies of the input.
 
     Each mirror image is predicted with ``sliding_window_inference`` (same arguments), turned into
     probabilities (softmax over the class axis, or a sigmoid per channel), flipped back, and averaged.
@@ -259,7 +259,7 @@ def predict_with_flips(
     axes = tuple(range(n_spatial)) if flip_axes is None else tuple(flip_axes)
     if any(axis not in range(n_spatial) for axis in axes) or len(set(axes)) != len(axes):
         raise ValueError(f"flip_axes must be distinct spatial axes in 0..{n_spatial - 1}, got {flip_axes}")
-    flips = flip_combinations(axes)
+    flips = _flip_combinations(axes)
     average = None
     for flip in tqdm(flips, desc="flip TTA", disable=not progress or len(flips) == 1):
         dims = [2 + axis for axis in flip]  # tensor dims: skip N and C

@@ -28,7 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from braintools.atomic import atomic_path
+from braintools import paths
+from braintools._private.atomic import atomic_path
 from braintools.data.io import MODALITIES
 from braintools.data.labels import BRATS2020, BRATS2023, LabelConvention
 from braintools.errors import DataError
@@ -44,7 +45,7 @@ SMP_DIVISOR = 32  # an smp encoder halves every axis five times
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to rebuild a trained model exactly; saved in every checkpoint (notebooks 04-06).
+    """Everything needed to rebuild a trained model exactly; saved in every checkpoint (notebook 06).
 
     Attributes:
         kind: ``"unet3d"`` (``unet3d.UNet3D``), ``"unet2d"`` (an smp model on axial slices) or ``"inflated3d"``
@@ -145,7 +146,7 @@ class ModelSpec:
 
 def build_model(spec: ModelSpec, encoder_weights: str | None = None,
                 weights_path: str | os.PathLike | None = None) -> nn.Module:
-    """Build the model a spec describes, wrapped as it is trained; ``model.spec`` holds the spec (notebook 04).
+    """Build the model a spec describes, wrapped as it is trained; ``model.spec`` holds the spec (notebook 05).
 
     ``encoder_weights`` (``"imagenet"``) and ``weights_path`` start an smp encoder from pretrained weights
     (``smp2d.create_smp_model``); every model is otherwise randomly initialised.
@@ -185,8 +186,7 @@ def wrap(network: nn.Module, spec: ModelSpec) -> nn.Module:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper or ``torch.compile`` (or itself).
-    Introduced in notebook 05."""
+    """The model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper or ``torch.compile`` (or itself)."""
     while True:
         if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
             model = model.module
@@ -206,7 +206,7 @@ def network_of(model: nn.Module) -> nn.Module:
 
 
 def model_spec(model: nn.Module) -> ModelSpec | None:
-    """The ``ModelSpec`` a model was built from (``build_model`` sets it), or ``None`` (notebook 05)."""
+    """The ``ModelSpec`` a model was built from (``build_model`` sets it), or ``None``."""
     return getattr(unwrap(model), "spec", None)
 
 
@@ -217,7 +217,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
                     epoch: int = 0, history: Sequence[dict] | None = None, spec: ModelSpec | None = None,
                     **extra) -> Path:
     """Write spec, weights, epoch, history (and the optimizer's state, for resuming) atomically to ``path``.
-    Introduced in notebook 05.
 
     ``spec`` defaults to the model's own (``build_model``). Leave ``optimizer`` out for a checkpoint meant for
     inference: it is then a fraction of the size. ``extra`` entries (scheduler, random state...) are stored as given.
@@ -254,7 +253,7 @@ def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     return state
 
 
-def checkpoint_spec(state: dict[str, Any], path: str | os.PathLike) -> ModelSpec:
+def _checkpoint_spec(state: dict[str, Any], path: str | os.PathLike) -> ModelSpec:
     """The ``ModelSpec`` stored in a checkpoint read by ``read_checkpoint``; a clear error when it has none.
     Introduced in notebook 05."""
     if state.get("spec") is None:
@@ -285,8 +284,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
 
 @dataclass
 class LoadedModel:
-    """A model rebuilt from its checkpoint by ``load_model``, in eval mode, ready for ``segment.segment_case``.
-    Introduced in notebook 05."""
+    """A model rebuilt from its checkpoint by ``load_model``, in eval mode, ready for ``segment.segment_case``."""
 
     model: nn.Module
     spec: ModelSpec
@@ -317,7 +315,7 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> L
         ('unet3d', False)
     """
     state = read_checkpoint(path)
-    spec = checkpoint_spec(state, path)
+    spec = _checkpoint_spec(state, path)
     model = build_model(spec)
     try:
         model.load_state_dict(state["model"])
@@ -330,14 +328,14 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> L
 
 def load_best_model(checkpoint_dir: str | os.PathLike, names: Sequence[str] = KINDS,
                     device: torch.device | str = "cpu") -> LoadedModel | None:
-    """Load the first ``<name>_best.pt`` of ``names`` that loads (notebook 07); ``None`` when none exists.
+    """Load the first ``<name>_best.pt`` of ``names`` that loads (notebook 07); ``None`` when none exists (notebook 07).
 
     A file that exists but cannot be loaded is reported (one printed line naming it and why) and the next name is
     tried; when every existing file fails, a ``DataError`` lists them all.
     """
     failures = []
     for name in names:
-        path = Path(checkpoint_dir) / f"{name}_best.pt"
+        path = paths.checkpoint_file(checkpoint_dir, name, "best")
         if not path.is_file():
             continue
         try:

@@ -47,29 +47,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-import segmentation_models_pytorch as smp
 import timm.layers
 import torch
 import torch.nn.functional as F
-from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder, UnetDecoderBlock
 from torch import nn
 
-# Private modules of smp and timm: their blocks call 2D functions in forward and get 3D subclasses below.
-# Guarded, so another library version only loses those encoders (reported as unsupported), not the module.
-try:
-    from segmentation_models_pytorch.encoders import _efficientnet as _smp_effnet
-
-    _SmpMBConvBlock = _smp_effnet.MBConvBlock
-except (ImportError, AttributeError):  # pragma: no cover - depends on the installed smp version
-    _smp_effnet, _SmpMBConvBlock = None, None
-try:
-    from timm.models._efficientnet_blocks import SqueezeExcite as _TimmSqueezeExcite
-except ImportError:  # pragma: no cover - depends on the installed timm version
-    _TimmSqueezeExcite = None
+from braintools.models.inflated_blocks import (
+    FORWARD_SWAPS,
+    INTERPOLATION_3D,
+    SmpMBConvBlock,
+    smp_effnet,
+)
 
 MODES = ("i3d", "center")
 DEPTH_PADDINGS = ("replicate", "zeros")
-_INTERPOLATION_3D = {"nearest": "nearest", "nearest-exact": "nearest-exact", "bilinear": "trilinear"}
 
 
 class UnsupportedLayerError(TypeError):
@@ -79,7 +70,7 @@ class UnsupportedLayerError(TypeError):
 
 @dataclass(frozen=True)
 class InflationOptions:
-    """How 2D layers become 3D: weight rule, depth kernel, depth padding, and whether Z is downsampled (notebook 06)."""
+    """How 2D layers become 3D: weight rule, depth kernel, depth padding, and whether Z is downsampled."""
 
     mode: str = "i3d"
     depth_kernel: int = 3
@@ -131,7 +122,7 @@ def inflate_conv_weight(weight: torch.Tensor, depth: int, mode: str = "i3d") -> 
     raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
-def pad_depth(x: torch.Tensor, before: int, after: int, mode: str = "replicate") -> torch.Tensor:
+def _pad_depth(x: torch.Tensor, before: int, after: int, mode: str = "replicate") -> torch.Tensor:
     """Pad the last axis (Z) of a 5D tensor by ``before``/``after`` slices, replicating or with zeros (notebook 06)."""
     if before == 0 and after == 0:
         return x
@@ -139,7 +130,7 @@ def pad_depth(x: torch.Tensor, before: int, after: int, mode: str = "replicate")
     return F.pad(x, (before, after, 0, 0, 0, 0), mode=torch_mode)
 
 
-def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
     """TensorFlow "SAME" padding (before, after) of one axis: the output has ceil(size / stride) entries.
     Introduced in notebook 06."""
     total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
@@ -147,7 +138,7 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[in
 
 
 class InflatedConv3d(nn.Conv3d):
-    """A Conv3d made from a Conv2d: the 2D model's in-plane padding, plus its own padding along Z (notebook 06).
+    """A Conv3d made from a Conv2d: the 2D model's in-plane padding, plus its own padding along Z.
 
     Args:
         plane_padding: extra zero padding (y_before, y_after, x_before, x_after) applied before the
@@ -171,10 +162,10 @@ class InflatedConv3d(nn.Conv3d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pad Z (replicate), pad the plane (TF "same" if asked), then convolve."""
-        x = pad_depth(x, self.depth_pad, self.depth_pad, self.depth_padding)
+        x = _pad_depth(x, self.depth_pad, self.depth_pad, self.depth_padding)
         if self.plane_padding == "same":
-            y_pad = same_padding(x.shape[3], self.kernel_size[1], self.stride[1], self.dilation[1])
-            x_pad = same_padding(x.shape[2], self.kernel_size[0], self.stride[0], self.dilation[0])
+            y_pad = _same_padding(x.shape[3], self.kernel_size[1], self.stride[1], self.dilation[1])
+            x_pad = _same_padding(x.shape[2], self.kernel_size[0], self.stride[0], self.dilation[0])
             x = F.pad(x, (0, 0) + y_pad + x_pad)
         elif self.plane_padding is not None:
             x = F.pad(x, (0, 0) + tuple(self.plane_padding))
@@ -182,7 +173,7 @@ class InflatedConv3d(nn.Conv3d):
 
 
 class InflatedAvgPool3d(nn.AvgPool3d):
-    """An AvgPool3d whose Z padding replicates the border slices (in-plane padding as in 2D) (notebook 06)."""
+    """An AvgPool3d whose Z padding replicates the border slices (in-plane padding as in 2D)."""
 
     def __init__(self, *args, depth_pad: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -190,7 +181,7 @@ class InflatedAvgPool3d(nn.AvgPool3d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Replicate-pad Z, then average-pool."""
-        return super().forward(pad_depth(x, self.depth_pad, self.depth_pad, "replicate"))
+        return super().forward(_pad_depth(x, self.depth_pad, self.depth_pad, "replicate"))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -281,7 +272,7 @@ def _inflate_instancenorm(norm: nn.InstanceNorm2d, options: InflationOptions) ->
 
 
 class BatchNormAct3d(nn.BatchNorm3d):
-    """3D twin of timm's ``BatchNormAct2d``: batch norm, then its ``drop`` and ``act`` sub-modules (notebook 06)."""
+    """3D twin of timm's ``BatchNormAct2d``: batch norm, then its ``drop`` and ``act`` sub-modules."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise, drop, activate."""
@@ -337,7 +328,7 @@ def _inflate_upsample(up: nn.Upsample, options: InflationOptions) -> nn.Upsample
     scale = _pair(up.scale_factor)
     depth_scale = scale[0] if options.downsample_depth else 1.0
     new = nn.Upsample(scale_factor=tuple(float(s) for s in scale) + (float(depth_scale),),
-                      mode=_INTERPOLATION_3D[up.mode], align_corners=up.align_corners,
+                      mode=INTERPOLATION_3D[up.mode], align_corners=up.align_corners,
                       recompute_scale_factor=up.recompute_scale_factor)
     return _finish(new, up)
 
@@ -353,96 +344,6 @@ def _inflate_pad(pad: nn.Module, options: InflationOptions) -> nn.Module:
 
 def _inflate_dropout2d(drop: nn.Dropout2d, options: InflationOptions) -> nn.Dropout3d:
     return _finish(nn.Dropout3d(drop.p, drop.inplace), drop)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Forward swaps: blocks that call 2D functions inside forward keep their children, get a 3D forward
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _drop_connect(x: torch.Tensor, rate: float) -> torch.Tensor:
-    """Stochastic depth for any rank: drop whole samples with probability ``rate``, rescale the rest."""
-    keep = 1.0 - rate
-    mask = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype, device=x.device) < keep
-    return x / keep * mask
-
-
-class Unet3d(smp.Unet):
-    """smp ``Unet`` inflated to 3D: input (N, C, X, Y, Z); X and Y must divide by the encoder's output stride.
-    Introduced in notebook 06."""
-
-    def check_input_shape(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``x`` is 5D with X and Y divisible by the output stride (was H, W)."""
-        if x.ndim != 5:
-            raise ValueError(f"the inflated Unet expects (N, C, X, Y, Z), got shape {tuple(x.shape)}")
-        stride = self.encoder.output_stride
-        if x.shape[2] % stride or x.shape[3] % stride:
-            raise ValueError(f"X and Y must be divisible by {stride}, got shape {tuple(x.shape)}")
-
-
-class UnetDecoderBlock3d(UnetDecoderBlock):
-    """smp ``UnetDecoderBlock`` whose upsampling takes a 3D target size (was height, width) (notebook 06)."""
-
-    def forward(self, feature_map, target_size, skip_connection=None):
-        """Upsample to ``target_size`` (X, Y, Z), concatenate the skip, two convolutions."""
-        mode = _INTERPOLATION_3D[getattr(self, "interpolation_mode", "nearest")]
-        feature_map = F.interpolate(feature_map, size=tuple(target_size), mode=mode)
-        if skip_connection is not None:
-            feature_map = self.attention1(torch.cat([feature_map, skip_connection], dim=1))
-        return self.attention2(self.conv2(self.conv1(feature_map)))
-
-
-class UnetDecoder3d(UnetDecoder):
-    """smp ``UnetDecoder`` that hands each block the full (X, Y, Z) size of the next skip connection (notebook 06)."""
-
-    def forward(self, features):
-        """Decode the encoder features (finest first) into the last decoder feature map."""
-        sizes = [tuple(f.shape[2:]) for f in features][::-1]  # deepest first
-        features = features[1:][::-1]  # drop the input-resolution "feature"; deepest first
-        x, skips = self.center(features[0]), features[1:]
-        for i, block in enumerate(self.blocks):
-            x = block(x, sizes[i + 1], skips[i] if i < len(skips) else None)
-        return x
-
-
-_FORWARD_SWAPS: dict[type, type] = {smp.Unet: Unet3d, UnetDecoder: UnetDecoder3d, UnetDecoderBlock: UnetDecoderBlock3d}
-
-if _SmpMBConvBlock is not None:
-
-    class MBConvBlock3d(_SmpMBConvBlock):
-        """smp EfficientNet block with 3D squeeze-excitation pooling and drop-connect."""
-
-        def forward(self, inputs, drop_connect_rate=None):
-            """The smp block's forward with ``F.adaptive_avg_pool3d`` and a rank-agnostic drop-connect."""
-            x = inputs
-            if self._has_expansion:
-                x = self._swish(self._bn0(self._expand_conv(inputs)))
-            x = self._swish(self._bn1(self._depthwise_conv(x)))
-            if self._has_se:
-                squeezed = F.adaptive_avg_pool3d(x, 1)  # was F.adaptive_avg_pool2d
-                squeezed = self._se_expand(self._swish(self._se_reduce(squeezed)))
-                x = torch.sigmoid(squeezed) * x
-            x = self._bn2(self._project_conv(x))
-            if self._has_drop_connect:
-                if drop_connect_rate and self.training:
-                    x = _drop_connect(x, drop_connect_rate)
-                x = x + inputs
-            return x
-
-    _FORWARD_SWAPS[_SmpMBConvBlock] = MBConvBlock3d
-
-if _TimmSqueezeExcite is not None:
-
-    class SqueezeExcite3d(_TimmSqueezeExcite):
-        """timm squeeze-excitation that averages over X, Y and Z."""
-
-        def forward(self, x):
-            """Gate the channels of ``x`` by its global (X, Y, Z) average."""
-            x_se = x.mean((2, 3, 4), keepdim=True)  # was x.mean((2, 3))
-            x_se = self.conv_expand(self.act1(self.conv_reduce(x_se)))
-            return x * self.gate(x_se)
-
-    _FORWARD_SWAPS[_TimmSqueezeExcite] = SqueezeExcite3d
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -469,9 +370,9 @@ def _converters() -> dict[type, Callable]:
         nn.ReplicationPad2d: _inflate_pad,
         nn.Dropout2d: _inflate_dropout2d,
     }
-    if _SmpMBConvBlock is not None:
-        converters[_smp_effnet.Conv2dStaticSamePadding] = _inflate_static_same_conv
-        converters[_smp_effnet.Conv2dDynamicSamePadding] = _inflate_dynamic_same_conv
+    if SmpMBConvBlock is not None:
+        converters[smp_effnet.Conv2dStaticSamePadding] = _inflate_static_same_conv
+        converters[smp_effnet.Conv2dDynamicSamePadding] = _inflate_dynamic_same_conv
     converters[timm.layers.Conv2dSame] = _inflate_dynamic_same_conv
     converters[timm.layers.BatchNormAct2d] = _inflate_batchnorm_act
     return converters
@@ -518,12 +419,12 @@ def _unsupported_reason(module: nn.Module) -> str | None:
         if isinstance(module, nn.Upsample):
             if module.size is not None:
                 return "a fixed output size (only scale_factor)"
-            if module.mode not in _INTERPOLATION_3D:
-                return f"mode={module.mode!r} (only {sorted(_INTERPOLATION_3D)})"
+            if module.mode not in INTERPOLATION_3D:
+                return f"mode={module.mode!r} (only {sorted(INTERPOLATION_3D)})"
         return None
-    if kind in _FORWARD_SWAPS:
+    if kind in FORWARD_SWAPS:
         mode = getattr(module, "interpolation_mode", "nearest")
-        return None if mode in _INTERPOLATION_3D else f"interpolation_mode={mode!r}"
+        return None if mode in INTERPOLATION_3D else f"interpolation_mode={mode!r}"
     if kind in _dimension_agnostic():
         if isinstance(module, (nn.Softmax, nn.LogSoftmax)) and module.dim not in (1, None):
             return f"dim={module.dim} (only the channel axis 1)"
@@ -531,11 +432,11 @@ def _unsupported_reason(module: nn.Module) -> str | None:
     return "no 3D conversion known for this type"
 
 
-def find_unsupported_modules(model: nn.Module) -> list[str]:
+def _find_unsupported_modules(model: nn.Module) -> list[str]:
     """List "path (type): reason" for every module that ``inflate_2d_model_to_3d`` cannot convert (notebook 06).
 
     Example:
-        >>> find_unsupported_modules(nn.Sequential(nn.Conv2d(1, 1, 3), nn.LSTM(1, 1)))
+        >>> _find_unsupported_modules(nn.Sequential(nn.Conv2d(1, 1, 3), nn.LSTM(1, 1)))
         ['1 (torch.nn.modules.rnn.LSTM): no 3D conversion known for this type']
     """
     problems = []
@@ -552,7 +453,7 @@ def _convert(module: nn.Module, options: InflationOptions) -> nn.Module:
     converter = _converters().get(type(module))
     if converter is not None:
         module = converter(module, options)
-    swap = _FORWARD_SWAPS.get(type(module))
+    swap = FORWARD_SWAPS.get(type(module))
     if swap is not None:
         module.__class__ = swap
     for name, child in list(module.named_children()):
@@ -590,7 +491,7 @@ def inflate_2d_model_to_3d(
         torch.Size([1, 4, 64, 64, 32])
     """
     options = InflationOptions(mode, depth_kernel, depth_padding, downsample_depth)
-    problems = find_unsupported_modules(model)
+    problems = _find_unsupported_modules(model)
     if problems:
         raise UnsupportedLayerError(_describe_problems(problems))
     return _convert(copy.deepcopy(model), options)

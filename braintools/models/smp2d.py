@@ -50,7 +50,7 @@ def hub_reachable(host: str = HUB_HOST, port: int = 443, timeout: float = 2.0) -
 
 
 @contextlib.contextmanager
-def hub_offline(offline: bool = True) -> Iterator[None]:
+def _hub_offline(offline: bool = True) -> Iterator[None]:
     """Temporarily switch the Hugging Face client to offline mode: cached files only, no network request.
     Introduced in notebook 04."""
     previous = hub_constants.HF_HUB_OFFLINE
@@ -93,7 +93,7 @@ def create_smp_model(
                          f"{sorted(cls.__name__ for cls in smp.MODEL_ARCHITECTURES_MAPPING.values())}")
     if weights_path is not None:
         model = _build(architecture, encoder_name, None, in_channels, num_classes, **kwargs)
-        model.initialisation = load_weights(model, weights_path)
+        model.initialisation = _load_weights(model, weights_path)
         return model
     if encoder_weights is None:
         model = _build(architecture, encoder_name, None, in_channels, num_classes, **kwargs)
@@ -101,7 +101,7 @@ def create_smp_model(
         return model
     online = hub_reachable()
     try:
-        with hub_offline(not online):
+        with _hub_offline(not online):
             model = _build(architecture, encoder_name, encoder_weights, in_channels, num_classes, **kwargs)
         model.initialisation = f"{encoder_weights} encoder"
     except OSError as error:  # no internet / no cached file: huggingface_hub and requests raise OSErrors
@@ -125,7 +125,7 @@ def _build(architecture: str, encoder_name: str, encoder_weights: str | None, in
                             in_channels=in_channels, classes=num_classes, **kwargs)
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def _read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read tensors from a ``.safetensors`` file or a torch file (``weights_only=True``); unwrap checkpoints.
     Introduced in notebook 04.
 
@@ -148,14 +148,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {key.removeprefix("module."): value for key, value in state.items()}
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike) -> str:
+def _load_weights(model: nn.Module, path: str | os.PathLike) -> str:
     """Load a full-model or encoder-only weights file into an smp model; return what was loaded (notebook 04).
 
     Keys starting with ``encoder.`` mean a full model (loaded strictly); otherwise the file is an encoder
     (classifier-head keys are dropped, a 3-channel first convolution is adapted to the model's channels).
     A file that does not fit raises ``ValueError`` naming the file and the first mismatching keys.
     """
-    state = read_state_dict(path)
+    state = _read_state_dict(path)
     if any(key.startswith("encoder.") for key in state):
         _load_strict(model, state, path)
         return f"full model from {Path(path).name}"

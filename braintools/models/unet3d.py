@@ -25,7 +25,7 @@ from torch import nn
 
 
 class ConvBlock3d(nn.Sequential):
-    """Two (Conv3d 3x3x3 -> InstanceNorm3d -> LeakyReLU) layers: the work done at each U-Net level (notebook 05)."""
+    """Two (Conv3d 3x3x3 -> InstanceNorm3d -> LeakyReLU) layers: the work done at each U-Net level."""
 
     def __init__(self, in_channels: int, out_channels: int, negative_slope: float = 0.01):
         layers: list[nn.Module] = []
@@ -39,7 +39,7 @@ class ConvBlock3d(nn.Sequential):
 
 
 class UNet3D(nn.Module):
-    """3D U-Net: InstanceNorm, LeakyReLU, two convs per level, transposed-conv upsampling (notebook 05).
+    """3D U-Net: InstanceNorm, LeakyReLU, two convs per level, transposed-conv upsampling.
 
     Args:
         in_channels: input channels (4 MRI modalities).

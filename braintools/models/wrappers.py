@@ -23,7 +23,6 @@ from torch import nn
 
 class ShrunkInput(nn.Module):
     """Hold an inner ``model`` and a shrink ``factor``; save and load the inner model's ``state_dict`` only.
-    Introduced in notebook 04.
 
     Example:
         >>> ShrunkInput(nn.Conv2d(4, 4, 1), 2).state_dict().keys()
@@ -47,7 +46,6 @@ class ShrunkInput(nn.Module):
 
 class Downsampled(ShrunkInput):
     """Run ``model`` on inputs shrunk ``factor`` times (block means) and upsample its logits to the input size.
-    Introduced in notebook 04.
 
     Train and predict with the wrapper on full-size slices. Its ``state_dict`` is the inner model's (same keys),
     so a checkpoint that ``train.fit`` saves from the wrapper loads into a plain ``create_smp_model`` model.
@@ -70,7 +68,6 @@ class Downsampled(ShrunkInput):
 
 class Downsampled3D(ShrunkInput):
     """Run a 3D ``model`` on volumes shrunk ``factor`` times along every axis (block means); logits at full size.
-    Introduced in notebook 05.
 
     The 3D twin of ``Downsampled``: on a CPU, a patch shrunk 2x costs 8x less, so the network sees much
     more brain per step. The full-resolution logits are upsampled (trilinear) to the input size, so the metrics
@@ -118,7 +115,6 @@ class Downsampled3D(ShrunkInput):
 
 class InPlaneDownsampled(ShrunkInput):
     """Run a 3D ``model`` on volumes shrunk ``factor`` times in X and Y (block means), Z kept; logits at full size.
-    Introduced in notebook 06.
 
     The 3D twin of ``Downsampled``: a 2D model trained on slices shrunk ``downsample_2d`` times
     (notebook 04 on a CPU) must, once inflated, see the same in-plane scale. Its ``state_dict`` is the inner
@@ -140,7 +136,7 @@ class InPlaneDownsampled(ShrunkInput):
 
 
 class SliceWise2D(nn.Module):
-    """Run a 2D network (N, C, H, W) on 3D volumes (N, C, X, Y, Z), one axial (Z) slice at a time (notebook 07).
+    """Run a 2D network (N, C, H, W) on 3D volumes (N, C, X, Y, Z), one axial (Z) slice at a time.
 
     Every slice becomes one item of a 2D batch; X and Y are zero-padded (centred) to a multiple of
     ``multiple`` (encoders of segmentation-models-pytorch need 32: 240 -> 256) and the output is cropped

@@ -2,7 +2,7 @@
 
 Encoder stages. An encoder returns one feature map per resolution (1/2, 1/4, ... 1/32 of the input);
 stage k is the set of encoder parameters that feature map k depends on and no earlier one does.
-``find_encoder_stages`` finds them from autograd's graph of one small probe input: walking back from each
+``_find_encoder_stages`` finds them from autograd's graph of one small probe input: walking back from each
 feature map through ``grad_fn.next_functions`` reaches exactly the parameters (the ``AccumulateGrad`` leaves)
 it was computed from. This needs no knowledge of layer names, so it works alike for smp ResNets (stem conv1/bn1,
 layer1, ... layer4), smp EfficientNets (stem + groups of MBConv blocks) and timm ``tu-`` encoders.
@@ -39,7 +39,7 @@ SCHEDULES = ("three_phase", "freeze_first_two", "freeze_first", "none")
 
 @dataclass
 class EncoderStages:
-    """Encoder parameter names per stage (shallow to deep), and the unused ones (notebook 04)."""
+    """Encoder parameter names per stage (shallow to deep), and the unused ones."""
 
     stages: list[list[str]]
     unused: list[str]
@@ -49,7 +49,7 @@ class EncoderStages:
         return {name: number for number, names in enumerate(self.stages, start=1) for name in names}
 
 
-def graph_parameters(tensor: torch.Tensor) -> set[int]:
+def _graph_parameters(tensor: torch.Tensor) -> set[int]:
     """Return the ids of the leaf tensors (parameters) that autograd's graph of ``tensor`` reaches (notebook 04)."""
     found, seen, stack = set(), set(), [tensor.grad_fn]
     while stack:
@@ -64,7 +64,7 @@ def graph_parameters(tensor: torch.Tensor) -> set[int]:
     return found
 
 
-def find_encoder_stages(encoder: nn.Module, in_channels: int, probe_size: int = 64) -> EncoderStages:
+def _find_encoder_stages(encoder: nn.Module, in_channels: int, probe_size: int = 64) -> EncoderStages:
     """Group an encoder's parameters into stages: those that feature map k needs and no earlier one does (notebook 04).
 
     Args:
@@ -85,7 +85,7 @@ def find_encoder_stages(encoder: nn.Module, in_channels: int, probe_size: int = 
             features = encoder(probe)
         stages, seen = [], set()
         for feature in features:  # the input itself and empty placeholders have no graph
-            reached = graph_parameters(feature)
+            reached = _graph_parameters(feature)
             names = [name for name, parameter in parameters.items() if id(parameter) in reached and name not in seen]
             if names:
                 stages.append(names)
@@ -98,7 +98,7 @@ def find_encoder_stages(encoder: nn.Module, in_channels: int, probe_size: int = 
 
 
 class EncoderFreezer:
-    """Freeze / unfreeze encoder stages of an smp model per epoch, and build matching optimizer groups (notebook 04).
+    """Freeze / unfreeze encoder stages of an smp model per epoch, and build matching optimizer groups.
 
     Args:
         model: smp model with ``model.encoder`` (everything else counts as decoder + head).
@@ -128,7 +128,7 @@ class EncoderFreezer:
         self.model, self.schedule = model, schedule
         self.top_stages_epoch, self.all_stages_epoch = top_stages_epoch, all_stages_epoch
         self.encoder_lr_scale, self.stage_lr_decay = encoder_lr_scale, stage_lr_decay
-        found = find_encoder_stages(model.encoder, in_channels)
+        found = _find_encoder_stages(model.encoder, in_channels)
         encoder_parameters = dict(model.encoder.named_parameters())
         self.stages = [[encoder_parameters[name] for name in names] for names in found.stages]
         self.stage_names = found.stages

@@ -29,12 +29,12 @@ SMOOTH = 1e-5
 
 
 def one_hot(classes: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Turn integer classes (N, *spatial) into a float one-hot tensor (N, num_classes, *spatial) (notebook 04)."""
+    """Turn integer classes (N, *spatial) into a float one-hot tensor (N, num_classes, *spatial)."""
     encoded = F.one_hot(classes.long(), num_classes)  # (N, *spatial, K)
     return encoded.movedim(-1, 1).float()
 
 
-def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str) -> torch.Tensor:
+def _prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str) -> torch.Tensor:
     """Return the float target with the logits' shape: one-hot classes (``"classes"``) or regions (``"regions"``).
     Introduced in notebook 04."""
     if target.shape == logits.shape:
@@ -59,7 +59,7 @@ def soft_dice_loss(
     smooth: float = SMOOTH,
 ) -> torch.Tensor:
     """Mean (or weighted mean) over channels of 1 - soft Dice, for probabilities and targets (N, K, *spatial).
-    Introduced in notebook 05.
+    Introduced in notebook 04.
 
     Args:
         weights: one weight per channel; the result is sum(w_k loss_k) / sum(w_k).
@@ -78,7 +78,7 @@ def soft_dice_loss(
     return (losses * weights).sum(-1).mean() / weights.sum()
 
 
-def focal_bce_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+def _focal_bce_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     """Mean sigmoid focal loss -(1 - p_t)^gamma log(p_t) of every element (torchvision, no alpha weighting).
     Introduced in notebook 04.
 
@@ -88,7 +88,7 @@ def focal_bce_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.
 
 
 class DiceCELoss(nn.Module):
-    """Soft Dice on softmax classes + cross-entropy, for 4-class logits (N, 4, *spatial) (notebook 04).
+    """Soft Dice on softmax classes + cross-entropy, for 4-class logits (N, 4, *spatial).
 
     Args:
         dice_weight, ce_weight: weights of the two terms.
@@ -107,7 +107,7 @@ class DiceCELoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
-        target = prepare_target(logits, target, "classes")
+        target = _prepare_target(logits, target, "classes")
         probabilities = torch.softmax(logits, dim=1)
         first = 0 if self.include_background else 1
         dice = soft_dice_loss(probabilities[:, first:], target[:, first:], batch_dice=self.batch_dice)
@@ -116,7 +116,7 @@ class DiceCELoss(nn.Module):
 
 
 class RegionDiceBCELoss(nn.Module):
-    """Soft Dice + binary cross-entropy on the sigmoid regions [WT, TC, ET], for logits (N, 3, *spatial) (notebook 04).
+    """Soft Dice + binary cross-entropy on the sigmoid regions [WT, TC, ET], for logits (N, 3, *spatial).
 
     Example:
         >>> loss = RegionDiceBCELoss()(torch.zeros(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long))
@@ -128,14 +128,14 @@ class RegionDiceBCELoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
-        target = prepare_target(logits, target, "regions")
+        target = _prepare_target(logits, target, "regions")
         dice = soft_dice_loss(torch.sigmoid(logits), target, batch_dice=self.batch_dice)
         bce = F.binary_cross_entropy_with_logits(logits, target)
         return self.dice_weight * dice + self.bce_weight * bce
 
 
 class DiceFocalLoss(nn.Module):
-    """Weighted soft Dice + focal BCE (gamma 2): the loss of the 3D notebook.
+    """Weighted soft Dice + focal BCE (gamma 2): the loss of the 3D notebook (notebook 06).
 
     Args:
         mode: ``"regions"`` (sigmoid, 3 channels WT/TC/ET) or ``"classes"`` (softmax Dice on one-hot classes;
@@ -157,10 +157,10 @@ class DiceFocalLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
-        target = prepare_target(logits, target, self.mode)
+        target = _prepare_target(logits, target, self.mode)
         probabilities = torch.sigmoid(logits) if self.mode == "regions" else torch.softmax(logits, dim=1)
         dice = soft_dice_loss(probabilities, target, self.class_weights, batch_dice=self.batch_dice)
-        focal = focal_bce_loss(logits, target, self.gamma)
+        focal = _focal_bce_loss(logits, target, self.gamma)
         return self.dice_weight * dice + self.focal_weight * focal
 
 
@@ -177,7 +177,7 @@ def deep_supervision_weights(levels: int, decay: float = 0.5, normalise: bool = 
     return [weight / total for weight in weights]
 
 
-def resize_target(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+def _resize_target(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Resize integer classes (N, *spatial) or float masks (N, K, *spatial) to ``size`` (nearest-exact).
     Introduced in notebook 04."""
     if target.shape[-len(size):] == tuple(size):
@@ -189,7 +189,7 @@ def resize_target(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 class DeepSupervisionLoss(nn.Module):
-    """Combine a loss over several output scales (finest first) with decreasing weights (notebook 05).
+    """Combine a loss over several output scales (finest first) with decreasing weights.
 
     The target is resized (nearest-exact) to each scale. A single tensor is scored against the target resized
     to its size (nothing to do when they match), so the same loss object also works in evaluation mode, where
@@ -207,7 +207,7 @@ class DeepSupervisionLoss(nn.Module):
 
     def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         if isinstance(outputs, torch.Tensor):
-            return self.loss(outputs, resize_target(target, outputs.shape[2:]))
+            return self.loss(outputs, _resize_target(target, outputs.shape[2:]))
         weights = deep_supervision_weights(len(outputs), self.decay, self.normalise)
-        terms = [w * self.loss(out, resize_target(target, out.shape[2:])) for w, out in zip(weights, outputs)]
+        terms = [w * self.loss(out, _resize_target(target, out.shape[2:])) for w, out in zip(weights, outputs)]
         return torch.stack(terms).sum()

@@ -8,7 +8,7 @@ bright on T2 and dark on FLAIR, edema bright on both), which is what a tumour se
 
 - ``HiddenModalitySlices`` wraps a ``SliceDataset``: input = the slice with one random sequence zeroed; target =
   the slice and a weight map that is 1 inside the brain on the hidden sequence (labels are never read);
-- ``hidden_modality_loss``: mean absolute error (L1) on the hidden sequence inside the brain;
+- ``_hidden_modality_loss``: mean absolute error (L1) on the hidden sequence inside the brain;
 - ``PretrainRecipe`` and ``pretrain_encoder``: an smp model with the segmentation model's architecture and encoder,
   trained with ``train.fit`` (resumable), whose encoder is saved alone: a file that
   ``smp2d.create_smp_model(weights_path=...)`` loads like any downloaded encoder;
@@ -31,7 +31,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from braintools.atomic import atomic_path
+from braintools import paths
+from braintools._private.atomic import atomic_path
 from braintools.data.io import MODALITIES
 from braintools.datasets.augment import SliceAugmenter
 from braintools.datasets.slices2d import SliceDataset, select_slices, summarise_source
@@ -41,13 +42,13 @@ from braintools.models.checkpoints import load_checkpoint, network_of, read_chec
 from braintools.profiles import Profile
 from braintools.runtime import model_device
 from braintools.training import schedules
-from braintools.training.train import checkpoint_paths, fit
+from braintools.training.train import fit
 
 TASK = "hidden modality"  # the proxy task, as named in file names and settings
 
 
 def hide_channel(image: torch.Tensor, channel: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero one channel of a (C, H, W) slice; return (input, target) for ``hidden_modality_loss`` (notebook 04).
+    """Zero one channel of a (C, H, W) slice; return (input, target) for ``_hidden_modality_loss`` (notebook 04).
 
     The target (2C, H, W) is the slice, then one weight map per channel: 1 inside the brain (any channel non-zero)
     on the hidden channel, 0 everywhere else.
@@ -67,7 +68,7 @@ def hide_channel(image: torch.Tensor, channel: int) -> tuple[torch.Tensor, torch
     return masked, torch.cat([image, weight])
 
 
-def hidden_modality_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _hidden_modality_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error between ``prediction`` (N, C, H, W) and the hidden channel, inside the brain only.
     Introduced in notebook 04.
 
@@ -75,7 +76,7 @@ def hidden_modality_loss(prediction: torch.Tensor, target: torch.Tensor) -> torc
 
     Example:
         >>> _, target = hide_channel(torch.ones(4, 2, 2), 0)
-        >>> hidden_modality_loss(torch.zeros(1, 4, 2, 2), target[None]).item()
+        >>> _hidden_modality_loss(torch.zeros(1, 4, 2, 2), target[None]).item()
         1.0
     """
     image, weight = target.float().chunk(2, dim=1)
@@ -86,7 +87,6 @@ def hidden_modality_loss(prediction: torch.Tensor, target: torch.Tensor) -> torc
 
 class HiddenModalitySlices(Dataset):
     """The slices of a ``SliceDataset`` with one random sequence hidden: items ``(input, target)`` of ``hide_channel``.
-    Introduced in notebook 04.
 
     The hidden channel of item i in epoch e is drawn from ``(seed, e, i)``, so every epoch hides other sequences.
     The labels the slice dataset returns are not used: the task needs none.
@@ -162,8 +162,7 @@ class PretrainRecipe:
 
 @dataclass
 class PretrainedEncoder:
-    """What ``pretrain_encoder`` returns: the encoder file, the whole proxy network and how it was trained.
-    Introduced in notebook 04."""
+    """What ``pretrain_encoder`` returns: the encoder file, the whole proxy network and how it was trained."""
 
     path: Path  # encoder weights alone: ``create_smp_model(..., weights_path=path)``
     model: nn.Module  # the proxy network (encoder + decoder), for looking at its reconstructions
@@ -186,7 +185,7 @@ def _settings(recipe: PretrainRecipe, case_ids: Sequence[str]) -> dict[str, Any]
     return {"recipe": values, "case_ids": list(case_ids), "modalities": list(MODALITIES)}
 
 
-def save_encoder(model: nn.Module, path: str | os.PathLike) -> Path:
+def _save_encoder(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write the encoder's weights alone (no ``encoder.`` prefix) atomically: a pretrained-encoder file.
     Introduced in notebook 04."""
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
@@ -194,7 +193,7 @@ def save_encoder(model: nn.Module, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
+def _read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
     """The settings stored next to an encoder file (``<name>.json``), or ``None`` when there are none (notebook 04)."""
     sidecar = Path(path).with_suffix(".json")
     return json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else None
@@ -220,16 +219,16 @@ def pretrain_encoder(recipe: PretrainRecipe, source: VolumeSource, folder: str |
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{recipe.name}.pt"
     settings = _settings(recipe, source.case_ids)
-    last, _ = checkpoint_paths(folder, recipe.name)
+    last = paths.checkpoint_file(folder, recipe.name, "last")
     torch.manual_seed(recipe.seed)
     model = recipe.model().to(device)
-    stored = read_settings(path)
+    stored = _read_settings(path)
     if not retrain and path.is_file() and last.is_file() and stored is not None and stored["settings"] == settings:
         state = load_checkpoint(last, model)
         if state["epoch"] >= recipe.epochs:
             return PretrainedEncoder(path, model.eval(), stored["history"], source.case_ids, reused=True)
     history = _train(recipe, model, source, folder, settings, device, progress, resume=not retrain)
-    save_encoder(model, path)
+    _save_encoder(model, path)
     with atomic_path(path.with_suffix(".json")) as temporary:
         Path(temporary).write_text(json.dumps({"settings": settings, "history": history}, indent=1, default=float),
                                    encoding="utf-8")
@@ -247,9 +246,9 @@ def _train(recipe: PretrainRecipe, model: nn.Module, source: VolumeSource, folde
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
     total = recipe.epochs * len(train_loader)
     scheduler = schedules.warmup_cosine_scheduler(optimizer, max(1, round(recipe.warmup_fraction * total)), total)
-    last, _ = checkpoint_paths(folder, recipe.name)
+    last = paths.checkpoint_file(folder, recipe.name, "last")
     start = last if resume and last.is_file() and _stored_settings(last) == settings else None
-    return fit(model, train_loader, None, hidden_modality_loss, optimizer, recipe.epochs, scheduler=scheduler,
+    return fit(model, train_loader, None, _hidden_modality_loss, optimizer, recipe.epochs, scheduler=scheduler,
                scheduler_interval="step", monitor="train_loss", checkpoint_dir=folder, checkpoint_name=recipe.name,
                resume_from=start, checkpoint_extra={"settings": settings}, progress=progress)
 
@@ -283,9 +282,9 @@ def reconstruction_errors(model: nn.Module, slices: SliceDataset, shrink: int = 
                     inputs = torch.stack([masked for masked, _ in pairs]).to(device)
                     targets = torch.stack([target for _, target in pairs]).to(device)
                     weight = float(targets[:, len(MODALITIES):].sum())
-                    errors = [hidden_modality_loss(model(inputs), targets),
-                              hidden_modality_loss(torch.zeros_like(inputs), targets),
-                              hidden_modality_loss(shrunk.to(device), targets)]
+                    errors = [_hidden_modality_loss(model(inputs), targets),
+                              _hidden_modality_loss(torch.zeros_like(inputs), targets),
+                              _hidden_modality_loss(shrunk.to(device), targets)]
                     sums[channel] += [float(error) * weight for error in errors] + [weight]
     finally:
         model.train(was_training)

@@ -31,15 +31,17 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from braintools import paths
+from braintools._private import distributed
 from braintools.datasets.patches3d import AppearanceAugmentation, PatchDataset3D
 from braintools.datasets.slices2d import SliceDataset, select_slices, summarise_source
 from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
 from braintools.models.checkpoints import ModelSpec, build_model, network_of, read_checkpoint
 from braintools.profiles import Profile
-from braintools.training import distributed, losses, schedules
+from braintools.training import losses, schedules
 from braintools.training.freezing import EncoderFreezer
-from braintools.training.train import checkpoint_paths, fit
+from braintools.training.train import fit
 
 _RESULT_NEUTRAL = ("num_workers",)  # recipe fields a resumed run may change: items depend on (seed, epoch, index) only
 
@@ -54,12 +56,11 @@ def recipe_settings(recipe: Any) -> dict[str, Any]:
 
 def resume_point(checkpoint_dir: str | os.PathLike, name: str, recipe: Any) -> Path | None:
     """The ``<name>_last.pt`` to resume from: ``None`` when there is none; an error when its recipe differs.
-    Introduced in notebook 05.
 
     Example:
         >>> resume_point(checkpoint_dir, "unet3d", UNet3DRecipe.from_profile(profile))  # doctest: +SKIP
     """
-    last, _ = checkpoint_paths(checkpoint_dir, name)
+    last = paths.checkpoint_file(checkpoint_dir, name, "last")
     if not last.is_file():
         return None
     stored = read_checkpoint(last).get("recipe")
@@ -94,7 +95,8 @@ def loader(dataset: Dataset, batch_size: int, shuffle: bool, device: torch.devic
 
 @dataclass(frozen=True)
 class UNet3DRecipe:
-    """Every hyperparameter of the 3D U-Net training of notebook 05 (``from_profile`` gives the profile's)."""
+    """Every hyperparameter of the 3D U-Net training of notebook 05 (``from_profile`` gives the profile's).
+    Introduced in notebook 05."""
 
     patch_size: tuple[int, int, int]
     shrink: int
@@ -165,7 +167,7 @@ def train_unet3d(recipe: UNet3DRecipe, cache_dir: str | os.PathLike, train_ids: 
                  val_ids: Sequence[str], checkpoint_dir: str | os.PathLike | None, name: str = "unet3d",
                  device: torch.device | str = "cpu", resume: bool = False, progress: bool = True
                  ) -> tuple[torch.nn.Module, list[dict]]:
-    """Train the 3D U-Net of a recipe on cached patients; return the model and its history (notebook 05).
+    """Train the 3D U-Net of a recipe on cached patients; return the model and its history (notebook 07).
 
     With ``resume``, a ``<name>_last.pt`` of the same recipe in ``checkpoint_dir`` is continued (see
     ``resume_point``); otherwise training starts over and an earlier best checkpoint is kept aside. Under
@@ -193,7 +195,7 @@ def train_unet3d(recipe: UNet3DRecipe, cache_dir: str | os.PathLike, train_ids: 
 
 @dataclass(frozen=True)
 class UNet2DRecipe:
-    """Every hyperparameter of the 2D training of notebook 04 (``from_profile`` gives the profile's)."""
+    """Every hyperparameter of the 2D training of notebook 04 (``from_profile`` gives the profile's) (notebook 04)."""
 
     architecture: str
     encoder: str

@@ -33,7 +33,7 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, min_lr_
     return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def warmup_cosine_lambda(warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0) -> Callable[[int], float]:
+def _warmup_cosine_lambda(warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0) -> Callable[[int], float]:
     """Return ``step -> factor`` for ``LambdaLR`` (checks its arguments now, not at the first step) (notebook 05)."""
     warmup_cosine_factor(0, warmup_steps, total_steps, min_lr_ratio)
 
@@ -52,4 +52,4 @@ def warmup_cosine_scheduler(
         >>> scheduler = warmup_cosine_scheduler(optimizer, warmup_steps=100, total_steps=2000)  # doctest: +SKIP
         >>> fit(..., scheduler=scheduler, scheduler_interval="step")  # doctest: +SKIP
     """
-    return LambdaLR(optimizer, warmup_cosine_lambda(warmup_steps, total_steps, min_lr_ratio))
+    return LambdaLR(optimizer, _warmup_cosine_lambda(warmup_steps, total_steps, min_lr_ratio))

@@ -7,10 +7,10 @@ validation patients only and report the test set with the chosen thresholds, or 
 
 Region probabilities of a 4-class softmax model: WT = p(NCR) + p(ED) + p(ET), TC = p(NCR) + p(ET), ET = p(ET);
 of a region model: the three sigmoids. Thresholded regions become classes again with ``classes_from_regions``
-(ET -> 3, else TC -> 1, else WT -> 2), which nests ET inside TC inside WT. ``pipeline_dice`` scores the
+(ET -> 3, else TC -> 1, else WT -> 2), which nests ET inside TC inside WT. ``_pipeline_dice`` scores the
 whole chain (thresholds, classes, optional post-processing such as ``postprocess.postprocess_classes`` on each
 slice), so you can see what each step adds. ``collect_predictions`` runs the model once and keeps the
-probabilities, so ``threshold_table`` and ``predictions_dice`` can compare many settings without running the
+probabilities, so ``threshold_table`` and ``_predictions_dice`` can compare many settings without running the
 model again (what a CPU needs). Note that 2D post-processing sees one slice at a time; the 3D
 clean-up of whole predicted volumes belongs to notebook 07.
 """
@@ -24,16 +24,16 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from braintools.data.labels import REGIONS, classes_from_regions, regions_from_classes
-from braintools.runtime import model_device
-from braintools.training.train import dice_from_counts, unpack_batch
+from braintools.evaluation.dice import dice_from_counts
+from braintools.evaluation.overlap import overlap_counts
+from braintools.training.train import finest, predict_batches
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))  # 0.10, 0.15, ..., 0.90
 
 
-def region_probabilities(logits: torch.Tensor, output: str = "classes") -> torch.Tensor:
+def _region_probabilities(logits: torch.Tensor, output: str = "classes") -> torch.Tensor:
     """Probabilities (N, 3, ...) of [WT, TC, ET] from class logits (softmax sums) or region logits (sigmoid).
     Introduced in notebook 04."""
     if output == "regions":
@@ -44,33 +44,22 @@ def region_probabilities(logits: torch.Tensor, output: str = "classes") -> torch
     return torch.stack([p[:, 1] + p[:, 2] + p[:, 3], p[:, 1] + p[:, 3], p[:, 3]], dim=1)
 
 
-def threshold_counts(probabilities: torch.Tensor, truth: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:
+def _threshold_counts(probabilities: torch.Tensor, truth: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:
     """(overlap, predicted, true) pixel counts per region and threshold, shape (3, len(thresholds), 3) (notebook 04)."""
-    dims = [0, *range(2, probabilities.ndim)]
     truth = truth.bool()
-    true_sum = truth.sum(dims).double()
-    rows = []
-    for threshold in thresholds:
-        predicted = probabilities > threshold
-        rows.append(torch.stack([(predicted & truth).sum(dims).double(), predicted.sum(dims).double(), true_sum], 1))
-    return torch.stack(rows, dim=1).cpu()
+    counts = [overlap_counts(probabilities > threshold, truth, region_axis=1) for threshold in thresholds]
+    return torch.stack(counts, dim=1).double().cpu()
 
 
 def _predict(model: nn.Module, loader: Iterable, progress: bool, description: str):
-    """Yield (logits, class targets) per batch, in eval mode without gradients."""
-    device = model_device(model)
-    model.eval()
-    with torch.no_grad():
-        for batch in tqdm(loader, desc=description, leave=False, disable=not progress):
-            images, targets = unpack_batch(batch, device)
-            logits = model(images)
-            yield (logits[0] if isinstance(logits, (list, tuple)) else logits), targets
+    """Yield (logits, class targets) per batch: the finest output of ``train.predict_batches``."""
+    for outputs, targets in predict_batches(model, loader, progress=progress, description=description):
+        yield finest(outputs), targets
 
 
 def search_thresholds(model: nn.Module, loader: Iterable, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                       output: str = "classes", progress: bool = True) -> pd.DataFrame:
     """Pooled validation Dice of each region at each threshold: a table with index threshold, columns WT/TC/ET.
-    Introduced in notebook 04.
 
     Example:
         >>> table = search_thresholds(model, val_loader)  # doctest: +SKIP
@@ -80,8 +69,8 @@ def search_thresholds(model: nn.Module, loader: Iterable, thresholds: Sequence[f
     counts = torch.zeros(len(REGIONS), len(thresholds), 3, dtype=torch.float64)
     for logits, targets in _predict(model, loader, progress, "thresholds"):
         truth = regions_from_classes(targets, axis=1).float()
-        counts += threshold_counts(region_probabilities(logits, output), truth, thresholds)
-    table = {region: dice_from_counts(counts[r]) for r, region in enumerate(REGIONS)}
+        counts += _threshold_counts(_region_probabilities(logits, output), truth, thresholds)
+    table = {region: dice_from_counts(counts[r]).tolist() for r, region in enumerate(REGIONS)}
     return pd.DataFrame(table, index=pd.Index(list(thresholds), name="threshold"))
 
 
@@ -98,7 +87,7 @@ def apply_thresholds(probabilities: torch.Tensor, thresholds: Mapping[str, float
     return np.stack([classes_from_regions(sample) for sample in regions])
 
 
-def pipeline_dice(model: nn.Module, loader: Iterable, thresholds: Mapping[str, float] | None = None,
+def _pipeline_dice(model: nn.Module, loader: Iterable, thresholds: Mapping[str, float] | None = None,
                   postprocess: Callable[[np.ndarray], np.ndarray] | None = None, output: str = "classes",
                   progress: bool = True) -> dict[str, float]:
     """Pooled Dice of WT, TC, ET after thresholds -> classes -> ``postprocess`` (applied to each sample) (notebook 04).
@@ -114,9 +103,9 @@ def pipeline_dice(model: nn.Module, loader: Iterable, thresholds: Mapping[str, f
         if thresholds is None and output == "classes":
             classes = logits.argmax(1).cpu().numpy().astype(np.uint8)
         else:
-            classes = apply_thresholds(region_probabilities(logits, output), thresholds)
+            classes = apply_thresholds(_region_probabilities(logits, output), thresholds)
         counts += _class_counts(classes, targets.cpu().numpy(), postprocess)
-    return dict(zip(REGIONS, dice_from_counts(torch.from_numpy(counts))))
+    return dict(zip(REGIONS, dice_from_counts(counts).tolist()))
 
 
 def _class_counts(classes: np.ndarray, targets: np.ndarray,
@@ -125,17 +114,13 @@ def _class_counts(classes: np.ndarray, targets: np.ndarray,
     counts = np.zeros((len(REGIONS), 3))
     for predicted, target in zip(classes, targets):
         predicted = postprocess(predicted) if postprocess is not None else predicted
-        pred_regions, true_regions = regions_from_classes(predicted), regions_from_classes(target)
-        axes = tuple(range(1, pred_regions.ndim))
-        counts += np.stack([(pred_regions & true_regions).sum(axes), pred_regions.sum(axes),
-                            true_regions.sum(axes)], axis=1)
+        counts += overlap_counts(regions_from_classes(predicted), regions_from_classes(target))
     return counts
 
 
 @dataclass
 class Predictions:
-    """A model's outputs on every sample of a loader, kept in memory to try thresholds and post-processing.
-    Introduced in notebook 04."""
+    """A model's outputs on every sample of a loader, kept in memory to try thresholds and post-processing."""
 
     probabilities: np.ndarray  # (N, 3, ...) float16 region probabilities [WT, TC, ET]
     argmax: np.ndarray  # (N, ...) uint8 classes: argmax of class logits (or regions > 0.5)
@@ -160,7 +145,7 @@ def collect_predictions(model: nn.Module, loader: Iterable, output: str = "class
     """
     probabilities, argmax, targets = [], [], []
     for logits, batch_targets in _predict(model, loader, progress, "predict"):
-        regions = region_probabilities(logits, output)
+        regions = _region_probabilities(logits, output)
         probabilities.append(regions.cpu().numpy().astype(np.float16))
         classes = logits.argmax(1).cpu().numpy() if output == "classes" else apply_thresholds(regions)
         argmax.append(classes.astype(np.uint8))
@@ -178,15 +163,15 @@ def threshold_table(predictions: Predictions, thresholds: Sequence[float] = DEFA
     for start in range(0, len(predictions), chunk):
         probabilities = torch.from_numpy(predictions.probabilities[start:start + chunk].astype(np.float32))
         truth = regions_from_classes(torch.from_numpy(predictions.targets[start:start + chunk]).long(), axis=1).float()
-        counts += threshold_counts(probabilities, truth, thresholds)
-    table = {region: dice_from_counts(counts[r]) for r, region in enumerate(REGIONS)}
+        counts += _threshold_counts(probabilities, truth, thresholds)
+    table = {region: dice_from_counts(counts[r]).tolist() for r, region in enumerate(REGIONS)}
     return pd.DataFrame(table, index=pd.Index(list(thresholds), name="threshold"))
 
 
-def predictions_dice(predictions: Predictions, thresholds: Mapping[str, float] | None = None,
+def _predictions_dice(predictions: Predictions, thresholds: Mapping[str, float] | None = None,
                      postprocess: Callable[[np.ndarray], np.ndarray] | None = None,
                      chunk: int = 32) -> dict[str, float]:
-    """Like ``pipeline_dice``, from collected predictions: pooled Dice of WT, TC, ET (``None``: argmax).
+    """Like ``_pipeline_dice``, from collected predictions: pooled Dice of WT, TC, ET (``None``: argmax).
     Introduced in notebook 04."""
     counts = np.zeros((len(REGIONS), 3))
     for start in range(0, len(predictions), chunk):
@@ -196,12 +181,13 @@ def predictions_dice(predictions: Predictions, thresholds: Mapping[str, float] |
             probabilities = torch.from_numpy(predictions.probabilities[start:start + chunk].astype(np.float32))
             classes = apply_thresholds(probabilities, thresholds)
         counts += _class_counts(classes, predictions.targets[start:start + chunk], postprocess)
-    return dict(zip(REGIONS, dice_from_counts(torch.from_numpy(counts))))
+    return dict(zip(REGIONS, dice_from_counts(counts).tolist()))
 
 
 def per_case_dice(predictions: Predictions, case_ids: Sequence[str], thresholds: Mapping[str, float] | None = None,
                   postprocess: Callable[[np.ndarray], np.ndarray] | None = None) -> pd.DataFrame:
     """Dice of WT, TC, ET per patient, pooled over that patient's slices (``case_ids``: one per sample; notebook 04).
+    Introduced in notebook 04.
 
     With every brain slice of a patient, this is the Dice of the patient's stacked slices: one number per patient, so
     the spread between patients can be shown next to the mean. Columns ``case_id``, ``Dice_WT``, ``Dice_TC``,
@@ -212,7 +198,7 @@ def per_case_dice(predictions: Predictions, case_ids: Sequence[str], thresholds:
         raise ValueError(f"{len(case_ids)} case ids for {len(predictions)} predictions")
     rows = []
     for case_id in dict.fromkeys(case_ids.tolist()):
-        scores = predictions_dice(predictions.subset(np.flatnonzero(case_ids == case_id)), thresholds, postprocess)
+        scores = _predictions_dice(predictions.subset(np.flatnonzero(case_ids == case_id)), thresholds, postprocess)
         rows.append({"case_id": case_id, **{f"Dice_{region}": value for region, value in scores.items()}})
     return pd.DataFrame(rows)
 
@@ -221,12 +207,12 @@ def sample_dice(classes: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Dice of WT, TC, ET of every sample (N, 3); NaN where a region is absent from prediction and truth alike.
     Introduced in notebook 04.
 
+    The ``"undefined"`` empty-region rule (``overlap.EMPTY_RULES``): a healthy slice predicted healthy has no Dice.
+
     Example:
         >>> sample_dice(np.array([[[2, 0]]]), np.array([[[2, 2]]])).round(3).tolist()
         [[0.667, nan, nan]]
     """
     counts = np.stack([_class_counts(predicted[None], target[None], None) for predicted, target in
                        zip(classes, targets)])  # (N, 3 regions, (overlap, predicted, true))
-    total = counts[..., 1] + counts[..., 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, 2 * counts[..., 0] / total, np.nan)
+    return dice_from_counts(counts, empty="undefined")

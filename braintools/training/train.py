@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -36,11 +34,15 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from braintools.atomic import atomic_path, remove_temporaries
-from braintools.data.labels import REGIONS, regions_from_classes
+from braintools import paths
+from braintools._private import distributed
+from braintools.data.labels import REGIONS
+from braintools.evaluation.dice import dice_from_counts
+from braintools.evaluation.overlap import batch_counts
 from braintools.models.checkpoints import load_checkpoint, save_checkpoint
-from braintools.runtime import autocast_dtype, cudnn_autotune, model_device
-from braintools.training import distributed
+from braintools.runtime import autocast_dtype, cudnn_autotune, mixed_precision, model_device
+from braintools.training.checkpoint_folder import prepare_checkpoint_dir, random_state, restore_random_state
+from braintools.training.early_stopping import EarlyStopping
 
 if TYPE_CHECKING:
     from braintools.training.freezing import EncoderFreezer
@@ -49,51 +51,10 @@ MONITORS = {"val_dice_mean": "max", "val_loss": "min", "train_loss": "min"}
 CHECK_EVERY = 20  # training batches between two reads of the running loss on a GPU (each read waits for the GPU)
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-def predicted_regions(logits: torch.Tensor, output: str = "classes") -> torch.Tensor:
-    """Boolean region masks (N, 3, ...) [WT, TC, ET] of logits: argmax classes, or sigmoid > 0.5 for regions.
-    Introduced in notebook 04."""
-    if output == "classes":
-        return regions_from_classes(logits.argmax(1), axis=1)
-    if output == "regions":
-        return logits > 0  # sigmoid(x) > 0.5
-    raise ValueError(f"output must be 'classes' or 'regions', got {output!r}")
-
-
-def region_dice_counts(logits: torch.Tensor, target: torch.Tensor, output: str = "classes") -> torch.Tensor:
-    """Per region [WT, TC, ET]: (overlap, predicted voxels, true voxels) summed over the batch, shape (3, 3).
-    Introduced in notebook 04.
-
-    ``target`` holds integer classes (N, ...), or a float tensor shaped like the logits (region masks for
-    ``output="regions"``, one-hot classes otherwise).
-    """
-    return _region_counts(logits, target, output).double().cpu()
-
-
-def _region_counts(logits: torch.Tensor, target: torch.Tensor, output: str) -> torch.Tensor:
-    """``region_dice_counts`` as int64 on the logits' device (summed there without waiting for the GPU)."""
-    predicted = predicted_regions(logits, output)
-    if target.shape != logits.shape:  # integer classes
-        truth = regions_from_classes(target, axis=1)
-    else:  # region masks, or one-hot classes
-        truth = target.bool() if output == "regions" else regions_from_classes(target.argmax(1), axis=1)
-    dims = [0, *range(2, predicted.ndim)]
-    overlap = (predicted & truth).sum(dims)
-    return torch.stack([overlap, predicted.sum(dims), truth.sum(dims)], dim=1)
-
-
-def dice_from_counts(counts: torch.Tensor, empty_score: float = 1.0) -> list[float]:
-    """Dice 2 * overlap / (predicted + true) per row of ``counts``; ``empty_score`` when both are empty.
-    Introduced in notebook 04."""
-    return [float(2 * overlap / (pred + true)) if pred + true > 0 else empty_score for overlap, pred, true in counts]
-
-
 # --------------------------------------------------------------------------- one epoch
 
 
-def unpack_batch(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _unpack_batch(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the ``(images, targets)`` of a batch, moved to ``device`` (notebook 04)."""
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise TypeError(f"a batch must be (images, targets), got {type(batch).__name__}")
@@ -105,34 +66,52 @@ def _sum_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str = "classes", amp: bool = True,
-             progress: bool = False) -> dict[str, float]:
-    """Validation loss (mean over batches) and pooled Dice of WT, TC, ET and their mean, in eval mode (notebook 06).
+def predict_batches(model: nn.Module, loader: Iterable, amp: bool = False, progress: bool = False,
+                    description: str = "validate") -> Iterator[tuple[torch.Tensor | list, torch.Tensor]]:
+    """Yield ``(outputs, targets)`` of every batch in eval mode without gradients, on the model's device.
 
-    Losses and overlap counts are summed on the model's device and read once at the end. In a distributed run each
-    process scores its share of the batches and the sums are pooled, so every process gets the same numbers.
+    ``outputs`` is what the model returns (a list of logits with deep supervision); validation (``evaluate``) and the
+    threshold search (``thresholds``) both loop over a loader this way.
     """
     device = model_device(model)
     dtype = autocast_dtype(device) if amp else None
     model.eval()
+    for batch in tqdm(loader, desc=description, leave=False, disable=not progress):
+        images, targets = _unpack_batch(batch, device)
+        with torch.no_grad(), mixed_precision(device, dtype):
+            outputs = model(images)
+        yield outputs, targets
+
+
+def finest(outputs: torch.Tensor | list | tuple) -> torch.Tensor:
+    """The full-resolution logits of a model's outputs (the first of a deep-supervision list)."""
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+
+def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str = "classes", amp: bool = True,
+             progress: bool = False) -> dict[str, float]:
+    """Validation loss (mean over batches) and pooled Dice of WT, TC, ET and their mean, in eval mode (notebook 06).
+
+    Losses and overlap counts (``overlap.batch_counts``) are summed on the model's device and read once at the end;
+    Dice of the pooled counts follows the BraTS rule (a region empty in prediction and truth alike scores 1). In a
+    distributed run each process scores its share of the batches and the sums are pooled, so every process gets the
+    same numbers.
+    """
+    device = model_device(model)
     counts = torch.zeros(len(REGIONS), 3, dtype=torch.int64, device=device)
     loss_sum = torch.zeros(2, dtype=_sum_dtype(device), device=device)  # sum of batch losses, batches
-    with torch.no_grad():
-        for batch in tqdm(loader, desc="validate", leave=False, disable=not progress):
-            images, targets = unpack_batch(batch, device)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(images)
-                loss_sum[0] += loss_fn(logits, targets).detach().to(loss_sum.dtype)
-            loss_sum[1] += 1
-            logits = logits[0] if isinstance(logits, (list, tuple)) else logits
-            counts += _region_counts(logits.float(), targets, output)
-    counts = distributed.all_reduce_sum(counts).double().cpu()
+    for outputs, targets in predict_batches(model, loader, amp, progress):
+        with torch.no_grad(), mixed_precision(device, autocast_dtype(device) if amp else None):
+            loss_sum[0] += loss_fn(outputs, targets).detach().to(loss_sum.dtype)
+        loss_sum[1] += 1
+        counts += batch_counts(finest(outputs).float(), targets, output)
+    counts = distributed.all_reduce_sum(counts).cpu()
     loss_sum = distributed.all_reduce_sum(loss_sum).cpu()
-    dices = dice_from_counts(counts)
-    metrics = {"val_loss": float(loss_sum[0] / max(1.0, float(loss_sum[1])))}
-    metrics.update({f"val_dice_{region}": value for region, value in zip(REGIONS, dices)})
-    metrics["val_dice_mean"] = sum(dices) / len(dices)
-    return metrics
+    dices = [float(value) for value in dice_from_counts(counts, empty="brats")]
+    scores = {"val_loss": float(loss_sum[0] / max(1.0, float(loss_sum[1])))}
+    scores.update({f"val_dice_{region}": value for region, value in zip(REGIONS, dices)})
+    scores["val_dice_mean"] = sum(dices) / len(dices)
+    return scores
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
@@ -140,7 +119,6 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
                     max_grad_norm: float | None = None, progress: bool = True, description: str = "train",
                     amp_dtype: torch.dtype | None = None, check_every: int | None = None) -> float:
     """One pass over ``loader``; an optimizer step every ``accumulation_steps`` batches; returns the mean loss.
-    Introduced in notebook 04.
 
     Args:
         scaler: the AMP gradient scaler (enabled for float16 autocast only).
@@ -161,8 +139,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(loader, desc=description, leave=False, disable=not progress)
     for batch in bar:
-        images, targets = unpack_batch(batch, device)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        images, targets = _unpack_batch(batch, device)
+        with mixed_precision(device, dtype):
             loss = loss_fn(model(images), targets)
         value = loss.detach().to(total.dtype)
         total += value
@@ -204,76 +182,6 @@ def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: 
     optimizer.zero_grad(set_to_none=True)
     if step_scheduler is not None:
         step_scheduler()
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-@dataclass
-class EarlyStopping:
-    """Track the best value of a monitored metric and count epochs without improvement (notebook 04)."""
-
-    mode: str = "max"
-    patience: int | None = None  # None: never stop early
-    min_delta: float = 0.0
-    best: float | None = None
-    best_epoch: int = 0
-    bad_epochs: int = 0
-
-    def update(self, value: float, epoch: int) -> bool:
-        """Record ``value`` of ``epoch``; return True when it is the best so far."""
-        better = self.best is None or (value > self.best + self.min_delta if self.mode == "max"
-                                       else value < self.best - self.min_delta)
-        if better:
-            self.best, self.best_epoch, self.bad_epochs = float(value), epoch, 0
-        else:
-            self.bad_epochs += 1
-        return better
-
-    @property
-    def should_stop(self) -> bool:
-        """True once ``patience`` epochs in a row brought no improvement."""
-        return self.patience is not None and self.bad_epochs >= self.patience
-
-    def state_dict(self) -> dict:
-        """Plain values to store in a checkpoint."""
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what ``state_dict`` returned."""
-        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
-
-
-def checkpoint_paths(checkpoint_dir: str | os.PathLike, name: str = "model") -> tuple[Path, Path]:
-    """Return the (last, best) checkpoint paths ``<dir>/<name>_last.pt`` and ``<dir>/<name>_best.pt`` (notebook 05)."""
-    return Path(checkpoint_dir) / f"{name}_last.pt", Path(checkpoint_dir) / f"{name}_best.pt"
-
-
-def _prepare_checkpoint_dir(last_path: Path, best_path: Path, fresh: bool, progress: bool) -> None:
-    """Check the folder is writable before any training; delete temporary files a killed checkpoint write left; on a
-    fresh run, keep the old best file aside."""
-    last_path.parent.mkdir(parents=True, exist_ok=True)  # a read-only or not-a-folder path fails now, not later
-    with atomic_path(last_path.parent / ".write-test") as probe:
-        probe.write_bytes(b"")
-    (last_path.parent / ".write-test").unlink()
-    for path in (last_path, best_path):
-        remove_temporaries(path.parent, path.name)
-    if fresh and best_path.is_file():
-        previous = best_path.with_name(best_path.name.replace("_best.pt", "_best.previous.pt"))
-        os.replace(best_path, previous)
-        if progress:
-            tqdm.write(f"a new run: the earlier best checkpoint is kept as {previous.name}")
-
-
-def _random_state() -> dict:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {"torch": torch.get_rng_state(), "cuda": cuda}
-
-
-def _restore_random_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 # --------------------------------------------------------------------------- fit
@@ -381,13 +289,14 @@ def fit(
             scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):  # empty when saved without float16 (a CPU, a bfloat16 GPU): keep the fresh scaler
             scaler.load_state_dict(state["scaler"])
-        _restore_random_state(state["random"])
+        restore_random_state(state["random"])
     per_step = scheduler.step if scheduler is not None and scheduler_interval == "step" else None
-    last_path, best_path = checkpoint_paths(checkpoint_dir, checkpoint_name) if checkpoint_dir else (None, None)
-    if not main_process:
-        last_path = best_path = None
+    last_path = best_path = None
+    if checkpoint_dir is not None and main_process:
+        last_path = paths.checkpoint_file(checkpoint_dir, checkpoint_name, "last")
+        best_path = paths.checkpoint_file(checkpoint_dir, checkpoint_name, "best")
     if last_path is not None:
-        _prepare_checkpoint_dir(last_path, best_path, fresh=resume_from is None, progress=progress)
+        prepare_checkpoint_dir(last_path, best_path, fresh=resume_from is None, progress=progress)
     with cudnn_autotune(device, fixed_input_size):  # one input size: time cuDNN's algorithms once
         for epoch in range(start, epochs + 1):
             began = time.perf_counter()
@@ -412,7 +321,7 @@ def fit(
             if last_path is not None:
                 summary = {"monitor": monitor, "early_stopping": stopper.state_dict(), **(checkpoint_extra or {})}
                 resume = {"scheduler": None if scheduler is None else scheduler.state_dict(),
-                          "scaler": scaler.state_dict(), "random": _random_state()}
+                          "scaler": scaler.state_dict(), "random": random_state()}
                 if row["best"]:  # best first: a run killed between the two writes resumes this epoch, best kept
                     save_checkpoint(best_path, model, None, epoch, history, **summary)
                 save_checkpoint(last_path, model, optimizer, epoch, history, **summary, **resume)

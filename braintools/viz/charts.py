@@ -9,15 +9,15 @@ without pyplot (shown once when it is the last expression of a notebook cell).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from braintools.data.io import MODALITIES, brats_affine
-from braintools.data.labels import BRATS2020, REGIONS, from_contiguous, validate_labels
+from braintools.data.io import MODALITIES, Case, brats_affine
+from braintools.data.labels import CLASS_NAMES, REGION_CLASSES, REGIONS, from_contiguous, to_contiguous, validate_labels
 from braintools.data.preprocess import brain_mask, zscore_brain
+from braintools.synthetic.reference import KEY_STATISTICS
 from braintools.viz.orientation import display_slice
 from braintools.viz.slices import (
     LABEL_COLOURS,
@@ -25,13 +25,8 @@ from braintools.viz.slices import (
     REGION_COLOURS,
     add_label_legend,
     blend_labels,
-    case_volume,
     window_uint8,
 )
-
-if TYPE_CHECKING:
-    from braintools.data.io import Case
-    from braintools.data.synthetic import SyntheticCase
 
 VOLUME_COLUMNS = ("NCR", "ED", "ET", "WT", "TC")
 VOLUME_COLOURS = {"NCR": LABEL_COLOURS[1], "ED": LABEL_COLOURS[2], "ET": LABEL_COLOURS[4],
@@ -48,35 +43,28 @@ def voxel_volume_ml(affine: np.ndarray) -> float:
     return float(abs(np.linalg.det(affine[:3, :3])) / 1000.0)
 
 
-def label_volumes(seg: np.ndarray, affine: np.ndarray) -> dict[str, float]:
-    """Return the volume in mL of each label (NCR, ED, ET) and region (WT = all three, TC = NCR + ET) (notebook 02).
+def _label_volumes(seg: np.ndarray, affine: np.ndarray) -> dict[str, float]:
+    """Return the volume in mL of each label (NCR, ED, ET) and region (WT, TC: ``labels.REGION_CLASSES``) (02).
 
     Example:
-        >>> label_volumes(np.full((10, 10, 10), 4, np.uint8), np.eye(4))["ET"]  # 1000 voxels of 1 mm^3
+        >>> _label_volumes(np.full((10, 10, 10), 4, np.uint8), np.eye(4))["ET"]  # 1000 voxels of 1 mm^3
         1.0
     """
-    seg = np.asarray(seg)
-    validate_labels(seg)
-    counts = np.bincount(seg.astype(np.intp).ravel(), minlength=5)
-    voxels = {"NCR": counts[BRATS2020.ncr], "ED": counts[BRATS2020.ed], "ET": counts[BRATS2020.et]}
-    voxels["WT"] = voxels["NCR"] + voxels["ED"] + voxels["ET"]
-    voxels["TC"] = voxels["NCR"] + voxels["ET"]
+    counts = np.bincount(to_contiguous(np.asarray(seg)).ravel(), minlength=len(CLASS_NAMES))
+    voxels = {name: counts[value] for value, name in enumerate(CLASS_NAMES) if value}
+    voxels.update({region: sum(counts[value] for value in REGION_CLASSES[region]) for region in REGIONS})
     unit = voxel_volume_ml(affine)
     return {name: float(voxels[name] * unit) for name in VOLUME_COLUMNS}
 
 
-def label_volume_table(cases: Iterable[Case | SyntheticCase]) -> pd.DataFrame:
+def label_volume_table(cases: Iterable[Case]) -> pd.DataFrame:
     """Return one row per case (index ``case_id``) with columns ``NCR_mL, ED_mL, ET_mL, WT_mL, TC_mL`` (notebook 02).
 
     Cases without a segmentation are skipped. Load cases one at a time (e.g. a generator
     ``(load_case(c) for c in find_cases(root))``) to keep memory low.
     """
-    rows = {}
-    for number, case in enumerate(cases):
-        if getattr(case, "seg", None) is None:
-            continue
-        case_id = getattr(case, "case_id", f"case_{number}")
-        rows[case_id] = {f"{name}_mL": value for name, value in label_volumes(case.seg, case.affine).items()}
+    rows = {case.case_id: {f"{name}_mL": value for name, value in _label_volumes(case.seg, case.affine).items()}
+            for case in cases if case.seg is not None}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=[f"{name}_mL" for name in VOLUME_COLUMNS])
     table.index.name = "case_id"
     return table
@@ -111,7 +99,7 @@ def _tissue_masks(seg: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
     return masks
 
 
-def plot_intensity_histograms(cases: Case | SyntheticCase | Iterable[Case | SyntheticCase],
+def plot_intensity_histograms(cases: Case | Iterable[Case],
                               modalities: Sequence[str] = MODALITIES, normalise: bool = True,
                               bins: int = 80, tag: str = "") -> Figure:
     """Plot, per modality, the intensity distribution of normal brain and of each tumour label (notebook 02).
@@ -123,13 +111,13 @@ def plot_intensity_histograms(cases: Case | SyntheticCase | Iterable[Case | Synt
         bins: histogram bins per panel.
         tag: appended to the title, e.g. ``DataPaths.tag`` (" (synthetic)").
     """
-    cases = [cases] if hasattr(cases, "affine") else list(cases)
-    cases = [case for case in cases if getattr(case, "seg", None) is not None]
+    cases = [cases] if isinstance(cases, Case) else list(cases)
+    cases = [case for case in cases if case.seg is not None]
     if not cases:
         raise ValueError("no case with a segmentation to take intensities from")
     pooled: dict[str, dict[str, list[np.ndarray]]] = {m: {} for m in modalities}
     for case in cases:
-        volumes = np.stack([case_volume(case, m) for m in modalities]).astype(np.float32)
+        volumes = np.stack([case.channel(m) for m in modalities]).astype(np.float32)
         brain = brain_mask(volumes)
         if normalise:
             volumes = zscore_brain(volumes, brain)
@@ -164,12 +152,12 @@ def _series(history: Sequence[dict], key: str) -> tuple[list[float], list[float]
     return epochs, values
 
 
-def phase_starts(history: Sequence[dict]) -> list[tuple[int, str]]:
+def _phase_starts(history: Sequence[dict]) -> list[tuple[int, str]]:
     """(epoch, phase) of every epoch whose freezing phase differs from the previous epoch's (``EncoderFreezer``).
     Introduced in notebook 02.
 
     Example:
-        >>> phase_starts([{"epoch": 1, "phase": "phase 1: a"}, {"epoch": 2, "phase": "phase 1: a"},
+        >>> _phase_starts([{"epoch": 1, "phase": "phase 1: a"}, {"epoch": 2, "phase": "phase 1: a"},
         ...               {"epoch": 3, "phase": "phase 2: b"}])
         [(1, 'phase 1: a'), (3, 'phase 2: b')]
     """
@@ -210,7 +198,7 @@ def plot_training_curves(history: Sequence[dict]) -> Figure:
                         **styles[key])
         if title == "validation Dice":
             ax.set_ylim(0, 1)
-        for epoch, phase in phase_starts(history)[1:]:  # a dotted line where a freezing phase begins
+        for epoch, phase in _phase_starts(history)[1:]:  # a dotted line where a freezing phase begins
             ax.axvline(epoch - 0.5, color="0.6", linestyle=":", linewidth=1)
             ax.annotate(phase.split(":")[0], (epoch - 0.5, 1), xycoords=("data", "axes fraction"), fontsize=7,
                         color="0.4", ha="left", va="top", rotation=90)
@@ -223,6 +211,7 @@ def plot_training_curves(history: Sequence[dict]) -> Figure:
 
 def plot_hidden_modality(image: np.ndarray, prediction: np.ndarray, hidden: int, title: str = "") -> Figure:
     """Notebook 04's proxy task on one slice: the three visible sequences, the hidden one, the network's drawing of it.
+    Introduced in notebook 04.
 
     Args:
         image: (C, H, W) z-scored axial slice (channels in ``MODALITIES`` order), shown in the radiological convention.
@@ -361,4 +350,30 @@ def plot_load_times(table: pd.DataFrame, title: str = "") -> Figure:
     size_ax.set_xlim(0, table["MiB"].max() * 1.25)
     size_ax.set_xlabel("MiB returned per read")
     fig.suptitle(title or "Reading one patient: HDF5 slices vs the .npy cache")
+    return fig
+
+
+def plot_comparison(table: pd.DataFrame, statistics: Sequence[str] | None = None, columns: int = 4) -> Figure:
+    """Draw ``statistics.compare_cases`` output: per statistic, the real and synthetic 10-90 % ranges and medians.
+    Introduced in notebook 02."""
+    names = list(statistics or KEY_STATISTICS)
+    missing = [name for name in names if name not in table.index]
+    if missing:
+        raise ValueError(f"statistics not in the table: {missing}")
+    sources = list(dict.fromkeys(table.columns.get_level_values(0)))  # "real", then the compared cases
+    rows = -(-len(names) // columns)
+    fig = Figure(figsize=(3.0 * columns, 1.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, name in zip(axes, names):
+        for position, (source, colour) in enumerate(zip(sources, ("#0072B2", "#E69F00"))):
+            low, median, high = (table.loc[name, (source, key)] for key in ("p10", "median", "p90"))
+            ax.plot([low, high], [position, position], color=colour, linewidth=4, alpha=0.5)
+            ax.plot([median], [position], "o", color=colour, markeredgecolor="black")
+        ax.set_yticks([0, 1], sources, fontsize=8)
+        ax.set_ylim(-0.6, 1.6)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    for ax in axes[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle(f"{sources[0]} vs {sources[1]}: median (dot) and 10-90 % of cases (bar)", fontsize=10)
     return fig

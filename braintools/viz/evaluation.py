@@ -14,7 +14,6 @@ the red / green / blue it replaces fell to 14 for deuteranopia, where hits and f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,17 +21,15 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from braintools.data.io import Case
 from braintools.data.labels import REGIONS, regions_from_classes
 from braintools.inference.sliding_window import importance_map, window_starts
 from braintools.viz.orientation import display_slice
-from braintools.viz.slices import case_volume, check_seg, plot_plane_rows, tumour_centre
+from braintools.viz.slices import check_seg, plot_plane_rows, tumour_centre
 
 # Okabe-Ito blue, vermillion, yellow, reddish purple; "wrong sub-region" only exists between label maps.
 ERROR_COLOURS = {"hit (TP)": "#0072B2", "false alarm (FP)": "#D55E00", "missed (FN)": "#F0E442",
                  "wrong sub-region": "#CC79A7"}
-if TYPE_CHECKING:  # for type hints only: importing synthetic here would be slow
-    from braintools.data.io import Case
-    from braintools.data.synthetic import SyntheticCase
 
 REGION_ERRORS = ("hit (TP)", "false alarm (FP)", "missed (FN)")  # what a yes/no region map can show
 
@@ -66,7 +63,7 @@ def plot_blending(roi_size: Sequence[int], image_size: int, overlap: float, sigm
 def plot_region_scores(per_case: pd.DataFrame, order: Sequence[str] | None = None,
                        metrics: Sequence[str] = ("Dice", "HD95")) -> Figure:
     """One panel per metric and region: every case as a dot per variant (column ``variant``), means as bars.
-    Introduced in notebook 05."""
+    Introduced in notebook 04."""
     variants = list(order or per_case["variant"].unique())
     fig = Figure(figsize=(4 * len(REGIONS), 3.2 * len(metrics)), layout="constrained")
     axes = fig.subplots(len(metrics), len(REGIONS), squeeze=False)
@@ -86,7 +83,7 @@ def plot_region_scores(per_case: pd.DataFrame, order: Sequence[str] | None = Non
     return fig
 
 
-def error_overlay(gray: np.ndarray, pred_mask: np.ndarray, gt_mask: np.ndarray) -> np.ndarray:
+def _error_overlay(gray: np.ndarray, pred_mask: np.ndarray, gt_mask: np.ndarray) -> np.ndarray:
     """RGB image (H, W, 3) in [0, 1]: gray background, hits, false alarms and misses in ``ERROR_COLOURS``.
     Introduced in notebook 07."""
     rgb = np.repeat((gray.astype(np.float32) / max(float(gray.max()), 1e-6))[..., None], 3, axis=-1)
@@ -103,7 +100,7 @@ def plot_region_errors(gray: np.ndarray, pred_classes: np.ndarray, gt_classes: n
     pred_regions, gt_regions = regions_from_classes(pred_classes), regions_from_classes(gt_classes)
     fig = Figure(figsize=(12, 4.4), layout="constrained")
     for ax, region, pred, gt in zip(fig.subplots(1, len(REGIONS)), REGIONS, pred_regions, gt_regions):
-        overlay = error_overlay(gray, pred.astype(bool), gt.astype(bool))
+        overlay = _error_overlay(gray, pred.astype(bool), gt.astype(bool))
         ax.imshow(display_slice(overlay, affine, plane, index), interpolation="nearest")
         ax.set_title(f"{region} (whole volume: {int(gt.sum())} true, {int(pred.sum())} predicted voxels)", fontsize=9)
         ax.set_axis_off()
@@ -115,7 +112,8 @@ def plot_region_errors(gray: np.ndarray, pred_classes: np.ndarray, gt_classes: n
 
 def label_errors(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     """Voxel by voxel, how a label map differs from the truth: 0 background in both, then 1, 2, 3, 4 for the
-    kinds of ``ERROR_COLOURS`` in order (hit, false alarm, missed, wrong sub-region) (notebook 08).
+    Introduced in notebook 08.
+    kinds of ``ERROR_COLOURS`` in order (hit, false alarm, missed, wrong sub-region).
 
     A hit has the same tumour label in both; a wrong sub-region is tumour in both with different labels, such
     as enhancing tumour (4) predicted as necrosis (1): it costs TC or ET Dice although WT is right.
@@ -136,14 +134,15 @@ def label_errors(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     return errors
 
 
-def plot_label_errors(case: Case | SyntheticCase, seg: np.ndarray, prediction: np.ndarray, modality: str = "flair",
+def plot_label_errors(case: Case, seg: np.ndarray, prediction: np.ndarray, modality: str = "flair",
                       voxel: tuple[int, int, int] | None = None, alpha: float = 0.7,
                       name: str = "prediction", tag: str = "", panel_inches: float = 3.0) -> Figure:
     """Difference view (notebook 08): axial, sagittal and coronal cuts through ``voxel`` (default: the tumour
+    Introduced in notebook 08.
     centre of ``seg``) with every tumour voxel coloured by ``label_errors``: hit, false alarm, missed, wrong
     sub-region; the legend counts each kind over the whole volume.
     """
-    shape = case_volume(case, modality).shape
+    shape = case.channel(modality).shape
     seg, prediction = check_seg(seg, shape, "ground truth"), check_seg(prediction, shape, name)
     errors = label_errors(seg, prediction)
     voxel = voxel or tumour_centre(seg) or tumour_centre(prediction) or tuple(size // 2 for size in shape)
@@ -153,7 +152,6 @@ def plot_label_errors(case: Case | SyntheticCase, seg: np.ndarray, prediction: n
     fig.legend(handles=[Patch(color=colour, label=f"{kind}: {counts[code]} voxels")
                         for code, (kind, colour) in enumerate(ERROR_COLOURS.items(), start=1)],
                loc="outside lower center", ncols=2, fontsize=8)
-    case_id = getattr(case, "case_id", "")
-    fig.suptitle(f"{case_id}{tag}: {name} against the ground truth, {modality}, through voxel "
+    fig.suptitle(f"{case.case_id}{tag}: {name} against the ground truth, {modality}, through voxel "
                  f"{tuple(int(v) for v in voxel)} (radiological)", fontsize=10)
     return fig

@@ -32,7 +32,7 @@ PLANE_LAYOUT = {
 OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "S": "I", "I": "S"}
 
 
-def axis_codes(affine: np.ndarray) -> tuple[str, str, str]:
+def _axis_codes(affine: np.ndarray) -> tuple[str, str, str]:
     """Return the patient direction each array axis grows toward, e.g. ``("L", "P", "S")`` for BraTS (notebook 02)."""
     affine = np.asarray(affine, dtype=np.float64)
     if affine.shape != (4, 4):
@@ -59,21 +59,21 @@ def _axis_toward(codes: tuple[str, str, str], direction: str) -> tuple[int, bool
     raise ValueError(f"no array axis points along {direction} (axis codes {codes})")
 
 
-def plane_axes(affine: np.ndarray, plane: str) -> tuple[int, tuple[int, bool], tuple[int, bool]]:
+def _plane_axes(affine: np.ndarray, plane: str) -> tuple[int, tuple[int, bool], tuple[int, bool]]:
     """Return (normal axis, (row axis, flipped), (column axis, flipped)) of a plane for this affine (notebook 02).
 
     Example:
-        >>> plane_axes(brats_affine(), "axial")  # doctest: +SKIP
+        >>> _plane_axes(brats_affine(), "axial")  # doctest: +SKIP
         (2, (1, False), (0, False))
     """
     normal, rows, columns = PLANE_LAYOUT[_check_plane(plane)]
-    codes = axis_codes(affine)
+    codes = _axis_codes(affine)
     return _axis_toward(codes, normal)[0], _axis_toward(codes, rows), _axis_toward(codes, columns)
 
 
 def plane_axis(affine: np.ndarray, plane: str) -> int:
     """Return the array axis normal to ``plane`` (its slice index runs along this axis) (notebook 02)."""
-    return plane_axes(affine, plane)[0]
+    return _plane_axes(affine, plane)[0]
 
 
 def display_slice(volume: np.ndarray, affine: np.ndarray, plane: str, index: int) -> np.ndarray:
@@ -90,7 +90,7 @@ def display_slice(volume: np.ndarray, affine: np.ndarray, plane: str, index: int
     volume = np.asarray(volume)
     if volume.ndim < 3:
         raise ValueError(f"volume must have at least 3 dimensions (X, Y, Z), got shape {volume.shape}")
-    normal, (row_axis, row_flip), (column_axis, column_flip) = plane_axes(affine, plane)
+    normal, (row_axis, row_flip), (column_axis, column_flip) = _plane_axes(affine, plane)
     size = volume.shape[normal]
     if not -size <= index < size:
         raise IndexError(f"{plane} slice index {index} is outside 0..{size - 1}")
@@ -105,8 +105,8 @@ def display_slice(volume: np.ndarray, affine: np.ndarray, plane: str, index: int
 
 def display_position(voxel: tuple[int, int, int], shape: tuple[int, ...], affine: np.ndarray,
                      plane: str) -> tuple[int, int]:
-    """Return the (row, column) where array voxel ``(i, j, k)`` appears in the displayed ``plane`` (notebook 02)."""
-    _, (row_axis, row_flip), (column_axis, column_flip) = plane_axes(affine, plane)
+    """Return the (row, column) where array voxel ``(i, j, k)`` appears in the displayed ``plane``."""
+    _, (row_axis, row_flip), (column_axis, column_flip) = _plane_axes(affine, plane)
     row = shape[row_axis] - 1 - voxel[row_axis] if row_flip else voxel[row_axis]
     column = shape[column_axis] - 1 - voxel[column_axis] if column_flip else voxel[column_axis]
     return int(row), int(column)
@@ -114,7 +114,7 @@ def display_position(voxel: tuple[int, int, int], shape: tuple[int, ...], affine
 
 def display_aspect(affine: np.ndarray, plane: str) -> float:
     """Return the height/width ratio of one displayed pixel (matplotlib ``imshow(aspect=...)``) (notebook 02)."""
-    _, (row_axis, _), (column_axis, _) = plane_axes(affine, plane)
+    _, (row_axis, _), (column_axis, _) = _plane_axes(affine, plane)
     spacing = voxel_sizes(np.asarray(affine, dtype=np.float64))
     return float(spacing[row_axis] / spacing[column_axis])
 

@@ -26,7 +26,6 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import nibabel as nib
 import numpy as np
@@ -37,7 +36,8 @@ from matplotlib.legend import Legend
 from matplotlib.patches import Patch
 from PIL import Image, ImageDraw, ImageFont
 
-from braintools.atomic import atomic_path
+from braintools._private.atomic import atomic_path
+from braintools.data.io import Case
 from braintools.data.labels import validate_labels
 from braintools.data.preprocess import bounding_box
 from braintools.viz.orientation import (
@@ -52,16 +52,13 @@ LABEL_NAMES = {1: "NCR", 2: "ED", 4: "ET"}
 LABEL_COLOURS = {1: "#D55E00", 2: "#F0E442", 4: "#56B4E9"}
 REGION_COLOURS = {"WT": "#E69F00", "TC": "#D55E00", "ET": "#0072B2"}
 
-if TYPE_CHECKING:  # for type hints only: importing synthetic here would be slow
-    from braintools.data.io import Case
-    from braintools.data.synthetic import SyntheticCase
 
 MAX_GIF_FPS = 20
 GIF_MIN_WIDTH = 160  # pixels: room for the caption and the edge letters
 
 
 
-def colour_lookup(colours: Mapping[int, str | tuple[float, float, float]]) -> np.ndarray:
+def _colour_lookup(colours: Mapping[int, str | tuple[float, float, float]]) -> np.ndarray:
     """Return a (256, 3) float table of RGB 0..255 for label values 0..255 (unlisted values: black) (notebook 02)."""
     lookup = np.zeros((256, 3), dtype=np.float32)
     for value, colour in colours.items():
@@ -69,12 +66,12 @@ def colour_lookup(colours: Mapping[int, str | tuple[float, float, float]]) -> np
     return lookup
 
 
-_LABEL_LOOKUP = colour_lookup(LABEL_COLOURS)
+_LABEL_LOOKUP = _colour_lookup(LABEL_COLOURS)
 
 
 # --- colours and legend -------------------------------------------------------------------------------
 
-def label_legend_handles() -> list[Patch]:
+def _label_legend_handles() -> list[Patch]:
     """Return one legend patch per tumour label (NCR, ED, ET) in the course colours (notebook 02)."""
     return [Patch(facecolor=LABEL_COLOURS[value], edgecolor="black", label=f"{name} ({value})")
             for value, name in LABEL_NAMES.items()]
@@ -84,30 +81,16 @@ def add_label_legend(target: Axes | Figure, **legend_kwargs) -> Legend:
     """Add the NCR/ED/ET legend to an Axes or a Figure and return it (``legend_kwargs`` go to ``legend``).
     Introduced in notebook 02."""
     legend_kwargs.setdefault("title", "labels")
-    return target.legend(handles=label_legend_handles(), **legend_kwargs)
+    return target.legend(handles=_label_legend_handles(), **legend_kwargs)
 
 
-def label_colormap() -> ListedColormap:
+def _label_colormap() -> ListedColormap:
     """Return a colormap for BraTS label values 0..4 (use with ``vmin=0, vmax=4``); 0 and 3 are unused (notebook 02)."""
     colours = ["black", LABEL_COLOURS[1], LABEL_COLOURS[2], "white", LABEL_COLOURS[4]]
     return ListedColormap(colours, name="brats_labels")
 
 
 # --- rendering slices to RGB --------------------------------------------------------------------------
-
-def case_volume(case: Case | SyntheticCase, modality: str) -> np.ndarray:
-    """Return one modality of a ``Case`` (``case.channel``) or of a case with an ``images`` dict (notebook 02)."""
-    if hasattr(case, "channel"):
-        if modality not in case.modalities:
-            raise ValueError(f"case {case.case_id} has no modality {modality!r}; it has {case.modalities}")
-        return case.channel(modality)
-    images = getattr(case, "images", None)
-    if not isinstance(images, dict):
-        raise TypeError("case must be a braintools.data.io.Case or have an 'images' dict of modality -> volume")
-    if modality not in images:
-        raise ValueError(f"case has no modality {modality!r}; it has {sorted(images)}")
-    return np.asarray(images[modality])
-
 
 def window_uint8(volume: np.ndarray, low_percentile: float = 0.5,
                  high_percentile: float = 99.5) -> np.ndarray:
@@ -144,7 +127,7 @@ def blend_labels(gray: np.ndarray, seg: np.ndarray | None, alpha: float = 0.4,
         raise ValueError(f"seg shape {seg.shape} differs from image shape {rgb.shape[:-1]}")
     tumour = seg > 0
     if tumour.any():
-        lookup = _LABEL_LOOKUP if colours is None else colour_lookup(colours)
+        lookup = _LABEL_LOOKUP if colours is None else _colour_lookup(colours)
         mixed = lookup[seg[tumour].astype(np.intp)]
         rgb[tumour] = ((1 - alpha) * rgb[tumour] + alpha * mixed + 0.5).astype(np.uint8)
     return rgb
@@ -160,8 +143,7 @@ def render_slice(gray_volume: np.ndarray, affine: np.ndarray, plane: str, index:
 
 
 def check_seg(seg: np.ndarray | None, shape: tuple[int, ...], name: str = "seg") -> np.ndarray | None:
-    """Return ``seg`` as an array after checking its shape and BraTS label values (None passes through).
-    Introduced in notebook 02."""
+    """Return ``seg`` as an array after checking its shape and BraTS label values (None passes through)."""
     if seg is None:
         return None
     seg = np.asarray(seg)
@@ -180,7 +162,7 @@ def tumour_centre(seg: np.ndarray) -> tuple[int, int, int] | None:
     return tuple(int(round(c)) for c in tumour.mean(axis=0))
 
 
-def display_box(volume: np.ndarray, affine: np.ndarray, plane: str, margin: int | None = None) -> tuple[slice, slice]:
+def _display_box(volume: np.ndarray, affine: np.ndarray, plane: str, margin: int | None = None) -> tuple[slice, slice]:
     """Rows and columns of the displayed ``plane`` that hold the brain (every non-zero voxel), plus a margin.
     Introduced in notebook 02.
 
@@ -202,7 +184,7 @@ def _show(ax: Axes, rgb: np.ndarray, aspect: float, box: tuple[slice, slice] | N
     ax.imshow(cropped, aspect=aspect, extent=extent, interpolation="nearest")
 
 
-def spread_slices(volume: np.ndarray, affine: np.ndarray, plane: str, count: int,
+def _spread_slices(volume: np.ndarray, affine: np.ndarray, plane: str, count: int,
                   min_fraction: float = 0.2) -> list[int]:
     """Return ``count`` slice indices spread evenly over the slices that show a fair amount of brain (notebook 02).
 
@@ -220,7 +202,7 @@ def spread_slices(volume: np.ndarray, affine: np.ndarray, plane: str, count: int
 
 
 def to_pil(rgb: np.ndarray, aspect: float = 1.0, scale: float = 1.0) -> Image.Image:
-    """Turn an RGB uint8 slice into a Pillow image, stretched by the pixel ``aspect`` and ``scale`` (notebook 02)."""
+    """Turn an RGB uint8 slice into a Pillow image, stretched by the pixel ``aspect`` and ``scale``."""
     image = Image.fromarray(np.ascontiguousarray(rgb))
     width, height = image.size
     size = (max(1, round(width * scale)), max(1, round(height * scale * aspect)))
@@ -235,8 +217,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def draw_orientation_letters(image: Image.Image, plane: str, caption: str | None = None) -> Image.Image:
-    """Write the patient direction at each edge of ``image`` (and a caption at the bottom left), in place.
-    Introduced in notebook 02."""
+    """Write the patient direction at each edge of ``image`` (and a caption at the bottom left), in place."""
     draw = ImageDraw.Draw(image)
     font = _font(max(10, image.size[0] // 20))
     width, height = image.size
@@ -252,10 +233,9 @@ def draw_orientation_letters(image: Image.Image, plane: str, caption: str | None
     return image
 
 
-def _name(case: Case | SyntheticCase, tag: str = "") -> str:
+def _name(case: Case, tag: str = "") -> str:
     """Return ``"<case_id><tag>: "`` for a title (e.g. ``"BraTS20_Training_001 (synthetic): "``), or the tag alone."""
-    case_id = getattr(case, "case_id", None)
-    return f"{case_id}{tag}: " if case_id else (f"{tag.strip()}: " if tag.strip() else "")
+    return f"{case.case_id}{tag}: " if case.case_id else (f"{tag.strip()}: " if tag.strip() else "")
 
 
 def _mark_edges(ax: Axes, plane: str) -> None:
@@ -269,7 +249,7 @@ def _mark_edges(ax: Axes, plane: str) -> None:
 
 # --- figures ------------------------------------------------------------------------------------------
 
-def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str = "axial",
+def plot_montage(case: Case, modality: str = "flair", plane: str = "axial",
                  slices: list[int] | None = None, count: int = 16, seg: np.ndarray | None = None,
                  alpha: float = 0.4, columns: int | None = None, crop: bool = True,
                  panel_inches: float = 2.0, tag: str = "") -> Figure:
@@ -289,16 +269,16 @@ def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str
     Example:
         >>> fig = plot_montage(case, "flair", seg=case.seg)  # doctest: +SKIP
     """
-    volume = case_volume(case, modality)
+    volume = case.channel(modality)
     seg = check_seg(seg, volume.shape)
-    slices = spread_slices(volume, case.affine, plane, count) if slices is None else list(slices)
+    slices = _spread_slices(volume, case.affine, plane, count) if slices is None else list(slices)
     if not slices:
         raise ValueError("slices is empty: choose at least one slice index")
     gray = window_uint8(volume)
     columns = columns or math.ceil(math.sqrt(len(slices)))
     rows = math.ceil(len(slices) / columns)
     aspect = display_aspect(case.affine, plane)
-    box = display_box(volume, case.affine, plane) if crop else None
+    box = _display_box(volume, case.affine, plane) if crop else None
     fig = Figure(figsize=(panel_inches * columns, panel_inches * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
@@ -314,7 +294,7 @@ def plot_montage(case: Case | SyntheticCase, modality: str = "flair", plane: str
     return fig
 
 
-def save_slices_gif(case: Case | SyntheticCase, path: str | os.PathLike, modality: str = "flair",
+def save_slices_gif(case: Case, path: str | os.PathLike, modality: str = "flair",
                     plane: str = "axial", slices: list[int] | None = None, seg: np.ndarray | None = None,
                     alpha: float = 0.4, fps: float = 10, scale: float = 1.0) -> Path:
     """Write an animated GIF that steps through slices (one frame per slice) and return its path (notebook 02).
@@ -337,7 +317,7 @@ def save_slices_gif(case: Case | SyntheticCase, path: str | os.PathLike, modalit
     if fps > MAX_GIF_FPS:
         warnings.warn(f"fps {fps} is above the cap of {MAX_GIF_FPS}; using {MAX_GIF_FPS}", stacklevel=2)
         fps = MAX_GIF_FPS
-    volume = case_volume(case, modality)
+    volume = case.channel(modality)
     seg = check_seg(seg, volume.shape)
     slices = list(range(volume.shape[plane_axis(case.affine, plane)])) if slices is None else list(slices)
     if not slices:
@@ -360,19 +340,18 @@ def save_slices_gif(case: Case | SyntheticCase, path: str | os.PathLike, modalit
     return Path(path)
 
 
-def plot_plane_rows(case: Case | SyntheticCase, modality: str, voxel: tuple[int, int, int],
+def plot_plane_rows(case: Case, modality: str, voxel: tuple[int, int, int],
                     rows: Sequence[tuple[str, np.ndarray | None]], alpha: float = 0.4,
                     colours: Mapping[int, str] | None = None, crosshair: bool = True, crop: bool = True,
                     panel_inches: float = 3.0) -> Figure:
     """Plot axial, sagittal and coronal slices through ``voxel``, one row per ``(name, label map or None)``.
-    Introduced in notebook 02.
 
     The building block of ``plot_three_plane`` and ``plot_label_errors`` (notebook 08): every row shows the same
     three cuts of ``modality``, with that row's labels blended in ``colours`` (default ``LABEL_COLOURS``) and the
     row's name on its first panel. Radiological convention from the affine, edge letters on every panel, titles
     with the slice index of the stored array. No title and no legend: the callers add them.
     """
-    volume = case_volume(case, modality)
+    volume = case.channel(modality)
     if len(voxel) != 3 or not all(0 <= v < size for v, size in zip(voxel, volume.shape)):
         raise IndexError(f"voxel {voxel} is outside the volume of shape {volume.shape}")
     for name, labels in rows:
@@ -385,7 +364,7 @@ def plot_plane_rows(case: Case | SyntheticCase, modality: str, voxel: tuple[int,
     for row, (name, labels) in enumerate(rows):
         for ax, plane in zip(axes[row], planes):
             index = voxel[plane_axis(case.affine, plane)]
-            box = display_box(volume, case.affine, plane) if crop else None
+            box = _display_box(volume, case.affine, plane) if crop else None
             _show(ax, render_slice(gray, case.affine, plane, index, labels, alpha, colours),
                   display_aspect(case.affine, plane), box)
             if crosshair:
@@ -400,7 +379,7 @@ def plot_plane_rows(case: Case | SyntheticCase, modality: str, voxel: tuple[int,
     return fig
 
 
-def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
+def plot_three_plane(case: Case, modality: str = "flair",
                      voxel: tuple[int, int, int] | None = None, seg: np.ndarray | None = None,
                      prediction: np.ndarray | None = None, alpha: float = 0.4, crosshair: bool = True,
                      crop: bool = True, panel_inches: float = 3.0, tag: str = "") -> Figure:
@@ -420,7 +399,7 @@ def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
     Example:
         >>> fig = plot_three_plane(case, "t1ce", seg=case.seg, prediction=predicted)  # doctest: +SKIP
     """
-    shape = case_volume(case, modality).shape
+    shape = case.channel(modality).shape
     rows = [("image", None)]
     for name, labels in (("ground truth", seg), ("prediction", prediction)):
         if labels is not None:
@@ -439,12 +418,12 @@ def plot_three_plane(case: Case | SyntheticCase, modality: str = "flair",
 
 # --- nilearn ------------------------------------------------------------------------------------------
 
-def case_to_nifti(case: Case | SyntheticCase, modality: str = "flair") -> nib.Nifti1Image:
+def _case_to_nifti(case: Case, modality: str = "flair") -> nib.Nifti1Image:
     """Wrap one modality of a case as an in-memory NIfTI image (for nilearn), keeping its affine (notebook 02)."""
-    return nib.Nifti1Image(np.asarray(case_volume(case, modality), dtype=np.float32), np.asarray(case.affine))
+    return nib.Nifti1Image(np.asarray(case.channel(modality), dtype=np.float32), np.asarray(case.affine))
 
 
-def seg_to_nifti(seg: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+def _seg_to_nifti(seg: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     """Wrap BraTS labels as an in-memory uint8 NIfTI image (for nilearn ``plot_roi``) (notebook 02)."""
     seg = np.asarray(seg)
     validate_labels(seg)
@@ -462,8 +441,8 @@ def plot_nilearn_views(anat: nib.Nifti1Image | str | os.PathLike,
     ``radiological=True`` mode to match the rest of the course.
 
     Args:
-        anat: a NIfTI path or nibabel image (e.g. ``case_to_nifti(case, "flair")``).
-        seg: a NIfTI path or nibabel image of BraTS labels (e.g. ``seg_to_nifti(case.seg, case.affine)``).
+        anat: a NIfTI path or nibabel image (e.g. ``_case_to_nifti(case, "flair")``).
+        seg: a NIfTI path or nibabel image of BraTS labels (e.g. ``_seg_to_nifti(case.seg, case.affine)``).
         cut_coords: world (x, y, z) in mm to cut through; default the tumour centre (or nilearn's choice).
     """
     from nilearn import image as nli
@@ -483,7 +462,7 @@ def plot_nilearn_views(anat: nib.Nifti1Image | str | os.PathLike,
     if seg is not None:
         bottom = fig.add_subplot(rows, 1, 2)
         plotting.plot_roi(seg, bg_img=anat, cut_coords=cut_coords, figure=fig, axes=bottom,
-                          title="labels (plot_roi)", cmap=label_colormap(), vmin=0, vmax=4, alpha=alpha,
+                          title="labels (plot_roi)", cmap=_label_colormap(), vmin=0, vmax=4, alpha=alpha,
                           radiological=True, colorbar=False, dim=0, view_type="continuous")
         add_label_legend(fig, loc="lower center", ncols=3, fontsize=8)
     return fig

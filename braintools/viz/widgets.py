@@ -16,16 +16,15 @@ The viewer is also drivable from code, e.g. in tests or to script a figure::
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 import numpy as np
 
+from braintools.data.io import Case
 from braintools.viz.orientation import PLANES, display_aspect, plane_axis
 from braintools.viz.slices import (
     LABEL_COLOURS,
     LABEL_NAMES,
-    case_volume,
     check_seg,
     draw_orientation_letters,
     render_slice,
@@ -33,17 +32,6 @@ from braintools.viz.slices import (
     tumour_centre,
     window_uint8,
 )
-
-if TYPE_CHECKING:
-    from braintools.data.io import Case
-    from braintools.data.synthetic import SyntheticCase
-
-
-
-def _modalities_of(case: Case | SyntheticCase) -> tuple[str, ...]:
-    if hasattr(case, "modalities"):
-        return tuple(case.modalities)
-    return tuple(getattr(case, "images", {}))
 
 
 def _legend_html() -> str:
@@ -58,26 +46,26 @@ class SliceViewer:
     """Browse a case slice by slice: modality, plane, slice index, label overlay and its opacity (notebook 02).
 
     Args:
-        case: a ``braintools.data.io.Case`` (or a case with an ``images`` dict, ``seg`` and ``affine``).
+        case: a ``braintools.data.io.Case``, real or synthetic.
         prediction: predicted BraTS labels (X, Y, Z) to offer as the "prediction" overlay.
         modality, plane, overlay, alpha: the first view (``overlay``: "none", "ground truth", "prediction").
         voxel: (i, j, k) the three planes cut through at first (default: tumour centre, else the middle).
         display_width: width in pixels of the image in the notebook (the browser scales the PNG).
     """
 
-    def __init__(self, case: Case | SyntheticCase, prediction: np.ndarray | None = None,
+    def __init__(self, case: Case, prediction: np.ndarray | None = None,
                  modality: str = "flair", plane: str = "axial", overlay: str | None = None,
                  alpha: float = 0.4, voxel: tuple[int, int, int] | None = None,
                  display_width: int = 480) -> None:
-        modalities = _modalities_of(case)
+        modalities = tuple(case.modalities)
         if not modalities:
             raise ValueError("case has no modalities to show")
-        self.case_id = getattr(case, "case_id", "case")
+        self.case_id = case.case_id
         self.affine = np.asarray(case.affine, dtype=np.float64)
-        self._gray = {name: window_uint8(case_volume(case, name)) for name in modalities}
+        self._gray = {name: window_uint8(case.channel(name)) for name in modalities}
         shape = next(iter(self._gray.values())).shape
         self._labels = {"none": None}
-        for name, labels in (("ground truth", getattr(case, "seg", None)), ("prediction", prediction)):
+        for name, labels in (("ground truth", case.seg), ("prediction", prediction)):
             if labels is not None:
                 self._labels[name] = check_seg(labels, shape, name)
         centre = next((tumour_centre(v) for v in list(self._labels.values())[1:] if tumour_centre(v)), None)

@@ -1,5 +1,5 @@
 """Processes that never outlive a killed run: pool workers that die with their parent, and a file lock
-that no orphan can hold (used by ``cache.precache``, notebook 03).
+that no orphan can hold (used by ``cache.build.precache``, notebook 03).
 
 Why: a ``ProcessPoolExecutor`` worker waits on its task queue for ever once its parent is killed (it holds
 a write end of that queue itself, so it never sees the end of it), and a worker forked while the parent
@@ -68,9 +68,24 @@ def _exit_when_closed(sentinel: int) -> None:
     os._exit(1)
 
 
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Return a ``ProcessPoolExecutor`` of ``workers`` processes that end when this process ends (notebook 03)."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
+def worker_pool(workers: int, spawn: bool = False, torch_threads: int | None = None) -> ProcessPoolExecutor:
+    """Return a ``ProcessPoolExecutor`` of ``workers`` processes that end when this process ends.
+
+    ``spawn``: start fresh interpreters instead of forking this one (needed once torch's threads run here);
+    ``torch_threads``: PyTorch threads per worker (the pool already provides the parallelism).
+    """
+    context = multiprocessing.get_context("spawn") if spawn else None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                               initargs=(torch_threads,))
+
+
+def _start_worker(torch_threads: int | None) -> None:
+    """Initializer of pool workers: die with the parent; set PyTorch's thread count if asked."""
+    die_with_parent()
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
 
 
 # --------------------------------------------------------------------------- folder lock

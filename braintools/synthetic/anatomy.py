@@ -82,7 +82,7 @@ VENTRICLE_REACH_MM = 10.0
 
 @dataclass(frozen=True)
 class Templates:
-    """MNI152 maps on their own 1 mm grid, plus white-matter sites where a tumour may grow (notebook 01)."""
+    """MNI152 maps on their own 1 mm grid, plus white-matter sites where a tumour may grow."""
 
     tissues: np.ndarray  # (5, X, Y, Z) float32: grey matter, white matter, brain mask, depth, ventricles (cropped)
     texture: np.ndarray  # (2, X//2+1, ...) float32: fixed random texture fields on every other voxel
@@ -94,7 +94,7 @@ class Templates:
 
 @dataclass(frozen=True)
 class CaseTransform:
-    """Per-case pull-back map: output voxel -> MNI voxel (affine part) plus a smooth displacement (notebook 01)."""
+    """Per-case pull-back map: output voxel -> MNI voxel (affine part) plus a smooth displacement."""
 
     to_mni: np.ndarray  # 4x4 output voxel -> MNI voxel
     to_output: np.ndarray  # 4x4 MNI voxel -> output voxel (inverse of the affine part)
@@ -103,7 +103,7 @@ class CaseTransform:
 
 
 def grid_affine(grid_shape: tuple[int, int, int]) -> np.ndarray:
-    """Return the LPS voxel-to-world affine of a grid covering the BraTS field of view (notebook 01).
+    """Return the LPS voxel-to-world affine of a grid covering the BraTS field of view.
 
     Voxel size is ``240/nx, 240/ny, 155/nz`` mm; as in real BraTS, voxel (0, ny-1, 0) sits at the world
     origin (only the y offset, ``sy * (ny - 1)``, is non-zero; same rule as ``braintools.data.io.brats_affine``),
@@ -116,7 +116,7 @@ def grid_affine(grid_shape: tuple[int, int, int]) -> np.ndarray:
     return affine
 
 
-def nilearn_data_dir() -> Path:
+def _nilearn_data_dir() -> Path:
     """Return nilearn's bundled ``datasets/data`` folder (found without importing nilearn) (notebook 01)."""
     spec = importlib.util.find_spec("nilearn")
     if spec is None or spec.origin is None:
@@ -154,9 +154,8 @@ def _odd_crop(lo: np.ndarray, hi: np.ndarray, shape: tuple, margin: int = 4) -> 
 
 @lru_cache(maxsize=1)
 def load_templates() -> Templates:
-    """Load the MNI152 maps once per process (cropped to the brain), add depth and ventricle maps, list tumour sites.
-    Introduced in notebook 01."""
-    folder = nilearn_data_dir()
+    """Load the MNI152 maps once per process (cropped to the brain), add depth and ventricle maps, list tumour sites."""
+    folder = _nilearn_data_dir()
     images = {key: nib.load(folder / name) for key, name in MNI_FILES.items()}
     t1 = np.asarray(images["t1"].dataobj, dtype=np.float32)
     full_mask = t1 > 0.2 * t1.max()  # same rule as nilearn.datasets.load_mni152_brain_mask
@@ -197,7 +196,7 @@ def _smooth_and_halve(volume: np.ndarray, sigma: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=2)
-def source_tensors(coarse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _source_tensors(coarse: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (1, 5, ...) tissue and (1, 2, ...) texture tensors; smoothed and halved for coarse grids (notebook 01).
 
     Both tensors span the same (cropped) MNI box, so the same normalised sampling grid serves both.
@@ -211,14 +210,13 @@ def source_tensors(coarse: bool) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float = 0.8) -> np.ndarray:
-    """Return a smooth random field on a coarse grid (leading axis: channels), scaled to max |value| 1 (notebook 01)."""
+    """Return a smooth random field on a coarse grid (leading axis: channels), scaled to max |value| 1."""
     field = ndi.gaussian_filter(rng.standard_normal(shape), [0, *([sigma] * (len(shape) - 1))], mode="wrap")
     return (field / np.abs(field).max(axis=tuple(range(1, len(shape))), keepdims=True)).astype(np.float32)
 
 
 def random_transform(rng: np.random.Generator, grid_shape: tuple[int, int, int]) -> CaseTransform:
-    """Draw a per-case similarity (scale, rotation, shift) and elastic displacement onto ``grid_shape``.
-    Introduced in notebook 01."""
+    """Draw a per-case similarity (scale, rotation, shift) and elastic displacement onto ``grid_shape``."""
     scale = MNI_TO_BRATS_SCALE * rng.uniform(0.92, 1.08, 3)
     ax, ay, az = np.deg2rad(np.clip(rng.normal(0.0, 3.0, 3), -7.0, 7.0))
     rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
@@ -236,7 +234,7 @@ def random_transform(rng: np.random.Generator, grid_shape: tuple[int, int, int])
 
 
 def template_brain_box(transform: CaseTransform, grid_shape: tuple[int, int, int], pad_mm: float = 10.0) -> tuple:
-    """Return the slices of the output grid that hold the warped brain (with a margin) (notebook 01)."""
+    """Return the slices of the output grid that hold the warped brain (with a margin)."""
     lo, hi = load_templates().brain_bbox
     corners = np.array([[*corner, 1.0] for corner in itertools.product(*zip(lo, hi))])
     out = (corners @ transform.to_output.T)[:, :3]
@@ -269,12 +267,11 @@ def warp_tissues(
     transform: CaseTransform, box: tuple, extra: np.ndarray | None = None, mass: tuple | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Sample the template channels (``GM`` ... ``TEXTURE_B``) on the output ``box`` with one trilinear pass.
-    Introduced in notebook 01.
 
     ``extra`` (C, *COARSE_FIELD_SHAPE) coarse fields are upsampled over the box in the same call as the
     elastic field; ``mass`` = (centre voxel, sigma mm, amplitude) adds a tumour mass effect.
     """
-    tissue_source, texture_source = source_tensors(bool(transform.spacing.max() >= COARSE_GRID_MM))
+    tissue_source, texture_source = _source_tensors(bool(transform.spacing.max() >= COARSE_GRID_MM))
     size = torch.tensor(load_templates().tissues.shape[1:], dtype=torch.float32)
     norm = (2.0 / (size - 1)).tolist()
     shape = tuple(s.stop - s.start for s in box)
@@ -300,8 +297,7 @@ def normal_images(
     contrast: dict[str, tuple], gm: np.ndarray, wm: np.ndarray, csf: np.ndarray, texture: np.ndarray,
     vessels: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Partial-volume mixture of the tissue contrasts (white matter = 1) with texture and vessels, per modality.
-    Introduced in notebook 01."""
+    """Partial-volume mixture of the tissue contrasts (white matter = 1) with texture and vessels, per modality."""
     images = {}
     for modality in MODALITIES:
         c_wm, c_gm, c_csf = (np.float32(c) for c in contrast[modality])
@@ -312,8 +308,7 @@ def normal_images(
 
 @dataclass(frozen=True)
 class Lookalikes:
-    """Per-case amount (0: absent) of each healthy structure of ``LOOKALIKE_CONTRAST``, and where it spreads.
-    Introduced in notebook 01."""
+    """Per-case amount (0: absent) of each healthy structure of ``LOOKALIKE_CONTRAST``, and where it spreads."""
 
     amount: dict[str, float]
     density: np.ndarray  # (2, *COARSE_FIELD_SHAPE) smooth fields: where the rim and the caps are strong
@@ -323,8 +318,7 @@ class Lookalikes:
 
 
 def random_lookalikes(rng: np.random.Generator) -> Lookalikes:
-    """Draw how much dura, choroid plexus, periventricular caps and white-matter lesions one brain shows.
-    Introduced in notebook 01."""
+    """Draw how much dura, choroid plexus, periventricular caps and white-matter lesions one brain shows."""
     amount = {"rim": rng.uniform(0.4, 1.4), "choroid": rng.uniform(0.3, 1.2), "caps": rng.uniform(0.2, 1.2),
               "wmh": rng.uniform(0.3, 1.0) if rng.random() < 0.75 else 0.0}
     return Lookalikes(amount, smooth_noise(rng, (2, *COARSE_FIELD_SHAPE)), float(rng.uniform(-0.2, 0.6)),
@@ -332,14 +326,14 @@ def random_lookalikes(rng: np.random.Generator) -> Lookalikes:
 
 
 def case_spots(channels: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent unit-std texture fields of this case (the fixed MNI fields mixed by ``angle``) (notebook 01)."""
+    """Two independent unit-std texture fields of this case (the fixed MNI fields mixed by ``angle``)."""
     c, s = np.float32(np.cos(angle)), np.float32(np.sin(angle))
     return c * channels[TEXTURE_A] + s * channels[TEXTURE_B], c * channels[TEXTURE_B] - s * channels[TEXTURE_A]
 
 
 def lookalike_weights(channels: np.ndarray, density: np.ndarray, look: Lookalikes, wm: np.ndarray
                       ) -> dict[str, np.ndarray]:
-    """Where each lookalike lies on the brain box: weights 0..1 (``channels`` from ``warp_tissues``) (notebook 01).
+    """Where each lookalike lies on the brain box: weights 0..1 (``channels`` from ``warp_tissues``).
 
     The rim hugs the brain's edge in patches (``density[0]``); choroid plexus is spots inside the ventricles;
     caps are a band of white matter around them; hyperintensities are spots in deep white matter.
@@ -358,8 +352,7 @@ def lookalike_weights(channels: np.ndarray, density: np.ndarray, look: Lookalike
 
 def add_lookalikes(images: dict[str, np.ndarray], weights: dict[str, np.ndarray], look: Lookalikes,
                    brain: np.ndarray) -> None:
-    """Add each lookalike's contrast (``LOOKALIKE_CONTRAST`` x its amount x its weight) in the brain, in place.
-    Introduced in notebook 01."""
+    """Add each lookalike's contrast (``LOOKALIKE_CONTRAST`` x its amount x its weight) in the brain, in place."""
     for modality, image in images.items():
         change = sum(np.float32(LOOKALIKE_CONTRAST[name][modality] * look.amount[name]) * weight
                      for name, weight in weights.items() if look.amount[name] > 0)

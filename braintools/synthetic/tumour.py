@@ -24,7 +24,7 @@ import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 
-from braintools.data.synthetic.anatomy import MNI_TO_BRATS_SCALE, CaseTransform, load_templates, smooth_noise
+from braintools.synthetic.anatomy import MNI_TO_BRATS_SCALE, CaseTransform, load_templates, smooth_noise
 
 LOW_GRADE_FRACTION = 0.15
 SATELLITE_FRACTION = 0.1  # cases with a second focus
@@ -45,7 +45,7 @@ LABEL_CONTRAST_SPREAD = 0.1
 
 @dataclass(frozen=True)
 class TumourSpec:
-    """Shape and position of one synthetic tumour (sizes in mm, centre in output voxels) (notebook 01)."""
+    """Shape and position of one synthetic tumour (sizes in mm, centre in output voxels)."""
 
     centre: np.ndarray
     radius: float  # radius of the necrotic core inside the enhancing shell
@@ -98,8 +98,7 @@ def _lobes(rng: np.random.Generator, outer: float) -> np.ndarray:
 
 
 def sample_tumour(rng: np.random.Generator, transform: CaseTransform) -> TumourSpec:
-    """Draw a tumour around a white- or grey-matter site of the warped brain (deep or close to the cortex).
-    Introduced in notebook 01."""
+    """Draw a tumour around a white- or grey-matter site of the warped brain (deep or close to the cortex)."""
     templates = load_templates()
     low_grade = rng.random() < LOW_GRADE_FRACTION
     outer = float(np.exp(rng.uniform(np.log(10.0), np.log(28.0))))
@@ -124,8 +123,7 @@ def sample_tumour(rng: np.random.Generator, transform: CaseTransform) -> TumourS
 
 
 def sample_satellite(rng: np.random.Generator, main: TumourSpec, spacing: np.ndarray) -> TumourSpec:
-    """A second, smaller focus 1.3-2.5 lesion radii from ``main`` (same grade), with its own shape and edema.
-    Introduced in notebook 01."""
+    """A second, smaller focus 1.3-2.5 lesion radii from ``main`` (same grade), with its own shape and edema."""
     direction = rng.standard_normal(3)
     offset_mm = direction / np.linalg.norm(direction) * rng.uniform(1.3, 2.5) * main.outer
     outer = main.outer * rng.uniform(0.25, 0.5)
@@ -212,7 +210,7 @@ def _core_and_shell(spec: TumourSpec, rho: np.ndarray, rim_noise: np.ndarray, ga
 
 
 def grow_tumour(spec: TumourSpec, spacing: np.ndarray, box: tuple, tissues: tuple) -> tuple:
-    """Return (sub-box slices, labels uint8 {0,1,2,4}, edema strength) on the tumour's bounding box (notebook 01).
+    """Return (sub-box slices, labels uint8 {0,1,2,4}, edema strength) on the tumour's bounding box.
 
     ``tissues`` holds grey matter, white matter, CSF and the brain mask on the brain ``box``.
     """
@@ -257,7 +255,7 @@ def paint_tumour(
     rng: np.random.Generator,
     heterogeneity: tuple[float, float, float] = (0.08, 0.05, 0.1),
 ) -> None:
-    """Blend tumour intensities into the (white-matter = 1) ``images`` on ``sub``, in place (notebook 01).
+    """Blend tumour intensities into the (white-matter = 1) ``images`` on ``sub``, in place.
 
     ``heterogeneity`` is the relative texture amplitude inside NCR, edema and ET (real tumours are far from
     uniform: their labels overlap in intensity).
@@ -279,7 +277,7 @@ def paint_tumour(
 
 
 def random_tumour_contrast(rng: np.random.Generator) -> dict[str, tuple]:
-    """Per-case tumour intensities around ``TUMOUR_CONTRAST``, keeping the BraTS signatures of FORMATS.md (notebook 01).
+    """Per-case tumour intensities around ``TUMOUR_CONTRAST``, keeping the BraTS signatures of FORMATS.md.
 
     Each modality's tumour gets a common factor (one scanner shows all tumour brighter on FLAIR than another)
     and each label its own; enhancement stays above core, edema and white matter on T1ce and above itself on T1.

@@ -1,0 +1,252 @@
+"""The command line's commands: what ``python -m braintools <command>`` runs once ``cli`` has parsed the arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from braintools import paths
+from braintools._private.atomic import atomic_path
+from braintools.cache import build
+from braintools.cache.sources import h5_sources, nifti_sources
+from braintools.errors import DataError
+from braintools.synthetic.dataset import generate_dataset
+
+MODELS = ("unet3d", "inflated3d", "unet2d")  # checkpoint names, in order of preference for predict
+SETTINGS_FILE = "prediction_settings.json"  # written next to predictions: how they were made
+
+
+class CaseFailures(DataError):
+    """Some cases failed while the others were done (``predict``, ``evaluate``): exit status 1 (notebook 07)."""
+
+
+def _profile(args: argparse.Namespace):
+    from braintools.profiles import get_profile
+
+    return get_profile(args.profile)
+
+
+def _checkpoint_dir(args: argparse.Namespace, profile) -> Path:
+    from braintools import paths
+
+    return Path(args.checkpoint_dir) if args.checkpoint_dir else paths.checkpoint_dir(profile.name)
+
+
+def _h5_channel_order(choice: tuple[str, ...] | str, h5_dir: Path) -> tuple[str, ...]:
+    """The channel order to read the HDF5 slices with: ``choice``, or inferred from the data's signatures."""
+    from braintools.data import io, signatures
+
+    if choice != "infer":
+        return choice
+    vote = signatures.infer_h5_channel_order(io.find_h5_volumes(h5_dir))
+    print(vote.describe())
+    if not vote.conclusive:
+        raise DataError(f"{h5_dir}: cannot infer the HDF5 channel order from the intensity signatures; "
+                        "give it with --channel-order, e.g. --channel-order t1,t1ce,t2,flair")
+    return vote.order
+
+
+def _progress() -> bool:
+    """Progress bars only in a terminal: a notebook or a log file gets the summary lines alone."""
+    return sys.stderr.isatty()
+
+
+def _report_failures(failures: dict[str, str], done: int, what: str) -> None:
+    """Print every failed case (one line each) and raise ``CaseFailures`` when there is any."""
+    if not failures:
+        return
+    for case_id, message in failures.items():
+        print(f"failed: {case_id}: {' '.join(message.split())}", file=sys.stderr)
+    raise CaseFailures(f"{len(failures)} of {len(failures) + done} case(s) failed ({what} of the others done)")
+
+
+def synthesize(args: argparse.Namespace) -> None:
+    """Generate the synthetic dataset of a synthetic profile (``synthesize``)."""
+    from braintools import paths
+
+    profile = _profile(args)
+    if profile.source != "synthetic":
+        raise DataError(f"profile {profile.name!r} uses the real Kaggle data; synthesize makes the dataset of a "
+                        "synthetic profile (--profile ci or course)")
+    root = generate_dataset(
+        root=Path(args.out) if args.out else paths.synthetic_dir(profile.name),
+        n_cases=profile.n_cases if args.cases is None else args.cases,
+        n_validation_cases=profile.n_validation_cases if args.validation_cases is None else args.validation_cases,
+        grid_shape=profile.grid_shape,
+        seed=profile.seed if args.seed is None else args.seed,
+        workers=args.workers,
+        progress=_progress(),
+        overwrite=args.overwrite,
+    )
+    print(f"synthetic dataset ready: {root}")
+
+
+def precache(args: argparse.Namespace) -> None:
+    """Convert NIfTI cases or HDF5 slice volumes to the npy cache (``precache``)."""
+    from braintools import paths
+    from braintools.data import download
+
+    profile = _profile(args)
+    if args.source == "h5":
+        folder = download.locate_h5_dir(args.input)[0] if args.input else download.get_dataset(profile).h5_dir
+        sources = h5_sources(folder, channel_order=_h5_channel_order(args.channel_order, folder))
+    else:
+        folder = Path(args.input) if args.input else download.get_dataset(profile).nifti_train
+        sources = nifti_sources(folder, require_seg=not args.include_unlabelled)
+    if not sources:
+        raise DataError(f"{folder}: no case to cache")
+    default = paths.h5_cache_dir if args.source == "h5" else paths.cache_dir
+    cache_dir = Path(args.cache_dir) if args.cache_dir else default(profile.name)
+    workers = profile.cache_workers if args.workers is None else args.workers
+    report = build.precache(sources, cache_dir, workers=workers, crop=profile.crop_cache, progress=_progress())
+    print(report.summary())
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train a model of the profile's recipe, resuming an interrupted run (``train``, torchrun-aware)."""
+    from braintools._private import distributed
+
+    device = distributed.setup(args.device)  # under torchrun: join the other processes (NCCL or gloo)
+    try:
+        _train_here(args, device)
+    finally:
+        distributed.teardown()
+
+
+def _train_here(args: argparse.Namespace, device) -> None:
+    from braintools import course
+    from braintools._private import distributed
+    from braintools.training import recipes
+
+    profile = _profile(args)
+    main_process = distributed.is_main_process()
+    say = print if main_process else (lambda *parts, **options: None)
+    if not main_process:
+        distributed.barrier()  # rank 0 prepares the data first (download or synthesis, cache), the others reuse it
+    data = course.prepare_data(profile, cache_dir=args.cache_dir, progress=main_process)
+    if main_process:
+        distributed.barrier()
+    checkpoint_dir = _checkpoint_dir(args, profile)
+    changes = {} if args.epochs is None else {"epochs": args.epochs}
+    if args.model == "unet3d":
+        recipe, train = recipes.UNet3DRecipe.from_profile(profile, **changes), recipes.train_unet3d
+    else:
+        recipe, train = recipes.UNet2DRecipe.from_profile(profile, **changes), recipes.train_unet2d
+    start = None if args.restart else recipes.resume_point(checkpoint_dir, args.model, recipe)
+    done = _epoch_of(start) if start else 0
+    if done >= recipe.epochs:
+        say(f"nothing to train: {start} already reached epoch {done} of {recipe.epochs} (--epochs to go on, "
+            "--restart to start over)")
+        return
+    processes = distributed.get_world_size()
+    say(f"{data.describe()}\ntraining {args.model} on {device}" +
+        (f" x {processes} processes (DistributedDataParallel)" if processes > 1 else "") +
+        (f", resuming after epoch {done} ({start.name}; --restart to start over)" if start else ""))
+    _, history = train(recipe, data.cache_dir, data.split.train, data.split.val, checkpoint_dir, args.model,
+                       device, resume=start is not None, progress=main_process)
+    best = [row for row in history if row["best"]][-1]
+    best_file = paths.checkpoint_file(checkpoint_dir, args.model, "best")
+    say(f"best epoch {best['epoch']} by {recipe.monitor} {best[recipe.monitor]:.4f} (validation Dice mean "
+        f"{best['val_dice_mean']:.4f} on patches/slices); checkpoint {best_file}")
+
+
+def _epoch_of(path: Path) -> int:
+    from braintools.models.checkpoints import read_checkpoint
+
+    return int(read_checkpoint(path)["epoch"])
+
+
+def predict(args: argparse.Namespace) -> None:
+    """Segment cases with a checkpoint and write ``<case_id>.nii.gz`` files (``predict``)."""
+    from tqdm.auto import tqdm
+
+    from braintools import paths
+    from braintools.data import io
+    from braintools.inference.segment import InferenceSettings, segment_case
+    from braintools.models import checkpoints
+    from braintools.runtime import get_device
+
+    profile = _profile(args)
+    cases = _cases_to_predict(args, profile)
+    device = args.device or get_device()
+    if args.checkpoint:
+        loaded = checkpoints.load_model(args.checkpoint, device)
+    else:
+        names = [args.model] if args.model else list(MODELS)
+        loaded = checkpoints.load_best_model(_checkpoint_dir(args, profile), names, device)
+        if loaded is None:
+            wanted = ", ".join(paths.checkpoint_file("", name).name for name in names)
+            raise DataError(f"{_checkpoint_dir(args, profile)}: no checkpoint {wanted}; run 'python -m braintools "
+                            "train' first")
+    chosen = {"window": args.roi, "overlap": args.overlap}
+    settings = InferenceSettings(**{key: value for key, value in chosen.items() if value is not None},
+                                 tta_flip_axes=(0,) if args.tta else (), keep_largest=args.keep_largest,
+                                 min_et_voxels=args.min_et_voxels)
+    out_dir = Path(args.out) if args.out else paths.predictions_dir(profile.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    described = {"checkpoint": str(loaded.path), "model": loaded.spec.describe(),
+                 "settings": settings.describe(loaded.spec)}
+    print(f"model: {loaded.description}\nsettings: {described['settings']}\n{len(cases)} case(s) -> {out_dir}")
+    with atomic_path(out_dir / SETTINGS_FILE) as temporary:  # a full disk names the file, leaves no empty one
+        temporary.write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+    failures, done = {}, 0
+    for files in tqdm(cases, desc="predict", disable=not _progress()):
+        try:
+            case = io.load_case(files, with_seg=False)
+            classes = segment_case(loaded, case.image, settings, progress=args.verbose)
+            io.save_prediction_nifti(classes, case.affine, out_dir / f"{case.case_id}.nii.gz", contiguous=True,
+                                     convention=loaded.spec.label_convention)
+            done += 1
+        except (DataError, ValueError, OSError) as error:
+            failures[files.case_id] = str(error)
+    print(f"wrote {done} prediction(s) to {out_dir}")
+    _report_failures(failures, done, "predictions")
+
+
+def _cases_to_predict(args: argparse.Namespace, profile) -> list:
+    """The ``CaseFiles`` named by ``--cases`` / ``--input`` (default: the test patients of the course split)."""
+    from braintools import course
+    from braintools.data import io
+
+    if args.input:  # a folder of the user's cases: the course dataset is not needed (nor generated)
+        found = {case.case_id: case for case in io.find_cases(args.input, warn_missing=False)}
+        wanted = list(found) if not args.cases or args.cases == ["all"] else args.cases
+        root = args.input
+    else:
+        data = course.prepare_data(profile, cache_cases=False)
+        found = {case.case_id: case for case in io.find_cases(data.dataset.nifti_train, warn_missing=False)}
+        wanted = list(found) if args.cases == ["all"] else (args.cases or list(data.split.test))
+        root = data.dataset.nifti_train
+    unknown = [case_id for case_id in wanted if case_id not in found]
+    if unknown:
+        raise DataError(f"{root}: no case {', '.join(unknown[:5])} (found {len(found)} cases)")
+    if not wanted:
+        raise DataError(f"{root}: no case to predict")
+    return [found[case_id] for case_id in wanted]
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Score a folder of predictions against ground truth: per-case CSV and summary (``evaluate``)."""
+    import pandas as pd
+
+    from braintools import paths
+    from braintools.data import download
+    from braintools.evaluation import cases
+
+    profile = _profile(args)
+    pred_dir = Path(args.pred_dir) if args.pred_dir else paths.predictions_dir(profile.name)
+    gt = args.gt or download.get_dataset(profile).nifti_train  # with --gt the profile's dataset is not needed
+    csv_path = Path(args.csv) if args.csv else paths.evaluation_dir(profile.name) / "per_case.csv"
+    table = cases.evaluate_folder(pred_dir, gt, args.empty_rule, csv_path=csv_path, skip_failures=True,
+                                   progress=_progress())
+    made = pred_dir / SETTINGS_FILE
+    if made.is_file():
+        described = json.loads(made.read_text(encoding="utf-8"))
+        print(f"predictions by {described['checkpoint']}; {described['settings']}")
+    if len(table):
+        with pd.option_context("display.width", 120, "display.max_columns", 10):
+            print(cases.summarize(table).round(4).to_string(index=False))
+    print(f"{len(table)} case(s), empty-region rule {args.empty_rule!r}; per-case table: {csv_path}")
+    _report_failures(table.attrs.get("failures", {}), len(table), "scores")

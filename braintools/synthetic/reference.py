@@ -1,0 +1,136 @@
+"""The real reference of the synthetic data: statistics measured once on real BraTS cases, numbers only (notebook 02).
+
+``REAL_STATISTICS`` holds, for every statistic of ``statistics.measure_case``, the median and 10-90 % range over real
+cases (no voxels or masks); the generator draws its tumours and contrasts from these ranges and notebook 02 sets
+synthetic cases beside them. ``KEY_STATISTICS`` are the ones notebook 02 draws.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+KEY_STATISTICS = (
+    "WT mL", "ET share of TC", "ED/TC volume", "WT components",
+    "TC solidity", "ET thickness mm", "core to edge mm", "edema reach p95 mm",
+    "t1ce ET/WM", "t1ce NCR/WM", "flair ED/WM", "t2 ED/WM",
+    "t1ce ET~NCR", "flair ED~GM", "t1ce noise x", "flair bias",
+)
+
+# Measured with ``summarise(measure_cases(...))`` on the 13 real BraTS 2018 training cases of the course's
+# development data (brats_sample + brats_dev): median, 10th and 90th percentile over the cases.
+REAL_CASES = 13
+REAL_STATISTICS: dict[str, tuple[float, float, float]] = {
+    "WT mL": (91.57, 68.01, 144.4),
+    "TC mL": (28.47, 12.44, 47.56),
+    "ET mL": (16.76, 6.643, 24.4),
+    "NCR share of WT": (0.08544, 0.05463, 0.2961),
+    "ED share of WT": (0.6668, 0.4102, 0.8681),
+    "ET share of WT": (0.2298, 0.06292, 0.2996),
+    "ET share of TC": (0.6444, 0.4326, 0.8003),
+    "no enhancement": (0, 0, 0),
+    "WT components": (1, 1, 1),
+    "largest WT share": (0.9999, 0.9993, 1),
+    "TC sphericity": (0.433, 0.3809, 0.5299),
+    "TC solidity": (0.6878, 0.4231, 0.7964),
+    "WT solidity": (0.5388, 0.4552, 0.7148),
+    "ET thickness mm": (1.956, 1.439, 2.553),
+    "core to edge mm": (1.414, 1, 5.001),
+    "core depth mm": (18.14, 14.18, 21.73),
+    "core to ventricles mm": (5.099, 5.099, 10.94),
+    "WT share near edge": (0.0699, 0.02346, 0.09324),
+    "height in brain": (0.5209, 0.4296, 0.7575),
+    "edema reach median mm": (7, 4.69, 10.44),
+    "edema reach p95 mm": (21.1, 12.47, 25.59),
+    "ED/TC volume": (2.001, 0.7059, 6.595),
+    "t1 WM z": (0.6258, 0.4755, 0.77),
+    "t1 GM/WM": (0.75, 0.6998, 0.7671),
+    "t1 GM z": (-0.505, -0.6251, -0.3631),
+    "t1 CSF/WM": (0.4682, 0.4351, 0.5879),
+    "t1 CSF z": (-1.659, -2.032, -1.156),
+    "t1 NCR/WM": (0.7089, 0.5622, 0.8726),
+    "t1 NCR z": (-0.6762, -1.159, 0.01654),
+    "t1 ED/WM": (0.8766, 0.7484, 0.991),
+    "t1 ED z": (0.1642, -0.5011, 0.4139),
+    "t1 ET/WM": (0.8567, 0.7372, 0.9985),
+    "t1 ET z": (-0.07936, -0.4857, 0.6369),
+    "t1ce WM z": (0.2708, 0.1109, 0.4442),
+    "t1ce GM/WM": (0.8197, 0.7613, 0.8675),
+    "t1ce GM z": (-0.3665, -0.5497, -0.252),
+    "t1ce CSF/WM": (0.5757, 0.5167, 0.756),
+    "t1ce CSF z": (-1.258, -1.642, -0.624),
+    "t1ce NCR/WM": (0.7862, 0.6243, 0.8834),
+    "t1ce NCR z": (-0.5241, -1.032, -0.07553),
+    "t1ce ED/WM": (0.8846, 0.7494, 0.9429),
+    "t1ce ED z": (-0.1246, -0.6557, 0.04845),
+    "t1ce ET/WM": (1.529, 1.247, 1.948),
+    "t1ce ET z": (2.083, 1.411, 3.106),
+    "t2 WM z": (-0.6396, -0.7062, -0.5735),
+    "t2 GM/WM": (1.435, 1.279, 1.796),
+    "t2 GM z": (0.151, -0.03048, 0.2992),
+    "t2 CSF/WM": (2.534, 2.022, 3.238),
+    "t2 CSF z": (2.025, 1.664, 2.77),
+    "t2 NCR/WM": (2.524, 1.686, 2.99),
+    "t2 NCR z": (1.613, 0.7786, 2.802),
+    "t2 ED/WM": (1.969, 1.463, 2.459),
+    "t2 ED z": (1.182, 0.09802, 1.692),
+    "t2 ET/WM": (2.009, 1.564, 2.226),
+    "t2 ET z": (1.097, 0.4944, 1.382),
+    "flair WM z": (-0.2076, -0.3335, 0.1166),
+    "flair GM/WM": (1.08, 1.008, 1.168),
+    "flair GM z": (0.007932, -0.07733, 0.1574),
+    "flair CSF/WM": (0.7186, 0.5771, 0.9605),
+    "flair CSF z": (-0.8659, -1.532, -0.119),
+    "flair NCR/WM": (2.127, 1.292, 2.482),
+    "flair NCR z": (2.32, 1.026, 3.122),
+    "flair ED/WM": (2.062, 1.348, 2.399),
+    "flair ED z": (2.267, 1.332, 2.857),
+    "flair ET/WM": (2.255, 1.316, 2.583),
+    "flair ET z": (2.775, 1.155, 3.468),
+    "t1 ET~NCR": (0.5776, 0.2748, 0.7616),
+    "t1 ET~ED": (0.6876, 0.519, 0.8684),
+    "t1 NCR~ED": (0.4626, 0.2073, 0.7635),
+    "t1 ED~WM": (0.6295, 0.3568, 0.8199),
+    "t1 ED~GM": (0.5395, 0.3153, 0.8608),
+    "t1 ET~GM": (0.4968, 0.2705, 0.8363),
+    "t1ce ET~NCR": (0.1722, 0.08908, 0.2297),
+    "t1ce ET~ED": (0.1303, 0.02817, 0.2116),
+    "t1ce NCR~ED": (0.5554, 0.357, 0.7976),
+    "t1ce ED~WM": (0.5936, 0.353, 0.8131),
+    "t1ce ED~GM": (0.7055, 0.4876, 0.8515),
+    "t1ce ET~GM": (0.1649, 0.1119, 0.2761),
+    "t2 ET~NCR": (0.5972, 0.3768, 0.8544),
+    "t2 ET~ED": (0.7043, 0.4977, 0.8392),
+    "t2 NCR~ED": (0.5875, 0.2436, 0.8047),
+    "t2 ED~WM": (0.067, 0.02985, 0.2885),
+    "t2 ED~GM": (0.3933, 0.2661, 0.6851),
+    "t2 ET~GM": (0.343, 0.1885, 0.7439),
+    "flair ET~NCR": (0.7907, 0.639, 0.828),
+    "flair ET~ED": (0.618, 0.471, 0.7957),
+    "flair NCR~ED": (0.7253, 0.4763, 0.8652),
+    "flair ED~WM": (0.07558, 0.03516, 0.1519),
+    "flair ED~GM": (0.1383, 0.05981, 0.2366),
+    "flair ET~GM": (0.09068, 0.04865, 0.217),
+    "t1 bias": (0.1122, 0.06505, 0.1323),
+    "t1 noise x": (0.03437, 0.02657, 0.03871),
+    "t1 noise y": (0.03001, 0.02353, 0.03345),
+    "t1 noise z": (0.03308, 0.0195, 0.03686),
+    "t1ce bias": (0.09466, 0.04576, 0.1362),
+    "t1ce noise x": (0.03956, 0.03413, 0.04858),
+    "t1ce noise y": (0.03276, 0.0282, 0.04),
+    "t1ce noise z": (0.03697, 0.03411, 0.04335),
+    "t2 bias": (0.06585, 0.05655, 0.1482),
+    "t2 noise x": (0.05446, 0.03128, 0.07108),
+    "t2 noise y": (0.05106, 0.02373, 0.06934),
+    "t2 noise z": (0.03404, 0.02321, 0.07108),
+    "flair bias": (0.07816, 0.04773, 0.09215),
+    "flair noise x": (0.07542, 0.02975, 0.08837),
+    "flair noise y": (0.06107, 0.02644, 0.07309),
+    "flair noise z": (0.03562, 0.01867, 0.05069),
+}
+
+
+def reference_table() -> pd.DataFrame:
+    """``REAL_STATISTICS`` as a table like ``summarise`` returns (measured on 13 real BraTS 2018 cases)."""
+    table = pd.DataFrame.from_dict(REAL_STATISTICS, orient="index", columns=["median", "p10", "p90"])
+    table["cases"] = REAL_CASES
+    return table
