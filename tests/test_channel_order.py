@@ -67,7 +67,7 @@ def test_the_vote_reads_more_volumes_while_t1_and_t1ce_cannot_be_told_apart(tmp_
     vote = signatures.infer_h5_channel_order(volumes, n_volumes=2)
     assert vote.order == FLAIR_FIRST and list(vote.guesses) == [1, 2, 3] and vote.agreeing == 3
     assert vote.guesses[1].order is None and vote.guesses[3].order == FLAIR_FIRST
-    assert "(3 of 3 volumes agree); volume 1, 2 could not tell on its own" in vote.describe()
+    assert "(3 of 3 volumes agree); volumes 1, 2 could not tell alone" in vote.describe()
     stuck = signatures.infer_h5_channel_order(volumes, n_volumes=2, extra_volumes=0)
     assert stuck.order is None and not stuck.conclusive and stuck.agreeing == 0 and list(stuck.guesses) == [1, 2]
     assert "T1 and T1ce cannot be told apart" in stuck.reason

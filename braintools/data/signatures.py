@@ -4,32 +4,34 @@ Two uses, two sets of signatures:
 
 - ``intensity_signatures`` describes a case with the signatures of FORMATS.md, relative to the median of normal brain
   (ET brighter than NCR on T1ce and brighter on T1ce than on T1; edema hyperintense on FLAIR and T2 and brighter on
-  both than on T1; CSF bright on T2, dark on FLAIR and T1): a table to read (notebook 02), not a decision.
-- The channel-order check compares *two channels* on *two groups of voxels* of the same volume, so that neither the
-  intensity scale of a scanner nor a smooth bias field can turn its answer. Each signature below is the difference of
+  both than on T1; CSF bright on T2, dark on FLAIR and T1): a table to read (notebook 02), not a decision. Relative to
+  the whole brain, a bias field or a case whose edema is bright on T1 (synthetic ones are) turns some of them.
+- The channel-order check (``SIGNATURES``) compares *two channels* on *two groups of voxels* of the same volume, so
+  that neither a scanner's intensity scale nor a smooth bias field can turn it. Each signature is the difference of
   the median log-ratio ``log(brighter / darker)`` (each channel divided by its normal-brain median) between group A
-  and group B, divided by the pooled spread of that log-ratio in the two groups (an effect size: 1.0 means the groups
-  differ by one standard deviation):
+  and group B, divided by the pooled spread of that log-ratio in the two groups: an effect size (1.0: the groups differ
+  by one standard deviation of the voxels), antisymmetric (exchanging the two channels negates it):
 
   - CSF stands out on T2: the brightest 2 % of normal brain on T2 (CSF) favour T2 over X more than the brightest 2 %
-    on X favour X over T2 (X = T1, T1ce, FLAIR; both measured against normal brain);
+    on X favour X over T2, both against normal brain (X = T1, T1ce, FLAIR; spread: over normal brain);
   - contrast enhancement: T1ce/T1 is higher in enhancing tumour than in edema, and than in necrosis;
   - FLAIR against T1 and T1ce: FLAIR/X is higher in the tumour than in the white matter around it, and higher in the
-    grey matter around it than in that white matter (white and grey matter near the tumour: the darkest quarter and
-    the 40-75 % band of the T2 channel there).
+    grey matter around it than in that white matter (around the tumour: 2-10 voxels away; white matter: the darkest
+    quarter there on the T2 channel, grey matter: its 40-75 % band).
 
-A signature *decides* when its effect is at least ``CLEAR_EFFECT`` (and three standard errors, for small groups): a
-channel order whose signature falls that far below zero is clearly refuted. The check scores all 24 orders and keeps
-the ones no signature clearly refutes: when exactly one is left, the signatures indicate it; otherwise they cannot
-tell (no enhancing tumour: T1 and T1ce look alike; a runner-up that is not clearly refuted; nothing fits). Measured on
-13 real BraTS 2018 cases, 2 BraTS 2021 cases and the 40 ``course`` synthetic cases, every true order holds every
-signature (no effect below -0.02) and each shuffled order is refuted by at least one signature with an effect of
-0.8 or more.
+A signature *decides* when its effect is at least ``CLEAR_EFFECT`` = 0.5 (and three standard errors, for small groups).
+All 24 channel orders are judged; an order with a signature at -0.5 or below is clearly refuted. When exactly one order
+is left, the signatures indicate it; otherwise they cannot tell: no enhancing tumour (T1 and T1ce look alike), a
+runner-up refuted by less than the margin, or no order fitting at all. Measured (2026-12) on the 13 real BraTS 2018
+cases and 2 BraTS 2021 cases of ../shared/data and the 40 ``course`` synthetic cases: no signature of a true order
+below -0.02, and every other order refuted by an effect of 0.88 or more (T1 against T1ce: in the 31 cases with
+enhancing tumour); on 40 more synthetic cases of another seed, never used to choose anything: -> 0.63 and 0.96.
 
-``infer_channel_order`` returns what one labelled volume indicates, ``check_channel_order`` judges an order you
-assumed (confirmed, contradicted with the order indicated, or cannot tell), ``infer_h5_channel_order`` combines a few
-HDF5 volumes (what ``precache --source h5 --channel-order infer`` and notebooks 01 and 03 use) and
-``contradicting_order`` is what ``cache.verify_case`` asks.
+``infer_channel_order`` says what one labelled volume indicates, ``check_channel_order`` judges an order you assumed
+(confirmed; contradicted, naming the order indicated and by how much; or cannot tell, and why) and is what
+``cache.verify_case`` asks, ``infer_h5_channel_order`` combines a few HDF5 volumes (``precache --source h5
+--channel-order infer``, notebooks 01 and 03, ``course.prepare_h5_slices``) and ``signature_effects`` lists the effects
+of one order.
 """
 
 from __future__ import annotations
@@ -285,7 +287,10 @@ class ChannelOrderGuess:
         """One line: the order and how clearly the runner-up is refuted, or why the signatures cannot tell."""
         if self.order is None:
             return f"cannot tell: {self.reason}"
-        line = f"{self.order}, {self.passed}/{self.measured} signatures hold"
+        return f"{self.order}, {self._holding()}"
+
+    def _holding(self) -> str:
+        line = f"{self.passed}/{self.measured} signatures hold"
         if self.runner_up_refuted_by:
             name, value = min(self.runner_up_refuted_by.items(), key=lambda item: item[1])
             line += f"; every other order clearly refuted (closest: {self.runner_up}, '{name}' {value:+.1f})"
@@ -374,14 +379,14 @@ class ChannelOrderCheck:
     def describe(self) -> str:
         """One line for a person: the verdict, by how much, or why the signatures cannot tell."""
         if self.verdict == CONFIRMED:
-            return f"channel order {self.claimed} confirmed: {self.guess.describe()}"
+            return f"channel order {self.claimed} confirmed: {self.guess._holding()}"
         if self.verdict == CONTRADICTED:
             fails = ", ".join(f"'{name}' {value:+.1f}" for name, value in sorted(self.refuted_by.items(),
                                                                                    key=lambda item: item[1]))
             return (f"channel order {self.claimed} contradicted: the intensity signatures indicate {self.indicated} "
                     f"({self.guess.passed}/{self.guess.measured} hold); {self.claimed} fails {fails} "
                     f"(an effect of -{CLEAR_EFFECT} or below refutes)")
-        return f"channel order {self.claimed}: cannot tell ({self.reason})"
+        return f"channel order {self.claimed}: cannot tell, {self.reason}"
 
 
 def _check(judged: list[_Judged], claimed: tuple[str, ...]) -> ChannelOrderCheck:
@@ -465,7 +470,7 @@ class ChannelOrderVote:
         verdict = f"HDF5 channel order: {self.order} ({self.agreeing} of {len(self.guesses)} volumes agree)"
         alone = [str(volume) for volume, guess in self.guesses.items() if guess.order is None]
         if alone:
-            verdict += f"; volume {', '.join(alone)} could not tell on its own"
+            verdict += f"; volume{'s' if len(alone) > 1 else ''} {', '.join(alone)} could not tell alone"
         return "\n".join(lines + [verdict])
 
 
