@@ -101,7 +101,7 @@ def test_verify_fails_when_the_cached_order_contradicts_the_signatures(tmp_path)
     problems = cache.verify_cache(wrong, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
     assert list(problems) == ["volume_4"]
     assert "volume_4_slice_0.h5" in problems["volume_4"]
-    assert "intensity signatures say ('flair', 't1', 't1ce', 't2')" in problems["volume_4"]
+    assert "intensity signatures say ('flair', 't1', 't1ce', 't2') (9/9 hold)" in problems["volume_4"]
     assert "fails 'CSF stands out on T2, not on FLAIR' at " in problems["volume_4"]  # and by how much
 
 

@@ -172,7 +172,8 @@ def test_check_channel_order_warns_on_a_contradiction_only():
     image, seg = toy_case()
     with pytest.warns(UserWarning, match=r"volume_9: channel order .* disagrees"):
         check = signatures.check_channel_order(image, seg, SWAPPED, source="volume_9")
-    assert check.verdict == CONTRADICTED and check.indicated == io.MODALITIES
+    assert check.verdict == CONTRADICTED and check.indicated == check.order == io.MODALITIES
+    assert check.passed == check.guess.passed and check.measured == 9  # what notebook 01 printed before
     assert signatures.check_channel_order(image, seg, io.MODALITIES).confirmed  # no warning (pytest -W error)
     no_et = np.where(seg == 4, 1, seg).astype(np.uint8)
     check = signatures.check_channel_order(image, no_et, SWAPPED)  # cannot tell: no warning either

@@ -76,9 +76,9 @@ def _check_signatures(case: io.Case, channel_order: tuple[str, ...], first_file:
         fails = ", ".join(f"'{name}' at {value:+.1f}" for name, value in sorted(check.refuted_by.items(),
                                                                               key=lambda item: item[1]))
         raise DataError(f"{first_file}: {case.case_id} is cached with HDF5 channel order {channel_order}, but its "
-                        f"intensity signatures say {check.indicated} ({guess.passed}/{guess.measured} hold; "
-                        f"{channel_order} fails {fails}, -{signatures.CLEAR_EFFECT} refutes); precache it again "
-                        f"with that order (command line: --channel-order infer)")
+                        f"intensity signatures say {check.indicated} ({guess.passed}/{guess.measured} hold), and "
+                        f"{channel_order} fails {fails} (an effect of -{signatures.CLEAR_EFFECT} refutes); precache "
+                        f"it again with that order (command line: --channel-order infer)")
 
 
 def _compare_image(cached: np.ndarray, reference: np.ndarray, path: Path) -> None:

@@ -367,6 +367,21 @@ class ChannelOrderCheck:
     reason: str = ""
 
     @property
+    def order(self) -> tuple[str, ...] | None:
+        """What the volume indicates on its own (``guess.order``; None: cannot tell)."""
+        return self.guess.order
+
+    @property
+    def passed(self) -> int:
+        """Signatures that hold for ``guess`` (see ``ChannelOrderGuess.passed``)."""
+        return self.guess.passed
+
+    @property
+    def measured(self) -> int:
+        """Signatures measured on the volume."""
+        return self.guess.measured
+
+    @property
     def confirmed(self) -> bool:
         """The signatures confirm the claimed order."""
         return self.verdict == CONFIRMED
