@@ -73,8 +73,10 @@ def _check_signatures(case: io.Case, channel_order: tuple[str, ...], first_file:
         return
     if check.contradicted:
         guess = check.guess
-        fails = ", ".join(f"'{name}' at {value:+.1f}" for name, value in sorted(check.refuted_by.items(),
-                                                                              key=lambda item: item[1]))
+        failing = sorted(check.refuted_by.items(), key=lambda item: item[1])
+        fails = ", ".join(f"'{name}' at {value:+.1f}" for name, value in failing[:2])
+        if len(failing) > 2:
+            fails += f" and {len(failing) - 2} more"
         raise DataError(f"{first_file}: {case.case_id} is cached with HDF5 channel order {channel_order}, but its "
                         f"intensity signatures say {check.indicated} ({guess.passed}/{guess.measured} hold), and "
                         f"{channel_order} fails {fails} (an effect of -{signatures.CLEAR_EFFECT} refutes); precache "

@@ -318,7 +318,7 @@ def _guess(judged: list[_Judged]) -> ChannelOrderGuess:
 
 
 def infer_channel_order(image: np.ndarray, seg: np.ndarray) -> ChannelOrderGuess:
-    """Which channel is T1, T1ce, T2 and FLAIR, from the signatures of one labelled volume, or cannot tell (01).
+    """Which channel is T1, T1ce, T2 and FLAIR, from the signatures of one labelled volume, or cannot tell.
     Introduced in notebook 01.
 
     Args:
@@ -332,7 +332,7 @@ def infer_channel_order(image: np.ndarray, seg: np.ndarray) -> ChannelOrderGuess
 
 def signature_effects(image: np.ndarray, seg: np.ndarray, order: Sequence[str] = MODALITIES
                       ) -> dict[str, float | None]:
-    """Effect size of every channel-order signature when channel i holds ``order[i]``; None: not measured (01).
+    """Effect size of every channel-order signature when channel i holds ``order[i]``; None: not measured.
     Introduced in notebook 01.
 
     Positive: the signature holds; ``CLEAR_EFFECT`` (0.5) or more: clearly. Negative: it fails.
@@ -345,7 +345,8 @@ def signature_effects(image: np.ndarray, seg: np.ndarray, order: Sequence[str] =
 
 @dataclass
 class ChannelOrderCheck:
-    """Verdict of ``check_channel_order`` on an assumed channel order: confirmed, contradicted or cannot tell (01).
+    """Verdict of ``check_channel_order`` on an assumed channel order: confirmed, contradicted or cannot tell.
+    Introduced in notebook 01.
 
     Attributes:
         claimed: the order checked (modality of each channel).
@@ -396,8 +397,10 @@ class ChannelOrderCheck:
         if self.verdict == CONFIRMED:
             return f"channel order {self.claimed} confirmed: {self.guess._holding()}"
         if self.verdict == CONTRADICTED:
-            fails = ", ".join(f"'{name}' {value:+.1f}" for name, value in sorted(self.refuted_by.items(),
-                                                                                   key=lambda item: item[1]))
+            failing = sorted(self.refuted_by.items(), key=lambda item: item[1])
+            fails = ", ".join(f"'{name}' {value:+.1f}" for name, value in failing[:2])
+            if len(failing) > 2:
+                fails += f" and {len(failing) - 2} more"
             return (f"channel order {self.claimed} contradicted: the intensity signatures indicate {self.indicated} "
                     f"({self.guess.passed}/{self.guess.measured} hold); {self.claimed} fails {fails} "
                     f"(an effect of -{CLEAR_EFFECT} or below refutes)")
@@ -440,7 +443,7 @@ def check_channel_order(image: np.ndarray, seg: np.ndarray, assumed: Sequence[st
 
 
 def contradicting_order(image: np.ndarray, seg: np.ndarray, order: Sequence[str]) -> ChannelOrderGuess | None:
-    """The guess of a volume whose signatures clearly refute ``order`` and indicate another; None otherwise (01).
+    """The guess of a volume whose signatures clearly refute ``order`` and indicate another; None otherwise.
     Introduced in notebook 01.
 
     None when they confirm ``order``, cannot tell (no enhancing tumour, a runner-up within the margin, nothing fits)
@@ -508,8 +511,8 @@ def _combine(guesses: dict[int, ChannelOrderGuess]) -> tuple[tuple[str, ...] | N
 
 def infer_h5_channel_order(volumes: Mapping[int, Sequence[str | os.PathLike]], n_volumes: int = 3,
                            extra_volumes: int = 3) -> ChannelOrderVote:
-    """Infer the channel order of Kaggle HDF5 slices from the first ``n_volumes`` volumes, or cannot tell (01, 03).
-    Introduced in notebook 01.
+    """Infer the channel order of Kaggle HDF5 slices from the first ``n_volumes`` volumes, or cannot tell.
+    Introduced in notebook 01 (and used by 03).
 
     Each volume keeps the orders no signature clearly refutes (``infer_channel_order``); the vote keeps the orders
     every volume allows. Volumes without enhancing tumour allow T1 and T1ce both ways: while the volumes read leave
@@ -602,8 +605,8 @@ def _margins_for(stats: _Stats, order: tuple[str, ...]) -> dict[str, float]:
 def intensity_signatures(
     image: np.ndarray, seg: np.ndarray, modalities: tuple[str, ...] = MODALITIES
 ) -> dict[str, bool | None]:
-    """Check the FORMATS.md intensity signatures on one case: name -> True/False, or None if not measurable (01).
-    Introduced in notebook 01.
+    """Check the FORMATS.md intensity signatures on one case: name -> True/False, or None if not measurable.
+    Introduced in notebook 01 (a table in notebook 02).
 
     A description of the case (notebook 02's table), relative to the median of normal brain: not what the channel
     order is decided on (``signature_effects`` and ``check_channel_order`` compare channels on groups of voxels,
