@@ -145,6 +145,9 @@ class _Evidence:
 
     def effect(self, signature: _Signature, brighter: int, darker: int, t2: int) -> _Effect | str:
         """The effect of ``signature`` with these channels as its modalities, or why it cannot be measured."""
+        if brighter > darker:  # every effect is antisymmetric: exchanging the channels negates it exactly
+            effect = self.effect(signature, darker, brighter, t2)
+            return effect if isinstance(effect, str) else _Effect(-effect.value, effect.threshold)
         key = (signature.groups, brighter, darker, t2 if signature.groups and "WM" in signature.groups else None)
         if key not in self._effects:
             ratio = self.logs[brighter] - self.logs[darker]
