@@ -14,6 +14,7 @@ from braintools.cli import main
 from braintools.data import io, signatures
 from braintools.data.preprocess import zscore_brain
 from braintools.errors import DataError
+from braintools.synthetic.generator import make_case
 from braintools.synthetic.layout import write_h5_volume
 
 FLAIR_FIRST = ("flair", "t1", "t1ce", "t2")  # the minority order of the Kaggle files, not the package default
@@ -35,9 +36,9 @@ def test_contradicting_order_speaks_only_when_the_signatures_are_clear():
     stored = image[[3, 0, 1, 2]]  # flair, t1, t1ce, t2
     assert signatures.contradicting_order(stored, seg, FLAIR_FIRST) is None
     preferred = signatures.contradicting_order(stored, seg, io.MODALITIES)
-    assert preferred.order == FLAIR_FIRST and preferred.passed == preferred.measured == 9
+    assert preferred.order == FLAIR_FIRST and preferred.measured == 9
     no_et = np.where(seg == 4, 1, seg).astype(np.uint8)  # without ET, T1 and T1ce cannot be told apart
-    assert signatures.contradicting_order(stored, no_et, io.MODALITIES) is None
+    assert signatures.contradicting_order(stored, no_et, ("flair", "t1ce", "t1", "t2")) is None
     rng = np.random.default_rng(0)
     for _ in range(20):  # no brain contrasts: no verdict, whatever the noise
         noise = rng.uniform(50, 1000, image.shape).astype(np.float32)
@@ -52,6 +53,35 @@ def test_infer_h5_channel_order_votes_over_volumes(tmp_path):
     assert "HDF5 channel order: ('flair', 't1', 't1ce', 't2') (2 of 2 volumes agree)" in vote.describe()
     with pytest.raises(ValueError, match="at least one volume"):
         signatures.infer_h5_channel_order({}, n_volumes=2)
+
+
+def write_toy_h5_without_et(folder, volumes, order=FLAIR_FIRST):
+    for volume in volumes:
+        image, seg = toy_case(seed=volume)
+        seg = np.where(seg == 4, 1, seg).astype(np.uint8)  # low-grade: T1 and T1ce look alike
+        write_h5_volume(dict(zip(io.MODALITIES, image)), seg, folder, volume, channel_order=order)
+
+
+def test_the_vote_reads_more_volumes_while_t1_and_t1ce_cannot_be_told_apart(tmp_path):
+    write_toy_h5_without_et(tmp_path, (1, 2))
+    write_toy_h5(tmp_path, volumes=(3,))
+    volumes = io.find_h5_volumes(tmp_path)
+    vote = signatures.infer_h5_channel_order(volumes, n_volumes=2)
+    assert vote.order == FLAIR_FIRST and list(vote.guesses) == [1, 2, 3] and vote.agreeing == 3
+    assert vote.guesses[1].order is None and vote.guesses[3].order == FLAIR_FIRST
+    assert "(3 of 3 volumes agree); volumes 1, 2 could not tell alone" in vote.describe()
+    stuck = signatures.infer_h5_channel_order(volumes, n_volumes=2, extra_volumes=0)
+    assert stuck.order is None and not stuck.conclusive and stuck.agreeing == 0 and list(stuck.guesses) == [1, 2]
+    assert "T1 and T1ce cannot be told apart" in stuck.reason
+    assert "HDF5 channel order: cannot tell (2 orders fit volumes 1, 2" in stuck.describe()
+
+
+def test_volumes_that_contradict_each_other_leave_the_order_open(tmp_path):
+    write_toy_h5(tmp_path, volumes=(1,))
+    write_toy_h5(tmp_path, order=io.MODALITIES, volumes=(2,))  # another order in the same folder: no single order
+    vote = signatures.infer_h5_channel_order(io.find_h5_volumes(tmp_path), n_volumes=2)
+    assert vote.order is None and "the volumes contradict each other" in vote.reason
+    assert list(vote.guesses) == [1, 2]  # a contradiction is not resolved by reading more
 
 
 def test_the_manifest_records_the_channel_order_of_hdf5_sources(tmp_path):
@@ -73,7 +103,39 @@ def test_verify_fails_when_the_cached_order_contradicts_the_signatures(tmp_path)
     problems = verify.verify_cache(wrong, tmp_path / "cache", workers=1, progress=False, raise_on_failure=False)
     assert list(problems) == ["volume_4"]
     assert "volume_4_slice_0.h5" in problems["volume_4"]
-    assert "intensity signatures say ('flair', 't1', 't1ce', 't2')" in problems["volume_4"]
+    assert "intensity signatures say ('flair', 't1', 't1ce', 't2') (9/9 hold)" in problems["volume_4"]
+    assert "fails 'CSF stands out on T2, not on FLAIR' at " in problems["volume_4"]  # and by how much
+
+
+def test_verify_says_nothing_when_the_signatures_cannot_tell(tmp_path):
+    write_toy_h5_without_et(tmp_path / "h5", (5,), order=("flair", "t1ce", "t1", "t2"))  # T1, T1ce swapped: unseen
+    sources = h5_sources(tmp_path / "h5", channel_order=FLAIR_FIRST)
+    build.precache(sources, tmp_path / "cache", workers=1, progress=False)
+    assert verify.verify_cache(sources, tmp_path / "cache", workers=1, progress=False) == {}
+
+
+@pytest.fixture(scope="module")
+def ci_h5(tmp_path_factory):
+    """The ci profile's synthetic cases (in memory) written as HDF5 slices in the package's order."""
+    from braintools.profiles import get_profile
+
+    profile, folder = get_profile("ci"), tmp_path_factory.mktemp("ci_h5")
+    for index in range(1, profile.n_cases + 1):
+        case = make_case(profile.seed, index, profile.grid_shape)
+        write_h5_volume({m: case.channel(m) for m in case.modalities}, case.seg, folder, index)
+    return folder
+
+
+def test_the_ci_hdf5_volumes_infer_their_order_and_verify_clean(ci_h5, tmp_path):
+    vote = signatures.infer_h5_channel_order(io.find_h5_volumes(ci_h5))
+    assert vote.order == io.H5_CHANNEL_ORDER and vote.agreeing == len(vote.guesses) == 3
+    sources = h5_sources(ci_h5, channel_order=vote.order)
+    build.precache(sources, tmp_path / "cache", workers=1, progress=False)
+    assert verify.verify_cache(sources, tmp_path / "cache", workers=1, progress=False) == {}  # no false alarm
+    for volume, files in io.find_h5_volumes(ci_h5).items():  # every volume as cached: float64, the stored order
+        stored = io.load_h5_volume(files, channel_order=io.MODALITIES, modalities=io.MODALITIES)
+        check = signatures.check_channel_order(stored.image, stored.seg, io.H5_CHANNEL_ORDER)
+        assert check.confirmed, (volume, check.describe())
 
 
 def test_verify_fails_when_the_manifest_order_differs_from_the_source(tmp_path):

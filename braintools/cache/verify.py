@@ -32,7 +32,8 @@ def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
     Checks: manifest entry, unchanged source, file checksums, shapes and dtypes, labels exactly equal,
     image within float16 rounding of the z-scored source (a cropped patient is put back in its grid first, so
     a box that cut off brain or labels fails); for HDF5 sources, the channel order of the manifest
-    against the source's and against the intensity signatures of the data (``signatures.contradicting_order``).
+    against the source's and against the intensity signatures of the data (``signatures.check_channel_order``:
+    only a contradiction fails, "cannot tell" passes).
     """
     cache_dir = Path(cache_dir)
     entry = manifest_entry(cache_dir, source.case_id)
@@ -58,15 +59,28 @@ def verify_case(source: CacheSource, cache_dir: str | os.PathLike) -> None:
 
 
 def _check_signatures(case: io.Case, channel_order: tuple[str, ...], first_file: Path) -> None:
-    """Raise ``DataError`` when the intensity signatures of an HDF5 volume clearly refute its channel order."""
+    """Raise ``DataError`` when the intensity signatures of an HDF5 volume contradict its channel order.
+
+    Only a contradiction fails (the signatures clearly refute the order and indicate exactly one other); a volume
+    on which they cannot tell (no enhancing tumour, too little brain) passes: a correct order is never reported.
+    """
     from braintools.data import signatures
 
     stored = case.image[[case.modalities.index(modality) for modality in channel_order]]  # channels as in the files
-    preferred = signatures.contradicting_order(stored, case.seg, channel_order)
-    if preferred is not None:
+    try:
+        check = signatures.check_channel_order(stored, case.seg, channel_order, warn=False)
+    except ValueError:  # nothing measurable (too little normal brain, not raw intensities): nothing to say
+        return
+    if check.contradicted:
+        guess = check.guess
+        failing = sorted(check.refuted_by.items(), key=lambda item: item[1])
+        fails = ", ".join(f"'{name}' at {value:+.1f}" for name, value in failing[:2])
+        if len(failing) > 2:
+            fails += f" and {len(failing) - 2} more"
         raise DataError(f"{first_file}: {case.case_id} is cached with HDF5 channel order {channel_order}, but its "
-                        f"intensity signatures say {preferred.order} ({preferred.passed}/{preferred.measured} hold); "
-                        f"precache it again with that order (command line: --channel-order infer)")
+                        f"intensity signatures say {check.indicated} ({guess.passed}/{guess.measured} hold), and "
+                        f"{channel_order} fails {fails} (an effect of -{signatures.CLEAR_EFFECT} refutes); precache "
+                        f"it again with that order (command line: --channel-order infer)")
 
 
 def _compare_image(cached: np.ndarray, reference: np.ndarray, path: Path) -> None:
