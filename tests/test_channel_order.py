@@ -183,7 +183,7 @@ def test_precache_h5_stops_when_the_order_cannot_be_inferred(tmp_path, no_datase
         write_h5_volume(noise, seg, tmp_path / "h5", volume)
     assert main(["precache", "--source", "h5", "--input", str(tmp_path / "h5"), "--cache-dir",
                  str(tmp_path / "cache")]) == 2
-    assert "cannot infer the HDF5 channel order" in capsys.readouterr().err
+    assert "cannot tell the HDF5 channel order" in capsys.readouterr().err
 
 
 def test_a_bad_channel_order_is_one_line_and_status_2(capsys):

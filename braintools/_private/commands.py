@@ -43,8 +43,8 @@ def _h5_channel_order(choice: tuple[str, ...] | str, h5_dir: Path) -> tuple[str,
     vote = signatures.infer_h5_channel_order(io.find_h5_volumes(h5_dir))
     print(vote.describe())
     if not vote.conclusive:
-        raise DataError(f"{h5_dir}: cannot infer the HDF5 channel order from the intensity signatures; "
-                        "give it with --channel-order, e.g. --channel-order t1,t1ce,t2,flair")
+        raise DataError(f"{h5_dir}: cannot tell the HDF5 channel order from the intensity signatures "
+                        f"({vote.reason}); give it with --channel-order, e.g. --channel-order t1,t1ce,t2,flair")
     return vote.order
 
 

@@ -336,7 +336,7 @@ def infer_channel_order(image: np.ndarray, seg: np.ndarray) -> ChannelOrderGuess
 
 def signature_effects(image: np.ndarray, seg: np.ndarray, order: Sequence[str] = MODALITIES
                       ) -> dict[str, float | None]:
-    """Effect size of every channel-order signature when channel i holds ``order[i]``; None: not measured.
+    """Effect size of every channel-order signature when channel i holds ``order[i]``; None: not measured (notebook 01).
 
     Positive: the signature holds; ``CLEAR_EFFECT`` (0.5) or more: clearly. Negative: it fails.
     """
