@@ -191,8 +191,23 @@ class H5Slices:
         return line
 
 
+def _cap(rows: list[dict], limit: int | None, cached: set[str]) -> None:
+    """Mark the usable volumes beyond ``limit`` as unused: the cached ones are kept first, then spread evenly."""
+    usable = [row for row in rows if row["used"]]
+    if limit is None or len(usable) <= limit:
+        return
+    kept = [row for row in usable if row["volume"] in cached][:limit]
+    rest = [row for row in usable if row["volume"] not in cached]
+    kept += _spread_evenly(rest, limit - len(kept))
+    kept_ids = {id(row) for row in kept}
+    for row in usable:
+        if id(row) not in kept_ids:
+            row["used"], row["note"] = False, f"over the profile's HDF5 budget of {limit} volumes"
+
+
 def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "val"), progress: bool = False,
-                      cache_dir: str | Path | None = None, nifti_fallback: bool = True) -> H5Slices:
+                      cache_dir: str | Path | None = None, nifti_fallback: bool = True,
+                      max_volumes: int | None = -1) -> H5Slices:
     """Cache the HDF5 volumes of some split ``parts`` (inferred channel order) and pair them with their cases.
     Introduced in notebook 04.
 
@@ -206,8 +221,11 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
         parts: split parts whose volumes are cached and used.
         progress: progress bars while caching.
         cache_dir: the HDF5 npy cache (default: ``paths.h5_cache_dir(profile.name)``, notebook 03's).
-        nifti_fallback: read the patients of ``parts`` that have no usable HDF5 volume (a partial download) from the
-            NIfTI npy cache; ``False``: leave them out.
+        nifti_fallback: read the patients of ``parts`` that have no usable HDF5 volume (a partial download, or over
+            ``max_volumes``) from the NIfTI npy cache; ``False``: leave them out.
+        max_volumes: cache at most this many HDF5 volumes (those already cached first, then spread evenly over the
+            rest; ``None``: all); default: the profile's ``h5_volumes_2d``. Kaggle's ~20 GB working folder cannot hold
+            both caches of all 369 patients: the ``kaggle`` profile reads most training patients from the NIfTI cache.
     """
     if course.cache_report is None:
         raise ValueError("prepare_h5_slices pairs volumes against the NIfTI npy cache: "
@@ -225,6 +243,8 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
         rows.append({"volume": f"volume_{volume}", "case_id": case.case_id if case else None, "part": part,
                      "in_plane": None, "used": not note, "note": note or None})
     folder = Path(cache_dir) if cache_dir else paths.h5_cache_dir(course.profile.name)
+    limit = course.profile.h5_volumes_2d if max_volumes == -1 else max_volumes
+    _cap(rows, limit, set(store.cached_case_ids(folder)))
     wanted = {row["volume"] for row in rows if row["used"]}
     sources = [source for source in h5_sources(course.dataset.h5_dir, vote.order) if source.case_id in wanted]
     build.precache(sources, folder, workers=course.profile.cache_workers, progress=progress,

@@ -79,6 +79,7 @@ class Profile:
     encoder_2d: str = "resnet34"
     learning_rate_2d: float = 1e-3
     keep_empty_fraction_2d: float = 0.1  # fraction of tumour-free training slices kept
+    h5_volumes_2d: int | None = None  # 04 caches at most this many HDF5 volumes (None: all), the rest from NIfTI
     unfreeze_top_epoch_2d: int = 3  # three-phase freezing: first epoch of phase 2 (top encoder stages train)
     unfreeze_all_epoch_2d: int = 5  # first epoch of phase 3 (everything trains)
     # 04 without ImageNet weights (offline, or encoder_weights_2d None): the encoder is first pretrained on the
@@ -161,8 +162,10 @@ PROFILES: dict[str, Profile] = {
         name="kaggle", source="kaggle", n_cases=20, n_validation_cases=2, grid_shape=BRATS_SHAPE,
         crop_cache=True, num_workers=2,
         # 04: Unet/resnet34 (ImageNet) on 256 x 256 slices, every tumour slice and 10 % of the others per epoch
-        # (~22,000 slices, 47 GFLOP each to train): up to 10 epochs, early stopping after 3 without progress
-        epochs_2d=10, unfreeze_top_epoch_2d=3, unfreeze_all_epoch_2d=6,
+        # (~22,000 slices, 47 GFLOP each to train): up to 10 epochs, early stopping after 3 without progress; the
+        # slices of 150 training patients come from their HDF5 volumes (4.3 GB cached, cropped), the others from the
+        # NIfTI cache: both caches of all patients would not fit Kaggle's ~20 GB working folder
+        epochs_2d=10, unfreeze_top_epoch_2d=3, unfreeze_all_epoch_2d=6, h5_volumes_2d=150,
         # 05: nnU-Net's size of BraTS network (5 levels, 32-320 channels) on 128^3 patches (the brain box is about
         # 140 x 170 x 140), batch 2 fits 16 GB; 50 epochs of one patch per training patient (14,800 patches)
         patch_size_3d=(128, 128, 128), features_3d=(32, 64, 128, 256, 320), epochs_3d=50, batch_size_3d=2,

@@ -128,3 +128,21 @@ def test_patients_without_a_usable_hdf5_volume_come_from_the_nifti_cache(tmp_pat
     assert "2 patients without a usable HDF5 volume are read from the NIfTI cache" in h5.describe()
     with pytest.raises(ValueError, match="more than one source"):
         VolumeSource.join(h5.source, h5.source)
+
+
+def test_a_budget_of_hdf5_volumes_keeps_the_cached_ones_and_reads_the_rest_from_the_nifti_cache(tmp_path):
+    world = _world(tmp_path)
+    full = course.prepare_h5_slices(world, cache_dir=tmp_path / "all", max_volumes=None)
+    usable = sorted(full.table.loc[full.table["used"], "volume"])
+    assert len(usable) == 3  # train 1, 2 and val 3 (5: labels differ, found once cached; 6: no volume; 4: test)
+    h5 = course.prepare_h5_slices(world, cache_dir=tmp_path / "all", max_volumes=1)
+    kept = sorted(h5.table.loc[h5.table["used"], "volume"])
+    assert len(kept) == 1 and kept[0] in usable  # one already cached volume is kept
+    capped = h5.table[h5.table["note"].fillna("").str.startswith("over the profile's HDF5 budget of 1 volumes")]
+    assert len(capped) == 3  # of the 4 candidates (1, 2, 3, 5) before their labels were compared
+    from_h5 = set(h5.table.loc[h5.table["used"], "case_id"])
+    assert set(h5.nifti_fallback) == set(world.split.train + world.split.val) - from_h5 and len(from_h5) == 1
+    assert sorted(h5.ids("train") + h5.ids("val")) == sorted(world.split.train + world.split.val)
+    course.prepare_h5_slices(world, cache_dir=tmp_path / "fresh", max_volumes=2)
+    assert len(store.cached_case_ids(tmp_path / "fresh")) == 2  # nothing over the budget is converted
+    assert world.profile.h5_volumes_2d is None and get_profile("kaggle").h5_volumes_2d == 150
