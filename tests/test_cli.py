@@ -256,3 +256,17 @@ def test_precache_takes_its_worker_count_from_the_profile_given(ci_data, monkeyp
     assert main(["precache", "--profile", "ci"]) == 0
     assert seen[-1]["workers"] == 1 and seen[-1]["crop"] is False
     assert main(["precache", "--profile", "ci", "--workers", "2"]) == 0 and seen[-1]["workers"] == 2
+
+
+def test_precache_with_one_bad_case_among_good_ones_caches_the_others_and_exits_1(ci_data, tmp_path, capsys):
+    source = ci_data / "synthetic" / "ci" / "brats20-dataset-training-validation"
+    for case in sorted(source.rglob("BraTS20_Training_00[123]")):
+        shutil.copytree(case, tmp_path / "mine" / case.name)
+    broken = next((tmp_path / "mine" / "BraTS20_Training_002").glob("*_t1.nii"))
+    broken.write_bytes(broken.read_bytes()[:500])
+    cache = tmp_path / "cache"
+    assert main(["precache", "--input", str(tmp_path / "mine"), "--cache-dir", str(cache)]) == 1  # as the README says
+    errors = _errors(capsys)
+    assert any("BraTS20_Training_002" in line and "_t1.nii" in line for line in errors), errors
+    assert "1 of 3 case(s) failed" in errors[-1]
+    assert sorted(build.read_manifest(cache)["cases"]) == ["BraTS20_Training_001", "BraTS20_Training_003"]

@@ -59,7 +59,7 @@ def _report_failures(failures: dict[str, str], done: int, what: str) -> None:
         return
     for case_id, message in failures.items():
         print(f"failed: {case_id}: {' '.join(message.split())}", file=sys.stderr)
-    raise CaseFailures(f"{len(failures)} of {len(failures) + done} case(s) failed ({what} of the others done)")
+    raise CaseFailures(f"{len(failures)} of {len(failures) + done} case(s) failed ({what})")
 
 
 def synthesize(args: argparse.Namespace) -> None:
@@ -100,8 +100,10 @@ def precache(args: argparse.Namespace) -> None:
     default = paths.h5_cache_dir if args.source == "h5" else paths.cache_dir
     cache_dir = Path(args.cache_dir) if args.cache_dir else default(profile.name)
     workers = profile.cache_workers if args.workers is None else args.workers
-    report = build.precache(sources, cache_dir, workers=workers, crop=profile.crop_cache, progress=_progress())
-    print(report.summary())
+    report = build.precache(sources, cache_dir, workers=workers, crop=profile.crop_cache, progress=_progress(),
+                            raise_on_failure=False)
+    print(report.summary().splitlines()[0])  # the failed cases follow on stderr, one line each
+    _report_failures(report.failed, len(report.converted) + len(report.skipped), "the others cached")
 
 
 def train(args: argparse.Namespace) -> None:
@@ -202,7 +204,7 @@ def predict(args: argparse.Namespace) -> None:
         except (DataError, ValueError, OSError) as error:
             failures[files.case_id] = str(error)
     print(f"wrote {done} prediction(s) to {out_dir}")
-    _report_failures(failures, done, "predictions")
+    _report_failures(failures, done, "the others predicted")
 
 
 def _cases_to_predict(args: argparse.Namespace, profile) -> list:
@@ -249,4 +251,4 @@ def evaluate(args: argparse.Namespace) -> None:
         with pd.option_context("display.width", 120, "display.max_columns", 10):
             print(cases.summarize(table).round(4).to_string(index=False))
     print(f"{len(table)} case(s), empty-region rule {args.empty_rule!r}; per-case table: {csv_path}")
-    _report_failures(table.attrs.get("failures", {}), len(table), "scores")
+    _report_failures(table.attrs.get("failures", {}), len(table), "the others scored")
