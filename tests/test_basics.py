@@ -42,7 +42,7 @@ def test_data_dir_naming_a_file_says_so_and_how_to_fix_it(monkeypatch, tmp_path)
     a_file = tmp_path / "data.txt"
     a_file.write_text("not a folder")
     monkeypatch.setenv(paths.DATA_ENV, str(a_file))
-    with pytest.raises(DataError, match=r"data\.txt: BRAINTOOLS_DATA names a file, not a folder.*point BRAINTOOLS_DATA at"):
+    with pytest.raises(DataError, match=r"data\.txt: BRAINTOOLS_DATA names a file, not a folder; point"):
         paths.data_dir()
     monkeypatch.setenv(paths.DATA_ENV, str(a_file / "below"))
     with pytest.raises(DataError, match=r"below: BRAINTOOLS_DATA cannot be created"):
