@@ -270,3 +270,23 @@ def test_precache_with_one_bad_case_among_good_ones_caches_the_others_and_exits_
     assert any("BraTS20_Training_002" in line and "_t1.nii" in line for line in errors), errors
     assert "1 of 3 case(s) failed" in errors[-1]
     assert sorted(build.read_manifest(cache)["cases"]) == ["BraTS20_Training_001", "BraTS20_Training_003"]
+
+
+def test_a_bad_window_model_or_spec_is_one_line_before_any_case(ci_data, tmp_path, capsys):
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    capsys.readouterr()
+    best = folder / "unet3d_best.pt"
+    out = tmp_path / "out"
+    damaged = tmp_path / "damaged_best.pt"
+    state = torch.load(best, weights_only=True)
+    state["spec"]["shrink"] = 1000
+    torch.save(state, damaged)
+    runs = {("--roi", "4000", "4000", "4000"): "window 4000x4000x4000 is far larger than the volume 64x64x40",
+            ("--checkpoint", str(best), "--model", "unet2d"): "--model unet2d, but this checkpoint holds a unet3d",
+            ("--checkpoint", str(damaged)): "damaged_best.pt: invalid model spec: shrink must be a whole number"}
+    for arguments, words in runs.items():
+        status = main(["predict", "--checkpoint-dir", str(folder), "--cases", "all", "--out", str(out), *arguments])
+        errors = _errors(capsys)
+        assert status == 2 and len(errors) == 1 and words in errors[0], (arguments, errors)
+        assert not list(out.glob("*.nii.gz"))  # refused before any case

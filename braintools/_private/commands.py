@@ -175,6 +175,10 @@ def predict(args: argparse.Namespace) -> None:
     device = args.device or get_device()
     if args.checkpoint:
         loaded = checkpoints.load_model(args.checkpoint, device)
+        if args.model and loaded.spec.kind != args.model:
+            raise DataError(f"{args.checkpoint}: --model {args.model}, but this checkpoint holds a "
+                            f"{loaded.spec.kind} ({loaded.spec.describe()}); leave --model out with --checkpoint, "
+                            "or give the checkpoint of that model")
     else:
         names = [args.model] if args.model else list(MODELS)
         loaded = checkpoints.load_best_model(_checkpoint_dir(args, profile), names, device)
@@ -186,6 +190,7 @@ def predict(args: argparse.Namespace) -> None:
     settings = InferenceSettings(**{key: value for key, value in chosen.items() if value is not None},
                                  tta_flip_axes=(0,) if args.tta else (), keep_largest=args.keep_largest,
                                  min_et_voxels=args.min_et_voxels)
+    _check_window(loaded, settings, cases)
     out_dir = Path(args.out) if args.out else paths.predictions_dir(profile.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     described = {"checkpoint": str(loaded.path), "model": loaded.spec.describe(),
@@ -205,6 +210,23 @@ def predict(args: argparse.Namespace) -> None:
             failures[files.case_id] = str(error)
     print(f"wrote {done} prediction(s) to {out_dir}")
     _report_failures(failures, done, "the others predicted")
+
+
+def _check_window(loaded, settings, cases: list) -> None:
+    """Refuse (one line, before any case) a window far larger than a case's volume (read from its header)."""
+    import nibabel as nib
+
+    from braintools.inference.segment import inference_window
+
+    for files in cases:
+        try:
+            grid = nib.load(next(iter(files.images.values()))).shape[:3]
+        except (StopIteration, OSError, ValueError, nib.filebasedimages.ImageFileError):
+            continue  # an unreadable case fails on its own, with its own message
+        try:
+            inference_window(loaded.spec, settings, grid)
+        except ValueError as error:
+            raise DataError(f"{files.case_id}: {error}") from None
 
 
 def _cases_to_predict(args: argparse.Namespace, profile) -> list:
