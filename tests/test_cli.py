@@ -213,7 +213,8 @@ def test_a_full_disk_while_predicting_names_the_file_and_leaves_no_empty_one(ci_
                  "--out", str(out)]) == 2
     error = _errors(capsys)[0]
     assert "prediction_settings.json" in error and "disk is full" in error
-    assert list(out.iterdir()) == []  # no empty settings file, no temporary
+    assert [path.name for path in out.iterdir()] == [".prediction_settings.lock"]  # no prediction without its
+    # record, no empty settings file, no temporary
 
 
 def test_long_commands_draw_no_progress_bars_outside_a_terminal(ci_data, tmp_path, capsys):
@@ -290,3 +291,41 @@ def test_a_bad_window_model_or_spec_is_one_line_before_any_case(ci_data, tmp_pat
         errors = _errors(capsys)
         assert status == 2 and len(errors) == 1 and words in errors[0], (arguments, errors)
         assert not list(out.glob("*.nii.gz"))  # refused before any case
+
+
+def test_evaluate_reports_each_case_with_the_settings_that_made_it(ci_data, tmp_path, capsys):
+    folder, out, csv = tmp_path / "checkpoints", tmp_path / "out", tmp_path / "scores.csv"
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    common = ["--checkpoint-dir", str(folder), "--out", str(out)]
+    assert main(["predict", *common, "--cases", "BraTS20_Training_001", "BraTS20_Training_002"]) == 0
+    assert main(["predict", *common, "--cases", "BraTS20_Training_002", "--keep-largest"]) == 0  # one case again
+    capsys.readouterr()
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(csv).set_index("case_id")
+    assert "keep largest WT" in table.loc["BraTS20_Training_002", "settings"]
+    assert "post-processing: none" in table.loc["BraTS20_Training_001", "settings"]
+    assert (table["checkpoint"].str.startswith(str(folder / "unet3d_best.pt") + " (epoch 1, sha256 ")).all()
+    assert "the predictions were made 2 different ways" in captured.out
+    assert "4 case(s) with ground truth under" in captured.err and "BraTS20_Training_003" in captured.err
+
+
+def test_evaluate_checks_the_records_first_and_never_empties_a_table(ci_data, tmp_path, capsys):
+    out, csv = tmp_path / "out", tmp_path / "scores.csv"
+    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    assert main(["predict", "--checkpoint", str(checkpoint), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 0
+    good = csv.read_bytes()
+    records = out / "prediction_settings.json"
+    kept = records.read_text()
+    records.write_text(kept.replace('"settings"', '"setting"'))  # damaged: a record lost its settings
+    capsys.readouterr()
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "prediction_settings.json: prediction records are damaged" in errors[0], errors
+    records.write_text(kept)
+    (out / "BraTS20_Training_001.nii.gz").write_bytes(b"garbage")  # every case now fails
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 1
+    captured = capsys.readouterr()
+    assert csv.read_bytes() == good and "per-case table not written" in captured.out
+    assert "scores.csv: not written, no case could be scored; the earlier table is kept" in captured.err

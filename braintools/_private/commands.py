@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import warnings
 from pathlib import Path
 
 from braintools import paths
-from braintools._private.atomic import atomic_path
 from braintools.cache import build
 from braintools.cache.sources import h5_sources, nifti_sources
-from braintools.errors import DataError
+from braintools.errors import DataError, DiskFullError
+from braintools.inference import records
 from braintools.synthetic.dataset import generate_dataset
 
 MODELS = ("unet3d", "inflated3d", "unet2d")  # checkpoint names, in order of preference for predict
-SETTINGS_FILE = "prediction_settings.json"  # written next to predictions: how they were made
 
 
 class CaseFailures(DataError):
@@ -193,19 +192,21 @@ def predict(args: argparse.Namespace) -> None:
     _check_window(loaded, settings, cases)
     out_dir = Path(args.out) if args.out else paths.predictions_dir(profile.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    described = {"checkpoint": str(loaded.path), "model": loaded.spec.describe(),
-                 "settings": settings.describe(loaded.spec)}
-    print(f"model: {loaded.description}\nsettings: {described['settings']}\n{len(cases)} case(s) -> {out_dir}")
-    with atomic_path(out_dir / SETTINGS_FILE) as temporary:  # a full disk names the file, leaves no empty one
-        temporary.write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+    records.read_records(out_dir)  # damaged records: one line now, not one failure per case
+    made_by = {**records.describe_checkpoint(loaded.path, loaded.epoch), "model": loaded.spec.describe(),
+               "settings": settings.describe(loaded.spec)}
+    print(f"model: {loaded.description}\nsettings: {made_by['settings']}\n{len(cases)} case(s) -> {out_dir}")
     failures, done = {}, 0
     for files in tqdm(cases, desc="predict", disable=not _progress()):
         try:
             case = io.load_case(files, with_seg=False)
             classes = segment_case(loaded, case.image, settings, progress=args.verbose)
-            io.save_prediction_nifti(classes, case.affine, out_dir / f"{case.case_id}.nii.gz", contiguous=True,
-                                     convention=loaded.spec.label_convention)
+            with records.recording(out_dir, case.case_id, made_by) as path:  # the file and how it was made
+                io.save_prediction_nifti(classes, case.affine, path, contiguous=True,
+                                         convention=loaded.spec.label_convention)
             done += 1
+        except DiskFullError:
+            raise  # every other case would fail the same way: one line, exit 2
         except (DataError, ValueError, OSError) as error:
             failures[files.case_id] = str(error)
     print(f"wrote {done} prediction(s) to {out_dir}")
@@ -263,14 +264,19 @@ def evaluate(args: argparse.Namespace) -> None:
     pred_dir = Path(args.pred_dir) if args.pred_dir else paths.predictions_dir(profile.name)
     gt = args.gt or download.get_dataset(profile).nifti_train  # with --gt the profile's dataset is not needed
     csv_path = Path(args.csv) if args.csv else paths.evaluation_dir(profile.name) / "per_case.csv"
-    table = cases.evaluate_folder(pred_dir, gt, args.empty_rule, csv_path=csv_path, skip_failures=True,
-                                   progress=_progress())
-    made = pred_dir / SETTINGS_FILE
-    if made.is_file():
-        described = json.loads(made.read_text(encoding="utf-8"))
-        print(f"predictions by {described['checkpoint']}; {described['settings']}")
-    if len(table):
+    with warnings.catch_warnings(record=True) as caught:  # orphans, cases without prediction, reoriented files
+        warnings.simplefilter("always")
+        table = cases.evaluate_folder(pred_dir, gt, args.empty_rule, csv_path=csv_path, skip_failures=True,
+                                       progress=_progress())
+    for warning in caught:
+        print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    ways = table.groupby(["checkpoint", "settings"], sort=False) if len(table) else []
+    if len(ways) > 1:
+        print(f"the predictions were made {len(ways)} different ways: scores for each")
+    for (checkpoint, settings), part in ways:
+        print(f"{len(part)} case(s) predicted by {checkpoint}; {settings}")
         with pd.option_context("display.width", 120, "display.max_columns", 10):
-            print(cases.summarize(table).round(4).to_string(index=False))
-    print(f"{len(table)} case(s), empty-region rule {args.empty_rule!r}; per-case table: {csv_path}")
+            print(cases.summarize(part).round(4).to_string(index=False))
+    written = f"per-case table: {csv_path}" if len(table) else f"per-case table not written ({csv_path} unchanged)"
+    print(f"{len(table)} case(s), empty-region rule {args.empty_rule!r}; {written}")
     _report_failures(table.attrs.get("failures", {}), len(table), "the others scored")
