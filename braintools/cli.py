@@ -140,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cache-dir", help="npy cache (built when missing; default: the profile's)")
     train.add_argument("--checkpoint-dir", help="default: BRAINTOOLS_DATA/outputs/<profile>/checkpoints")
     train.add_argument("--restart", action="store_true",
-                       help="start over instead of resuming <model>_last.pt (the old best is kept as "
-                            "<model>_best.previous.pt)")
+                       help="start over instead of resuming <model>_last.pt (the folder's best stays until the new "
+                            "run has one, then is kept as <model>_best.previous.pt)")
     train.add_argument("--device", type=_device, help="cpu, cuda, mps (default: the best available)")
     train.set_defaults(run=commands.train)
 

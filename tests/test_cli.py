@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+import threading
 
 import nibabel as nib
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 
 from braintools.cache import build
 from braintools.cli import build_parser, main
+from braintools.errors import DiskFullError
 from braintools.models import checkpoints
 
 COMMANDS = ("synthesize", "precache", "train", "predict", "evaluate")
@@ -329,3 +331,38 @@ def test_evaluate_checks_the_records_first_and_never_empties_a_table(ci_data, tm
     captured = capsys.readouterr()
     assert csv.read_bytes() == good and "per-case table not written" in captured.out
     assert "scores.csv: not written, no case could be scored; the earlier table is kept" in captured.err
+
+
+def test_restart_interrupted_or_out_of_disk_never_loses_the_best_and_a_second_train_is_refused(
+        ci_data, tmp_path, monkeypatch, capsys):
+    from braintools.training import checkpoint_folder, train
+
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--epochs", "2", "--checkpoint-dir", str(folder)]) == 0
+    best = (folder / "unet3d_best.pt").read_bytes()
+    with monkeypatch.context() as patch:  # Ctrl-C right after "a new run"
+        patch.setattr(train, "train_one_epoch", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert main(["train", "--epochs", "2", "--restart", "--checkpoint-dir", str(folder)]) == 130
+    assert (folder / "unet3d_best.pt").read_bytes() == best and not (folder / "unet3d_best.previous.pt").exists()
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint-dir", str(folder), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
+    real_save = checkpoint_folder.save_checkpoint
+
+    def full_disk(path, *args, **kwargs):
+        if path.name == "unet3d_last.pt":
+            raise DiskFullError(errno.ENOSPC, f"{path}: cannot write this file, the disk is full")
+        return real_save(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint_folder, "save_checkpoint", full_disk)
+        assert main(["train", "--epochs", "2", "--restart", "--checkpoint-dir", str(folder)]) == 2
+    assert "disk is full" in _errors(capsys)[-1]
+    assert main(["train", "--epochs", "2", "--restart", "--checkpoint-dir", str(folder)]) == 0  # to recover
+    assert (folder / "unet3d_best.previous.pt").read_bytes() == best  # the old best is still there
+    with checkpoint_folder.locked(folder, "unet3d"):
+        holder = threading.Thread(target=lambda: statuses.append(
+            main(["train", "--epochs", "3", "--checkpoint-dir", str(folder)])))
+        statuses: list[int] = []
+        holder.start()
+        holder.join()
+    assert statuses == [2] and "another training run of unet3d is writing this folder" in _errors(capsys)[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -119,7 +120,7 @@ def train(args: argparse.Namespace) -> None:
 def _train_here(args: argparse.Namespace, device) -> None:
     from braintools import course
     from braintools._private import distributed
-    from braintools.training import recipes
+    from braintools.training import checkpoint_folder, recipes
 
     profile = _profile(args)
     main_process = distributed.is_main_process()
@@ -135,22 +136,23 @@ def _train_here(args: argparse.Namespace, device) -> None:
         recipe, train = recipes.UNet3DRecipe.from_profile(profile, **changes), recipes.train_unet3d
     else:
         recipe, train = recipes.UNet2DRecipe.from_profile(profile, **changes), recipes.train_unet2d
-    start = None if args.restart else recipes.resume_point(checkpoint_dir, args.model, recipe)
-    done = _epoch_of(start) if start else 0
-    if done >= recipe.epochs:
-        say(f"nothing to train: {start} already reached epoch {done} of {recipe.epochs} (--epochs to go on, "
-            "--restart to start over)")
-        return
-    processes = distributed.get_world_size()
-    say(f"{data.describe()}\ntraining {args.model} on {device}" +
-        (f" x {processes} processes (DistributedDataParallel)" if processes > 1 else "") +
-        (f", resuming after epoch {done} ({start.name}; --restart to start over)" if start else ""))
-    _, history = train(recipe, data.cache_dir, data.split.train, data.split.val, checkpoint_dir, args.model,
-                       device, resume=start is not None, progress=main_process)
-    best = [row for row in history if row["best"]][-1]
-    best_file = paths.checkpoint_file(checkpoint_dir, args.model, "best")
-    say(f"best epoch {best['epoch']} by {recipe.monitor} {best[recipe.monitor]:.4f} (validation Dice mean "
-        f"{best['val_dice_mean']:.4f} on patches/slices); checkpoint {best_file}")
+    with checkpoint_folder.locked(checkpoint_dir, args.model) if main_process else contextlib.nullcontext():
+        start = None if args.restart else recipes.resume_point(checkpoint_dir, args.model, recipe)
+        done = _epoch_of(start) if start else 0
+        if done >= recipe.epochs:
+            say(f"nothing to train: {start} already reached epoch {done} of {recipe.epochs} (--epochs to go on, "
+                "--restart to start over)")
+            return
+        processes = distributed.get_world_size()
+        say(f"{data.describe()}\ntraining {args.model} on {device}" +
+            (f" x {processes} processes (DistributedDataParallel)" if processes > 1 else "") +
+            (f", resuming after epoch {done} ({start.name}; --restart to start over)" if start else ""))
+        _, history = train(recipe, data.cache_dir, data.split.train, data.split.val, checkpoint_dir, args.model,
+                           device, resume=start is not None, progress=main_process)
+        best = [row for row in history if row["best"]][-1]
+        best_file = paths.checkpoint_file(checkpoint_dir, args.model, "best")
+        say(f"best epoch {best['epoch']} by {recipe.monitor} {best[recipe.monitor]:.4f} (validation Dice mean "
+            f"{best['val_dice_mean']:.4f} on patches/slices); checkpoint {best_file}")
 
 
 def _epoch_of(path: Path) -> int:
