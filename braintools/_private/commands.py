@@ -272,6 +272,10 @@ def evaluate(args: argparse.Namespace) -> None:
                                        progress=_progress())
     for warning in caught:
         print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    unpredicted = table.attrs.get("unpredicted", [])
+    if unpredicted:
+        print(f"warning: {pred_dir}: {len(unpredicted)} case(s) with ground truth under {gt} have no prediction (not "
+              f"scored): {', '.join(unpredicted[:10])}{', ...' if len(unpredicted) > 10 else ''}", file=sys.stderr)
     ways = table.groupby(["checkpoint", "settings"], sort=False) if len(table) else []
     if len(ways) > 1:
         print(f"the predictions were made {len(ways)} different ways: scores for each")

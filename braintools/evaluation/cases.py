@@ -133,8 +133,8 @@ def evaluate_folder(
         prediction was made, from the folder's ``prediction_settings.json``: ``records.how_made``), ``empty_rule``.
         Spacing comes from the ground-truth affine. A prediction stored with other axes than its ground truth (RAS
         against LPS) is reoriented to the ground truth's, with a warning; one on another grid fails. Predictions
-        without ground truth and cases with ground truth but no prediction are named in warnings (and in
-        ``table.attrs["orphans"]`` and ``table.attrs["unpredicted"]``).
+        without ground truth are named in a warning and in ``table.attrs["orphans"]``, cases with ground truth but
+        no prediction in ``table.attrs["unpredicted"]``.
     """
     check_rule(empty)
     predictions = _prediction_files(pred_dir)
@@ -144,11 +144,7 @@ def evaluate_folder(
     if orphans:
         warnings.warn(f"{pred_dir}: no ground truth under {gt_root} for {len(orphans)} prediction(s): "
                       f"{', '.join(orphans[:10])}", stacklevel=2)
-    unpredicted = sorted(set(truths) - set(predictions))
-    if unpredicted:
-        warnings.warn(f"{pred_dir}: {len(unpredicted)} case(s) with ground truth under {gt_root} have no prediction "
-                      f"(not scored): {', '.join(unpredicted[:10])}{', ...' if len(unpredicted) > 10 else ''}",
-                      stacklevel=2)
+    unpredicted = sorted(set(truths) - set(predictions))  # named by the command line (a notebook may predict a few)
     matched = [case_id for case_id in predictions if case_id in truths]
     if not matched:
         raise DataError(f"{pred_dir}: no prediction matches a case with a segmentation under {gt_root}")
