@@ -92,6 +92,28 @@ def test_a_writer_that_names_the_temporary_as_a_path_still_names_the_file_the_ca
     assert str(raised.value.filename) == str(target) and ".tmp-" not in str(raised.value)
 
 
+def test_a_read_only_disk_names_the_file_the_caller_asked_for_not_the_temporary(tmp_path, monkeypatch):
+    import pandas as pd
+
+    target = tmp_path / "per_case.csv"
+    real_unlink = type(tmp_path).unlink
+
+    def read_only(self, *args, **kwargs):  # a read-only file system refuses even to unlink a missing file
+        if self.name.startswith(atomic.TEMPORARY_PREFIX):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_unlink(self, *args, **kwargs)
+
+    def refuse(table, path, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(type(tmp_path), "unlink", read_only)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
+    with pytest.raises(OSError) as raised:
+        with atomic.atomic_path(target) as temporary:
+            pd.DataFrame({"a": [1]}).to_csv(temporary, index=False)
+    assert raised.value.filename == str(target) and ".tmp-" not in str(raised.value), str(raised.value)
+
+
 def test_a_writer_that_loses_the_errno_on_a_full_disk_is_still_reported_as_disk_full(tmp_path, monkeypatch):
     target = tmp_path / "unet3d_last.pt"
 

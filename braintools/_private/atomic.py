@@ -46,7 +46,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise DiskFullError(code, f"{target}: cannot write this file, the disk is full ({os.strerror(code)}); "
                                   f"free some space and run again") from error
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only disk even this raises (EROFS): never hide the real error
+            temporary.unlink(missing_ok=True)
 
 
 def _names(filename: object, path: Path) -> bool:

@@ -59,7 +59,7 @@ def _report_failures(failures: dict[str, str], done: int, what: str) -> None:
         return
     for case_id, message in failures.items():
         print(f"failed: {case_id}: {' '.join(message.split())}", file=sys.stderr)
-    raise CaseFailures(f"{len(failures)} of {len(failures) + done} case(s) failed ({what})")
+    raise CaseFailures(f"{len(failures)} of {len(failures) + done} case(s) failed" + (f" ({what})" if done else ""))
 
 
 def synthesize(args: argparse.Namespace) -> None:
