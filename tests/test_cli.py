@@ -366,3 +366,20 @@ def test_restart_interrupted_or_out_of_disk_never_loses_the_best_and_a_second_tr
         holder.start()
         holder.join()
     assert statuses == [2] and "another training run of unet3d is writing this folder" in _errors(capsys)[-1]
+
+
+def test_an_output_on_a_read_only_disk_names_the_file_and_the_fix(ci_data, tmp_path, monkeypatch, capsys):
+    from braintools.evaluation import cases
+
+    out = tmp_path / "out"
+    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    assert main(["predict", "--checkpoint", str(checkpoint), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
+
+    def read_only(table, path):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(cases, "write_csv", read_only)
+    csv = tmp_path / "ro" / "per_case.csv"
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and f"Read-only file system: '{csv}'" in errors[0] and "choose another output" in errors[0]
