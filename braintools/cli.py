@@ -15,6 +15,7 @@ at the end and exit with status 1.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from braintools._private import commands
@@ -24,6 +25,7 @@ from braintools.profiles import PROFILES
 
 EXIT_FAILED_CASES = 1
 EXIT_BAD_INPUT = 2
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cache-dir", help="npy cache (built when missing; default: the profile's)")
     train.add_argument("--checkpoint-dir", help="default: BRAINTOOLS_DATA/outputs/<profile>/checkpoints")
     train.add_argument("--restart", action="store_true",
-                       help="start over instead of resuming <model>_last.pt (the old best is kept as "
-                            "<model>_best.previous.pt)")
+                       help="start over instead of resuming <model>_last.pt (the folder's best stays until the new "
+                            "run has one, then is kept as <model>_best.previous.pt)")
     train.add_argument("--device", type=_device, help="cpu, cuda, mps (default: the best available)")
     train.set_defaults(run=commands.train)
 
@@ -192,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(error).split())
         if getattr(error, "filename", None) and str(error.filename) not in message:
             message = f"{error.filename}: {message}"
+        if isinstance(error, OSError) and error.errno in _NOT_WRITABLE:
+            message += " (this location cannot be written: choose another output location, see --help)"
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from braintools.errors import DataError
+
 DATA_ENV = "BRAINTOOLS_DATA"
 
 
@@ -45,7 +47,13 @@ def data_dir() -> Path:
     else:
         cache_home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         root = cache_home / "braintools"
-    root.mkdir(parents=True, exist_ok=True)
+    what, fix = (DATA_ENV, f"point {DATA_ENV} at") if configured else ("the data folder", f"set {DATA_ENV} to")
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: {what} names a file, not a folder; {fix} a folder (it is created if missing)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{root}: {what} cannot be created ({error.strerror}); {fix} a folder you can write") from None
     return root.resolve()
 
 

@@ -36,6 +36,19 @@ def test_data_dir_from_environment(monkeypatch, tmp_path):
     assert paths._outputs_dir("ci").is_dir()
 
 
+def test_data_dir_naming_a_file_says_so_and_how_to_fix_it(monkeypatch, tmp_path):
+    from braintools.errors import DataError
+
+    a_file = tmp_path / "data.txt"
+    a_file.write_text("not a folder")
+    monkeypatch.setenv(paths.DATA_ENV, str(a_file))
+    with pytest.raises(DataError, match=r"data\.txt: BRAINTOOLS_DATA names a file, not a folder; point"):
+        paths.data_dir()
+    monkeypatch.setenv(paths.DATA_ENV, str(a_file / "below"))
+    with pytest.raises(DataError, match=r"below: BRAINTOOLS_DATA cannot be created"):
+        paths.data_dir()
+
+
 def test_data_dir_defaults_to_repo_data(monkeypatch):
     monkeypatch.delenv(paths.DATA_ENV, raising=False)
     assert paths._repo_root() is not None
@@ -69,6 +82,36 @@ def test_an_error_writing_the_temporary_names_the_file_the_caller_asked_for(tmp_
         with atomic.atomic_path(target) as temporary:
             raise PermissionError(errno.EACCES, "Permission denied", str(temporary))  # e.g. a read-only folder
     assert raised.value.filename == str(target) and ".tmp-" not in str(raised.value)
+
+
+def test_a_writer_that_names_the_temporary_as_a_path_still_names_the_file_the_caller_asked_for(tmp_path):
+    target = tmp_path / "per_case.csv"
+    with pytest.raises(PermissionError) as raised:
+        with atomic.atomic_path(target) as temporary:  # pandas' to_csv on a read-only disk: filename is a Path
+            raise PermissionError(errno.EACCES, "Permission denied", temporary)
+    assert str(raised.value.filename) == str(target) and ".tmp-" not in str(raised.value)
+
+
+def test_a_read_only_disk_names_the_file_the_caller_asked_for_not_the_temporary(tmp_path, monkeypatch):
+    import pandas as pd
+
+    target = tmp_path / "per_case.csv"
+    real_unlink = type(tmp_path).unlink
+
+    def read_only(self, *args, **kwargs):  # a read-only file system refuses even to unlink a missing file
+        if self.name.startswith(atomic.TEMPORARY_PREFIX):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_unlink(self, *args, **kwargs)
+
+    def refuse(table, path, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(type(tmp_path), "unlink", read_only)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
+    with pytest.raises(OSError) as raised:
+        with atomic.atomic_path(target) as temporary:
+            pd.DataFrame({"a": [1]}).to_csv(temporary, index=False)
+    assert raised.value.filename == str(target) and ".tmp-" not in str(raised.value), str(raised.value)
 
 
 def test_a_writer_that_loses_the_errno_on_a_full_disk_is_still_reported_as_disk_full(tmp_path, monkeypatch):

@@ -731,6 +731,28 @@ def test_loader_errors_name_the_file(small_cache):
         store.cached_case_ids(small_cache)
 
 
+def test_a_flipped_byte_in_cached_labels_names_the_file_and_the_fix(small_cache):
+    from braintools.datasets.patches3d import PatchDataset3D
+    from braintools.datasets.slices2d import summarise_source
+    from braintools.datasets.volumes import VolumeSource
+
+    labels = small_cache / "volume_1_labels.npy"
+    damaged = bytearray(labels.read_bytes())
+    damaged[-1] ^= 0x80  # one flipped bit: class 0 or 1 becomes 128 or 129
+    labels.write_bytes(bytes(damaged))
+    source = VolumeSource.from_cache(small_cache)
+    expected = (r"volume_1_labels\.npy: the cached classes of volume_1 hold the value 12[89], outside 0\.\.3 \(the "
+                r"file is damaged: its checksum no longer matches the cache manifest\); delete this file and run "
+                r"precache again")
+    with pytest.raises(DataError, match=expected):
+        PatchDataset3D(source, (4, 4, 2), 2).build_indices()
+    with pytest.raises(DataError, match=expected):
+        summarise_source(source, progress=False)
+    labels.unlink()  # the fix the message gives
+    build.precache(h5_sources(small_cache.parent / "h5"), small_cache, workers=1, progress=False)
+    PatchDataset3D(VolumeSource.from_cache(small_cache), (4, 4, 2), 2).build_indices()
+
+
 # --------------------------------------------------------------------------- LRU
 
 

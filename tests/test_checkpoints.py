@@ -122,6 +122,52 @@ def test_invalid_specs_are_refused_with_every_reason():
         ModelSpec.from_dict({**UNET3D.to_dict(), "colour": "blue"})
 
 
+@pytest.mark.parametrize("change, words", [
+    ({"shrink": 1000}, "shrink must be a whole number from 1 to 16, got 1000"),
+    ({"shrink": 2.5}, "shrink must be a whole number from 1 to 16, got 2.5"),
+    ({"shrink": 8}, "shrink 8 is too large for this network: it needs windows of at least 32x32x32 voxels, "
+                    "its window is 32x32x16"),
+    ({"window": [-32, 32, 16]}, "window sizes must be positive, got (-32, 32, 16)"),
+    ({"window": [0, 0, 0]}, "window sizes must be positive"),
+    ({"window": [32, 32]}, "window must be three whole sizes"),
+    ({"window": [4000, 4000, 4000]}, "larger than any scan"),
+    ({"features": [4, "x", 16]}, "features must be channel counts from 1 to 4096"),
+    ({"features": [4, -8, 16]}, "features must be channel counts"),
+    ({"features": 8}, "'int' object is not iterable"),
+    ({"modalities": ["t1", "t1ce", "t2", "dwi"]}, "modalities must be distinct names"),
+    ({"modalities": ["t1", "t1", "t2", "flair"]}, "modalities must be distinct names"),
+    ({"deep_supervision": "yes"}, "deep_supervision must be true or false"),
+])
+def test_a_damaged_spec_is_refused_when_the_checkpoint_loads_naming_the_file(change, words, tmp_path):
+    path = save_checkpoint(tmp_path / "unet3d_best.pt", build_model(UNET3D))
+    state = torch.load(path, weights_only=True)
+    state["spec"].update(change)  # what a hand-edited or foreign checkpoint holds
+    torch.save(state, path)
+    with pytest.raises(DataError) as raised:
+        load_model(path)
+    assert str(raised.value).startswith(f"{path}: ") and words in str(raised.value), str(raised.value)
+
+
+def test_every_profile_trains_and_infers_with_a_valid_spec():
+    from braintools.profiles import PROFILES, get_profile
+    from braintools.training import recipes
+
+    for name in PROFILES:
+        profile = get_profile(name)
+        for spec in (recipes.UNet3DRecipe.from_profile(profile).spec(),
+                     recipes.UNet2DRecipe.from_profile(profile).spec()):
+            assert ModelSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_a_model_whose_spec_names_an_unknown_encoder_is_named(tmp_path):
+    path = save_checkpoint(tmp_path / "unet2d_best.pt", build_model(UNET2D))
+    state = torch.load(path, weights_only=True)
+    state["spec"]["encoder"] = "resnet9000"
+    torch.save(state, path)
+    with pytest.raises(DataError, match=r"unet2d_best\.pt: cannot build the model its spec describes"):
+        load_model(path)
+
+
 def test_load_best_model_takes_the_first_that_loads_and_names_the_others(tmp_path, capsys):
     assert load_best_model(tmp_path) is None
     save_checkpoint(tmp_path / "unet2d_best.pt", build_model(UNET2D), epoch=2)

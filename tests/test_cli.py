@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+import threading
 
 import nibabel as nib
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 
 from braintools.cache import build
 from braintools.cli import build_parser, main
+from braintools.errors import DiskFullError
 from braintools.models import checkpoints
 
 COMMANDS = ("synthesize", "precache", "train", "predict", "evaluate")
@@ -213,7 +215,8 @@ def test_a_full_disk_while_predicting_names_the_file_and_leaves_no_empty_one(ci_
                  "--out", str(out)]) == 2
     error = _errors(capsys)[0]
     assert "prediction_settings.json" in error and "disk is full" in error
-    assert list(out.iterdir()) == []  # no empty settings file, no temporary
+    assert [path.name for path in out.iterdir()] == [".prediction_settings.lock"]  # no prediction without its
+    # record, no empty settings file, no temporary
 
 
 def test_long_commands_draw_no_progress_bars_outside_a_terminal(ci_data, tmp_path, capsys):
@@ -256,3 +259,127 @@ def test_precache_takes_its_worker_count_from_the_profile_given(ci_data, monkeyp
     assert main(["precache", "--profile", "ci"]) == 0
     assert seen[-1]["workers"] == 1 and seen[-1]["crop"] is False
     assert main(["precache", "--profile", "ci", "--workers", "2"]) == 0 and seen[-1]["workers"] == 2
+
+
+def test_precache_with_one_bad_case_among_good_ones_caches_the_others_and_exits_1(ci_data, tmp_path, capsys):
+    source = ci_data / "synthetic" / "ci" / "brats20-dataset-training-validation"
+    for case in sorted(source.rglob("BraTS20_Training_00[123]")):
+        shutil.copytree(case, tmp_path / "mine" / case.name)
+    broken = next((tmp_path / "mine" / "BraTS20_Training_002").glob("*_t1.nii"))
+    broken.write_bytes(broken.read_bytes()[:500])
+    cache = tmp_path / "cache"
+    assert main(["precache", "--input", str(tmp_path / "mine"), "--cache-dir", str(cache)]) == 1  # as the README says
+    errors = _errors(capsys)
+    assert any("BraTS20_Training_002" in line and "_t1.nii" in line for line in errors), errors
+    assert "1 of 3 case(s) failed" in errors[-1]
+    assert sorted(build.read_manifest(cache)["cases"]) == ["BraTS20_Training_001", "BraTS20_Training_003"]
+
+
+def test_a_bad_window_model_or_spec_is_one_line_before_any_case(ci_data, tmp_path, capsys):
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    capsys.readouterr()
+    best = folder / "unet3d_best.pt"
+    out = tmp_path / "out"
+    damaged = tmp_path / "damaged_best.pt"
+    state = torch.load(best, weights_only=True)
+    state["spec"]["shrink"] = 1000
+    torch.save(state, damaged)
+    runs = {("--roi", "4000", "4000", "4000"): "window 4000x4000x4000 is far larger than the volume 64x64x40",
+            ("--checkpoint", str(best), "--model", "unet2d"): "--model unet2d, but this checkpoint holds a unet3d",
+            ("--checkpoint", str(damaged)): "damaged_best.pt: invalid model spec: shrink must be a whole number"}
+    for arguments, words in runs.items():
+        status = main(["predict", "--checkpoint-dir", str(folder), "--cases", "all", "--out", str(out), *arguments])
+        errors = _errors(capsys)
+        assert status == 2 and len(errors) == 1 and words in errors[0], (arguments, errors)
+        assert not list(out.glob("*.nii.gz"))  # refused before any case
+
+
+def test_evaluate_reports_each_case_with_the_settings_that_made_it(ci_data, tmp_path, capsys):
+    folder, out, csv = tmp_path / "checkpoints", tmp_path / "out", tmp_path / "scores.csv"
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    common = ["--checkpoint-dir", str(folder), "--out", str(out)]
+    assert main(["predict", *common, "--cases", "BraTS20_Training_001", "BraTS20_Training_002"]) == 0
+    assert main(["predict", *common, "--cases", "BraTS20_Training_002", "--keep-largest"]) == 0  # one case again
+    capsys.readouterr()
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(csv).set_index("case_id")
+    assert "keep largest WT" in table.loc["BraTS20_Training_002", "settings"]
+    assert "post-processing: none" in table.loc["BraTS20_Training_001", "settings"]
+    assert (table["checkpoint"].str.startswith(str(folder / "unet3d_best.pt") + " (epoch 1, sha256 ")).all()
+    assert "the predictions were made 2 different ways" in captured.out
+    assert "4 case(s) with ground truth under" in captured.err and "BraTS20_Training_003" in captured.err
+
+
+def test_evaluate_checks_the_records_first_and_never_empties_a_table(ci_data, tmp_path, capsys):
+    out, csv = tmp_path / "out", tmp_path / "scores.csv"
+    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    assert main(["predict", "--checkpoint", str(checkpoint), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 0
+    good = csv.read_bytes()
+    records = out / "prediction_settings.json"
+    kept = records.read_text()
+    records.write_text(kept.replace('"settings"', '"setting"'))  # damaged: a record lost its settings
+    capsys.readouterr()
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "prediction_settings.json: prediction records are damaged" in errors[0], errors
+    records.write_text(kept)
+    (out / "BraTS20_Training_001.nii.gz").write_bytes(b"garbage")  # every case now fails
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 1
+    captured = capsys.readouterr()
+    assert csv.read_bytes() == good and "per-case table not written" in captured.out
+    assert "scores.csv: not written, no case could be scored; the earlier table is kept" in captured.err
+
+
+def test_restart_interrupted_or_out_of_disk_never_loses_the_best_and_a_second_train_is_refused(
+        ci_data, tmp_path, monkeypatch, capsys):
+    from braintools.training import checkpoint_folder, train
+
+    folder = tmp_path / "checkpoints"
+    assert main(["train", "--epochs", "2", "--checkpoint-dir", str(folder)]) == 0
+    best = (folder / "unet3d_best.pt").read_bytes()
+    with monkeypatch.context() as patch:  # Ctrl-C right after "a new run"
+        patch.setattr(train, "train_one_epoch", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert main(["train", "--epochs", "2", "--restart", "--checkpoint-dir", str(folder)]) == 130
+    assert (folder / "unet3d_best.pt").read_bytes() == best and not (folder / "unet3d_best.previous.pt").exists()
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint-dir", str(folder), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
+    real_save = checkpoint_folder.save_checkpoint
+
+    def full_disk(path, *args, **kwargs):
+        if path.name == "unet3d_last.pt":
+            raise DiskFullError(errno.ENOSPC, f"{path}: cannot write this file, the disk is full")
+        return real_save(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint_folder, "save_checkpoint", full_disk)
+        assert main(["train", "--epochs", "2", "--restart", "--checkpoint-dir", str(folder)]) == 2
+    assert "disk is full" in _errors(capsys)[-1]
+    assert main(["train", "--epochs", "2", "--restart", "--checkpoint-dir", str(folder)]) == 0  # to recover
+    assert (folder / "unet3d_best.previous.pt").read_bytes() == best  # the old best is still there
+    with checkpoint_folder.locked(folder, "unet3d"):
+        holder = threading.Thread(target=lambda: statuses.append(
+            main(["train", "--epochs", "3", "--checkpoint-dir", str(folder)])))
+        statuses: list[int] = []
+        holder.start()
+        holder.join()
+    assert statuses == [2] and "another training run of unet3d is writing this folder" in _errors(capsys)[-1]
+
+
+def test_an_output_on_a_read_only_disk_names_the_file_and_the_fix(ci_data, tmp_path, monkeypatch, capsys):
+    from braintools.evaluation import cases
+
+    out = tmp_path / "out"
+    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    assert main(["predict", "--checkpoint", str(checkpoint), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
+
+    def read_only(table, path):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(cases, "write_csv", read_only)
+    csv = tmp_path / "ro" / "per_case.csv"
+    assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and f"Read-only file system: '{csv}'" in errors[0] and "choose another output" in errors[0]

@@ -49,7 +49,7 @@ def test_two_processes_take_the_same_steps_as_one_process_on_their_union(tmp_pat
 def test_the_checkpoint_of_rank_0_loads_and_predicts_in_a_plain_process(tmp_path):
     result = _torchrun("train", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny_best.pt", "tiny_last.pt"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".tiny.lock", "tiny_best.pt", "tiny_last.pt"]
     loaded = checkpoints.load_model(tmp_path / "tiny_best.pt")
     assert loaded.spec == ddp_worker.SPEC and not any(key.startswith("module.") for key in loaded.model.state_dict())
     with torch.no_grad():

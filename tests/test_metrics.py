@@ -335,3 +335,151 @@ def test_compare_variants_noise_comes_from_the_paired_changes():
     assert table.loc["b", "noise_TC"] == pytest.approx(mean_uncertainty([-0.3, 0.4, -0.1]))
     assert table.loc["b", "noise_ET"] == pytest.approx(mean_uncertainty([0.0, 0.0]))  # case z: b has no ET score
     assert "noise_WT" not in compare_variants(per_case)
+
+
+# ---------------------------------------------------------------- orientation, records, missing cases, kept tables
+def _asymmetric_truth():
+    truth = np.zeros((12, 10, 6), np.uint8)
+    truth[1:5, 2:7, 1:4] = 2  # off-centre along every axis: a flip moves it
+    truth[2:4, 3:5, 2] = 4
+    return truth
+
+
+def test_a_prediction_stored_in_other_axes_is_reoriented_to_the_truth_and_scored(tmp_path):
+    import nibabel as nib
+
+    truth = _asymmetric_truth()
+    affine = io.brats_affine(truth.shape, (1.0, 1.0, 2.0))  # LPS, as BraTS stores it
+    write_seg(tmp_path / "gt" / "A" / "A_seg.nii.gz", truth)
+    ras = nib.as_closest_canonical(nib.Nifti1Image(truth, affine))  # the same voxels, stored in RAS order
+    assert nib.aff2axcodes(ras.affine) == ("R", "A", "S") and nib.aff2axcodes(affine) != ("R", "A", "S")
+    (tmp_path / "pred").mkdir()
+    nib.save(ras, tmp_path / "pred" / "A.nii.gz")
+    with pytest.warns(UserWarning, match=r"A\.nii\.gz: stored with axes RAS, its ground truth with LPS .*reoriented"):
+        table = evaluate_folder(tmp_path / "pred", tmp_path / "gt", progress=False)
+    assert table.loc[0, "Dice_WT"] == 1.0 and table.loc[0, "Dice_ET"] == 1.0  # voxel-wise: 0.0
+
+
+def test_a_prediction_on_another_grid_fails_naming_the_file(tmp_path):
+    import nibabel as nib
+
+    truth = _asymmetric_truth()
+    affine = io.brats_affine(truth.shape, (1.0, 1.0, 2.0))
+    write_seg(tmp_path / "gt" / "A" / "A_seg.nii.gz", truth)
+    shifted = affine.copy()
+    shifted[:3, 3] += 5.0  # 5 mm away: no reorientation puts it on the truth's grid
+    (tmp_path / "pred").mkdir()
+    nib.save(nib.Nifti1Image(truth, shifted), tmp_path / "pred" / "A.nii.gz")
+    table = evaluate_folder(tmp_path / "pred", tmp_path / "gt", progress=False, skip_failures=True)
+    assert table.empty
+    assert "A.nii.gz: prediction is not on the ground truth's voxel grid" in table.attrs["failures"]["A"]
+
+
+def _recorded(folder, case_id, labels, settings):
+    from braintools.inference import records
+
+    with records.recording(folder, case_id, {"checkpoint": "model_best.pt", "epoch": 3, "settings": settings}) as path:
+        write_seg(path, labels)
+
+
+def test_each_case_is_reported_with_the_settings_that_made_its_file(scored_folders, tmp_path):
+    from braintools.inference import records
+
+    truth = io.load_nifti(scored_folders / "pred" / "A.nii.gz")[0]
+    folder = tmp_path / "made"
+    _recorded(folder, "A", truth, "plain")
+    _recorded(folder, "B", truth, "plain")
+    _recorded(folder, "B", truth, "keep largest WT")  # B predicted again with other settings
+    table = evaluate_folder(folder, scored_folders / "gt", progress=False)
+    assert dict(zip(table["case_id"], table["settings"])) == {"A": "plain", "B": "keep largest WT"}
+    assert set(table["checkpoint"]) == {"model_best.pt (epoch 3)"}
+    write_seg(folder / "A.nii.gz", np.zeros_like(truth))  # replaced by something that kept no record
+    (folder / "C.nii.gz").unlink(missing_ok=True)
+    table = evaluate_folder(folder, scored_folders / "gt", progress=False)
+    assert table.loc[0, "settings"] == "unknown (A.nii.gz changed after its record was written)"
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".tmp")] == []
+    assert set(records.read_records(folder)) == {"A", "B"}
+
+
+def test_concurrent_writers_leave_every_file_with_its_own_record(scored_folders, tmp_path):
+    import threading
+    import time
+
+    from braintools.inference import records
+
+    truth = io.load_nifti(scored_folders / "pred" / "A.nii.gz")[0]
+    folder, order = tmp_path / "made", []
+
+    def slow_writer(settings, labels, pause):
+        with records.recording(folder, "A", {"checkpoint": "m.pt", "settings": settings}) as path:
+            order.append(f"{settings} writes")
+            time.sleep(pause)  # the other run tries to write the same case meanwhile
+            write_seg(path, labels)
+        order.append(f"{settings} done")
+
+    first = threading.Thread(target=slow_writer, args=("first", truth, 0.5))
+    first.start()
+    time.sleep(0.1)
+    slow_writer("second", np.where(truth == 4, 1, truth).astype(np.uint8), 0.0)
+    first.join()
+    assert order == ["first writes", "first done", "second writes", "second done"]  # took turns
+    table = evaluate_folder(folder, scored_folders / "gt", progress=False)
+    assert table.loc[0, "settings"] == "second" and table.loc[0, "Dice_ET"] == 0.0  # second's file, second's record
+
+
+def test_a_damaged_record_file_is_one_error_before_any_scoring(scored_folders, monkeypatch):
+    from braintools.evaluation import cases
+
+    folder = scored_folders / "pred"
+    monkeypatch.setattr(cases, "region_metrics", lambda *args, **kwargs: pytest.fail("scored before the check"))
+    for text in ("{not json", '{"format": 2, "cases": {"A": {"file": "A.nii.gz"}}}', '{"checkpoint": "x"}', "[]"):
+        (folder / "prediction_settings.json").write_text(text)
+        with pytest.raises(DataError, match=r"prediction_settings\.json: prediction records are damaged .*delete this "
+                                            r"file to score the predictions without their settings"):
+            evaluate_folder(folder, scored_folders / "gt", progress=False)
+
+
+def test_an_older_record_file_is_given_to_every_case_with_a_warning_in_its_text(scored_folders):
+    folder = scored_folders / "pred"
+    (folder / "prediction_settings.json").write_text('{"checkpoint": "u_best.pt", "model": "m", "settings": "plain"}')
+    with pytest.warns(UserWarning):
+        table = evaluate_folder(folder, scored_folders / "gt", progress=False)
+    assert all(value.startswith("plain (older record of the folder's last predict run") for value in table["settings"])
+
+
+def test_cases_with_ground_truth_but_no_prediction_are_named(scored_folders):
+    (scored_folders / "pred" / "B.nii.gz").unlink()
+    with pytest.warns(UserWarning, match="no ground truth"):
+        table = evaluate_folder(scored_folders / "pred", scored_folders / "gt", progress=False)
+    assert table.attrs["unpredicted"] == ["B"] and table.attrs["orphans"] == ["C"]
+
+
+def test_a_table_without_a_case_never_replaces_an_earlier_one(scored_folders, tmp_path):
+    csv_path = tmp_path / "scores.csv"
+    with pytest.warns(UserWarning):
+        evaluate_folder(scored_folders / "pred", scored_folders / "gt", csv_path=csv_path, progress=False)
+    before = csv_path.read_bytes()
+    for name in ("A.nii.gz", "B.nii.gz"):
+        (scored_folders / "pred" / name).write_bytes(b"garbage")  # every case now fails
+    with pytest.warns(UserWarning, match=r"scores\.csv: not written, no case could be scored; the earlier table is "):
+        table = evaluate_folder(scored_folders / "pred", scored_folders / "gt", csv_path=csv_path, progress=False,
+                                skip_failures=True)
+    assert table.empty and sorted(table.attrs["failures"]) == ["A", "B"] and csv_path.read_bytes() == before
+    with pytest.raises(DataError, match="not replaced by a table without rows"):
+        write_csv(table, csv_path)
+    assert csv_path.read_bytes() == before
+
+
+def test_a_checkpoint_is_recorded_by_path_epoch_and_checksum(tmp_path):
+    from braintools.cache.store import file_sha256
+    from braintools.inference import records
+
+    checkpoint = tmp_path / "unet3d_best.pt"
+    checkpoint.write_bytes(b"weights")
+    assert records.describe_checkpoint(checkpoint, 7) == {
+        "checkpoint": str(checkpoint), "epoch": 7, "checkpoint_sha256": file_sha256(checkpoint)}
+    assert records.records_path(tmp_path) == tmp_path / "prediction_settings.json"
+    assert records.read_records(tmp_path) == {}
+    with pytest.raises(DataError, match="no prediction records"):
+        records.read_records(tmp_path, missing_ok=False)
+    assert records.how_made({}, "A", tmp_path / "A.nii.gz")["settings"] == "unknown (no prediction_settings.json)"

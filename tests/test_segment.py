@@ -128,6 +128,43 @@ def test_settings_are_checked_and_described():
         assert words in text
 
 
+def test_windows_that_are_not_positive_or_far_larger_than_the_volume_are_refused_in_one_line():
+    for bad in ((-32, 32, 16), (0, 0, 0), (8, 8), (2.5, 8, 8)):
+        with pytest.raises(ValueError, match="window must be three positive whole sizes"):
+            InferenceSettings(window=bad)
+    case, model = brain_case(), Pointwise()  # a 20 x 18 x 10 volume
+    with pytest.raises(ValueError, match=r"window 4000x4000x4000 is far larger than the volume 20x18x10 \(at most "
+                                         r"40x36x20; 20x18x10 already covers all of it\)"):
+        segment_case(model, case.image, InferenceSettings(window=(4000, 4000, 4000)))
+    twice = segment_case(model, case.image, InferenceSettings(window=(40, 36, 20), crop_margin=None))
+    np.testing.assert_array_equal(twice, expected_argmax(model, case.image))  # twice the volume is still allowed
+    small = ModelSpec("unet3d", features=(4,), window=(64, 64, 64))  # a model's own window is never refused
+    assert inference_window(small, InferenceSettings(), (20, 18, 10)) == (64, 64, 64)
+
+
+def test_the_input_channels_follow_the_modalities_of_the_spec():
+    from braintools.data.io import MODALITIES
+    from braintools.inference.segment import model_inputs
+
+    order = ("flair", "t1", "t1ce", "t2")  # a model trained on the HDF5 channels as stored
+    permuted = ModelSpec("unet3d", features=(4,), window=(8, 8, 4), modalities=order)
+    case = brain_case()
+    reordered = Pointwise(3, spec=permuted)
+    canonical = Pointwise(3)  # the same network, its first layer rewired to take the course's order
+    with torch.no_grad():
+        canonical.conv.weight[:] = reordered.conv.weight[:, [order.index(name) for name in MODALITIES]]
+    expected = segment_case(canonical, case.image)
+    assert expected.any()
+    np.testing.assert_array_equal(segment_case(reordered, case.image), expected)
+    image = case.image
+    np.testing.assert_array_equal(model_inputs(image, permuted), image[[3, 0, 1, 2]])
+    two = ModelSpec("unet3d", features=(4,), window=(8, 8, 4), in_channels=2, modalities=("t1ce", "flair"))
+    np.testing.assert_array_equal(model_inputs(image, two), image[[1, 3]])
+    np.testing.assert_array_equal(model_inputs(image[[1, 3]], two), image[[1, 3]])  # already in the model's order
+    with pytest.raises(ValueError, match=r"image must be \(4, X, Y, Z\).*or \(2, X, Y, Z\).*got shape \(3,"):
+        model_inputs(image[:3], two)
+
+
 def test_a_model_without_a_spec_is_refused():
     with pytest.raises(ValueError, match="no spec"):
         segment_case(nn.Conv3d(4, 4, 1), brain_case().image)

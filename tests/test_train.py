@@ -12,7 +12,7 @@ from braintools.errors import DataError
 from braintools.evaluation import dice, overlap
 from braintools.models import checkpoints, smp2d
 from braintools.models.unet3d import UNet3D
-from braintools.training import freezing, losses, train
+from braintools.training import checkpoint_folder, freezing, losses, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -64,7 +64,7 @@ def test_history_rows_and_checkpoints(tmp_path):
     best_saved = torch.load(best, weights_only=True)
     assert best_saved["epoch"] == max(history, key=lambda row: row["val_dice_mean"])["epoch"]
     assert "optimizer" not in best_saved and "random" not in best_saved  # for inference: weights only
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny_best.pt", "tiny_last.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tiny.lock", "tiny_best.pt", "tiny_last.pt"]
 
 
 def test_a_fresh_run_keeps_the_earlier_best_and_removes_stray_temporaries(tmp_path):
@@ -78,7 +78,8 @@ def test_a_fresh_run_keeps_the_earlier_best_and_removes_stray_temporaries(tmp_pa
     train.fit(model, train_loader, val_loader, losses.DiceCELoss(), optimizer, 1, checkpoint_dir=tmp_path,
               checkpoint_name="tiny", progress=False)
     assert (tmp_path / "tiny_best.previous.pt").read_bytes() == first_best
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny_best.previous.pt", "tiny_best.pt", "tiny_last.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tiny.lock", "tiny_best.previous.pt", "tiny_best.pt",
+                                                          "tiny_last.pt"]
 
 
 def test_a_run_killed_between_its_two_checkpoint_writes_keeps_its_best(tmp_path, monkeypatch):
@@ -92,8 +93,8 @@ def test_a_run_killed_between_its_two_checkpoint_writes_keeps_its_best(tmp_path,
             raise KeyboardInterrupt  # the process dies between the best and the last checkpoint of epoch 1
         return save(path, *args, **kwargs)
 
-    save = train.save_checkpoint
-    monkeypatch.setattr(train, "save_checkpoint", killed_at_the_last_write)
+    save = checkpoint_folder.save_checkpoint
+    monkeypatch.setattr(checkpoint_folder, "save_checkpoint", killed_at_the_last_write)
     with pytest.raises(KeyboardInterrupt):
         train.fit(model, train_loader, val_loader, losses.DiceCELoss(), optimizer, 2, checkpoint_dir=tmp_path,
                   checkpoint_name="tiny", progress=False)

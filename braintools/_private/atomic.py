@@ -39,14 +39,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(temporary, target)
     except Exception as error:
         code = _disk_full_errno(error, target.parent)
-        if code is None and isinstance(error, OSError) and error.filename == str(temporary):
+        if code is None and isinstance(error, OSError) and _names(error.filename, temporary):
             raise OSError(error.errno, error.strerror, str(target)) from error  # name the file the user asked for
         if code is None:
             raise
         raise DiskFullError(code, f"{target}: cannot write this file, the disk is full ({os.strerror(code)}); "
                                   f"free some space and run again") from error
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only disk even this raises (EROFS): never hide the real error
+            temporary.unlink(missing_ok=True)
+
+
+def _names(filename: object, path: Path) -> bool:
+    """Whether an ``OSError.filename`` (a ``str``, ``bytes``, a ``Path`` as pandas passes, or ``None``) is ``path``."""
+    if filename is None:
+        return False
+    try:
+        return os.fsdecode(os.fspath(filename)) == str(path)
+    except TypeError:
+        return False
 
 
 def remove_temporaries(folder: str | os.PathLike, target_name: str = "*") -> int:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 from braintools import paths
-from braintools._private.atomic import atomic_path
 from braintools.cache import build
 from braintools.cache.sources import h5_sources, nifti_sources
-from braintools.errors import DataError
+from braintools.errors import DataError, DiskFullError
+from braintools.inference import records
 from braintools.synthetic.dataset import generate_dataset
 
 MODELS = ("unet3d", "inflated3d", "unet2d")  # checkpoint names, in order of preference for predict
-SETTINGS_FILE = "prediction_settings.json"  # written next to predictions: how they were made
 
 
 class CaseFailures(DataError):
@@ -59,7 +59,7 @@ def _report_failures(failures: dict[str, str], done: int, what: str) -> None:
         return
     for case_id, message in failures.items():
         print(f"failed: {case_id}: {' '.join(message.split())}", file=sys.stderr)
-    raise CaseFailures(f"{len(failures)} of {len(failures) + done} case(s) failed ({what} of the others done)")
+    raise CaseFailures(f"{len(failures)} of {len(failures) + done} case(s) failed" + (f" ({what})" if done else ""))
 
 
 def synthesize(args: argparse.Namespace) -> None:
@@ -100,8 +100,10 @@ def precache(args: argparse.Namespace) -> None:
     default = paths.h5_cache_dir if args.source == "h5" else paths.cache_dir
     cache_dir = Path(args.cache_dir) if args.cache_dir else default(profile.name)
     workers = profile.cache_workers if args.workers is None else args.workers
-    report = build.precache(sources, cache_dir, workers=workers, crop=profile.crop_cache, progress=_progress())
-    print(report.summary())
+    report = build.precache(sources, cache_dir, workers=workers, crop=profile.crop_cache, progress=_progress(),
+                            raise_on_failure=False)
+    print(report.summary().splitlines()[0])  # the failed cases follow on stderr, one line each
+    _report_failures(report.failed, len(report.converted) + len(report.skipped), "the others cached")
 
 
 def train(args: argparse.Namespace) -> None:
@@ -118,7 +120,7 @@ def train(args: argparse.Namespace) -> None:
 def _train_here(args: argparse.Namespace, device) -> None:
     from braintools import course
     from braintools._private import distributed
-    from braintools.training import recipes
+    from braintools.training import checkpoint_folder, recipes
 
     profile = _profile(args)
     main_process = distributed.is_main_process()
@@ -134,22 +136,23 @@ def _train_here(args: argparse.Namespace, device) -> None:
         recipe, train = recipes.UNet3DRecipe.from_profile(profile, **changes), recipes.train_unet3d
     else:
         recipe, train = recipes.UNet2DRecipe.from_profile(profile, **changes), recipes.train_unet2d
-    start = None if args.restart else recipes.resume_point(checkpoint_dir, args.model, recipe)
-    done = _epoch_of(start) if start else 0
-    if done >= recipe.epochs:
-        say(f"nothing to train: {start} already reached epoch {done} of {recipe.epochs} (--epochs to go on, "
-            "--restart to start over)")
-        return
-    processes = distributed.get_world_size()
-    say(f"{data.describe()}\ntraining {args.model} on {device}" +
-        (f" x {processes} processes (DistributedDataParallel)" if processes > 1 else "") +
-        (f", resuming after epoch {done} ({start.name}; --restart to start over)" if start else ""))
-    _, history = train(recipe, data.cache_dir, data.split.train, data.split.val, checkpoint_dir, args.model,
-                       device, resume=start is not None, progress=main_process)
-    best = [row for row in history if row["best"]][-1]
-    best_file = paths.checkpoint_file(checkpoint_dir, args.model, "best")
-    say(f"best epoch {best['epoch']} by {recipe.monitor} {best[recipe.monitor]:.4f} (validation Dice mean "
-        f"{best['val_dice_mean']:.4f} on patches/slices); checkpoint {best_file}")
+    with checkpoint_folder.locked(checkpoint_dir, args.model) if main_process else contextlib.nullcontext():
+        start = None if args.restart else recipes.resume_point(checkpoint_dir, args.model, recipe)
+        done = _epoch_of(start) if start else 0
+        if done >= recipe.epochs:
+            say(f"nothing to train: {start} already reached epoch {done} of {recipe.epochs} (--epochs to go on, "
+                "--restart to start over)")
+            return
+        processes = distributed.get_world_size()
+        say(f"{data.describe()}\ntraining {args.model} on {device}" +
+            (f" x {processes} processes (DistributedDataParallel)" if processes > 1 else "") +
+            (f", resuming after epoch {done} ({start.name}; --restart to start over)" if start else ""))
+        _, history = train(recipe, data.cache_dir, data.split.train, data.split.val, checkpoint_dir, args.model,
+                           device, resume=start is not None, progress=main_process)
+        best = [row for row in history if row["best"]][-1]
+        best_file = paths.checkpoint_file(checkpoint_dir, args.model, "best")
+        say(f"best epoch {best['epoch']} by {recipe.monitor} {best[recipe.monitor]:.4f} (validation Dice mean "
+            f"{best['val_dice_mean']:.4f} on patches/slices); checkpoint {best_file}")
 
 
 def _epoch_of(path: Path) -> int:
@@ -173,6 +176,10 @@ def predict(args: argparse.Namespace) -> None:
     device = args.device or get_device()
     if args.checkpoint:
         loaded = checkpoints.load_model(args.checkpoint, device)
+        if args.model and loaded.spec.kind != args.model:
+            raise DataError(f"{args.checkpoint}: --model {args.model}, but this checkpoint holds a "
+                            f"{loaded.spec.kind} ({loaded.spec.describe()}); leave --model out with --checkpoint, "
+                            "or give the checkpoint of that model")
     else:
         names = [args.model] if args.model else list(MODELS)
         loaded = checkpoints.load_best_model(_checkpoint_dir(args, profile), names, device)
@@ -184,25 +191,45 @@ def predict(args: argparse.Namespace) -> None:
     settings = InferenceSettings(**{key: value for key, value in chosen.items() if value is not None},
                                  tta_flip_axes=(0,) if args.tta else (), keep_largest=args.keep_largest,
                                  min_et_voxels=args.min_et_voxels)
+    _check_window(loaded, settings, cases)
     out_dir = Path(args.out) if args.out else paths.predictions_dir(profile.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    described = {"checkpoint": str(loaded.path), "model": loaded.spec.describe(),
-                 "settings": settings.describe(loaded.spec)}
-    print(f"model: {loaded.description}\nsettings: {described['settings']}\n{len(cases)} case(s) -> {out_dir}")
-    with atomic_path(out_dir / SETTINGS_FILE) as temporary:  # a full disk names the file, leaves no empty one
-        temporary.write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+    records.read_records(out_dir)  # damaged records: one line now, not one failure per case
+    made_by = {**records.describe_checkpoint(loaded.path, loaded.epoch), "model": loaded.spec.describe(),
+               "settings": settings.describe(loaded.spec)}
+    print(f"model: {loaded.description}\nsettings: {made_by['settings']}\n{len(cases)} case(s) -> {out_dir}")
     failures, done = {}, 0
     for files in tqdm(cases, desc="predict", disable=not _progress()):
         try:
             case = io.load_case(files, with_seg=False)
             classes = segment_case(loaded, case.image, settings, progress=args.verbose)
-            io.save_prediction_nifti(classes, case.affine, out_dir / f"{case.case_id}.nii.gz", contiguous=True,
-                                     convention=loaded.spec.label_convention)
+            with records.recording(out_dir, case.case_id, made_by) as path:  # the file and how it was made
+                io.save_prediction_nifti(classes, case.affine, path, contiguous=True,
+                                         convention=loaded.spec.label_convention)
             done += 1
+        except DiskFullError:
+            raise  # every other case would fail the same way: one line, exit 2
         except (DataError, ValueError, OSError) as error:
             failures[files.case_id] = str(error)
     print(f"wrote {done} prediction(s) to {out_dir}")
-    _report_failures(failures, done, "predictions")
+    _report_failures(failures, done, "the others predicted")
+
+
+def _check_window(loaded, settings, cases: list) -> None:
+    """Refuse (one line, before any case) a window far larger than a case's volume (read from its header)."""
+    import nibabel as nib
+
+    from braintools.inference.segment import inference_window
+
+    for files in cases:
+        try:
+            grid = nib.load(next(iter(files.images.values()))).shape[:3]
+        except Exception:  # noqa: BLE001 - an unreadable case fails on its own, with its own message
+            continue
+        try:
+            inference_window(loaded.spec, settings, grid)
+        except ValueError as error:
+            raise DataError(f"{files.case_id}: {error}") from None
 
 
 def _cases_to_predict(args: argparse.Namespace, profile) -> list:
@@ -239,14 +266,23 @@ def evaluate(args: argparse.Namespace) -> None:
     pred_dir = Path(args.pred_dir) if args.pred_dir else paths.predictions_dir(profile.name)
     gt = args.gt or download.get_dataset(profile).nifti_train  # with --gt the profile's dataset is not needed
     csv_path = Path(args.csv) if args.csv else paths.evaluation_dir(profile.name) / "per_case.csv"
-    table = cases.evaluate_folder(pred_dir, gt, args.empty_rule, csv_path=csv_path, skip_failures=True,
-                                   progress=_progress())
-    made = pred_dir / SETTINGS_FILE
-    if made.is_file():
-        described = json.loads(made.read_text(encoding="utf-8"))
-        print(f"predictions by {described['checkpoint']}; {described['settings']}")
-    if len(table):
+    with warnings.catch_warnings(record=True) as caught:  # orphans, cases without prediction, reoriented files
+        warnings.simplefilter("always")
+        table = cases.evaluate_folder(pred_dir, gt, args.empty_rule, csv_path=csv_path, skip_failures=True,
+                                       progress=_progress())
+    for warning in caught:
+        print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    unpredicted = table.attrs.get("unpredicted", [])
+    if unpredicted:
+        print(f"warning: {pred_dir}: {len(unpredicted)} case(s) with ground truth under {gt} have no prediction (not "
+              f"scored): {', '.join(unpredicted[:10])}{', ...' if len(unpredicted) > 10 else ''}", file=sys.stderr)
+    ways = table.groupby(["checkpoint", "settings"], sort=False) if len(table) else []
+    if len(ways) > 1:
+        print(f"the predictions were made {len(ways)} different ways: scores for each")
+    for (checkpoint, settings), part in ways:
+        print(f"{len(part)} case(s) predicted by {checkpoint}; {settings}")
         with pd.option_context("display.width", 120, "display.max_columns", 10):
-            print(cases.summarize(table).round(4).to_string(index=False))
-    print(f"{len(table)} case(s), empty-region rule {args.empty_rule!r}; per-case table: {csv_path}")
-    _report_failures(table.attrs.get("failures", {}), len(table), "scores")
+            print(cases.summarize(part).round(4).to_string(index=False))
+    written = f"per-case table: {csv_path}" if len(table) else f"per-case table not written ({csv_path} unchanged)"
+    print(f"{len(table)} case(s), empty-region rule {args.empty_rule!r}; {written}")
+    _report_failures(table.attrs.get("failures", {}), len(table), "the others scored")

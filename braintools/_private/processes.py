@@ -117,7 +117,8 @@ def file_lock(path: str | os.PathLike, timeout: float | None = None, what: str =
     inherit it and the kernel drops it when the process dies, SIGKILL included, so a killed run never
     leaves the lock behind. Threads of one process take turns on an in-process lock first. A run that finds
     the lock taken prints one line naming the holder, waits, and raises ``DataError`` after ``timeout``
-    seconds (see ``lock_timeout_seconds``). On Windows only threads of one process take turns.
+    seconds (see ``lock_timeout_seconds``); with ``timeout=0`` it does not wait: the ``DataError`` names the holder.
+    On Windows only threads of one process take turns.
 
     Example:
         >>> with file_lock(cache_dir / ".precache.lock", what="precache run"):  # doctest: +SKIP
@@ -196,10 +197,15 @@ def _read_holder(descriptor: int) -> str:
 
 
 def _say_waiting(path: Path, what: str, holder: str, seconds: float) -> None:
+    if seconds == 0:  # a run that does not wait says so in its error alone
+        return
     print(f"{path.parent}: waiting for another {what} to release this folder ({holder}); "
           f"giving up after {seconds:g} s ({LOCK_TIMEOUT_ENV})", file=sys.stderr, flush=True)
 
 
 def _timeout_error(path: Path, what: str, holder: str, seconds: float) -> DataError:
+    if seconds == 0:
+        return DataError(f"{path.parent}: another {what} is writing this folder ({holder}); let it finish or stop it, "
+                         "then run again, or use another folder")
     return DataError(f"{path.parent}: another {what} has held this folder for more than {seconds:g} s ({holder}); "
                      f"let it finish or stop it, then run again (set {LOCK_TIMEOUT_ENV} in seconds to wait longer)")

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from braintools.data.preprocess import apply_zscore, brain_mask, brain_statistics
 from braintools.datasets.augment import AppearanceAugmentation, augment_appearance, augment_intensity
-from braintools.datasets.volumes import Volume, check_volume
+from braintools.datasets.volumes import Volume, check_class_values, check_volume
 from braintools.errors import DataError
 
 # ----------------------------------------------------------------------------------------------------------
@@ -361,7 +361,9 @@ class PatchDataset3D(Dataset):
         """The tumour/brain voxel index of one volume, built on first use and kept."""
         if volume not in self._indices:
             chosen = self.volumes[volume]
-            self._indices[volume] = _build_volume_index(chosen.image, chosen.classes, self.brain_step,
+            classes = np.asarray(chosen.classes)
+            check_class_values(chosen, classes)  # a damaged cache file is named, with the fix
+            self._indices[volume] = _build_volume_index(chosen.image, classes, self.brain_step,
                                                        with_statistics=not chosen.normalised)
         return self._indices[volume]
 

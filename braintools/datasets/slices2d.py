@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from braintools.cache.lru import LRUVolumeCache
 from braintools.data.preprocess import brain_mask, zscore_brain
-from braintools.datasets.volumes import Volume, VolumeSource
+from braintools.datasets.volumes import Volume, VolumeSource, check_class_values
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ class VolumeSummary:
 
 def _summarise_volume(volume: Volume) -> VolumeSummary:
     """Count tumour and brain pixels of every axial slice ``[:, :, z]`` of a volume (notebook 04)."""
-    tumour = np.count_nonzero(np.asarray(volume.classes) > 0, axis=(0, 1))
+    classes = np.asarray(volume.classes)
+    check_class_values(volume, classes)  # a damaged cache file is named, with the fix
+    tumour = np.count_nonzero(classes > 0, axis=(0, 1))
     brain = np.count_nonzero(brain_mask(volume.image), axis=(0, 1))
     return VolumeSummary(volume.case_id, tumour, brain)
 

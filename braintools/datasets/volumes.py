@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from braintools.cache.store import cached_box, cached_case_ids, load_cached_case
+from braintools.cache.store import (
+    cached_box,
+    cached_case_ids,
+    file_sha256,
+    load_cached_case,
+    manifest_entry,
+    read_manifest,
+)
 from braintools.data import io
 from braintools.data.download import apply_in_plane
 from braintools.data.labels import to_contiguous
@@ -29,6 +36,7 @@ class Volume:
 
     ``origin`` is where the arrays start in the patient's scan: ``(0, 0, 0)`` unless they were cropped (a cache
     cropped to the brain box): voxel ``(x, y, z)`` of the arrays is voxel ``(x, y, z) + origin`` of the scan.
+    ``labels_file`` is the cached file the classes were read from (``None`` for other sources): errors name it.
     """
 
     case_id: str
@@ -36,6 +44,7 @@ class Volume:
     classes: np.ndarray
     normalised: bool = False  # True when the image is already brain-masked z-scored
     origin: tuple[int, int, int] = (0, 0, 0)
+    labels_file: Path | None = None
 
 
 # Loaders are small classes (not lambdas) so a source can be pickled into DataLoader worker processes.
@@ -74,7 +83,8 @@ class _CacheLoader:
         if classes is None:
             raise DataError(f"{self.cache_dir}: cached case {case_id} has no labels to train on")
         origin = tuple(part.start for part in cached_box(self.cache_dir, case_id))
-        return Volume(case_id, image, classes, normalised=True, origin=origin)
+        labels_file = self.cache_dir / manifest_entry(self.cache_dir, case_id)["labels"]["file"]
+        return Volume(case_id, image, classes, normalised=True, origin=origin, labels_file=labels_file)
 
 
 class _RenamedCacheLoader:
@@ -86,8 +96,9 @@ class _RenamedCacheLoader:
         mapping = self.in_plane.get(case_id, "as stored")
         if mapping != "as stored":  # e.g. an HDF5 volume stored transposed relative to its NIfTI case
             image = np.moveaxis(apply_in_plane(np.moveaxis(volume.image, 0, -1), mapping), -1, 0)
-            return Volume(case_id, image, apply_in_plane(volume.classes, mapping), normalised=True)
-        return Volume(case_id, volume.image, volume.classes, normalised=True)
+            return Volume(case_id, image, apply_in_plane(volume.classes, mapping), normalised=True,
+                          labels_file=volume.labels_file)
+        return Volume(case_id, volume.image, volume.classes, normalised=True, labels_file=volume.labels_file)
 
 
 class _JoinedLoader:
@@ -197,6 +208,36 @@ def check_volume(volume: Volume) -> None:
                         f"got {getattr(image, 'shape', None)} and {getattr(classes, 'shape', None)}")
     if not np.issubdtype(classes.dtype, np.integer):
         raise DataError(f"{volume.case_id}: classes must be integers 0..3, got dtype {classes.dtype}")
+
+
+def check_class_values(volume: Volume, classes: np.ndarray | None = None) -> None:
+    """Raise ``DataError`` unless the classes of a volume lie in 0..3, naming the cached file and the fix when the
+    volume comes from the npy cache (a damaged file: delete it, run precache again).
+
+    ``classes``: the array already read (e.g. ``np.asarray(volume.classes)``), to read a memory map only once.
+    """
+    classes = np.asarray(volume.classes if classes is None else classes)
+    if not classes.size:
+        return
+    smallest, largest = int(classes.min()), int(classes.max())
+    if 0 <= smallest and largest <= 3:
+        return
+    value = largest if largest > 3 else smallest
+    if volume.labels_file is None:
+        raise DataError(f"{volume.case_id}: classes must be contiguous 0..3, found {value}; map BraTS labels "
+                        "0/1/2/4 with braintools.data.labels.to_contiguous first")
+    folder = volume.labels_file.parent
+    try:
+        recorded = next(entry["labels"]["sha256"] for entry in read_manifest(folder)["cases"].values()
+                        if entry.get("labels") and entry["labels"]["file"] == volume.labels_file.name)
+        damaged = file_sha256(volume.labels_file) != recorded
+    except (OSError, StopIteration, KeyError, TypeError, DataError):
+        damaged = True
+    why = ("the file is damaged: its checksum no longer matches the cache manifest" if damaged else
+           "it matches the cache manifest, so the source segmentation holds it")
+    raise DataError(f"{volume.labels_file}: the cached classes of {volume.case_id} hold the value {value}, outside "
+                    f"0..3 ({why}); delete this file and run precache again (python -m braintools precache) to "
+                    f"convert {volume.case_id} again")
 
 
 def _volume_from_case(case: io.Case) -> Volume:

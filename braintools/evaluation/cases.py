@@ -25,8 +25,11 @@ from braintools.data.preprocess import brain_mask, normalise_image
 from braintools.errors import DataError
 from braintools.evaluation.metrics import METRICS, region_metrics
 from braintools.evaluation.overlap import check_rule
+from braintools.inference import records
 from braintools.inference.segment import InferenceSettings, model_and_spec, segment_case
 from braintools.models.checkpoints import LoadedModel
+
+AFFINE_TOLERANCE = 1e-3  # mm: a prediction's affine within this of its ground truth's is on the same grid
 
 
 @dataclass
@@ -119,22 +122,29 @@ def evaluate_folder(
         gt_root: folder searched with ``io.find_cases`` for the ground-truth ``*_seg`` files.
         empty: empty-region rule (``overlap.EMPTY_RULES``; written in an ``empty_rule`` column).
         labels: label values of both predictions and ground truth (BraTS 2018-2021: ET = 4).
-        csv_path: also write the table there (atomic write).
+        csv_path: also write the table there (atomic write); a table without a single case never replaces an
+            earlier file (it is kept, and a warning says so).
         progress: show a tqdm progress bar.
         skip_failures: a case whose files cannot be read or do not match is left out and its error kept in
             ``table.attrs["failures"]`` (``{case_id: message}``), instead of stopping everything.
 
     Returns:
-        One row per case: ``case_id``, ``Dice_WT`` ... ``Specificity_ET``, ``empty_rule``. Spacing comes
-        from the ground-truth affine. Predictions without ground truth are skipped with a warning.
+        One row per case: ``case_id``, ``Dice_WT`` ... ``Specificity_ET``, ``checkpoint`` and ``settings`` (how the
+        prediction was made, from the folder's ``prediction_settings.json``: ``records.how_made``), ``empty_rule``.
+        Spacing comes from the ground-truth affine. A prediction stored with other axes than its ground truth (RAS
+        against LPS) is reoriented to the ground truth's, with a warning; one on another grid fails. Predictions
+        without ground truth are named in a warning and in ``table.attrs["orphans"]``, cases with ground truth but
+        no prediction in ``table.attrs["unpredicted"]``.
     """
     check_rule(empty)
     predictions = _prediction_files(pred_dir)
+    made = records.read_records(pred_dir)  # a damaged record file stops here, before any scoring
     truths = {case.case_id: case.seg for case in io.find_cases(gt_root, require_seg=True, warn_missing=False)}
     orphans = sorted(set(predictions) - set(truths))
     if orphans:
         warnings.warn(f"{pred_dir}: no ground truth under {gt_root} for {len(orphans)} prediction(s): "
                       f"{', '.join(orphans[:10])}", stacklevel=2)
+    unpredicted = sorted(set(truths) - set(predictions))  # named by the command line (a notebook may predict a few)
     matched = [case_id for case_id in predictions if case_id in truths]
     if not matched:
         raise DataError(f"{pred_dir}: no prediction matches a case with a segmentation under {gt_root}")
@@ -147,11 +157,16 @@ def evaluate_folder(
                 raise
             failures[case_id] = str(error)
             continue
-        rows.append({"case_id": case_id, **region_metrics(predicted, truth, affine, empty), "empty_rule": empty})
-    table = pd.DataFrame(rows, columns=None if rows else ["case_id", "empty_rule"])
-    table.attrs["failures"] = failures
+        rows.append({"case_id": case_id, **region_metrics(predicted, truth, affine, empty),
+                     **records.how_made(made, case_id, predictions[case_id]), "empty_rule": empty})
+    table = pd.DataFrame(rows, columns=None if rows else ["case_id", "checkpoint", "settings", "empty_rule"])
+    table.attrs.update(failures=failures, orphans=orphans, unpredicted=unpredicted)
     if csv_path is not None:
-        write_csv(table, csv_path)
+        if rows:
+            write_csv(table, csv_path)
+        else:
+            kept = "; the earlier table is kept" if Path(csv_path).exists() else ""
+            warnings.warn(f"{csv_path}: not written, no case could be scored{kept}", stacklevel=2)
     return table
 
 
@@ -180,7 +195,12 @@ def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a table as CSV without its index, atomically (readers never see half a file) (notebook 07)."""
+    """Write a table as CSV without its index, atomically (readers never see half a file) (notebook 07).
+
+    A table without rows never replaces an existing file (``DataError``; the file is kept).
+    """
+    if not len(table) and Path(path).exists():
+        raise DataError(f"{path}: not replaced by a table without rows (the earlier file is kept)")
     with atomic_path(path) as temporary:
         table.to_csv(temporary, index=False)
     return Path(path)
@@ -203,15 +223,36 @@ def _prediction_files(pred_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def _load_pair(pred_path: Path, gt_path: Path, labels: LabelConvention) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Load a prediction and its ground truth as contiguous classes, checked, plus the ground truth's affine."""
+    """Load a prediction and its ground truth as contiguous classes, checked, plus the ground truth's voxel sizes."""
     predicted, pred_affine = io.load_nifti(pred_path)
     truth, gt_affine = io.load_nifti(gt_path)
-    if predicted.shape != truth.shape:
-        raise DataError(f"{pred_path}: prediction shape {predicted.shape} differs from ground truth {truth.shape} "
-                        f"({gt_path})")
-    if not np.allclose(pred_affine, gt_affine, atol=1e-3):
-        warnings.warn(f"{pred_path}: affine differs from the ground truth's ({gt_path}); is it aligned?",
-                      stacklevel=3)
+    predicted = _on_truth_grid(predicted, pred_affine, truth.shape, gt_affine, pred_path, gt_path)
     validate_labels(predicted, labels, source=str(pred_path))
     validate_labels(truth, labels, source=str(gt_path))
     return to_contiguous(predicted, labels), to_contiguous(truth, labels), nib.affines.voxel_sizes(gt_affine)
+
+
+def _on_truth_grid(predicted: np.ndarray, pred_affine: np.ndarray, truth_shape: tuple[int, ...],
+                   gt_affine: np.ndarray, pred_path: Path, gt_path: Path) -> np.ndarray:
+    """The prediction on the ground truth's voxel grid: as it is, or reoriented (axes flipped or permuted, with a
+    warning) when that alone makes its affine the ground truth's; any other difference is a ``DataError``."""
+    same = predicted.shape == truth_shape and np.allclose(pred_affine, gt_affine, atol=AFFINE_TOLERANCE)
+    if same:
+        return predicted
+    stored, wanted = nib.aff2axcodes(pred_affine), nib.aff2axcodes(gt_affine)
+    if stored != wanted:
+        transform = nib.orientations.ornt_transform(nib.io_orientation(pred_affine), nib.io_orientation(gt_affine))
+        turned = nib.orientations.apply_orientation(predicted, transform)
+        affine = pred_affine @ nib.orientations.inv_ornt_aff(transform, predicted.shape)
+        if turned.shape == truth_shape and np.allclose(affine, gt_affine, atol=AFFINE_TOLERANCE):
+            warnings.warn(f"{pred_path}: stored with axes {''.join(stored)}, its ground truth with "
+                          f"{''.join(wanted)} ({gt_path}): reoriented to the ground truth's axes before scoring",
+                          stacklevel=4)
+            return np.ascontiguousarray(turned)
+    if predicted.shape != truth_shape and stored == wanted:
+        raise DataError(f"{pred_path}: prediction shape {predicted.shape} differs from ground truth {truth_shape} "
+                        f"({gt_path})")
+    raise DataError(f"{pred_path}: prediction is not on the ground truth's voxel grid ({gt_path}): shape "
+                    f"{predicted.shape} axes {''.join(stored)} origin {np.round(pred_affine[:3, 3], 2).tolist()}, "
+                    f"against {tuple(truth_shape)} {''.join(wanted)} {np.round(gt_affine[:3, 3], 2).tolist()}; "
+                    "save predictions with their case's affine (io.save_prediction_nifti(classes, case.affine, ...))")

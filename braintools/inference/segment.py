@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from braintools.data.io import MODALITIES
 from braintools.data.labels import classes_from_regions
 from braintools.data.preprocess import brain_box, brain_mask, normalise_image
 from braintools.inference import postprocess
@@ -65,7 +66,10 @@ class InferenceSettings:
         if self.blend not in ("gaussian", "constant"):
             raise ValueError(f"blend must be 'gaussian' or 'constant', got {self.blend!r}")
         if self.window is not None:
-            object.__setattr__(self, "window", tuple(int(size) for size in self.window))
+            window = tuple(self.window)
+            if len(window) != 3 or not all(float(size) == int(size) and int(size) >= 1 for size in window):
+                raise ValueError(f"window must be three positive whole sizes (X, Y, Z), got {self.window}")
+            object.__setattr__(self, "window", tuple(int(size) for size in window))
         object.__setattr__(self, "tta_flip_axes", tuple(int(axis) for axis in self.tta_flip_axes))
 
     def replace(self, **changes) -> InferenceSettings:
@@ -117,19 +121,50 @@ def _round_up(window: Sequence[int], divisors: Sequence[int]) -> tuple[int, ...]
     return tuple(-(-int(size) // int(divisor)) * int(divisor) for size, divisor in zip(window, divisors))
 
 
-def inference_window(spec: ModelSpec, settings: InferenceSettings) -> tuple[int, ...]:
+def inference_window(spec: ModelSpec, settings: InferenceSettings,
+                     grid: Sequence[int] | None = None) -> tuple[int, ...]:
     """The window a model predicts with: the settings' or its spec's, rounded up to what the network accepts.
     Introduced in notebook 07.
 
-    A slice-wise 2D model takes whole slices (``-1`` in X and Y) and ``window[2]`` slices per pass.
+    A slice-wise 2D model takes whole slices (``-1`` in X and Y) and ``window[2]`` slices per pass. With the volume's
+    ``grid`` (X, Y, Z), a window chosen in the settings that is more than twice the volume on some axis (and larger
+    than the model's own) is refused with a ``ValueError``: beyond the volume a window only adds zero padding, and a
+    window of thousands of voxels cannot even be allocated.
     """
     window = settings.window or spec.window
     if window is None:
         raise ValueError(f"no sliding window: the model's spec ({spec.describe()}) stores none; pass "
                          "InferenceSettings(window=(X, Y, Z))")
-    if spec.kind == "unet2d":
-        return (-1, -1, int(window[2]))
-    return _round_up(window, spec.size_divisor)
+    rounded = (-1, -1, int(window[2])) if spec.kind == "unet2d" else _round_up(window, spec.size_divisor)
+    if grid is not None and settings.window is not None:
+        own = inference_window(spec, InferenceSettings()) if spec.window is not None else (0, 0, 0)
+        limits = tuple(max(size, *_round_up((2 * int(axis),), (divisor,))) for size, axis, divisor in
+                       zip(own, grid, spec.size_divisor))
+        if any(size > limit for size, limit in zip(rounded, limits) if size != -1):
+            fits = "x".join(map(str, _round_up(grid, spec.size_divisor)))
+            raise ValueError(f"window {'x'.join(map(str, settings.window))} is far larger than the volume "
+                             f"{'x'.join(map(str, grid))} (at most {'x'.join(map(str, limits))}; {fits} already "
+                             "covers all of it): choose a smaller window (--roi)")
+    return rounded
+
+
+def model_inputs(image: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """The channels a model takes, in its order: an image in the course's order (``io.MODALITIES``: t1, t1ce, t2,
+    flair, as ``io.load_case`` returns it) is reordered (or subset) to the spec's ``modalities``.
+
+    An image with ``spec.in_channels`` channels and another count than ``io.MODALITIES`` is taken as already in the
+    model's order.
+    """
+    channels = image.shape[0] if image.ndim == 4 else None
+    if channels == len(MODALITIES):
+        if tuple(spec.modalities) == MODALITIES:
+            return image
+        return image[[MODALITIES.index(name) for name in spec.modalities]]
+    if channels == spec.in_channels:
+        return image
+    raise ValueError(f"image must be ({len(MODALITIES)}, X, Y, Z) in the order {MODALITIES} (io.load_case), or "
+                     f"({spec.in_channels}, X, Y, Z) in the model's order {tuple(spec.modalities)}; got shape "
+                     f"{image.shape}")
 
 
 def volume_predictor(model: nn.Module, spec: ModelSpec) -> nn.Module:
@@ -179,7 +214,9 @@ def segment_case(
     Args:
         model: a ``LoadedModel`` (``checkpoints.load_model``) or a model built by ``checkpoints.build_model``.
         image: raw intensities (``io.load_case(...).image``), or already normalised (the npy cache) with
-            ``normalised=True``; both give the same network input.
+            ``normalised=True``; both give the same network input. Its channels are in the course's order
+            (``io.MODALITIES``) and are given to the model in the order of its spec's ``modalities``
+            (``model_inputs``).
         settings: window, overlap, blending, crop, TTA and post-processing (``InferenceSettings``).
         progress: a progress bar over the windows.
 
@@ -191,14 +228,12 @@ def segment_case(
     """
     network, spec = model_and_spec(model)
     image = np.asarray(image, dtype=np.float32) if normalised else normalise_image(image)
-    if image.ndim != 4 or image.shape[0] != spec.in_channels:
-        raise ValueError(f"image must be ({spec.in_channels}, X, Y, Z) in the order {spec.modalities}, "
-                         f"got shape {image.shape}")
+    channels = model_inputs(image, spec)  # the model's modalities, in its order
     brain = brain_mask(image)
     box = (_aligned_box(brain_box(image, settings.crop_margin), image.shape[1:], spec)
            if settings.crop_margin is not None else (slice(None),) * 3)
-    inputs = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *box)]))[None]
-    window = inference_window(spec, settings)
+    inputs = torch.from_numpy(np.ascontiguousarray(channels[(slice(None), *box)]))[None]
+    window = inference_window(spec, settings, image.shape[1:])
     was_training = network.training
     network.eval()
     try:

@@ -41,6 +41,14 @@ OUTPUTS = {"classes": 4, "regions": 3}  # softmax over background/NCR/ED/ET, or 
 NORMALISATIONS = ("zscore_brain",)  # preprocess.normalise_image: brain-masked z-score, float16-rounded
 LABEL_CONVENTIONS = {convention.name: convention for convention in (BRATS2020, BRATS2023)}
 SMP_DIVISOR = 32  # an smp encoder halves every axis five times
+MAX_SHRINK = 16  # a 240-voxel axis shrunk 16 times is 15 voxels: more leaves nothing to segment
+MAX_FEATURES = 4096  # channels per level; nnU-Net's largest 3D U-Net has 320
+MAX_WINDOW = 1024  # voxels per window axis; a BraTS scan is 240 x 240 x 155
+
+
+def _whole(value: Any) -> bool:
+    """True for a whole number (an int, not a bool, not a float such as 2.5)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -83,22 +91,62 @@ class ModelSpec:
             problems.append(f"kind {self.kind!r} is not one of {KINDS}")
         if self.output not in OUTPUTS:
             problems.append(f"output {self.output!r} is not one of {tuple(OUTPUTS)}")
-        if int(self.shrink) < 1:
-            problems.append(f"shrink must be >= 1, got {self.shrink}")
+        if not _whole(self.shrink) or not 1 <= self.shrink <= MAX_SHRINK:
+            problems.append(f"shrink must be a whole number from 1 to {MAX_SHRINK}, got {self.shrink!r}")
         if self.kind == "unet3d" and not self.features:
             problems.append("a unet3d spec needs features (channels per level)")
-        if self.kind != "unet3d" and not (self.architecture and self.encoder):
+        elif self.features is not None and not (
+                isinstance(self.features, (tuple, list)) and self.features
+                and all(_whole(value) and 1 <= value <= MAX_FEATURES for value in self.features)):
+            problems.append(f"features must be channel counts from 1 to {MAX_FEATURES}, got {self.features!r}")
+        if self.kind != "unet3d" and not (isinstance(self.architecture, str) and isinstance(self.encoder, str)
+                                          and self.architecture and self.encoder):
             problems.append(f"a {self.kind} spec needs an smp architecture and encoder")
-        if self.kind == "inflated3d" and self.inflation is None:
+        if self.kind == "inflated3d" and not isinstance(self.inflation, dict):
             problems.append("an inflated3d spec needs its inflation options")
-        if len(self.modalities) != self.in_channels:
+        for flag in ("deep_supervision", "full_size_in_training"):
+            if not isinstance(getattr(self, flag), bool):
+                problems.append(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        if not _whole(self.in_channels) or self.in_channels < 1:
+            problems.append(f"in_channels must be a whole number >= 1, got {self.in_channels!r}")
+        elif len(self.modalities) != self.in_channels:
             problems.append(f"{self.in_channels} input channels but modalities {self.modalities}")
+        unknown = [name for name in self.modalities if name not in MODALITIES]
+        if unknown or len(set(self.modalities)) != len(self.modalities):
+            problems.append(f"modalities must be distinct names among {MODALITIES}, got {self.modalities}")
         if self.normalisation not in NORMALISATIONS:
             problems.append(f"normalisation {self.normalisation!r} is not one of {NORMALISATIONS}")
         if self.labels not in LABEL_CONVENTIONS:
             problems.append(f"labels {self.labels!r} is not one of {sorted(LABEL_CONVENTIONS)}")
+        if not problems:
+            problems += self._window_problems()
         if problems:
             raise ValueError("invalid model spec: " + "; ".join(problems))
+
+    def _window_problems(self) -> list[str]:
+        """What is wrong with the window: three whole sizes, positive (``-1, -1, Z`` for a 2D model), not below
+        what the network needs (its size divisor, in the axes the shrink factor applies to), not absurdly large."""
+        if self.window is None:
+            return []
+        window = tuple(self.window)
+        if len(window) != 3 or not all(_whole(size) for size in window):
+            return [f"window must be three whole sizes (X, Y, Z), got {self.window!r}"]
+        if self.kind == "unet2d":
+            if window[2] < 1 or any(size < 1 and size != -1 for size in window[:2]):
+                return [f"a unet2d window is (-1, -1, slices per pass), slices >= 1, got {window}"]
+            checked = [2]
+        else:
+            if min(window) < 1:
+                return [f"window sizes must be positive, got {window}"]
+            checked = [0, 1, 2] if self.kind == "unet3d" else [0, 1]  # inflated3d: Z is not shrunk
+        if max(window) > MAX_WINDOW:
+            return [f"window {window} is larger than any scan (at most {MAX_WINDOW} voxels per axis)"]
+        divisor = self.size_divisor
+        small = [axis for axis in checked if window[axis] != -1 and window[axis] < divisor[axis]]
+        if small and self.kind != "unet2d":
+            return [f"shrink {self.shrink} is too large for this network: it needs windows of at least "
+                    f"{'x'.join(map(str, divisor))} voxels, its window is {'x'.join(map(str, window))}"]
+        return []
 
     @property
     def num_outputs(self) -> int:
@@ -316,7 +364,11 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> L
     """
     state = read_checkpoint(path)
     spec = _checkpoint_spec(state, path)
-    model = build_model(spec)
+    try:
+        model = build_model(spec)
+    except (ValueError, TypeError, KeyError, RuntimeError) as error:  # e.g. an encoder smp does not know
+        raise DataError(f"{path}: cannot build the model its spec describes ({spec.describe()}): "
+                        f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}") from None
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as error:

@@ -20,6 +20,7 @@ Checkpoints (``<name>_best.pt`` for inference, ``<name>_last.pt`` to resume) car
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -40,6 +41,7 @@ from braintools.errors import DataError
 from braintools.models.checkpoints import ModelSpec, build_model, network_of, read_checkpoint
 from braintools.profiles import Profile
 from braintools.training import losses, schedules
+from braintools.training.checkpoint_folder import locked
 from braintools.training.freezing import EncoderFreezer
 from braintools.training.train import fit
 
@@ -74,6 +76,13 @@ def resume_point(checkpoint_dir: str | os.PathLike, name: str, recipe: Any) -> P
                         "start over with --restart (the earlier best checkpoint is kept as "
                         f"{name}_best.previous.pt), or choose another --checkpoint-dir")
     return last
+
+
+def _locked(checkpoint_dir: str | os.PathLike | None, name: str):
+    """The checkpoint folder's lock for this process's run (nothing without a folder, or in a non-main process)."""
+    if checkpoint_dir is None or not distributed.is_main_process():
+        return contextlib.nullcontext()
+    return locked(checkpoint_dir, name)
 
 
 def loader(dataset: Dataset, batch_size: int, shuffle: bool, device: torch.device | str, num_workers: int = 0,
@@ -181,12 +190,13 @@ def train_unet3d(recipe: UNet3DRecipe, cache_dir: str | os.PathLike, train_ids: 
     train_loader = loader(train_set, recipe.batch_size, True, device, recipe.num_workers, seed=recipe.seed)
     val_loader = loader(val_set, recipe.batch_size, False, device, recipe.num_workers)
     optimizer, scheduler = recipe.optimizer(model, len(train_loader))
-    start = resume_point(checkpoint_dir, name, recipe) if resume and checkpoint_dir else None
-    history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
-                  scheduler_interval="step", accumulation_steps=recipe.accumulation_steps,
-                  max_grad_norm=recipe.max_grad_norm, output=recipe.output, monitor=recipe.monitor,
-                  checkpoint_dir=checkpoint_dir, checkpoint_name=name, resume_from=start,
-                  checkpoint_extra={"recipe": recipe_settings(recipe)}, progress=progress)
+    with _locked(checkpoint_dir, name):  # the run resumed is the one this run continues
+        start = resume_point(checkpoint_dir, name, recipe) if resume and checkpoint_dir else None
+        history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
+                      scheduler_interval="step", accumulation_steps=recipe.accumulation_steps,
+                      max_grad_norm=recipe.max_grad_norm, output=recipe.output, monitor=recipe.monitor,
+                      checkpoint_dir=checkpoint_dir, checkpoint_name=name, resume_from=start,
+                      checkpoint_extra={"recipe": recipe_settings(recipe)}, progress=progress)
     return model, history
 
 
@@ -302,10 +312,11 @@ def train_unet2d(recipe: UNet2DRecipe, volumes: str | os.PathLike | VolumeSource
     train_loader = loader(train_set, recipe.batch_size, True, device, recipe.num_workers, recipe.slices_per_epoch,
                           recipe.seed)
     val_loader = loader(val_set, recipe.batch_size, False, device, recipe.num_workers)
-    start = resume_point(checkpoint_dir, name, recipe) if resume and checkpoint_dir else None
-    history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
-                  freezer=freezer, output=recipe.output, monitor=recipe.monitor,
-                  early_stopping_patience=recipe.early_stopping_patience, checkpoint_dir=checkpoint_dir,
-                  checkpoint_name=name, resume_from=start, checkpoint_extra={"recipe": recipe_settings(recipe)},
-                  progress=progress)
+    with _locked(checkpoint_dir, name):  # the run resumed is the one this run continues
+        start = resume_point(checkpoint_dir, name, recipe) if resume and checkpoint_dir else None
+        history = fit(model, train_loader, val_loader, recipe.loss(), optimizer, recipe.epochs, scheduler=scheduler,
+                      freezer=freezer, output=recipe.output, monitor=recipe.monitor,
+                      early_stopping_patience=recipe.early_stopping_patience, checkpoint_dir=checkpoint_dir,
+                      checkpoint_name=name, resume_from=start, checkpoint_extra={"recipe": recipe_settings(recipe)},
+                      progress=progress)
     return model, history

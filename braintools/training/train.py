@@ -24,6 +24,7 @@ and dropout masks as an uninterrupted one). Checkpoints load with ``torch.load(.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,14 +35,19 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from braintools import paths
 from braintools._private import distributed
 from braintools.data.labels import REGIONS
 from braintools.evaluation.dice import dice_from_counts
 from braintools.evaluation.overlap import batch_counts
-from braintools.models.checkpoints import load_checkpoint, save_checkpoint
+from braintools.models.checkpoints import load_checkpoint
 from braintools.runtime import autocast_dtype, cudnn_autotune, mixed_precision, model_device
-from braintools.training.checkpoint_folder import prepare_checkpoint_dir, random_state, restore_random_state
+from braintools.training.checkpoint_folder import (
+    CheckpointFolder,
+    locked,
+    new_run_id,
+    random_state,
+    restore_random_state,
+)
 from braintools.training.early_stopping import EarlyStopping
 
 if TYPE_CHECKING:
@@ -252,7 +258,9 @@ def fit(
         early_stopping_patience: stop after this many epochs without improvement (``None``: never).
         checkpoint_dir: where ``<checkpoint_name>_last.pt`` (to resume: with the optimizer's state) and
             ``_best.pt`` (for inference: spec and weights only) go; ``None``: no checkpoints. A fresh run (no
-            ``resume_from``) keeps an earlier run's best file as ``<checkpoint_name>_best.previous.pt``.
+            ``resume_from``) keeps an earlier run's best file as ``<checkpoint_name>_best.previous.pt`` once it has a
+            best of its own; the folder is locked while ``fit`` writes it, and no kill, full disk or restart loses
+            its best (``checkpoint_folder``).
         resume_from: a ``_last.pt`` checkpoint: restores everything and continues after its epoch.
         checkpoint_extra: plain values stored in both checkpoints (e.g. the training recipe, to resume only
             with the same settings).
@@ -279,57 +287,63 @@ def fit(
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # float16 only: bfloat16 has
     # float32's range, so its small gradients do not underflow
     stopper = EarlyStopping(MONITORS[monitor], early_stopping_patience)
-    history: list[dict] = []
-    start = 1
-    if resume_from is not None:
-        state = load_checkpoint(resume_from, model, optimizer)
-        history, start = list(state["history"]), state["epoch"] + 1
-        stopper.load_state_dict(state["early_stopping"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):  # empty when saved without float16 (a CPU, a bfloat16 GPU): keep the fresh scaler
-            scaler.load_state_dict(state["scaler"])
-        restore_random_state(state["random"])
-    per_step = scheduler.step if scheduler is not None and scheduler_interval == "step" else None
-    last_path = best_path = None
-    if checkpoint_dir is not None and main_process:
-        last_path = paths.checkpoint_file(checkpoint_dir, checkpoint_name, "last")
-        best_path = paths.checkpoint_file(checkpoint_dir, checkpoint_name, "best")
-    if last_path is not None:
-        prepare_checkpoint_dir(last_path, best_path, fresh=resume_from is None, progress=progress)
-    with cudnn_autotune(device, fixed_input_size):  # one input size: time cuDNN's algorithms once
-        for epoch in range(start, epochs + 1):
-            began = time.perf_counter()
-            model.train()
-            phase = freezer.on_epoch_start(epoch) if freezer is not None else None
-            _start_epoch(train_loader, epoch)
-            row = {"epoch": epoch, "phase": phase, "lrs": _learning_rates(optimizer)}
-            row["train_loss"] = train_one_epoch(model, train_loader, loss_fn, optimizer, scaler, accumulation_steps,
-                                                per_step, max_grad_norm, progress, f"epoch {epoch}/{epochs}",
-                                                amp_dtype)
-            if val_loader is not None:
-                row.update(evaluate(model, val_loader, loss_fn, output, amp, progress))
-            if isinstance(scheduler, ReduceLROnPlateau):
-                scheduler.step(row[monitor])
-            elif scheduler is not None and scheduler_interval == "epoch":
-                scheduler.step()
-            row["best"] = stopper.update(row[monitor], epoch)
-            row["seconds"] = time.perf_counter() - began
-            history.append(row)
-            if progress:
-                tqdm.write(_summary(row))
-            if last_path is not None:
-                summary = {"monitor": monitor, "early_stopping": stopper.state_dict(), **(checkpoint_extra or {})}
-                resume = {"scheduler": None if scheduler is None else scheduler.state_dict(),
-                          "scaler": scaler.state_dict(), "random": random_state()}
-                if row["best"]:  # best first: a run killed between the two writes resumes this epoch, best kept
-                    save_checkpoint(best_path, model, None, epoch, history, **summary)
-                save_checkpoint(last_path, model, optimizer, epoch, history, **summary, **resume)
-            if stopper.should_stop:
+    with contextlib.ExitStack() as stack:
+        if checkpoint_dir is not None and main_process:  # one run at a time writes a checkpoint folder
+            stack.enter_context(locked(checkpoint_dir, checkpoint_name))
+        history: list[dict] = []
+        start, run, legacy = 1, new_run_id(), False
+        if resume_from is not None:
+            state = load_checkpoint(resume_from, model, optimizer)
+            history, start = list(state["history"]), state["epoch"] + 1
+            run, legacy = state.get("run") or run, state.get("run") is None
+            stopper.load_state_dict(state["early_stopping"])
+            if scheduler is not None and state.get("scheduler") is not None:
+                scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):  # empty when saved without float16 (a CPU, a bfloat16 GPU): keep the fresh scaler
+                scaler.load_state_dict(state["scaler"])
+            restore_random_state(state["random"])
+        folder = None
+        if checkpoint_dir is not None and main_process:
+            folder = CheckpointFolder(checkpoint_dir, checkpoint_name, run, fresh=resume_from is None,
+                                      progress=progress, legacy=legacy)
+            folder.prepare()
+            if resume_from is not None:
+                folder.restore_best(model, start - 1, history, stopper.best_epoch,
+                                    {"monitor": monitor, "early_stopping": stopper.state_dict(),
+                                     **(checkpoint_extra or {})})
+        per_step = scheduler.step if scheduler is not None and scheduler_interval == "step" else None
+        with cudnn_autotune(device, fixed_input_size):  # one input size: time cuDNN's algorithms once
+            for epoch in range(start, epochs + 1):
+                began = time.perf_counter()
+                model.train()
+                phase = freezer.on_epoch_start(epoch) if freezer is not None else None
+                _start_epoch(train_loader, epoch)
+                row = {"epoch": epoch, "phase": phase, "lrs": _learning_rates(optimizer)}
+                row["train_loss"] = train_one_epoch(model, train_loader, loss_fn, optimizer, scaler,
+                                                    accumulation_steps, per_step, max_grad_norm, progress,
+                                                    f"epoch {epoch}/{epochs}", amp_dtype)
+                if val_loader is not None:
+                    row.update(evaluate(model, val_loader, loss_fn, output, amp, progress))
+                if isinstance(scheduler, ReduceLROnPlateau):
+                    scheduler.step(row[monitor])
+                elif scheduler is not None and scheduler_interval == "epoch":
+                    scheduler.step()
+                row["best"] = stopper.update(row[monitor], epoch)
+                row["seconds"] = time.perf_counter() - began
+                history.append(row)
                 if progress:
-                    tqdm.write(f"early stopping: no better {monitor} for {stopper.patience} epochs "
-                               f"(best {stopper.best:.4f} at epoch {stopper.best_epoch})")
-                break
+                    tqdm.write(_summary(row))
+                if folder is not None:
+                    summary = {"monitor": monitor, "early_stopping": stopper.state_dict(), **(checkpoint_extra or {})}
+                    resume = {"scheduler": None if scheduler is None else scheduler.state_dict(),
+                              "scaler": scaler.state_dict(), "random": random_state()}
+                    folder.save(model, optimizer, epoch, history, row["best"], summary, resume, epochs,
+                                finished=epoch >= epochs or stopper.should_stop)
+                if stopper.should_stop:
+                    if progress:
+                        tqdm.write(f"early stopping: no better {monitor} for {stopper.patience} epochs "
+                                   f"(best {stopper.best:.4f} at epoch {stopper.best_epoch})")
+                    break
     return history
 
 
