@@ -12,6 +12,7 @@ train and which patients test.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import pandas as pd
 from braintools import paths
 from braintools.cache import build, store
 from braintools.cache.sources import CacheSource, h5_sources, nifti_sources
-from braintools.data import download, io, signatures, splits
+from braintools.data import download, io, releases, signatures, splits
 from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
 from braintools.profiles import Profile
@@ -78,8 +79,10 @@ REAL_CASES_ENV = "BRAINTOOLS_REAL_CASES"  # a folder of real BraTS cases to test
 def real_reference_cases(limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
     """Real BraTS cases with segmentations to set beside synthetic ones, and where they come from (notebook 02).
 
-    The cases under ``BRAINTOOLS_REAL_CASES`` if set, else the Kaggle NIfTI dataset when it is mounted
-    (``/kaggle/input``), else none (an empty list). ``limit`` keeps the first cases only.
+    The cases under ``BRAINTOOLS_REAL_CASES`` if set (any BraTS release: 2018-2020, 2021, 2023), else the Kaggle NIfTI
+    dataset when it is mounted (``/kaggle/input``), else none (an empty list). ``limit`` keeps the first cases only.
+    Only whole cases are used (four modalities and a segmentation): anything else the folder holds (a segmentation
+    alone, an atlas, notes) is left out and named in the description.
     """
     configured = os.environ.get(REAL_CASES_ENV)
     if configured:
@@ -91,8 +94,18 @@ def real_reference_cases(limit: int | None = None) -> tuple[list[io.CaseFiles], 
         if mounted is None:
             return [], "none found (set BRAINTOOLS_REAL_CASES to a folder of BraTS cases, or mount the Kaggle data)"
         root = download.locate_nifti_dirs(mounted)[0]
-    cases = io.find_cases(root, require_seg=True, warn_missing=False)[:limit]
-    return cases, f"{len(cases)} real case(s) under {root}"
+    cases, left_out = _complete_cases(io.find_cases(root, require_seg=True, warn_missing=False))
+    cases = cases[:limit]
+    where = f"{len(cases)} real case(s) under {root} ({releases.describe_releases(cases)})"
+    return cases, where + (f"; left out, not a whole case: {left_out}" if left_out else "")
+
+
+def _complete_cases(found: Sequence[io.CaseFiles]) -> tuple[list[io.CaseFiles], str]:
+    """The cases with every modality, and the others named with what they miss (e.g. a folder holding a seg alone)."""
+    complete = [files for files in found if not files.missing]
+    left_out = [f"{files.case_id} in {files.folder} (no {', '.join(files.missing)})"
+                for files in found if files.missing]
+    return complete, "; ".join(left_out)
 
 
 def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
@@ -136,9 +149,11 @@ def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = Fa
         cache_dir: another folder for the npy cache (default: ``paths.cache_dir(profile.name)``).
     """
     dataset = download.get_dataset(profile)
-    found = io.find_cases(dataset.nifti_train, require_seg=True, warn_missing=False)
+    found, left_out = _complete_cases(io.find_cases(dataset.nifti_train, require_seg=True, warn_missing=False))
+    if left_out:  # a patient that cannot be trained on never enters the split
+        warnings.warn(f"{dataset.nifti_train}: left out, not a whole case: {left_out}", stacklevel=2)
     if not found:
-        raise DataError(f"{dataset.nifti_train}: no case with a segmentation")
+        raise DataError(f"{dataset.nifti_train}: no case with four modalities and a segmentation")
     cases = {files.case_id: files for files in _spread_evenly(found, profile.max_cases)}
     split = splits.course_split(list(cases), paths.split_path(profile.name), nifti_train=dataset.nifti_train,
                                 seed=profile.seed, fractions=profile.split_fractions)

@@ -9,7 +9,7 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
@@ -35,6 +35,7 @@ class Evaluation:
 
     table: pd.DataFrame
     predictions: dict[str, dict[str, np.ndarray]]  # variant -> case id -> contiguous classes
+    failures: dict[str, str] = field(default_factory=dict)  # case id -> why it could not be scored
 
     def summary(self, metric: str = "Dice") -> pd.DataFrame:
         """Mean ``metric`` of WT, TC and ET per variant, with the number of cases and the settings."""
@@ -50,7 +51,8 @@ class Evaluation:
         summary = self.summary(metric)
         row = summary.iloc[0] if variant is None else summary.loc[variant]
         values = " / ".join(f"{row[f'{metric}_{region}']:.3f}" for region in REGIONS)
-        return f"{metric} WT / TC / ET {values} (mean of {row['cases']} cases; {row['settings']})"
+        failed = f"; {len(self.failures)} case{'s' if len(self.failures) > 1 else ''} failed" if self.failures else ""
+        return f"{metric} WT / TC / ET {values} (mean of {row['cases']} cases{failed}; {row['settings']})"
 
 
 def evaluate_cases(
@@ -73,14 +75,25 @@ def evaluate_cases(
 
     The table has ``case_id``, ``variant``, the Dice / HD95 / sensitivity / specificity of WT, TC, ET
     (spacing from the case's affine), ``seconds`` (network time of the variant's pass), ``settings`` and
-    ``empty_rule`` columns.
+    ``empty_rule`` columns. A ``CaseFiles`` that cannot be loaded (or has no segmentation) is left out with a
+    warning and its error kept in ``Evaluation.failures``; the other cases are scored.
     """
     settings = InferenceSettings() if settings is None else settings
     variants = {"default": settings} if isinstance(settings, InferenceSettings) else dict(settings)
     _, spec = model_and_spec(model)
-    rows, predictions = [], {name: {} for name in variants}
+    rows, predictions, failures = [], {name: {} for name in variants}, {}
     for item in tqdm(cases, desc="evaluate", disable=not progress):
-        case = io.load_case(item) if isinstance(item, io.CaseFiles) else item
+        if isinstance(item, io.CaseFiles):
+            try:  # a case whose files cannot be read is reported; the cases scored before and after are kept
+                case = io.load_case(item)
+                if case.seg is None:
+                    raise DataError(f"{item.folder}: case {item.case_id} has no segmentation to evaluate against")
+            except DataError as error:
+                failures[item.case_id] = str(error)
+                warnings.warn(f"not scored: {item.case_id}: {error}", stacklevel=2)
+                continue
+        else:
+            case = item
         if case.seg is None:
             raise ValueError(f"{case.case_id}: no segmentation to evaluate against")
         truth, image = to_contiguous(case.seg), normalise_image(case.image)
@@ -100,7 +113,7 @@ def evaluate_cases(
                          "settings": variant.describe(spec), "empty_rule": empty})
             if keep_predictions:
                 predictions[name][case.case_id] = classes
-    return Evaluation(pd.DataFrame(rows), predictions)
+    return Evaluation(pd.DataFrame(rows), predictions, failures)
 
 
 def evaluate_folder(
