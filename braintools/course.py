@@ -11,7 +11,9 @@ train and which patients test.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -174,7 +176,8 @@ class H5Slices:
             (``source.subset(h5.ids("train"))``): their HDF5 volumes turned to the NIfTI orientation, or the NIfTI
             npy cache for the patients without a usable HDF5 volume (``nifti_fallback``).
         table: one row per HDF5 volume: its number, its NIfTI case, part, orientation and whether it is used.
-        vote: the inferred channel order (``signatures.infer_h5_channel_order``), the order the cache was read with.
+        vote: the inferred channel order (``signatures.infer_h5_channel_order``), the order the cache was read with;
+            None for a release without HDF5 slices (every patient then comes from the NIfTI npy cache).
         cache_dir: the npy cache of the HDF5 volumes (notebook 03's ``paths.h5_cache_dir``).
         split: the patient split, for the order of ``ids``.
         nifti_fallback: patients of those parts read from the NIfTI npy cache (no usable HDF5 volume).
@@ -182,7 +185,7 @@ class H5Slices:
 
     source: VolumeSource
     table: pd.DataFrame
-    vote: signatures.ChannelOrderVote
+    vote: signatures.ChannelOrderVote | None  # None: the dataset has no HDF5 slices (BraTS 2021, 2023)
     cache_dir: Path
     split: splits.PatientSplit
     nifti_fallback: tuple[str, ...] = ()
@@ -194,6 +197,9 @@ class H5Slices:
 
     def describe(self) -> str:
         """One line: how many volumes of each part are used, why others are not, and any NIfTI fallback."""
+        if self.vote is None:
+            return (f"no HDF5 slice dataset in this release: the {len(self.nifti_fallback)} patients are read as "
+                    "slices of the NIfTI npy cache (notebook 03)")
         used = self.table[self.table["used"]]
         counts = ", ".join(f"{count} {part}" for part, count in used["part"].value_counts(sort=False).items())
         skipped = self.table.loc[~self.table["used"], "note"].value_counts()
@@ -214,7 +220,8 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
     Volume ``v`` is the NIfTI case ``BraTS20_Training_<v>`` (``download.h5_volume_case``) only when their labels are
     equal up to an in-plane flip or transpose (``download.match_in_plane``, against the NIfTI npy cache); that
     mapping turns the volume to the NIfTI orientation. Volumes of other parts, without a case or whose labels
-    differ are not used, so no test patient's slices can reach training.
+    differ are not used, so no test patient's slices can reach training. A dataset without HDF5 slices (BraTS 2021
+    and 2023 ship NIfTI only) gives every patient of ``parts`` from the NIfTI npy cache (``vote`` None).
 
     Args:
         course: from ``prepare_data`` (with its npy cache).
@@ -227,6 +234,11 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
     if course.cache_report is None:
         raise ValueError("prepare_h5_slices pairs volumes against the NIfTI npy cache: "
                          "call prepare_data(profile, cache_cases=True) first")
+    if course.dataset.h5_dir is None:  # BraTS 2021, 2023: no HDF5 copy, every patient from the NIfTI cache
+        wanted = [case_id for part in parts for case_id in getattr(course.split, part)]
+        table = pd.DataFrame(columns=["volume", "case_id", "part", "in_plane", "used", "note"])
+        return H5Slices(VolumeSource.from_cache(course.cache_dir).subset(wanted), table, None, course.cache_dir,
+                        course.split, tuple(wanted))
     volumes = io.find_h5_volumes(course.dataset.h5_dir)
     vote = signatures.infer_h5_channel_order(volumes)
     if not vote.conclusive:
@@ -260,3 +272,36 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
     if missing:
         source = VolumeSource.join(source, VolumeSource.from_cache(course.cache_dir).subset(missing))
     return H5Slices(source, table, vote, folder, course.split, tuple(missing))
+
+
+H5_LESSON_MARKER = "h5_lesson.json"
+
+
+def write_h5_lesson(dataset: download.DataPaths, profile: Profile, count: int | None = None,
+                    progress: bool = False) -> Path:
+    """HDF5 slices of the first ``count`` training cases (default ``profile.n_cases``), for notebook 03's lesson.
+
+    BraTS 2021 and 2023 have no HDF5 copy. To show why 155 small files per patient are slow, notebook 03 writes a few
+    cases exactly as Kaggle's BraTS 2020 HDF5 copy stores them (``synthetic.layout.write_h5_volume``: ``image`` (H, W,
+    4) float64 in ``io.H5_CHANNEL_ORDER``, ``mask`` (H, W, 3)), volume ``v`` being the ``v``-th case, into
+    ``paths.h5_lesson_dir`` (about 300 MB per real-size case). Written once: a folder whose marker names the same
+    cases is reused.
+    """
+    from tqdm.auto import tqdm
+
+    from braintools.synthetic.layout import write_h5_volume
+
+    folder = paths.h5_lesson_dir(profile.name)
+    found, _ = _complete_cases(io.find_cases(dataset.nifti_train, require_seg=True, warn_missing=False))
+    chosen = found[: profile.n_cases if count is None else count]
+    wanted = {"cases": [files.case_id for files in chosen], "channel_order": list(io.H5_CHANNEL_ORDER)}
+    marker = folder / H5_LESSON_MARKER
+    if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == wanted:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for volume, files in enumerate(tqdm(chosen, desc="HDF5 lesson slices", disable=not progress), start=1):
+        case = io.load_case(files)
+        write_h5_volume({m: case.channel(m) for m in io.MODALITIES}, case.seg, folder, volume)
+    marker.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+    return folder

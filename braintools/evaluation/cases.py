@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from braintools._private.atomic import atomic_path
 from braintools.data import io
-from braintools.data.labels import BRATS2020, REGIONS, LabelConvention, to_contiguous, validate_labels
+from braintools.data.labels import REGIONS, LabelConvention, to_contiguous, validate_labels
 from braintools.data.preprocess import brain_mask, normalise_image
 from braintools.errors import DataError
 from braintools.evaluation.metrics import METRICS, region_metrics
@@ -120,7 +120,7 @@ def evaluate_folder(
     pred_dir: str | os.PathLike,
     gt_root: str | os.PathLike,
     empty: str = "brats",
-    labels: LabelConvention = BRATS2020,
+    labels: LabelConvention | None = None,
     csv_path: str | os.PathLike | None = None,
     progress: bool = True,
     skip_failures: bool = False,
@@ -131,7 +131,8 @@ def evaluate_folder(
         pred_dir: folder of predicted segmentations with BraTS labels, named after the case.
         gt_root: folder searched with ``io.find_cases`` for the ground-truth ``*_seg`` files.
         empty: empty-region rule (``overlap.EMPTY_RULES``; written in an ``empty_rule`` column).
-        labels: label values of both predictions and ground truth (BraTS 2018-2021: ET = 4).
+        labels: label values of both predictions and ground truth; default: those of each ground-truth case's
+            release (``CaseFiles.release``: ET = 4 up to BraTS 2021, 3 in BraTS 2023), as ``predict`` writes them.
         csv_path: also write the table there (atomic write).
         progress: show a tqdm progress bar.
         skip_failures: a case whose files cannot be read or do not match is left out and its error kept in
@@ -143,7 +144,7 @@ def evaluate_folder(
     """
     check_rule(empty)
     predictions = _prediction_files(pred_dir)
-    truths = {case.case_id: case.seg for case in io.find_cases(gt_root, require_seg=True, warn_missing=False)}
+    truths = {case.case_id: case for case in io.find_cases(gt_root, require_seg=True, warn_missing=False)}
     orphans = sorted(set(predictions) - set(truths))
     if orphans:
         warnings.warn(f"{pred_dir}: no ground truth under {gt_root} for {len(orphans)} prediction(s): "
@@ -154,7 +155,9 @@ def evaluate_folder(
     rows, failures = [], {}
     for case_id in tqdm(matched, desc="evaluate", disable=not progress):
         try:
-            predicted, truth, affine = _load_pair(predictions[case_id], truths[case_id], labels)
+            truth_files = truths[case_id]
+            convention = truth_files.release.labels if labels is None else labels
+            predicted, truth, affine = _load_pair(predictions[case_id], truth_files.seg, convention)
         except DataError as error:
             if not skip_failures:
                 raise
