@@ -110,6 +110,71 @@ def _complete_cases(found: Sequence[io.CaseFiles]) -> tuple[list[io.CaseFiles], 
     return complete, "; ".join(left_out)
 
 
+def release_examples(profile: Profile) -> tuple[dict[str, io.CaseFiles], str]:
+    """One case of each BraTS release to set side by side, and where they come from (notebook 01).
+
+    Real cases when the real cases (``real_reference_cases``: ``BRAINTOOLS_REAL_CASES``) hold all three releases: a
+    BraTS 2018-2020 case, and one patient in both its BraTS 2021 and 2023 forms when there is one. Otherwise the
+    profile's first synthetic case written in the three layouts (once, under ``paths.scratch_dir``), so that the
+    three are the same patient. Keyed by release name, oldest first.
+    """
+    real, where = real_reference_cases()
+    by_release: dict[str, list[io.CaseFiles]] = {}
+    for files in real:
+        by_release.setdefault(files.release.key, []).append(files)
+    if all(key in by_release for key in releases.RELEASES):
+        forms_2023 = {files.case_id: files for files in by_release["2023"]}
+        pairs = [(files, forms_2023[releases.counterpart_id(files.case_id, "2023")]) for files in by_release["2021"]
+                 if releases.counterpart_id(files.case_id, "2023") in forms_2023]
+        chosen = [by_release["2020"][0], *(pairs[0] if pairs else (by_release["2021"][0], by_release["2023"][0]))]
+        return {files.release.name: files for files in chosen}, f"real cases: {where}"
+    from braintools.synthetic.generator import GENERATOR_VERSION, make_case
+    from braintools.synthetic.layout import training_case_id, write_nifti_case
+
+    folder = paths.scratch_dir(profile.name, f"releases_seed{profile.seed}_v{GENERATOR_VERSION}")
+    case, examples = None, {}
+    for release in releases.RELEASES.values():
+        case_id = training_case_id(1, release)
+        if not (folder / release.key / case_id).is_dir():
+            case = case or make_case(profile.seed, 1, profile.grid_shape, case_id=case_id)
+            partial = folder / release.key / f".{case_id}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            os.replace(write_nifti_case(case, partial, case_id, release), folder / release.key / case_id)
+        examples[release.name] = io.find_cases(folder / release.key)[0]
+    return examples, (f"synthetic case 1 of profile {profile.name} written in the three layouts, under {folder} (no "
+                      f"real cases of every release at hand; real: {where})")
+
+
+def compare_release_examples(examples: dict[str, io.CaseFiles]) -> pd.DataFrame:
+    """The cases of ``release_examples`` side by side: file names, labels on disk, labels loaded (notebook 01).
+
+    The column ``identical after loading to`` names the other cases whose loaded image and segmentation are equal
+    voxel for voxel: the same patient in two releases' forms loads to the same arrays.
+    """
+    import nibabel as nib
+    import numpy as np
+
+    loaded = {name: io.load_case(files) for name, files in examples.items()}
+    rows = {}
+    for name, files in examples.items():
+        on_disk = nib.load(files.seg)
+        raw = np.unique(np.asarray(on_disk.dataobj))
+        same = [other for other, case in loaded.items() if other != name and case.image.shape ==
+                loaded[name].image.shape and np.array_equal(case.image, loaded[name].image)
+                and np.array_equal(case.seg, loaded[name].seg)]
+        rows[name] = {
+            "case": files.case_id,
+            "files": ", ".join(path.name.replace(files.case_id, "<case>") for path in files.files()),
+            "seg on disk": f"{on_disk.get_data_dtype()}: {', '.join(f'{value:g}' for value in raw)}",
+            "ET on disk": files.release.labels.et,
+            "seg loaded": f"{loaded[name].seg.dtype}: {', '.join(str(v) for v in np.unique(loaded[name].seg))}",
+            "identical after loading to": ", ".join(same) or "-",
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "release"
+    return table
+
+
 def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
     """Real BraTS cases with segmentations to test the course's models on, and where they come from (notebook 07).
 
@@ -279,7 +344,7 @@ H5_LESSON_MARKER = "h5_lesson.json"
 
 def write_h5_lesson(dataset: download.DataPaths, profile: Profile, count: int | None = None,
                     progress: bool = False) -> Path:
-    """HDF5 slices of the first ``count`` training cases (default ``profile.n_cases``), for notebook 03's lesson.
+    """HDF5 slices of the first ``count`` training cases (default ``profile.n_cases``) for a lesson (notebook 03).
 
     BraTS 2021 and 2023 have no HDF5 copy. To show why 155 small files per patient are slow, notebook 03 writes a few
     cases exactly as Kaggle's BraTS 2020 HDF5 copy stores them (``synthetic.layout.write_h5_volume``: ``image`` (H, W,

@@ -30,7 +30,7 @@ MARKER = ".extracted.json"
 
 
 def find_archives(root: str | os.PathLike) -> list[Path]:
-    """The tar archives (``.tar``, ``.tar.gz``, ``.tgz``) under ``root``, any depth, sorted by path (notebook 01)."""
+    """The tar archives (``.tar``, ``.tar.gz``, ``.tgz``) under ``root``, any depth, sorted by path."""
     root = Path(root)
     found = [path for path in root.rglob("*") if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
              and not path.name.startswith(".")]
@@ -64,7 +64,7 @@ def _safe_target(folder: Path, member: tarfile.TarInfo) -> Path:
 
 
 def extract_archive(archive: str | os.PathLike, destination: str | os.PathLike, progress: bool = True) -> Path:
-    """Extract one tar archive into ``destination/<archive name>/`` once, atomically and resumably (notebook 01).
+    """Extract one tar archive into ``destination/<archive name>/`` once, atomically and resumably.
 
     Returns the folder. A complete earlier extraction (the folder with its marker, for an archive of the same size)
     is returned at once; a partial one is resumed. A corrupt or truncated archive is a ``DataError`` naming it (the

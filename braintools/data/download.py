@@ -299,8 +299,7 @@ def _kaggle2021_data(progress: bool) -> DataPaths:
 
 
 def get_dataset(profile: Profile, progress: bool = True) -> DataPaths:
-    """Return the data of a profile: the Kaggle download of its release for the real-data profiles, else synthetic
-    (notebook 01).
+    """Return the data of a profile: its release's Kaggle download (real-data profiles), else synthetic (notebook 01).
 
     Nothing falls back: a real-data profile without the Kaggle data raises ``DataError`` saying where it looked, and
     only the synthetic profiles (``ci``, ``course``, ``ci-2021`` ...) generate the synthetic dataset. ``progress``:

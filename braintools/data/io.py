@@ -143,6 +143,7 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
             _add_case_file(case, kind, Path(folder) / name)
     _attach_misnamed_segs(cases, strays)
     for (folder, _), case in cases.items():
+        case.images = {modality: case.images[modality] for modality in MODALITIES if modality in case.images}
         try:
             case.release = releases.recognise(case.case_id, [path.name for path in case.files()])
         except ValueError as error:
