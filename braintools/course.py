@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pandas as pd
 
@@ -29,8 +28,6 @@ from braintools.data import download, io, releases, signatures, splits
 from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
 from braintools.profiles import Profile
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -188,19 +185,7 @@ def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io
     return real_reference_cases(limit)
 
 
-def _spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
-    """``count`` items spread evenly over ``items``, first one included, order kept (``None``: all of them).
-    Introduced in notebook 04.
-
-    BraTS 2020 numbers its high-grade patients first, so the first 60 cases would all be high grade.
-
-    Example:
-        >>> _spread_evenly(list(range(10)), 3)
-        [0, 3, 6]
-    """
-    if count is None or count >= len(items):
-        return list(items)
-    return [items[index * len(items) // count] for index in range(count)]
+_spread_evenly = splits.spread_evenly  # the patients a profile with max_cases uses (notebook 04)
 
 
 def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io as bytes_io
 import json
 import tarfile
@@ -110,7 +111,7 @@ def test_the_kaggle_2021_profile_extracts_the_mounted_archives_once(brats2021_ta
     monkeypatch.setenv(paths.DATA_ENV, str(tmp_path / "data"))
     monkeypatch.setattr(kagglehub, "dataset_download", lambda *a, **k: pytest.fail("must not download"))
     profile = get_profile("kaggle-2021")
-    assert profile.source == "kaggle" and profile.release == "2021" and profile.max_cases == 369
+    assert profile.source == "kaggle" and profile.release == "2021" and profile.max_cases == 330
     dataset = download.get_dataset(profile, progress=False)
     assert not dataset.synthetic and dataset.release is releases.BRATS_2021 and dataset.h5_dir is None
     assert dataset.nifti_train == paths.extracted_dir("brats-2021-task1")
@@ -136,3 +137,22 @@ def test_the_kaggle_2021_profile_downloads_with_kagglehub_off_kaggle(brats2021_t
     assert len(io.find_cases(dataset.nifti_train)) == 2
     again = download.get_dataset(get_profile("kaggle-2021"), progress=False)  # the archive is not extracted again
     assert again.nifti_train == dataset.nifti_train and len(asked) == 2
+
+
+def test_the_kaggle_2021_profile_extracts_only_the_cases_it_uses(brats2021_tar, tmp_path, monkeypatch):
+    mount = tmp_path / "kaggle_input" / download.BRATS2021_HANDLE.split("/")[1]
+    mount.mkdir(parents=True)
+    for number in (3, 4):
+        write_2021_case(tmp_path / "cases" / f"BraTS2021_{number:05d}", f"BraTS2021_{number:05d}", seed=number)
+    make_tar(mount / "BraTS2021_Training_Data.tar", tmp_path / "cases")
+    monkeypatch.setenv(download.KAGGLE_INPUT_ENV, str(tmp_path / "kaggle_input"))
+    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path / "data"))
+    two = dataclasses.replace(get_profile("kaggle-2021"), max_cases=2)
+    dataset = download.get_dataset(two, progress=False)
+    assert [case.case_id for case in io.find_cases(dataset.nifti_train)] == ["BraTS2021_00001", "BraTS2021_00003"]
+    marker = json.loads((dataset.nifti_train / "BraTS2021_Training_Data" / archives.MARKER).read_text())
+    assert marker["selection"].startswith("2 of 4 cases") and marker["not_selected"] == 2 * 5
+    dataset = download.get_dataset(dataclasses.replace(two, max_cases=4), progress=False)  # more: the rest is added
+    assert len(io.find_cases(dataset.nifti_train)) == 4
+    assert json.loads((dataset.nifti_train / "BraTS2021_Training_Data" / archives.MARKER).read_text())[
+        "kept_from_an_earlier_run"] == 2 * 5

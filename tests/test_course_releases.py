@@ -64,3 +64,33 @@ def test_the_hdf5_lesson_writes_a_few_cases_as_kaggles_slices_once(ci_2023):
 def test_precache_of_hdf5_slices_says_the_release_has_none(ci_2023, capsys):
     assert main(["precache", "--profile", "ci-2023", "--source", "h5"]) == 2
     assert "BraTS 2023 has no HDF5 slice dataset" in capsys.readouterr().err
+
+
+@pytest.mark.real_data
+def test_the_kaggle_2021_profile_fits_the_kaggle_working_folder(tmp_path):
+    """Measured on the two real BraTS 2021 cases: extracted files + cropped cache of max_cases patients + the HDF5
+    lesson of n_cases + every checkpoint of the kaggle networks < 80 % of Kaggle's 20 GB working folder."""
+    from test_profiles_budget import KAGGLE_WORKING_FOLDER, inflated_spec
+
+    from braintools.cache import build, store
+    from braintools.cache.sources import nifti_sources
+    from braintools.models.checkpoints import build_model
+    from braintools.training import recipes
+
+    sample = paths.Path(__file__).resolve().parents[2] / "shared" / "data" / "brats2021_sample"
+    if not sample.is_dir():
+        pytest.skip("real sample ../shared/data/brats2021_sample is absent")
+    profile = PROFILES["kaggle-2021"]
+    cases = io.find_cases(sample)
+    extracted = sum(path.stat().st_size for files in cases for path in files.files()) / len(cases)
+    build.precache(nifti_sources(sample), tmp_path, workers=1, progress=False, crop=profile.crop_cache)
+    entries = store.read_manifest(tmp_path)["cases"].values()
+    cached = sum(entry["image"]["bytes"] + entry["labels"]["bytes"] for entry in entries) / len(entries)
+    lesson = 155 * (240 * 240 * 4 * 8 + 240 * 240 * 3) * 1.01  # float64 image + uint8 mask per slice, +1 % HDF5
+    specs = [recipes.UNet3DRecipe.from_profile(profile).spec(), inflated_spec(profile),
+             recipes.UNet2DRecipe.from_profile(profile, encoder_weights=None).spec()]
+    checkpoints = sum(sum(p.numel() for p in build_model(spec).parameters()) for spec in specs) * 4 * (1 + 3)
+    total = profile.max_cases * (extracted + cached) + profile.n_cases * (lesson + cached) + checkpoints
+    assert total < 0.8 * KAGGLE_WORKING_FOLDER, f"{total / 1e9:.1f} GB"
+    assert (profile.max_cases + 40) * (extracted + cached) + profile.n_cases * (lesson + cached) + checkpoints > \
+        0.8 * KAGGLE_WORKING_FOLDER  # and it is not far below: 40 more patients would not fit

@@ -4,7 +4,8 @@
 - ``awsaf49/brats2020-training-data`` (2D HDF5 slices), pinned to version 3;
 - ``dschettler8845/brats-2021-task1`` (BraTS 2021 Task 1, profile ``kaggle-2021``): its tar archives (reportedly
   ``BraTS2021_Training_Data.tar``; every ``*.tar``/``*.tar.gz`` found is used) are extracted once into
-  ``BRAINTOOLS_DATA/extracted/brats-2021-task1`` (``archives.extract_archives``: atomic, resumable, progress bar).
+  ``BRAINTOOLS_DATA/extracted/brats-2021-task1`` (``archives.extract_archives``: atomic, resumable, progress bar),
+  only the cases the profile uses (``max_cases``).
   There is no HDF5 copy of BraTS 2021 (``DataPaths.h5_dir`` is None).
 
 Pinned handles make runs repeatable and let kagglehub reuse a complete cache without network.
@@ -19,6 +20,8 @@ kagglehub itself and are never printed or stored here; public datasets need none
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -29,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from braintools import paths
-from braintools.data import archives, io, releases
+from braintools._private.atomic import atomic_path
+from braintools.data import archives, io, releases, splits
 from braintools.data.releases import Release
 from braintools.errors import DataError
 from braintools.profiles import Profile
@@ -281,17 +285,45 @@ def _kaggle_data() -> DataPaths:
     return DataPaths("kaggle", train, validation, h5_dir, metadata)
 
 
-def _kaggle2021_data(progress: bool) -> DataPaths:
+def _case_of_member(name: str) -> str | None:
+    """The case id of an archive member that is a BraTS file (any release's naming), else None."""
+    parsed = releases.parse_file_name(Path(name).name)
+    return parsed[0] if parsed else None
+
+
+def _archive_cases(archive: Path, folder: Path) -> list[str]:
+    """The case ids in an archive, listed once and remembered in ``folder`` (keyed by the archive's name and size)."""
+    record = folder / f".{archive.name}.cases.json"
+    key = {"archive": archive.name, "bytes": archive.stat().st_size}
+    if record.is_file():
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return saved["cases"]
+    cases = sorted({case for name in archives.list_members(archive) if (case := _case_of_member(name))})
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(record) as temporary:
+        temporary.write_text(json.dumps({"key": key, "cases": cases}) + "\n", encoding="utf-8")
+    return cases
+
+
+def _kaggle2021_data(profile: Profile, progress: bool) -> DataPaths:
     """Find (Kaggle mount) or download (kagglehub) Kaggle's BraTS 2021 Task 1, extract its archives once (notebook 01).
 
-    Every ``*.tar`` / ``*.tar.gz`` of the download is extracted into ``paths.extracted_dir`` (atomic and resumable,
-    ``archives.extract_archive``); a copy whose case folders are already unpacked is read where it is.
+    Every ``*.tar`` / ``*.tar.gz`` of the download is listed, and the files of the ``profile.max_cases`` cases the
+    profile uses (spread evenly over the sorted case ids, as ``course.prepare_data`` picks them) are extracted into
+    ``paths.extracted_dir`` (atomic and resumable, ``archives.extract_archive``): the other cases cost no disk. A
+    copy whose case folders are already unpacked is read where it is.
     """
     root = download_dataset(BRATS2021_HANDLE, BRATS2021_VERSION)
     found = archives.find_archives(root)
     if found:
         train = paths.extracted_dir(BRATS2021_HANDLE.split("/")[1])
-        archives.extract_archives(found, train, progress=progress)
+        case_ids = sorted({case for archive in found for case in _archive_cases(archive, train)})
+        chosen = set(splits.spread_evenly(case_ids, profile.max_cases))
+        digest = hashlib.sha256(" ".join(sorted(chosen)).encode()).hexdigest()[:16]
+        archives.extract_archives(found, train, progress=progress, selection=f"{len(chosen)} of {len(case_ids)} "
+                                  f"cases ({digest})", keep=lambda name: _case_of_member(name) in chosen
+                                  or _case_of_member(name) is None)
     else:
         train = root
     io.find_cases(train, warn_missing=False)  # a download without cases names what it holds, here
@@ -306,7 +338,7 @@ def get_dataset(profile: Profile, progress: bool = True) -> DataPaths:
     a progress bar while BraTS 2021's archives are extracted (the first time only).
     """
     if profile.source == "kaggle":
-        return _kaggle2021_data(progress) if profile.release == "2021" else _kaggle_data()
+        return _kaggle2021_data(profile, progress) if profile.release == "2021" else _kaggle_data()
     return _synthetic_data(profile)
 
 
