@@ -218,8 +218,8 @@ for _base in ("ci", "course"):
     for _release in ("2021", "2023"):
         PROFILES[f"{_base}-{_release}"] = replace(PROFILES[_base], name=f"{_base}-{_release}", release=_release)
 # real BraTS 2021 (1,251 patients) on one Kaggle GPU with the kaggle sizes: 330 of them spread over the ids, so that
-# their extracted files (9.5 MB each), cropped cache (29 MB each), 03's HDF5 lesson (3 cases written as HDF5 slices,
-# 313 MB each: BraTS 2021 has no HDF5 copy) and the checkpoints (1.8 GB) take 15.5 GB of the 20 GB working folder
+# their extracted files (9.7 MB each), cropped cache (29 MB each), 03's HDF5 lesson (3 cases written as HDF5 slices,
+# 316 MB each: BraTS 2021 has no HDF5 copy) and the checkpoints (1.8 GB) take 15.7 GB of the 20 GB working folder
 # (measured on the two real BraTS 2021 cases: tests/test_course_releases.py); GPU time as kaggle's (same patches)
 PROFILES["kaggle-2021"] = replace(PROFILES["kaggle"], name="kaggle-2021", release="2021", max_cases=330, n_cases=3)
 
