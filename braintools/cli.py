@@ -1,6 +1,7 @@
 """Command line for the long jobs of the course: ``python -m braintools <command> --help`` (notebook 07).
 
     python -m braintools synthesize --profile ci          # the synthetic dataset of a profile
+    python -m braintools synthesize --release 2023 --out F # ... written as BraTS 2023 ships its cases
     python -m braintools precache --profile course        # NIfTI cases -> memory-mappable .npy cache
     python -m braintools train --model unet3d             # writes outputs/<profile>/checkpoints/unet3d_best.pt
     python -m braintools predict                          # best checkpoint -> predictions/<case_id>.nii.gz
@@ -20,6 +21,7 @@ import sys
 
 from braintools._private import commands
 from braintools._private.commands import MODELS
+from braintools.data.releases import RELEASES
 from braintools.errors import DataError
 from braintools.profiles import PROFILES
 
@@ -109,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(parser, default=None)  # accepted before the sub-command too
     subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    synth = subcommands.add_parser("synthesize", help="generate the synthetic BraTS dataset (both Kaggle layouts)")
+    synth = subcommands.add_parser("synthesize", help="generate the synthetic BraTS dataset (both Kaggle layouts, "
+                                   "or --release 2021 / 2023)")
     _add_profile(synth)
     synth.add_argument("--out", help="output folder (default: BRAINTOOLS_DATA/synthetic/<profile>)")
     synth.add_argument("--cases", type=_positive, help="training cases (default: the profile's)")
@@ -118,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=_positive, help="worker processes (default: up to 2)")
     synth.add_argument("--overwrite", action="store_true",
                        help="replace a dataset made with other parameters in the output folder")
+    synth.add_argument("--release", choices=tuple(RELEASES),
+                       help="BraTS release of the layout: 2020 (the two Kaggle datasets, NIfTI and HDF5), 2021 "
+                            "(<case>_<t1|t1ce|t2|flair|seg>.nii.gz) or 2023 (<case>-<t1n|t1c|t2w|t2f|seg>.nii.gz, ET = "
+                            "3); default: the profile's (ci-2021, ci-2023 ... write the newer layouts)")
     synth.set_defaults(run=commands.synthesize)
 
     pre = subcommands.add_parser("precache", help="convert cases to the memory-mappable .npy cache (resumable)")
@@ -150,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred = subcommands.add_parser("predict", help="segment cases with the best checkpoint; writes <case_id>.nii.gz")
     _add_profile(pred)
     pred.add_argument("--cases", nargs="+", help="case ids, or 'all' (default: the test patients of the split)")
-    pred.add_argument("--input", help="a folder of NIfTI cases (default: the profile's training folder; with --input "
-                      "the profile's dataset is not generated)")
+    pred.add_argument("--input", help="a folder of NIfTI cases in any BraTS release's naming (2018-2021, or 2023: "
+                      "t1n/t1c/t2w/t2f); each prediction is written in its case's release's labels (2023: ET = 3) "
+                      "(default: the profile's training folder; with --input the profile's dataset is not generated)")
     pred.add_argument("--out", help="default: BRAINTOOLS_DATA/outputs/<profile>/predictions")
     pred.add_argument("--checkpoint", help="a checkpoint file (default: the best of --checkpoint-dir)")
     pred.add_argument("--model", choices=MODELS,
@@ -171,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = subcommands.add_parser("evaluate", help="Dice, HD95, sensitivity, specificity per case -> CSV + summary")
     _add_profile(ev)
     ev.add_argument("--pred-dir", help="predictions <case_id>.nii.gz (default: outputs/<profile>/predictions)")
-    ev.add_argument("--gt", help="folder with the ground-truth cases (default: the profile's training folder)")
+    ev.add_argument("--gt", help="folder with the ground-truth cases, any BraTS release; predictions are read in the "
+                    "labels of their case's release (default: the profile's training folder)")
     ev.add_argument("--empty-rule", choices=("brats", "ignore"), default="brats",
                     help="empty regions: 'brats' (both empty: Dice 1) or 'ignore' (empty truth: left out)")
     ev.add_argument("--csv", help="per-case table (default: outputs/<profile>/evaluation/per_case.csv)")

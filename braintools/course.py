@@ -11,23 +11,23 @@ train and which patients test.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pandas as pd
 
 from braintools import paths
 from braintools.cache import build, store
 from braintools.cache.sources import CacheSource, h5_sources, nifti_sources
-from braintools.data import download, io, signatures, splits
+from braintools.data import download, io, releases, signatures, splits
 from braintools.datasets.volumes import VolumeSource
 from braintools.errors import DataError
 from braintools.profiles import Profile
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -78,8 +78,10 @@ REAL_CASES_ENV = "BRAINTOOLS_REAL_CASES"  # a folder of real BraTS cases to test
 def real_reference_cases(limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
     """Real BraTS cases with segmentations to set beside synthetic ones, and where they come from (notebook 02).
 
-    The cases under ``BRAINTOOLS_REAL_CASES`` if set, else the Kaggle NIfTI dataset when it is mounted
-    (``/kaggle/input``), else none (an empty list). ``limit`` keeps the first cases only.
+    The cases under ``BRAINTOOLS_REAL_CASES`` if set (any BraTS release: 2018-2020, 2021, 2023), else the Kaggle NIfTI
+    dataset when it is mounted (``/kaggle/input``), else none (an empty list). ``limit`` keeps the first cases only.
+    Only whole cases are used (four modalities and a segmentation): anything else the folder holds (a segmentation
+    alone, an atlas, notes) is left out and named in the description.
     """
     configured = os.environ.get(REAL_CASES_ENV)
     if configured:
@@ -91,8 +93,83 @@ def real_reference_cases(limit: int | None = None) -> tuple[list[io.CaseFiles], 
         if mounted is None:
             return [], "none found (set BRAINTOOLS_REAL_CASES to a folder of BraTS cases, or mount the Kaggle data)"
         root = download.locate_nifti_dirs(mounted)[0]
-    cases = io.find_cases(root, require_seg=True, warn_missing=False)[:limit]
-    return cases, f"{len(cases)} real case(s) under {root}"
+    cases, left_out = _complete_cases(io.find_cases(root, require_seg=True, warn_missing=False))
+    cases = cases[:limit]
+    where = f"{len(cases)} real case(s) under {root} ({releases.describe_releases(cases)})"
+    return cases, where + (f"; left out, not a whole case: {left_out}" if left_out else "")
+
+
+def _complete_cases(found: Sequence[io.CaseFiles]) -> tuple[list[io.CaseFiles], str]:
+    """The cases with every modality, and the others named with what they miss (e.g. a folder holding a seg alone)."""
+    complete = [files for files in found if not files.missing]
+    left_out = [f"{files.case_id} in {files.folder} (no {', '.join(files.missing)})"
+                for files in found if files.missing]
+    return complete, "; ".join(left_out)
+
+
+def release_examples(profile: Profile) -> tuple[dict[str, io.CaseFiles], str]:
+    """One case of each BraTS release to set side by side, and where they come from (notebook 01).
+
+    Real cases when the real cases (``real_reference_cases``: ``BRAINTOOLS_REAL_CASES``) hold all three releases: a
+    BraTS 2018-2020 case, and one patient in both its BraTS 2021 and 2023 forms when there is one. Otherwise the
+    profile's first synthetic case written in the three layouts (once, under ``paths.scratch_dir``), so that the
+    three are the same patient. Keyed by release name, oldest first.
+    """
+    real, where = real_reference_cases()
+    by_release: dict[str, list[io.CaseFiles]] = {}
+    for files in real:
+        by_release.setdefault(files.release.key, []).append(files)
+    if all(key in by_release for key in releases.RELEASES):
+        forms_2023 = {files.case_id: files for files in by_release["2023"]}
+        pairs = [(files, forms_2023[releases.counterpart_id(files.case_id, "2023")]) for files in by_release["2021"]
+                 if releases.counterpart_id(files.case_id, "2023") in forms_2023]
+        chosen = [by_release["2020"][0], *(pairs[0] if pairs else (by_release["2021"][0], by_release["2023"][0]))]
+        return {files.release.name: files for files in chosen}, f"real cases: {where}"
+    from braintools.synthetic.generator import GENERATOR_VERSION, make_case
+    from braintools.synthetic.layout import training_case_id, write_nifti_case
+
+    folder = paths.scratch_dir(profile.name, f"releases_seed{profile.seed}_v{GENERATOR_VERSION}")
+    case, examples = None, {}
+    for release in releases.RELEASES.values():
+        case_id = training_case_id(1, release)
+        if not (folder / release.key / case_id).is_dir():
+            case = case or make_case(profile.seed, 1, profile.grid_shape, case_id=case_id)
+            partial = folder / release.key / f".{case_id}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            os.replace(write_nifti_case(case, partial, case_id, release), folder / release.key / case_id)
+        examples[release.name] = io.find_cases(folder / release.key)[0]
+    return examples, (f"synthetic case 1 of profile {profile.name} written in the three layouts, under {folder} (no "
+                      f"real cases of every release at hand; real: {where})")
+
+
+def compare_release_examples(examples: dict[str, io.CaseFiles]) -> pd.DataFrame:
+    """The cases of ``release_examples`` side by side: file names, labels on disk, labels loaded (notebook 01).
+
+    The column ``identical after loading to`` names the other cases whose loaded image and segmentation are equal
+    voxel for voxel: the same patient in two releases' forms loads to the same arrays.
+    """
+    import nibabel as nib
+    import numpy as np
+
+    loaded = {name: io.load_case(files) for name, files in examples.items()}
+    rows = {}
+    for name, files in examples.items():
+        on_disk = nib.load(files.seg)
+        raw = np.unique(np.asarray(on_disk.dataobj))
+        same = [other for other, case in loaded.items() if other != name and case.image.shape ==
+                loaded[name].image.shape and np.array_equal(case.image, loaded[name].image)
+                and np.array_equal(case.seg, loaded[name].seg)]
+        rows[name] = {
+            "case": files.case_id,
+            "files": ", ".join(path.name.replace(files.case_id, "<case>") for path in files.files()),
+            "seg on disk": f"{on_disk.get_data_dtype()}: {', '.join(f'{value:g}' for value in raw)}",
+            "ET on disk": files.release.labels.et,
+            "seg loaded": f"{loaded[name].seg.dtype}: {', '.join(str(v) for v in np.unique(loaded[name].seg))}",
+            "identical after loading to": ", ".join(same) or "-",
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "release"
+    return table
 
 
 def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
@@ -108,19 +185,7 @@ def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io
     return real_reference_cases(limit)
 
 
-def _spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
-    """``count`` items spread evenly over ``items``, first one included, order kept (``None``: all of them).
-    Introduced in notebook 04.
-
-    BraTS 2020 numbers its high-grade patients first, so the first 60 cases would all be high grade.
-
-    Example:
-        >>> _spread_evenly(list(range(10)), 3)
-        [0, 3, 6]
-    """
-    if count is None or count >= len(items):
-        return list(items)
-    return [items[index * len(items) // count] for index in range(count)]
+_spread_evenly = splits.spread_evenly  # the patients a profile with max_cases uses (notebook 04)
 
 
 def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = False,
@@ -136,9 +201,11 @@ def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = Fa
         cache_dir: another folder for the npy cache (default: ``paths.cache_dir(profile.name)``).
     """
     dataset = download.get_dataset(profile)
-    found = io.find_cases(dataset.nifti_train, require_seg=True, warn_missing=False)
+    found, left_out = _complete_cases(io.find_cases(dataset.nifti_train, require_seg=True, warn_missing=False))
+    if left_out:  # a patient that cannot be trained on never enters the split
+        warnings.warn(f"{dataset.nifti_train}: left out, not a whole case: {left_out}", stacklevel=2)
     if not found:
-        raise DataError(f"{dataset.nifti_train}: no case with a segmentation")
+        raise DataError(f"{dataset.nifti_train}: no case with four modalities and a segmentation")
     cases = {files.case_id: files for files in _spread_evenly(found, profile.max_cases)}
     split = splits.course_split(list(cases), paths.split_path(profile.name), nifti_train=dataset.nifti_train,
                                 seed=profile.seed, fractions=profile.split_fractions)
@@ -159,7 +226,8 @@ class H5Slices:
             (``source.subset(h5.ids("train"))``): their HDF5 volumes turned to the NIfTI orientation, or the NIfTI
             npy cache for the patients without a usable HDF5 volume (``nifti_fallback``).
         table: one row per HDF5 volume: its number, its NIfTI case, part, orientation and whether it is used.
-        vote: the inferred channel order (``signatures.infer_h5_channel_order``), the order the cache was read with.
+        vote: the inferred channel order (``signatures.infer_h5_channel_order``), the order the cache was read with;
+            None for a release without HDF5 slices (every patient then comes from the NIfTI npy cache).
         cache_dir: the npy cache of the HDF5 volumes (notebook 03's ``paths.h5_cache_dir``).
         split: the patient split, for the order of ``ids``.
         nifti_fallback: patients of those parts read from the NIfTI npy cache (no usable HDF5 volume).
@@ -167,7 +235,7 @@ class H5Slices:
 
     source: VolumeSource
     table: pd.DataFrame
-    vote: signatures.ChannelOrderVote
+    vote: signatures.ChannelOrderVote | None  # None: the dataset has no HDF5 slices (BraTS 2021, 2023)
     cache_dir: Path
     split: splits.PatientSplit
     nifti_fallback: tuple[str, ...] = ()
@@ -179,6 +247,9 @@ class H5Slices:
 
     def describe(self) -> str:
         """One line: how many volumes of each part are used, why others are not, and any NIfTI fallback."""
+        if self.vote is None:
+            return (f"no HDF5 slice dataset in this release: the {len(self.nifti_fallback)} patients are read as "
+                    "slices of the NIfTI npy cache (notebook 03)")
         used = self.table[self.table["used"]]
         counts = ", ".join(f"{count} {part}" for part, count in used["part"].value_counts(sort=False).items())
         skipped = self.table.loc[~self.table["used"], "note"].value_counts()
@@ -214,7 +285,8 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
     Volume ``v`` is the NIfTI case ``BraTS20_Training_<v>`` (``download.h5_volume_case``) only when their labels are
     equal up to an in-plane flip or transpose (``download.match_in_plane``, against the NIfTI npy cache); that
     mapping turns the volume to the NIfTI orientation. Volumes of other parts, without a case or whose labels
-    differ are not used, so no test patient's slices can reach training.
+    differ are not used, so no test patient's slices can reach training. A dataset without HDF5 slices (BraTS 2021
+    and 2023 ship NIfTI only) gives every patient of ``parts`` from the NIfTI npy cache (``vote`` None).
 
     Args:
         course: from ``prepare_data`` (with its npy cache).
@@ -230,6 +302,11 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
     if course.cache_report is None:
         raise ValueError("prepare_h5_slices pairs volumes against the NIfTI npy cache: "
                          "call prepare_data(profile, cache_cases=True) first")
+    if course.dataset.h5_dir is None:  # BraTS 2021, 2023: no HDF5 copy, every patient from the NIfTI cache
+        wanted = [case_id for part in parts for case_id in getattr(course.split, part)]
+        table = pd.DataFrame(columns=["volume", "case_id", "part", "in_plane", "used", "note"])
+        return H5Slices(VolumeSource.from_cache(course.cache_dir).subset(wanted), table, None, course.cache_dir,
+                        course.split, tuple(wanted))
     volumes = io.find_h5_volumes(course.dataset.h5_dir)
     vote = signatures.infer_h5_channel_order(volumes)
     if not vote.conclusive:
@@ -265,3 +342,36 @@ def prepare_h5_slices(course: CourseData, parts: tuple[str, ...] = ("train", "va
     if missing:
         source = VolumeSource.join(source, VolumeSource.from_cache(course.cache_dir).subset(missing))
     return H5Slices(source, table, vote, folder, course.split, tuple(missing))
+
+
+H5_LESSON_MARKER = "h5_lesson.json"
+
+
+def write_h5_lesson(dataset: download.DataPaths, profile: Profile, count: int | None = None,
+                    progress: bool = False) -> Path:
+    """HDF5 slices of the first ``count`` training cases (default ``profile.n_cases``) for a lesson (notebook 03).
+
+    BraTS 2021 and 2023 have no HDF5 copy. To show why 155 small files per patient are slow, notebook 03 writes a few
+    cases exactly as Kaggle's BraTS 2020 HDF5 copy stores them (``synthetic.layout.write_h5_volume``: ``image`` (H, W,
+    4) float64 in ``io.H5_CHANNEL_ORDER``, ``mask`` (H, W, 3)), volume ``v`` being the ``v``-th case, into
+    ``paths.h5_lesson_dir`` (about 300 MB per real-size case). Written once: a folder whose marker names the same
+    cases is reused.
+    """
+    from tqdm.auto import tqdm
+
+    from braintools.synthetic.layout import write_h5_volume
+
+    folder = paths.h5_lesson_dir(profile.name)
+    found, _ = _complete_cases(io.find_cases(dataset.nifti_train, require_seg=True, warn_missing=False))
+    chosen = found[: profile.n_cases if count is None else count]
+    wanted = {"cases": [files.case_id for files in chosen], "channel_order": list(io.H5_CHANNEL_ORDER)}
+    marker = folder / H5_LESSON_MARKER
+    if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == wanted:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for volume, files in enumerate(tqdm(chosen, desc="HDF5 lesson slices", disable=not progress), start=1):
+        case = io.load_case(files)
+        write_h5_volume({m: case.channel(m) for m in io.MODALITIES}, case.seg, folder, volume)
+    marker.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+    return folder

@@ -2,9 +2,11 @@
 
 Everything lives under ``BRAINTOOLS_DATA`` (``data_dir()``)::
 
-    synthetic/<profile>/              the synthetic dataset of a profile (both Kaggle layouts)
+    synthetic/<profile>/              the synthetic dataset of a profile (both Kaggle layouts, or a newer release's)
+    extracted/<dataset>/              the archives of a downloaded dataset, extracted once (BraTS 2021 ships tar files)
     outputs/<profile>/npy_cache/      NIfTI cases converted to memory-mappable .npy (notebook 03)
     outputs/<profile>/npy_cache_h5/   the HDF5 slice volumes, converted the same way (notebooks 03, 04)
+    outputs/<profile>/h5_lesson/      a few cases written as HDF5 slices, for a release without them (notebook 03)
     outputs/<profile>/split.json      the patient split every notebook shares
     outputs/<profile>/checkpoints/    <model>_best.pt (inference) and <model>_last.pt (resume)
     outputs/<profile>/pretrained/     encoder weights the course pretrains itself (notebook 04's proxy task)
@@ -62,6 +64,11 @@ def synthetic_dir(profile_name: str) -> Path:
     return data_dir() / "synthetic" / profile_name
 
 
+def extracted_dir(dataset_name: str) -> Path:
+    """Return the folder where the archives of a downloaded dataset are extracted (``extracted/<dataset>``)."""
+    return data_dir() / "extracted" / dataset_name
+
+
 def _outputs_dir(profile_name: str) -> Path:
     """Return the folder for a profile's caches, checkpoints and predictions (created if missing) (notebook 01)."""
     folder = data_dir() / "outputs" / profile_name
@@ -84,6 +91,11 @@ def cache_dir(profile_name: str) -> Path:
 def h5_cache_dir(profile_name: str) -> Path:
     """The npy cache of the profile's HDF5 slice volumes (notebook 03)."""
     return _output(profile_name, "npy_cache_h5")
+
+
+def h5_lesson_dir(profile_name: str) -> Path:
+    """HDF5 slices that notebook 03 writes for its lesson when the profile's release has none (BraTS 2021, 2023)."""
+    return _outputs_dir(profile_name) / "h5_lesson"
 
 
 def split_path(profile_name: str) -> Path:

@@ -6,7 +6,17 @@
   one of the two T4 16 GB of "GPU T4 x2"; a session lasts up to 12 h and writes to a ~20 GB working folder);
 - ``colab``: the same real data, 60 patients and smaller networks, for a free Colab T4 session of about an hour;
 - ``kaggle-cpu``: the same real data (the Kaggle layout, e.g. laid out by the tests under ``BRAINTOOLS_KAGGLE_INPUT``)
-  with sizes small enough for a CPU: a check that every notebook runs on real files, not a way to learn.
+  with sizes small enough for a CPU: a check that every notebook runs on real files, not a way to learn;
+- ``kaggle-2021``: the real BraTS 2021 Task 1 data (Kaggle ``dschettler8845/brats-2021-task1``: 1,251 patients in tar
+  archives), 330 of them spread over the ids (only those are extracted into ``BRAINTOOLS_DATA``), with the ``kaggle``
+  sizes: extracted files, cropped cache, notebook 03's HDF5 lesson and checkpoints fit Kaggle's 20 GB working folder;
+- ``ci-2021``, ``ci-2023``, ``course-2021``, ``course-2023``: the synthetic data written in the BraTS 2021 or BraTS
+  2023 layout (names, labels; NIfTI only, like those releases), so that the offline course and the tests run the
+  code paths of the newer releases.
+
+A profile's ``release`` says which BraTS release its data is in (``data.releases``). BraTS 2021 and 2023 have no HDF5
+slice dataset: under them notebook 01 skips the HDF5 sections (and says so), notebook 03 writes a few cases as HDF5
+slices for its lesson (``course.h5_lesson_dir``), and notebook 04 trains on slices of the NIfTI cache.
 
 The profile is chosen once, at an entry point: a notebook's ``parameters`` cell (``PROFILE = "kaggle"``; ``None``
 reads ``BRAINTOOLS_PROFILE``, default ``course``), the command line's ``--profile``, a benchmark's argument. The entry
@@ -33,7 +43,7 @@ The budget of the GPU profiles (README, "Time and disk per profile"; ``benchmark
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 PROFILE_ENV = "BRAINTOOLS_PROFILE"
 DEFAULT_PROFILE = "course"
@@ -45,8 +55,10 @@ class Profile:
     """Sizes for one way of running the course.
 
     Attributes:
-        name: profile name (``ci``, ``course``, ``kaggle``, ``colab`` or ``kaggle-cpu``).
+        name: profile name (``ci``, ``course``, ``kaggle``, ``colab``, ``kaggle-cpu``, ``kaggle-2021``, ``ci-2021``...).
         source: ``"synthetic"`` (embedded generator) or ``"kaggle"`` (real download).
+        release: the BraTS release of the data (``"2020"``, ``"2021"``, ``"2023"``; ``data.releases``): the Kaggle
+            dataset a real-data profile reads, the layout a synthetic profile writes.
         n_cases: synthetic training cases (with segmentation) to generate.
         n_validation_cases: synthetic validation cases (no segmentation), like the Kaggle validation set.
         grid_shape: voxels per synthetic volume; the real BraTS grid is 240 x 240 x 155.
@@ -61,6 +73,7 @@ class Profile:
     n_validation_cases: int
     grid_shape: tuple[int, int, int]
     seed: int = 2020
+    release: str = "2020"
     max_cases: int | None = None
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     # --- 03 precache ---
@@ -203,6 +216,15 @@ PROFILES: dict[str, Profile] = {
         val_patches_inflated=2, roi_size_inflated=(256, 256, 64), overlap_inflated=0.25,
     ),
 }
+# the synthetic data in the layouts of the newer releases: the same cases, names and labels of BraTS 2021 or 2023
+for _base in ("ci", "course"):
+    for _release in ("2021", "2023"):
+        PROFILES[f"{_base}-{_release}"] = replace(PROFILES[_base], name=f"{_base}-{_release}", release=_release)
+# real BraTS 2021 (1,251 patients) on one Kaggle GPU with the kaggle sizes: 330 of them spread over the ids, so that
+# their extracted files (9.7 MB each), cropped cache (29 MB each), 03's HDF5 lesson (3 cases written as HDF5 slices,
+# 316 MB each: BraTS 2021 has no HDF5 copy) and the checkpoints (1.8 GB) take 15.7 GB of the 20 GB working folder
+# (measured on the two real BraTS 2021 cases: tests/test_course_releases.py); GPU time as kaggle's (same patches)
+PROFILES["kaggle-2021"] = replace(PROFILES["kaggle"], name="kaggle-2021", release="2021", max_cases=330, n_cases=3)
 
 
 def get_profile(name: str | None = None) -> Profile:

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Run every test: the braintools unit tests and every notebook under nbmake, on the tiny `ci` profile (CPU).
+# Run every test: the braintools unit tests and every notebook under nbmake, on the tiny `ci` profile (CPU), then
+# every notebook again on the same synthetic cases written as BraTS 2021 and BraTS 2023 ship theirs (profiles
+# `ci-2021`, `ci-2023`: other file names and labels, no HDF5 slice copy).
 # Usage: bash scripts/run_tests.sh [extra pytest arguments]
 #
 # The notebooks run the way users choose a profile: `PROFILE = "ci"` is written into each notebook's parameters (a cell
@@ -13,9 +15,13 @@ export BRAINTOOLS_PROFILE=kaggle
 export BRAINTOOLS_KAGGLE_INPUT=$PWD/build/no-kaggle-input
 export MPLBACKEND=Agg
 mkdir -p "$BRAINTOOLS_KAGGLE_INPUT"
-notebooks=build/ci-notebooks
-rm -rf "$notebooks"
 "$VENV/bin/python" -m ruff check braintools tests benchmarks notebooks scripts
-"$VENV/bin/python" scripts/parametrize_notebooks.py --inject --out "$notebooks" PROFILE=ci notebooks/[0-9][0-9]_*.ipynb
-"$VENV/bin/python" -m pytest tests "$notebooks" braintools --nbmake --nbmake-timeout=900 --doctest-modules \
+notebooks=()
+for profile in ci ci-2021 ci-2023; do
+  rm -rf "build/$profile-notebooks"
+  "$VENV/bin/python" scripts/parametrize_notebooks.py --inject --out "build/$profile-notebooks" PROFILE=$profile \
+    notebooks/[0-9][0-9]_*.ipynb
+  notebooks+=("build/$profile-notebooks")
+done
+"$VENV/bin/python" -m pytest tests "${notebooks[@]}" braintools --nbmake --nbmake-timeout=900 --doctest-modules \
   -p no:cacheprovider "$@"

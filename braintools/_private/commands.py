@@ -11,6 +11,7 @@ from pathlib import Path
 from braintools import paths
 from braintools.cache import build
 from braintools.cache.sources import h5_sources, nifti_sources
+from braintools.data.releases import get_release
 from braintools.errors import DataError, DiskFullError
 from braintools.inference import records
 from braintools.synthetic.dataset import generate_dataset
@@ -70,6 +71,10 @@ def synthesize(args: argparse.Namespace) -> None:
     if profile.source != "synthetic":
         raise DataError(f"profile {profile.name!r} uses the real Kaggle data; synthesize makes the dataset of a "
                         "synthetic profile (--profile ci or course)")
+    release = getattr(args, "release", None) or profile.release
+    if args.out is None and release != profile.release:  # the profile's folder holds the profile's layout
+        raise DataError(f"--release {release}: profile {profile.name!r} writes the BraTS {profile.release} layout in "
+                        f"its folder; give --out FOLDER, or use the profile {profile.name.split('-')[0]}-{release}")
     root = generate_dataset(
         root=Path(args.out) if args.out else paths.synthetic_dir(profile.name),
         n_cases=profile.n_cases if args.cases is None else args.cases,
@@ -79,8 +84,9 @@ def synthesize(args: argparse.Namespace) -> None:
         workers=args.workers,
         progress=_progress(),
         overwrite=args.overwrite,
+        release=release,
     )
-    print(f"synthetic dataset ready: {root}")
+    print(f"synthetic dataset ready ({get_release(release).describe()}): {root}")
 
 
 def precache(args: argparse.Namespace) -> None:
@@ -91,6 +97,9 @@ def precache(args: argparse.Namespace) -> None:
     profile = _profile(args)
     if args.source == "h5":
         folder = download.locate_h5_dir(args.input)[0] if args.input else download.get_dataset(profile).h5_dir
+        if folder is None:
+            raise DataError(f"profile {profile.name!r}: BraTS {profile.release} has no HDF5 slice dataset; cache its "
+                            "NIfTI cases (--source nifti), or give a folder of HDF5 slices with --input")
         sources = h5_sources(folder, channel_order=_h5_channel_order(args.channel_order, folder))
     else:
         folder = Path(args.input) if args.input else download.get_dataset(profile).nifti_train
@@ -205,7 +214,7 @@ def predict(args: argparse.Namespace) -> None:
             classes = segment_case(loaded, case.image, settings, progress=args.verbose)
             with records.recording(out_dir, case.case_id, made_by) as path:  # the file and how it was made
                 io.save_prediction_nifti(classes, case.affine, path, contiguous=True,
-                                         convention=loaded.spec.label_convention)
+                                         convention=files.release.labels)  # the input's release: BraTS 2023 ET = 3
             done += 1
         except DiskFullError:
             raise  # every other case would fail the same way: one line, exit 2

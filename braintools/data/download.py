@@ -1,7 +1,12 @@
-"""Get the BraTS 2020 data: the two Kaggle datasets via kagglehub, or the embedded synthetic dataset.
+"""Get the BraTS data: the Kaggle datasets via kagglehub (or the Kaggle mount), or the embedded synthetic dataset.
 
 - ``awsaf49/brats20-dataset-training-validation`` (NIfTI, one folder per case), pinned to version 1;
-- ``awsaf49/brats2020-training-data`` (2D HDF5 slices), pinned to version 3.
+- ``awsaf49/brats2020-training-data`` (2D HDF5 slices), pinned to version 3;
+- ``dschettler8845/brats-2021-task1`` (BraTS 2021 Task 1, profile ``kaggle-2021``): its tar archives (reportedly
+  ``BraTS2021_Training_Data.tar``; every ``*.tar``/``*.tar.gz`` found is used) are extracted once into
+  ``BRAINTOOLS_DATA/extracted/brats-2021-task1`` (``archives.extract_archives``: atomic, resumable, progress bar),
+  only the cases the profile uses (``max_cases``).
+  There is no HDF5 copy of BraTS 2021 (``DataPaths.h5_dir`` is None).
 
 Pinned handles make runs repeatable and let kagglehub reuse a complete cache without network.
 On Kaggle the datasets are mounted under ``/kaggle/input`` (elsewhere: the folder named by
@@ -15,6 +20,8 @@ kagglehub itself and are never printed or stored here; public datasets need none
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -24,14 +31,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from braintools.data import io
+from braintools import paths
+from braintools._private.atomic import atomic_path
+from braintools.data import archives, io, releases, splits
+from braintools.data.releases import Release
 from braintools.errors import DataError
 from braintools.profiles import Profile
 from braintools.synthetic.dataset import ensure_synthetic_dataset
-from braintools.synthetic.layout import H5_DATASET_DIR, NIFTI_DATASET_DIR
+from braintools.synthetic.layout import H5_DATASET_DIR, NIFTI_DATASET_DIR, RELEASE_TRAINING_DIR
 
 NIFTI_HANDLE, NIFTI_VERSION = "awsaf49/brats20-dataset-training-validation", 1
 H5_HANDLE, H5_VERSION = "awsaf49/brats2020-training-data", 3
+# BraTS 2021 Task 1 on Kaggle (1,251 training cases in tar archives): the handle public code downloads; the version
+# is an assumption until checked on Kaggle (a pinned version lets kagglehub reuse its cache offline)
+BRATS2021_HANDLE, BRATS2021_VERSION = "dschettler8845/brats-2021-task1", 1
 KAGGLE_INPUT = Path("/kaggle/input")  # where Kaggle mounts the datasets attached to a notebook
 KAGGLE_INPUT_ENV = "BRAINTOOLS_KAGGLE_INPUT"  # another folder laid out like /kaggle/input (tests, own copies)
 H5_METADATA_NAME = "BraTS20 Training Metadata.csv"
@@ -43,10 +56,11 @@ class DataPaths:
     """Where the data of the course lives, whatever its origin."""
 
     source: str  # "kaggle" or "synthetic"
-    nifti_train: Path  # folder of training case folders (MICCAI_BraTS2020_TrainingData)
+    nifti_train: Path  # folder of training case folders (MICCAI_BraTS2020_TrainingData), searched at any depth
     nifti_validation: Path | None  # folder of validation case folders (no segmentations), if any
-    h5_dir: Path  # folder of volume_<v>_slice_<s>.h5 files
+    h5_dir: Path | None  # folder of volume_<v>_slice_<s>.h5 files; None for a release without them (2021, 2023)
     h5_metadata: Path | None  # "BraTS20 Training Metadata.csv", if found
+    release: Release = releases.BRATS_2018_2020  # the BraTS release of the cases (their names and labels)
 
     @property
     def synthetic(self) -> bool:
@@ -61,10 +75,14 @@ class DataPaths:
     def banner(self) -> str:
         """One line every notebook prints first: is this real or synthetic data (notebook 01)?"""
         if not self.synthetic:
-            return f"REAL DATA: the BraTS 2020 training cases in {self.nifti_train}"
+            name = "BraTS 2020" if self.release is releases.BRATS_2018_2020 else self.release.name
+            return f"REAL DATA: the {name} training cases in {self.nifti_train}"
+        layout = "" if self.release is releases.BRATS_2018_2020 else (
+            f" They are written as {self.release.name} ships its cases ({self.release.naming()}, ET = "
+            f"{self.release.labels.et}).")
         return ("SYNTHETIC DATA: cases made by the course's generator (MNI152 anatomy, simulated tumours), not real "
                 "patients. A score on them says how well a model learnt the generator's tumours, not how it does on a "
-                "real scan; notebook 07 also scores the models on real BraTS cases when they are available.")
+                "real scan; notebook 07 also scores the models on real BraTS cases when they are available." + layout)
 
 
 def kaggle_input_root() -> Path:
@@ -247,6 +265,9 @@ def _synthetic_data(profile: Profile) -> DataPaths:
     """Generate (or reuse) the synthetic dataset of a profile and return its paths (notebook 01)."""
 
     root = ensure_synthetic_dataset(profile)
+    release = releases.get_release(profile.release)
+    if release is not releases.BRATS_2018_2020:  # a newer release's layout: NIfTI training cases only
+        return DataPaths("synthetic", root / RELEASE_TRAINING_DIR[release.key], None, None, None, release)
     train, validation = locate_nifti_dirs(root / NIFTI_DATASET_DIR)
     h5_dir, metadata = locate_h5_dir(root / H5_DATASET_DIR)
     return DataPaths("synthetic", train, validation, h5_dir, metadata)
@@ -264,14 +285,60 @@ def _kaggle_data() -> DataPaths:
     return DataPaths("kaggle", train, validation, h5_dir, metadata)
 
 
-def get_dataset(profile: Profile) -> DataPaths:
-    """Return the data of a profile: Kaggle BraTS 2020 for the real-data profiles, else synthetic (notebook 01).
+def _case_of_member(name: str) -> str | None:
+    """The case id of an archive member that is a BraTS file (any release's naming), else None."""
+    parsed = releases.parse_file_name(Path(name).name)
+    return parsed[0] if parsed else None
+
+
+def _archive_cases(archive: Path, folder: Path) -> list[str]:
+    """The case ids in an archive, listed once and remembered in ``folder`` (keyed by the archive's name and size)."""
+    record = folder / f".{archive.name}.cases.json"
+    key = {"archive": archive.name, "bytes": archive.stat().st_size}
+    if record.is_file():
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return saved["cases"]
+    cases = sorted({case for name in archives.list_members(archive) if (case := _case_of_member(name))})
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(record) as temporary:
+        temporary.write_text(json.dumps({"key": key, "cases": cases}) + "\n", encoding="utf-8")
+    return cases
+
+
+def _kaggle2021_data(profile: Profile, progress: bool) -> DataPaths:
+    """Find (Kaggle mount) or download (kagglehub) Kaggle's BraTS 2021 Task 1, extract its archives once (notebook 01).
+
+    Every ``*.tar`` / ``*.tar.gz`` of the download is listed, and the files of the ``profile.max_cases`` cases the
+    profile uses (spread evenly over the sorted case ids, as ``course.prepare_data`` picks them) are extracted into
+    ``paths.extracted_dir`` (atomic and resumable, ``archives.extract_archive``): the other cases cost no disk. A
+    copy whose case folders are already unpacked is read where it is.
+    """
+    root = download_dataset(BRATS2021_HANDLE, BRATS2021_VERSION)
+    found = archives.find_archives(root)
+    if found:
+        train = paths.extracted_dir(BRATS2021_HANDLE.split("/")[1])
+        case_ids = sorted({case for archive in found for case in _archive_cases(archive, train)})
+        chosen = set(splits.spread_evenly(case_ids, profile.max_cases))
+        digest = hashlib.sha256(" ".join(sorted(chosen)).encode()).hexdigest()[:16]
+        archives.extract_archives(found, train, progress=progress, selection=f"{len(chosen)} of {len(case_ids)} "
+                                  f"cases ({digest})", keep=lambda name: _case_of_member(name) in chosen
+                                  or _case_of_member(name) is None)
+    else:
+        train = root
+    io.find_cases(train, warn_missing=False)  # a download without cases names what it holds, here
+    return DataPaths("kaggle", train, None, None, None, releases.BRATS_2021)
+
+
+def get_dataset(profile: Profile, progress: bool = True) -> DataPaths:
+    """Return the data of a profile: its release's Kaggle download (real-data profiles), else synthetic (notebook 01).
 
     Nothing falls back: a real-data profile without the Kaggle data raises ``DataError`` saying where it looked, and
-    only the synthetic profiles (``ci``, ``course``) generate the synthetic dataset.
+    only the synthetic profiles (``ci``, ``course``, ``ci-2021`` ...) generate the synthetic dataset. ``progress``:
+    a progress bar while BraTS 2021's archives are extracted (the first time only).
     """
     if profile.source == "kaggle":
-        return _kaggle_data()
+        return _kaggle2021_data(profile, progress) if profile.release == "2021" else _kaggle_data()
     return _synthetic_data(profile)
 
 
@@ -312,8 +379,9 @@ def describe_data(paths: DataPaths) -> pd.DataFrame:
         rows.append({"layout": "NIfTI validation", "folder": str(paths.nifti_validation),
                      "cases": len(validation), "files": sum(len(c.images) for c in validation),
                      "size_GB": _folder_size(paths.nifti_validation) / 1e9})
-    volumes = io.find_h5_volumes(paths.h5_dir)
-    rows.append({"layout": "HDF5 slices", "folder": str(paths.h5_dir), "cases": len(volumes),
-                 "files": sum(len(files) for files in volumes.values()),
-                 "size_GB": _folder_size(paths.h5_dir) / 1e9})
+    if paths.h5_dir is not None:  # BraTS 2021 and 2023 have no HDF5 copy
+        volumes = io.find_h5_volumes(paths.h5_dir)
+        rows.append({"layout": "HDF5 slices", "folder": str(paths.h5_dir), "cases": len(volumes),
+                     "files": sum(len(files) for files in volumes.values()),
+                     "size_GB": _folder_size(paths.h5_dir) / 1e9})
     return pd.DataFrame(rows)

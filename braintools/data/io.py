@@ -2,9 +2,13 @@
 
 Conventions used everywhere in the course:
 
-- ``Case.image`` is float32 with shape (4, X, Y, Z), channels in ``MODALITIES`` order (T1, T1ce, T2, FLAIR),
-  array axes as stored on disk (BraTS: X toward patient Left, Y toward Posterior, Z toward Superior).
-- ``Case.seg`` is uint8 with BraTS 2018-2021 labels {0, 1, 2, 4}, validated on load.
+- Every BraTS release is recognised (``releases``: 2018-2020, 2021, 2023 GLI): ``CaseFiles.release`` says which one
+  a case is in, and loading maps its file names and labels into the course's one internal convention.
+- ``Case.image`` is float32 with shape (4, X, Y, Z), channels in ``MODALITIES`` order (T1, T1ce, T2, FLAIR; BraTS
+  2023's t1n, t1c, t2w, t2f), array axes as stored on disk (BraTS: X toward patient Left, Y toward Posterior, Z toward
+  Superior).
+- ``Case.seg`` is uint8 with BraTS 2018-2021 labels {0, 1, 2, 4} (a BraTS 2023 ET of 3 becomes 4), validated
+  against the release's own label set on load.
 - HDF5 slice ``volume_<v>_slice_<s>.h5`` is read as the axial slice ``[:, :, s]`` of volume ``v``
   (no flip, no transpose: the documented orientation of the synthetic data; for the real Kaggle files
   it is not settled, see FORMATS.md). Its ``image`` channel order is the ``channel_order`` parameter.
@@ -12,6 +16,7 @@ Conventions used everywhere in the course:
 
 from __future__ import annotations
 
+import filecmp
 import gzip
 import os
 import re
@@ -26,12 +31,22 @@ import nibabel as nib
 import numpy as np
 
 from braintools._private.atomic import atomic_path
-from braintools.data.labels import BRATS2020, LabelConvention, from_contiguous, h5_mask_to_labels, validate_labels
+from braintools.data import releases
+from braintools.data.labels import (
+    BRATS2020,
+    LabelConvention,
+    convert_labels,
+    from_contiguous,
+    h5_mask_to_labels,
+    validate_labels,
+)
+from braintools.data.releases import Release
 from braintools.errors import DataError
 
-MODALITIES = ("t1", "t1ce", "t2", "flair")
+MODALITIES = releases.COURSE_MODALITIES  # ("t1", "t1ce", "t2", "flair")
 H5_CHANNEL_ORDER = ("t1", "t1ce", "t2", "flair")  # the majority assumption for the Kaggle HDF5 files
-_NIFTI_NAME = re.compile(r"^(?P<case>.+?)[_-](?P<kind>t1ce|t1|t2|flair|seg)\.nii(?:\.gz)?$", re.IGNORECASE)
+_SKIPPED_FOLDERS = ("__MACOSX",)  # macOS zip archives' folder of resource forks
+_ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
 _H5_NAME = re.compile(r"^volume_(?P<volume>\d+)_slice_(?P<slice>\d+)\.h5$")
 AFFINE_TOLERANCE = 1e-3  # mm (and direction cosines): files of one case must share one voxel grid
 _NIFTI2_SIZEOF_HDR = (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c")  # 540, little or big endian
@@ -39,17 +54,28 @@ _NIFTI2_SIZEOF_HDR = (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c")  # 540, little o
 
 @dataclass
 class CaseFiles:
-    """The files of one case: one path per modality found, and the segmentation if any."""
+    """The files of one case: one path per course modality found, the segmentation if any, and its BraTS release.
+
+    ``images`` is keyed by the course's modality names (t1, t1ce, t2, flair) whatever the release calls them (BraTS
+    2023: t1n, t1c, t2w, t2f); ``release`` (``releases.Release``) says how its files are named and its labels written;
+    ``others`` are the NIfTI files of its folder that no BraTS naming explains (named when a modality is missing).
+    """
 
     case_id: str
     folder: Path
     images: dict[str, Path] = field(default_factory=dict)
     seg: Path | None = None
+    release: Release = releases.BRATS_2018_2020
+    others: tuple[Path, ...] = ()
 
     @property
     def missing(self) -> list[str]:
         """Modalities of ``MODALITIES`` with no file."""
         return [modality for modality in MODALITIES if modality not in self.images]
+
+    def files(self) -> list[Path]:
+        """Every file of the case: its images in course order, then its segmentation."""
+        return [self.images[m] for m in MODALITIES if m in self.images] + ([self.seg] if self.seg else [])
 
 
 @dataclass
@@ -80,12 +106,16 @@ def _natural_key(text: str) -> list:
 
 
 def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing: bool = True) -> list[CaseFiles]:
-    """Find every BraTS case under ``root`` (any depth), in any 2018-2021 naming, ``.nii`` or ``.nii.gz`` (notebook 01).
+    """Find every BraTS case under ``root`` (any depth), in any release's naming, ``.nii`` or ``.nii.gz`` (notebook 01).
 
-    Recognises ``<case>_{t1,t1ce,t2,flair,seg}.nii[.gz]`` and a misnamed segmentation such as BraTS 2020
-    case 355's ``W39_1998.09.19_Segm.nii`` (a NIfTI with "seg" in its name, alone in a case folder).
-    Cases with a missing modality are kept and reported in a warning (``CaseFiles.missing``). Two files for
-    one modality or seg of a case (``_seg.nii`` and ``_seg.nii.gz``) raise ``DataError`` naming both.
+    Recognises BraTS 2018-2021 ``<case>_{t1,t1ce,t2,flair,seg}.nii[.gz]``, BraTS 2023 ``<case>-{t1n,t1c,t2w,t2f,seg}``
+    (``CaseFiles.release`` says which; ``releases.recognise``), and a misnamed segmentation such as BraTS 2020 case
+    355's ``W39_1998.09.19_Segm.nii`` (a NIfTI with "seg" in its name, alone in a case folder). Hidden files and
+    folders (macOS ``._<name>`` resource forks, half-written ``.partial`` folders) and ``__MACOSX`` are not read.
+    Cases with a missing modality are kept and reported in a warning (``CaseFiles.missing``). ``DataError``, naming
+    the files: two files for one modality or seg of a case (``_seg.nii`` and ``_seg.nii.gz``), one case id in two
+    folders (unless their files are identical: then the first is kept, with a warning), a case mixing two releases'
+    names, and a folder without any case (the message lists what it holds and what names were expected).
 
     Args:
         root: folder to search.
@@ -97,21 +127,32 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
         raise DataError(f"{root}: folder not found")
     cases: dict[tuple[Path, str], CaseFiles] = {}
     strays: dict[Path, list[Path]] = defaultdict(list)
+    seen_files: list[Path] = []
     for folder, names in walk_files(root):
         for name in names:
+            seen_files.append(Path(folder) / name)
             if not name.lower().endswith((".nii", ".nii.gz")):
                 continue
-            match = _NIFTI_NAME.match(name)
-            if match is None:
+            parsed = releases.parse_file_name(name)
+            if parsed is None:
                 strays[Path(folder)].append(Path(folder) / name)
                 continue
-            key = (Path(folder), match["case"])
-            case = cases.setdefault(key, CaseFiles(case_id=match["case"], folder=Path(folder)))
-            _add_case_file(case, match["kind"].lower(), Path(folder) / name)
+            case_id, kind, _ = parsed
+            key = (Path(folder), case_id)
+            case = cases.setdefault(key, CaseFiles(case_id=case_id, folder=Path(folder)))
+            _add_case_file(case, kind, Path(folder) / name)
     _attach_misnamed_segs(cases, strays)
-    found = sorted(cases.values(), key=lambda c: _natural_key(c.case_id))
+    for (folder, _), case in cases.items():
+        case.images = {modality: case.images[modality] for modality in MODALITIES if modality in case.images}
+        try:
+            case.release = releases.recognise(case.case_id, [path.name for path in case.files()])
+        except ValueError as error:
+            raise DataError(f"{folder}: {error}") from None
+        case.others = tuple(sorted(path for path in strays.get(folder, []) if path != case.seg))
+    found = _one_case_per_id(sorted(cases.values(), key=lambda c: (_natural_key(c.case_id), str(c.folder))))
     if not found:
-        raise DataError(f"{root}: no BraTS cases found (expected files like <case>_flair.nii or .nii.gz)")
+        raise DataError(f"{root}: no BraTS cases found; {_what_is_there(root, seen_files)}; expected "
+                        f"{releases.expected_names()}")
     if require_seg:
         found = [case for case in found if case.seg is not None]
     incomplete = [f"{case.case_id} (missing {', '.join(case.missing)})" for case in found if case.missing]
@@ -121,11 +162,56 @@ def find_cases(root: str | os.PathLike, require_seg: bool = False, warn_missing:
     return found
 
 
+def _what_is_there(root: Path, files: list[Path], count: int = 5) -> str:
+    """What a folder without a case holds, for the error: some NIfTI files, some other files, archives to extract."""
+    if not files:
+        return "it holds no file"
+    nifti = [path for path in files if path.name.lower().endswith((".nii", ".nii.gz"))]
+    others = [path for path in files if not path.name.lower().endswith((".nii", ".nii.gz"))]
+
+    def some(paths: list[Path]) -> str:
+        names = [str(path.relative_to(root)) for path in sorted(paths)[:count]]
+        return ", ".join(names) + (f", ... ({len(paths) - count} more)" if len(paths) > count else "")
+
+    parts = [f"{len(nifti)} NIfTI file(s) ({some(nifti)})" if nifti else "no NIfTI file"]
+    if others:
+        parts.append(f"{len(others)} other file(s) ({some(others)})")
+    archives = [path for path in others if path.name.lower().endswith(_ARCHIVES)]
+    hint = f" (extract the archive(s) {some(archives)} first)" if archives else ""
+    return "it holds " + " and ".join(parts) + hint
+
+
+def _one_case_per_id(found: list[CaseFiles]) -> list[CaseFiles]:
+    """Keep one ``CaseFiles`` per case id: identical copies are one case (warned), different ones a ``DataError``."""
+    kept: dict[str, CaseFiles] = {}
+    for case in found:
+        first = kept.setdefault(case.case_id, case)
+        if first is case:
+            continue
+        if not _identical_files(first, case):
+            raise DataError(f"case {case.case_id} is in two folders with different files: {first.folder} and "
+                            f"{case.folder}; every case id must name one patient: keep one of them, or search a "
+                            "narrower folder")
+        warnings.warn(f"case {case.case_id} is in two folders with identical files: using {first.folder}, not "
+                      f"{case.folder}", stacklevel=3)
+    return list(kept.values())
+
+
+def _identical_files(first: CaseFiles, second: CaseFiles) -> bool:
+    """True when two cases have the same kinds of files with the same bytes."""
+    kinds = {**first.images, "seg": first.seg}, {**second.images, "seg": second.seg}
+    if kinds[0].keys() != kinds[1].keys() or (first.seg is None) != (second.seg is None):
+        return False
+    return all(path is None or filecmp.cmp(path, kinds[1][kind], shallow=False) for kind, path in kinds[0].items())
+
+
 def walk_files(root: str | os.PathLike) -> Iterator[tuple[Path, list[str]]]:
     """Yield (folder, file names) for every folder under ``root``, entering symlinked folders, each folder once.
 
     Folders arranged with symbolic links (common in Colab and Kaggle working folders) are searched; a folder
-    reached twice (two links to it, or a link to one of its parents) is searched only the first time.
+    reached twice (two links to it, or a link to one of its parents) is searched only the first time. Hidden files
+    and folders below ``root`` (a name starting with ".": macOS ``._<name>`` resource forks, ``.partial`` folders of
+    an interrupted writer) and ``__MACOSX`` folders are left out.
     """
     seen: set[tuple[int, int]] = set()
     for folder, subfolders, names in os.walk(root, followlinks=True):
@@ -134,7 +220,10 @@ def walk_files(root: str | os.PathLike) -> Iterator[tuple[Path, list[str]]]:
             subfolders.clear()
             continue
         seen.add((status.st_dev, status.st_ino))
-        yield Path(folder), names
+        subfolders[:] = sorted(name for name in subfolders
+                               if not name.startswith(".") and name not in _SKIPPED_FOLDERS)
+        yield Path(folder), sorted(name for name in names if not name.startswith("."))
+
 
 def _add_case_file(case: CaseFiles, kind: str, path: Path) -> None:
     """Record ``path`` as the ``kind`` (a modality or "seg") of ``case``; a second file for it is an error."""
@@ -214,21 +303,35 @@ def _check_same_grid(affine: np.ndarray, reference: np.ndarray, path: Path, refe
 
 
 def _load_seg(path: Path, convention: LabelConvention) -> tuple[np.ndarray, np.ndarray]:
+    """Read a segmentation written in ``convention``, check it, and return it in the course's labels (uint8)."""
     data, affine = load_nifti(path)
-    validate_labels(data, convention, source=str(path))
-    return np.asarray(data, dtype=np.uint8), affine
+    try:
+        validate_labels(data, convention, source=str(path))
+    except DataError as error:
+        found = set(np.unique(data).tolist())
+        fits = [release.name for release in releases.RELEASES.values()
+                if release.labels != convention and found <= set(release.labels.values)]
+        if not fits:
+            raise
+        raise DataError(f"{error}; they are {fits[0]} labels: is the case named in another release's naming?") from None
+    return convert_labels(data, convention, releases.INTERNAL_LABELS), affine
 
 
 def load_case(
     case: CaseFiles | str | os.PathLike,
     modalities: tuple[str, ...] = MODALITIES,
     with_seg: bool = True,
-    convention: LabelConvention = BRATS2020,
+    convention: LabelConvention | None = None,
 ) -> Case:
     """Load a case (``CaseFiles`` or its folder) into a ``Case``: float32 (C, X, Y, Z) image, uint8 seg (notebook 01).
 
-    Errors name the file: missing modality, unreadable or corrupt file, shape mismatch, affines that differ
-    (beyond ``AFFINE_TOLERANCE``), NaN values, a modality that holds one value everywhere, bad labels.
+    Whatever the release, the image channels are the course's modalities (BraTS 2023's t2f is "flair") and the
+    segmentation has the course's labels 0/1/2/4, after a check against the release's own label set (``convention``:
+    the labels the file is written in; default ``case.release.labels``). A segmentation stored as floats with whole
+    values (some BraTS 2023 files) loads like an integer one.
+    Errors name the file: missing modality (with the files the folder holds), unreadable or corrupt file, shape
+    mismatch, affines that differ (beyond ``AFFINE_TOLERANCE``), NaN values, a modality that holds one value
+    everywhere, bad labels.
 
     Example:
         >>> case = load_case(find_cases(root)[0])  # doctest: +SKIP
@@ -242,7 +345,10 @@ def load_case(
         case = found[0]
     missing = [modality for modality in modalities if modality not in case.images]
     if missing:
-        raise DataError(f"{case.folder}: case {case.case_id} has no file for modality {', '.join(missing)}")
+        expected = ", ".join(case.release.file_name(case.case_id, modality, ".nii[.gz]") for modality in missing)
+        held = ", ".join(path.name for path in sorted([*case.files(), *case.others])) or "no NIfTI file"
+        raise DataError(f"{case.folder}: case {case.case_id} has no file for modality {', '.join(missing)} (expected "
+                        f"{expected}, {case.release.name} naming); its folder holds {held}")
     volumes, affine, first = [], None, case.images[modalities[0]]
     for modality in modalities:
         volume, volume_affine = _load_image(case.images[modality])
@@ -256,7 +362,7 @@ def load_case(
         volumes.append(volume)
     seg = None
     if with_seg and case.seg is not None:
-        seg, seg_affine = _load_seg(case.seg, convention)
+        seg, seg_affine = _load_seg(case.seg, case.release.labels if convention is None else convention)
         if seg.shape != volumes[0].shape:
             raise DataError(f"{case.seg}: segmentation shape {seg.shape} differs from image shape {volumes[0].shape}")
         _check_same_grid(seg_affine, affine, case.seg, first)

@@ -80,6 +80,22 @@ def from_contiguous(classes: np.ndarray, convention: LabelConvention = BRATS2020
     return lookup[classes.astype(np.int64)]
 
 
+def convert_labels(seg: np.ndarray, source: LabelConvention, target: LabelConvention = BRATS2020) -> np.ndarray:
+    """Rewrite a segmentation from one release's labels into another's (uint8), after validation (notebook 02).
+
+    A BraTS 2023 segmentation (ET = 3) becomes the course's BraTS 2018-2021 labels (ET = 4) and back; floats with
+    whole values (some BraTS 2023 files are stored as float32) are accepted.
+
+    Example:
+        >>> convert_labels(np.array([0, 1, 2, 3], np.float32), BRATS2023, BRATS2020).tolist()
+        [0, 1, 2, 4]
+    """
+    if source.values == target.values:
+        validate_labels(seg, source)
+        return np.asarray(seg).astype(np.uint8)
+    return from_contiguous(to_contiguous(seg, source), target)
+
+
 def h5_mask_to_labels(mask: np.ndarray, convention: LabelConvention = BRATS2020, source: str = "mask") -> np.ndarray:
     """Turn a Kaggle HDF5 ``mask`` (..., 3) of disjoint [NCR, ED, ET] channels into BraTS labels (uint8)."""
     if mask.ndim < 1 or mask.shape[-1] != 3:

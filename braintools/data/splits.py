@@ -16,10 +16,13 @@ from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from braintools._private.atomic import atomic_path
+
+T = TypeVar("T")
 
 PARTS = ("train", "val", "test")
 
@@ -51,6 +54,21 @@ class PatientSplit:
     def as_dict(self) -> dict[str, list[str]]:
         """Return ``{"train": [...], "val": [...], "test": [...]}`` (what ``_save_split`` writes)."""
         return {part: list(getattr(self, part)) for part in PARTS}
+
+
+def spread_evenly(items: Sequence[T], count: int | None) -> list[T]:
+    """``count`` items spread evenly over ``items``, first one included, order kept (``None``: all of them).
+
+    BraTS 2020 numbers its high-grade patients first, so the first 60 cases would all be high grade. The patients a
+    profile with ``max_cases`` uses (``course.prepare_data``) and the cases the ``kaggle-2021`` profile extracts.
+
+    Example:
+        >>> spread_evenly(list(range(10)), 3)
+        [0, 3, 6]
+    """
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[index * len(items) // count] for index in range(count)]
 
 
 def part_sizes(n_patients: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[int, int, int]:

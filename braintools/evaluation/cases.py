@@ -9,7 +9,7 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from braintools._private.atomic import atomic_path
 from braintools.data import io
-from braintools.data.labels import BRATS2020, REGIONS, LabelConvention, to_contiguous, validate_labels
+from braintools.data.labels import REGIONS, LabelConvention, to_contiguous, validate_labels
 from braintools.data.preprocess import brain_mask, normalise_image
 from braintools.errors import DataError
 from braintools.evaluation.metrics import METRICS, region_metrics
@@ -38,6 +38,7 @@ class Evaluation:
 
     table: pd.DataFrame
     predictions: dict[str, dict[str, np.ndarray]]  # variant -> case id -> contiguous classes
+    failures: dict[str, str] = field(default_factory=dict)  # case id -> why it could not be scored
 
     def summary(self, metric: str = "Dice") -> pd.DataFrame:
         """Mean ``metric`` of WT, TC and ET per variant, with the number of cases and the settings."""
@@ -53,7 +54,8 @@ class Evaluation:
         summary = self.summary(metric)
         row = summary.iloc[0] if variant is None else summary.loc[variant]
         values = " / ".join(f"{row[f'{metric}_{region}']:.3f}" for region in REGIONS)
-        return f"{metric} WT / TC / ET {values} (mean of {row['cases']} cases; {row['settings']})"
+        failed = f"; {len(self.failures)} case{'s' if len(self.failures) > 1 else ''} failed" if self.failures else ""
+        return f"{metric} WT / TC / ET {values} (mean of {row['cases']} cases{failed}; {row['settings']})"
 
 
 def evaluate_cases(
@@ -76,14 +78,25 @@ def evaluate_cases(
 
     The table has ``case_id``, ``variant``, the Dice / HD95 / sensitivity / specificity of WT, TC, ET
     (spacing from the case's affine), ``seconds`` (network time of the variant's pass), ``settings`` and
-    ``empty_rule`` columns.
+    ``empty_rule`` columns. A ``CaseFiles`` that cannot be loaded (or has no segmentation) is left out with a
+    warning and its error kept in ``Evaluation.failures``; the other cases are scored.
     """
     settings = InferenceSettings() if settings is None else settings
     variants = {"default": settings} if isinstance(settings, InferenceSettings) else dict(settings)
     _, spec = model_and_spec(model)
-    rows, predictions = [], {name: {} for name in variants}
+    rows, predictions, failures = [], {name: {} for name in variants}, {}
     for item in tqdm(cases, desc="evaluate", disable=not progress):
-        case = io.load_case(item) if isinstance(item, io.CaseFiles) else item
+        if isinstance(item, io.CaseFiles):
+            try:  # a case whose files cannot be read is reported; the cases scored before and after are kept
+                case = io.load_case(item)
+                if case.seg is None:
+                    raise DataError(f"{item.folder}: case {item.case_id} has no segmentation to evaluate against")
+            except DataError as error:
+                failures[item.case_id] = str(error)
+                warnings.warn(f"not scored: {item.case_id}: {error}", stacklevel=2)
+                continue
+        else:
+            case = item
         if case.seg is None:
             raise ValueError(f"{case.case_id}: no segmentation to evaluate against")
         truth, image = to_contiguous(case.seg), normalise_image(case.image)
@@ -103,14 +116,14 @@ def evaluate_cases(
                          "settings": variant.describe(spec), "empty_rule": empty})
             if keep_predictions:
                 predictions[name][case.case_id] = classes
-    return Evaluation(pd.DataFrame(rows), predictions)
+    return Evaluation(pd.DataFrame(rows), predictions, failures)
 
 
 def evaluate_folder(
     pred_dir: str | os.PathLike,
     gt_root: str | os.PathLike,
     empty: str = "brats",
-    labels: LabelConvention = BRATS2020,
+    labels: LabelConvention | None = None,
     csv_path: str | os.PathLike | None = None,
     progress: bool = True,
     skip_failures: bool = False,
@@ -121,7 +134,8 @@ def evaluate_folder(
         pred_dir: folder of predicted segmentations with BraTS labels, named after the case.
         gt_root: folder searched with ``io.find_cases`` for the ground-truth ``*_seg`` files.
         empty: empty-region rule (``overlap.EMPTY_RULES``; written in an ``empty_rule`` column).
-        labels: label values of both predictions and ground truth (BraTS 2018-2021: ET = 4).
+        labels: label values of both predictions and ground truth; default: those of each ground-truth case's
+            release (``CaseFiles.release``: ET = 4 up to BraTS 2021, 3 in BraTS 2023), as ``predict`` writes them.
         csv_path: also write the table there (atomic write); a table without a single case never replaces an
             earlier file (it is kept, and a warning says so).
         progress: show a tqdm progress bar.
@@ -139,7 +153,7 @@ def evaluate_folder(
     check_rule(empty)
     predictions = _prediction_files(pred_dir)
     made = records.read_records(pred_dir)  # a damaged record file stops here, before any scoring
-    truths = {case.case_id: case.seg for case in io.find_cases(gt_root, require_seg=True, warn_missing=False)}
+    truths = {case.case_id: case for case in io.find_cases(gt_root, require_seg=True, warn_missing=False)}
     orphans = sorted(set(predictions) - set(truths))
     if orphans:
         warnings.warn(f"{pred_dir}: no ground truth under {gt_root} for {len(orphans)} prediction(s): "
@@ -151,7 +165,9 @@ def evaluate_folder(
     rows, failures = [], {}
     for case_id in tqdm(matched, desc="evaluate", disable=not progress):
         try:
-            predicted, truth, affine = _load_pair(predictions[case_id], truths[case_id], labels)
+            truth_files = truths[case_id]
+            convention = truth_files.release.labels if labels is None else labels
+            predicted, truth, affine = _load_pair(predictions[case_id], truth_files.seg, convention)
         except DataError as error:
             if not skip_failures:
                 raise

@@ -1,5 +1,9 @@
 """The synthetic dataset of a profile, generated once into both Kaggle layouts, resumable (notebook 01).
 
+``release`` chooses the layout: ``"2020"`` (default) writes the two Kaggle BraTS 2020 datasets (NIfTI and HDF5
+slices); ``"2021"`` and ``"2023"`` write the training cases as those releases ship them, NIfTI only, in their names and
+labels (``layout.write_nifti_case``), so that the offline course and the tests run the newer releases' code paths.
+
 Resuming: a case folder appears only by renaming a finished temporary folder (after its HDF5 slices),
 ``synthetic_params.json`` is written first and ``synthetic_complete.json`` last. Calling ``generate_dataset`` again
 with the same parameters returns at once, or finishes an interrupted run; different parameters raise ``DataError``
@@ -20,6 +24,7 @@ import nibabel as nib
 import numpy as np
 
 from braintools._private.processes import worker_pool
+from braintools.data import releases
 from braintools.data.io import Case
 from braintools.errors import DataError
 from braintools.paths import synthetic_dir
@@ -30,12 +35,14 @@ from braintools.synthetic.layout import (
     H5_DATA_SUBDIR,
     H5_DATASET_DIR,
     NIFTI_DATASET_DIR,
+    RELEASE_TRAINING_DIR,
     TRAINING_CASE,
     TRAINING_SUBDIR,
     VALIDATION_CASE,
     VALIDATION_INDEX_OFFSET,
     VALIDATION_SUBDIR,
     slice_rows,
+    training_case_id,
     write_h5_case,
     write_nifti_case,
     write_tables,
@@ -53,17 +60,22 @@ def _case_summary(folder: Path, case_id: str, volume: int) -> dict:
     return {"grade": grade, "rows": slice_rows(images, seg, volume)}
 
 
-def _commit_nifti(case: Case, parent: Path, case_id: str) -> None:
-    """Write a case folder under a temporary name, then rename it into place."""
+def _commit_nifti(case: Case, parent: Path, case_id: str, release: str = "2020") -> None:
+    """Write a case folder (in a release's names and labels) under a temporary name, then rename it into place."""
     partial = parent / f".{case_id}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    write_nifti_case(case, partial, case_id)
+    write_nifti_case(case, partial, case_id, release)
     os.replace(partial, parent / case_id)
 
 
 def _generate_job(job: tuple) -> tuple[str, int, dict]:
     """Generate and write one training or validation case (runs in a worker process)."""
-    kind, index, root, grid_shape, seed = job
+    kind, index, root, grid_shape, seed, release = job
+    if release != "2020":  # a newer release: NIfTI training cases only, in its names and labels
+        case_id = training_case_id(index, release)
+        case = make_case(seed, index, grid_shape, case_id=case_id)
+        _commit_nifti(case, root / RELEASE_TRAINING_DIR[release], case_id, release)
+        return kind, index, {"grade": case.grade}
     if kind == "validation":
         case_id = VALIDATION_CASE.format(index)
         case = replace(make_case(seed, VALIDATION_INDEX_OFFSET + index, grid_shape, case_id=case_id), seg=None)
@@ -108,7 +120,7 @@ def _prepare_root(root: Path, params: dict, overwrite: bool) -> bool:
     complete, started = _read_json(root / COMPLETE_MARKER), _read_json(root / PARAMS_MARKER)
     if complete is not None and complete.get("parameters") == params:
         return True
-    layouts = [root / NIFTI_DATASET_DIR, root / H5_DATASET_DIR]
+    layouts = [root / name for name in (NIFTI_DATASET_DIR, H5_DATASET_DIR, *RELEASE_TRAINING_DIR.values())]
     known = started == params and complete is None
     if not known and (complete is not None or started is not None or any(p.exists() for p in layouts)):
         if not overwrite:
@@ -134,14 +146,18 @@ def generate_dataset(
     workers: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    release: str = "2020",
 ) -> Path:
-    """Generate (or finish, or reuse) the synthetic dataset in both Kaggle layouts under ``root``.
+    """Generate (or finish, or reuse) the synthetic dataset under ``root``: both Kaggle layouts, or a newer release's.
 
     ``workers`` processes (default: up to 2 for full-size grids, in-process for small ones) each build
     and write whole cases. Different parameters in ``root`` raise ``DataError`` unless ``overwrite``.
     HDF5 slices are uncompressed float64 like the Kaggle files: about 2 MB each, 6 GB for the course.
+    ``release`` ``"2021"`` or ``"2023"``: the ``n_cases`` training cases only, in that release's layout
+    (``layout.RELEASE_TRAINING_DIR``; no HDF5 slices, no validation cases, no CSV tables: those releases have none).
     """
     root = Path(root)
+    release = releases.get_release(release).key
     grid_shape = tuple(int(n) for n in grid_shape)
     if int(n_cases) < 1 or int(n_validation_cases) < 0:
         raise ValueError(f"a synthetic dataset needs at least 1 training case and 0 or more validation cases, "
@@ -153,16 +169,26 @@ def generate_dataset(
         "grid_shape": list(grid_shape),
         "seed": int(seed),
     }
+    if release != "2020":  # (the parameters of a BraTS 2020 layout stay as they were: old datasets stay valid)
+        params.update(release=release, n_validation_cases=0)
     if _prepare_root(root, params, overwrite):
+        return root
+    if workers is None:  # small grids run in this process: starting workers would cost more than the cases
+        workers = min(2, os.cpu_count() or 1) if np.prod(grid_shape) >= 1_000_000 else 1
+    if release != "2020":
+        folder = root / RELEASE_TRAINING_DIR[release]
+        jobs = [("training", i, root, grid_shape, seed, release) for i in range(1, n_cases + 1)
+                if not (folder / training_case_id(i, release)).is_dir()]  # fmt: skip
+        _run_jobs(jobs, workers, progress)
+        marker = {"parameters": params, "layouts": [RELEASE_TRAINING_DIR[release]]}
+        (root / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         return root
     training_dir = root / NIFTI_DATASET_DIR / TRAINING_SUBDIR
     validation_dir = root / NIFTI_DATASET_DIR / VALIDATION_SUBDIR
-    jobs = [("training", i, root, grid_shape, seed) for i in range(1, n_cases + 1)
+    jobs = [("training", i, root, grid_shape, seed, release) for i in range(1, n_cases + 1)
             if not (training_dir / TRAINING_CASE.format(i)).is_dir()]  # fmt: skip
-    jobs += [("validation", i, root, grid_shape, seed) for i in range(1, n_validation_cases + 1)
+    jobs += [("validation", i, root, grid_shape, seed, release) for i in range(1, n_validation_cases + 1)
              if not (validation_dir / VALIDATION_CASE.format(i)).is_dir()]  # fmt: skip
-    if workers is None:  # small grids run in this process: starting workers would cost more than the cases
-        workers = min(2, os.cpu_count() or 1) if np.prod(grid_shape) >= 1_000_000 else 1
     summaries = _run_jobs(jobs, workers, progress)
     for i in range(1, n_cases + 1):
         if ("training", i) not in summaries:
@@ -184,4 +210,4 @@ def ensure_synthetic_dataset(profile: Profile, root: str | Path | None = None) -
         raise ValueError(f"profile {profile.name!r} uses the real Kaggle data, not a synthetic dataset")
     folder = synthetic_dir(profile.name) if root is None else Path(root)
     return generate_dataset(folder, profile.n_cases, profile.n_validation_cases, profile.grid_shape,
-                            profile.seed, overwrite=root is None)  # fmt: skip
+                            profile.seed, overwrite=root is None, release=profile.release)  # fmt: skip

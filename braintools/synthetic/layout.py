@@ -10,6 +10,14 @@ Layouts written under a dataset root::
 HDF5 slice ``s`` of volume ``v`` is exactly ``nifti_array[:, :, s]`` of training case ``v`` (no flip, no transpose),
 channels ``H5_CHANNEL_ORDER``, float64 copies of the int16 values; NIfTI files are uncompressed with the BraTS affine
 and header codes; the CSVs have the real files' columns.
+
+The newer releases (``data.releases``) ship NIfTI cases only, compressed, in their own names and labels::
+
+    BraTS2021_Training_Data/BraTS2021_00001/BraTS2021_00001_{flair,t1,t1ce,t2,seg}.nii.gz        labels 0/1/2/4, uint8
+    ASNR-MICCAI-BraTS2023-GLI-Challenge-TrainingData/BraTS-GLI-00001-000/
+        BraTS-GLI-00001-000-{t2f,t1n,t1c,t2w,seg}.nii.gz           labels 0/1/2/3 (ET = 3), float32 as the real samples
+
+Case ``i`` is the same synthetic patient in every layout (``training_case_id``).
 """
 
 from __future__ import annotations
@@ -22,8 +30,10 @@ import nibabel as nib
 import numpy as np
 
 from braintools._private.atomic import atomic_path
+from braintools.data import releases
 from braintools.data.io import Case
-from braintools.data.labels import labels_to_h5_mask
+from braintools.data.labels import convert_labels, labels_to_h5_mask
+from braintools.data.releases import Release
 from braintools.synthetic.anatomy import MODALITIES
 
 NIFTI_DATASET_DIR = "brats20-dataset-training-validation"
@@ -39,6 +49,8 @@ NIFTI_MODALITIES = ("flair", "t1", "t1ce", "t2")
 TRAINING_CASE = "BraTS20_Training_{:03d}"
 VALIDATION_CASE = "BraTS20_Validation_{:03d}"
 VALIDATION_INDEX_OFFSET = 100_000  # make_case index of validation case i is VALIDATION_INDEX_OFFSET + i
+RELEASE_TRAINING_DIR = {"2021": "BraTS2021_Training_Data", "2023": "ASNR-MICCAI-BraTS2023-GLI-Challenge-TrainingData"}
+RELEASE_CASE = {"2020": TRAINING_CASE, "2021": "BraTS2021_{:05d}", "2023": "BraTS-GLI-{:05d}-000"}
 NAME_MAPPING_COLUMNS = ("Grade", "BraTS_2017_subject_ID", "BraTS_2018_subject_ID", "TCGA_TCIA_subject_ID",
                         "BraTS_2019_subject_ID", "BraTS_2020_subject_ID")  # fmt: skip
 SURVIVAL_COLUMNS = ("Brats20ID", "Age", "Survival_days", "Extent_of_Resection")
@@ -57,14 +69,32 @@ def _nifti(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     return image
 
 
-def write_nifti_case(case: Case, folder: str | Path, case_id: str) -> Path:
-    """Write ``<case_id>_{flair,t1,t1ce,t2[,seg]}.nii`` (uncompressed) into ``folder``; return it."""
+def training_case_id(index: int, release: str | Release = "2020") -> str:
+    """The id of synthetic training case ``index`` in a release's naming, e.g. ``BraTS-GLI-00003-000`` for 2023.
+
+    Example:
+        >>> training_case_id(3), training_case_id(3, "2021"), training_case_id(3, "2023")
+        ('BraTS20_Training_003', 'BraTS2021_00003', 'BraTS-GLI-00003-000')
+    """
+    return RELEASE_CASE[releases.get_release(release).key].format(index)
+
+
+def write_nifti_case(case: Case, folder: str | Path, case_id: str, release: str | Release = "2020") -> Path:
+    """Write a case's files into ``folder`` in a release's names, labels and extension; return the folder.
+
+    BraTS 2020 (default): ``<case_id>_{flair,t1,t1ce,t2[,seg]}.nii`` uncompressed, uint8 labels 0/1/2/4; BraTS 2021:
+    the same names, ``.nii.gz``; BraTS 2023: ``<case_id>-{t2f,t1n,t1c,t2w[,seg]}.nii.gz`` with ET written as 3 and
+    the segmentation stored as float32 (as in the real BraTS 2023 samples). ``case.seg`` has the course's labels.
+    """
+    release = releases.get_release(release)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for modality in NIFTI_MODALITIES:
-        nib.save(_nifti(case.channel(modality), case.affine), folder / f"{case_id}_{modality}.nii")
+        nib.save(_nifti(case.channel(modality), case.affine), folder / release.file_name(case_id, modality))
     if case.seg is not None:
-        nib.save(_nifti(case.seg, case.affine), folder / f"{case_id}_seg.nii")
+        seg = convert_labels(case.seg, releases.INTERNAL_LABELS, release.labels)
+        seg = seg.astype(np.float32) if release is releases.BRATS_2023 else seg
+        nib.save(_nifti(seg, case.affine), folder / release.file_name(case_id, "seg"))
     return folder
 
 
