@@ -866,7 +866,7 @@ def test_disk_sizes_and_plot(small_cache, tmp_path):
     table = benchmark.benchmark_loads(h5_files, small_cache, "volume_2", patch_size=(8, 8, 4), repeats=1)
     fig = charts.plot_load_times(table, title="test", repeats=1)
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
-    assert "median of 1 runs, files already in the page cache" in fig.axes[0].get_xlabel()
+    assert "median of 1 runs,\nfiles already in the page cache" in fig.axes[0].get_xlabel()
 
 
 def test_lru_stats():

@@ -373,13 +373,13 @@ def plot_load_times(table: pd.DataFrame, title: str = "", repeats: int | None = 
         time_ax.text(ms * 1.15, position, _time_label(ms, speed_up), va="center", fontsize=9)
     time_ax.set_yticks(positions, table["read"])
     runs = f"median of {repeats} runs" if repeats else "median of the runs"
-    time_ax.set_xlabel(f"milliseconds per read ({runs}, files already in the page cache; log scale)\n"
-                       "(Nx faster: than reading the HDF5 slice files)")
+    time_ax.set_xlabel(f"milliseconds per read, log scale ({runs},\nfiles already in the page cache; "
+                       "Nx faster: than the HDF5 slice files)")
     size_ax.barh(positions, table["MiB"], color=colours)
     for position, mebibytes in zip(positions, table["MiB"]):
         size_ax.text(mebibytes, position, f" {mebibytes:.3g}", va="center", fontsize=9)
     size_ax.set_xlim(0, table["MiB"].max() * 1.25)
-    size_ax.set_xlabel("MiB returned per read (what the row reads: patient, patch or slice)")
+    size_ax.set_xlabel("MiB returned per read\n(a patient, a patch or a slice)")
     fig.suptitle(title or "Time to read one patient, one patch or one slice: HDF5 slices vs the .npy cache")
     return fig
 
