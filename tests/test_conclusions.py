@@ -57,3 +57,11 @@ def test_stored_results_keep_what_they_are_given():
                            ({"model": "m", "trained on": "t", "variant": "v", "Dice_WT": 0.5, "HD95_WT": 3.0},))
     row = stored.table().loc[("m", "t", "v")]
     assert row["Dice_WT"] == 0.5 and row["HD95_WT"] == 3.0 and np.isnan(row["Dice_ET"])
+
+
+def test_a_steady_but_tiny_change_is_called_negligible():
+    table = _table([0.5, 0.6, 0.7, 0.8], [0.5001, 0.6002, 0.7001, 0.8002])
+    table["Dice_TC"] = [0.5, 0.9, 0.6, 0.8, 0.6, 0.7, 0.7, 0.7]
+    sentence = conclude(table, "b", "a", regions=("WT", "TC"))
+    assert sentence.endswith("TC within the noise; WT changed by less than 0.001 (negligible).")
+    assert "beyond the noise" not in sentence

@@ -20,12 +20,13 @@ HIGHER_IS_BETTER = {"Dice": True, "Sensitivity": True, "Specificity": True, "HD9
 
 
 def conclude(per_case: pd.DataFrame, variant: str, baseline: str, metric: str = "Dice",
-             regions: Sequence[str] = REGIONS) -> str:
-    """One sentence: per region, is ``variant`` better or worse than ``baseline`` by more than the noise?
+             regions: Sequence[str] = REGIONS, negligible: float = 0.001) -> str:
+    """One sentence: per region, is ``variant`` better or worse than ``baseline`` by more than the noise? (notebook 04)
 
     ``per_case`` holds ``case_id``, ``variant`` and ``<metric>_<region>`` columns, both variants scored on the same
-    cases. A region whose 95 % interval of the mean per-case change contains 0 is "within the noise"; with fewer than
-    two cases nothing can be concluded, and the sentence says so.
+    cases. A region whose 95 % interval of the mean per-case change contains 0 is "within the noise"; a mean change
+    smaller than ``negligible`` is called negligible, however steady; with fewer than two cases nothing can be
+    concluded, and the sentence says so.
 
     Example:
         >>> table = pd.DataFrame({"case_id": ["a", "a", "b", "b", "c", "c"], "variant": ["x", "y"] * 3,
@@ -33,7 +34,7 @@ def conclude(per_case: pd.DataFrame, variant: str, baseline: str, metric: str = 
         >>> conclude(table, "y", "x", regions=("WT",))
         'y vs x, Dice over 3 cases: WT +0.203 (95 % interval +0.189 to +0.218): y is better on WT, beyond the noise.'
     """
-    better, worse, unclear, parts, cases = [], [], [], [], 0
+    better, worse, unclear, tiny, parts, cases = [], [], [], [], [], 0
     for region in regions:
         change = paired_difference(per_case, f"{metric}_{region}", variant, baseline)
         cases = max(cases, change["n"])
@@ -43,7 +44,9 @@ def conclude(per_case: pd.DataFrame, variant: str, baseline: str, metric: str = 
             continue
         parts.append(f"{region} {change['mean']:+.3f} (95 % interval {change['low']:+.3f} to {change['high']:+.3f})")
         sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
-        if sign * change["low"] > 0 or sign * change["high"] < 0:
+        if abs(change["mean"]) < negligible:
+            tiny.append(region)
+        elif sign * change["low"] > 0 or sign * change["high"] < 0:
             (better if sign * change["mean"] > 0 else worse).append(region)
         else:
             unclear.append(region)
@@ -55,9 +58,11 @@ def conclude(per_case: pd.DataFrame, variant: str, baseline: str, metric: str = 
         verdicts.append(f"{variant} is better on {', '.join(better)}, beyond the noise")
     if worse:
         verdicts.append(f"{variant} is worse on {', '.join(worse)}, beyond the noise")
-    if unclear and (better or worse):
+    if unclear and (better or worse or tiny):
         verdicts.append(f"{', '.join(unclear)} within the noise")
-    if not verdicts:
+    elif unclear:
         verdicts.append(f"every change is within the noise: these {cases} cases cannot tell {variant} from "
                         f"{baseline}")
+    if tiny:
+        verdicts.append(f"{', '.join(tiny)} changed by less than {negligible:g} (negligible)")
     return head + "; ".join(verdicts) + "."

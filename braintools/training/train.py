@@ -116,7 +116,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str 
 
 def accumulated_step(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], loss_fn: Callable,
                      optimizer: torch.optim.Optimizer) -> float:
-    """One optimizer step over several batches, written to be read: gradient accumulation.
+    """One optimizer step over several batches, written to be read: gradient accumulation (notebook 05).
 
     Each batch's loss is divided by the number of batches and its gradients are added to those already in ``.grad``,
     so the step follows the mean loss of all the batches: for a loss that averages over samples, the gradient of one

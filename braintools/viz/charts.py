@@ -122,7 +122,7 @@ def _pooled_intensities(cases: Case | Iterable[Case], modalities: Sequence[str],
 
 
 def intensity_medians(cases: Case | Iterable[Case], modalities: Sequence[str] = MODALITIES) -> pd.DataFrame:
-    """Median z-score (inside the brain) of normal brain and of each tumour label, per modality.
+    """Median z-score (inside the brain) of normal brain and of each tumour label, per modality (notebook 02).
 
     The numbers behind ``plot_intensity_histograms``: one row per tissue (``brain (no tumour)``, NCR, ED, ET), one
     column per modality; NaN where the cases hold no voxel of that tissue.

@@ -239,7 +239,7 @@ def _name(case: Case, tag: str = "") -> str:
 
 
 def mark_edges(ax: Axes, plane: str, fontsize: float = 9) -> None:
-    """Write the patient direction at the four edges of a panel drawn in the radiological convention.
+    """Write the patient direction at the four edges of a panel drawn in the radiological convention (notebook 02).
 
     ``plane`` is ``"axial"``, ``"sagittal"`` or ``"coronal"``; an axial panel gets A (top), P (bottom), R (left) and
     L (right): the patient's left on the image right.
