@@ -13,6 +13,7 @@ the red / green / blue it replaces fell to 14 for deuteranopia, where hits and f
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -105,7 +106,7 @@ def plot_region_scores(per_case: pd.DataFrame, order: Sequence[str] | None = Non
                 ax.axhline(HD95_PENALTY_MM, color="0.3", linestyle="--", linewidth=0.8, zorder=0)
                 ax.text(0.02, HD95_PENALTY_MM, f"{HD95_PENALTY_MM:.0f} mm: region missed or invented",
                         transform=ax.get_yaxis_transform(), va="bottom", fontsize=7, color="0.3")
-            ax.set_xticks(range(len(variants)), variants, rotation=20, ha="right", fontsize=8)
+            ax.set_xticks(range(len(variants)), [textwrap.fill(str(name), 16) for name in variants], fontsize=7)
             ax.set_title(f"{region} {metric}" + (" (mm, lower is better; bars: median)" if metric == "HD95" else
                                                  " (bars: mean)"), fontsize=10)
             if metric == "Dice":
