@@ -14,6 +14,7 @@ from braintools.data import io
 from braintools.viz.evaluation import (
     ERROR_COLOURS,
     REGION_ERRORS,
+    VARIANT_COLOURS,
     _error_overlay,
     label_errors,
     plot_blending,
@@ -108,3 +109,34 @@ def test_label_error_view_shows_label_swaps():
     axial = np.asarray(fig.axes[0].images[0].get_array())
     swapped = np.all(axial == np.round(np.asarray(to_rgb(ERROR_COLOURS["wrong sub-region"])) * 255), axis=-1)
     assert swapped.sum() == 16  # the 4 x 4 ET square of axial slice 5
+
+
+def test_region_scores_join_each_case_and_show_hd95_medians():
+    per_case = pd.DataFrame({
+        "case_id": ["a", "b", "c"] * 2, "variant": ["plain"] * 3 + ["TTA"] * 3,
+        "Dice_WT": [0.5, 0.6, 0.7, 0.6, 0.7, 0.9], "Dice_TC": [0.1, 0.2, 0.3, 0.2, 0.3, 0.4],
+        "Dice_ET": [np.nan, 1.0, 0.0, 0.5, 1.0, 0.0], "HD95_WT": [3.0, 4.0, 373.13, 5.0, 6.0, 7.0],
+        "HD95_TC": [1.0, 2, 3, 1, 2, 3], "HD95_ET": [0.0, 1, 2, 0, 1, 2]})
+    fig = plot_region_scores(per_case, order=["plain", "TTA"])
+    dice_wt, hd95_wt = fig.axes[0], fig.axes[3]
+    grey_lines = [line for line in dice_wt.get_lines() if line.get_color() == "0.6"]
+    assert len(grey_lines) == 3  # one line per case through its two variants
+    np.testing.assert_allclose(sorted(line.get_ydata()[1] - line.get_ydata()[0] for line in grey_lines),
+                               [0.1, 0.1, 0.2])
+    assert [patch.get_height() for patch in dice_wt.patches] == pytest.approx([0.6, 0.7333333])  # means
+    assert [patch.get_height() for patch in hd95_wt.patches] == pytest.approx([4.0, 6.0])  # medians, not 126.7
+    assert any("373 mm" in text.get_text() for text in hd95_wt.texts)  # the penalty is named where it occurs
+    assert not any("373 mm" in text.get_text() for text in fig.axes[4].texts)
+    et_grey = [line for line in fig.axes[2].get_lines() if line.get_color() == "0.6"]
+    assert len(et_grey[0].get_xdata()) == 1  # a NaN score is left out of its case's line
+    colours = [tuple(collection.get_facecolor()[0][:3]) for collection in dice_wt.collections]
+    assert colours == [to_rgb(VARIANT_COLOURS[0]), to_rgb(VARIANT_COLOURS[1])]
+    assert closest_pair(VARIANT_COLOURS[:4], "deuteranopia") >= 10  # the first variants stay apart
+
+
+def test_error_map_marks_the_patient_directions():
+    classes = np.zeros((8, 8, 4), np.uint8)
+    classes[2:6, 2:6, 1:3] = 2
+    fig = plot_region_errors(np.ones((8, 8, 4)), classes, classes, io.brats_affine((8, 8, 4)), 2)
+    for ax in fig.axes:
+        assert sorted(text.get_text() for text in ax.texts) == ["A", "L", "P", "R"]

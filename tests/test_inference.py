@@ -231,3 +231,19 @@ def test_flip_tta_calls_and_2d_default():
     assert len(calls) == 4  # 2D input: all subsets of 2 axes
     with pytest.raises(ValueError, match="flip_axes"):
         predict_with_flips(predictor, torch.randn(1, 2, 6, 6), (6, 6), flip_axes=(2,))
+
+
+# ---------------------------------------------------------------- the readable loop of notebook 07
+@pytest.mark.parametrize("flip_axes", [(), (0,), (0, 2)])
+@pytest.mark.parametrize("overlap", [0.5, 0.25])
+def test_the_readable_loop_gives_what_the_course_runs(flip_axes, overlap):
+    from braintools.inference.sliding_window import readable_sliding_window
+
+    net = conv_net(3)
+    volume = torch.randn(2, 2, 21, 17, 11, generator=torch.Generator().manual_seed(1))
+    window = (8, 8, 6)
+    readable = readable_sliding_window(volume, window, net, overlap, flip_axes)
+    course = predict_with_flips(net, volume, window, overlap, "gaussian", flip_axes=flip_axes, sw_batch_size=3)
+    assert readable.shape == (2, 3, 21, 17, 11)
+    torch.testing.assert_close(readable, course)
+    torch.testing.assert_close(readable.sum(dim=1), torch.ones(2, 21, 17, 11))  # probabilities

@@ -41,6 +41,7 @@ def test_slice_overlays_show_radiological_slices_with_label_colours():
     assert shown[5, 9].tolist() == [255, 255, 255] and shown[5, 2].tolist() != [255, 255, 255]
     assert shown[0, 0].tolist() == [0, 0, 0]  # background is black
     assert shown[4, 4, 2] > shown[4, 4, 0]  # ET is blue
+    assert all(sorted(text.get_text() for text in ax.texts) == ["A", "L", "P", "R"] for ax in axes)
     with pytest.raises(ValueError, match="do not match"):
         charts.plot_slice_overlays(images, {"truth": classes[:1]})
 

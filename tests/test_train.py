@@ -273,3 +273,27 @@ def test_a_checkpoint_folder_that_cannot_be_written_fails_before_any_training(tm
         train.fit(model, train_loader, val_loader, losses.DiceCELoss(), optimizer, 1,
                   checkpoint_dir=blocker / "checkpoints", checkpoint_name="tiny", progress=False)
     assert trained == [] and blocker.read_text() == "not a folder"
+
+
+def test_the_readable_accumulated_step_is_the_gradient_of_one_larger_batch():
+    images = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(3))
+    targets = torch.randint(0, 4, (2, 8, 8), generator=torch.Generator().manual_seed(4))
+    loss_fn = nn.CrossEntropyLoss()  # a mean over samples and pixels
+    gradients, weights, losses_seen = [], [], []
+    for batches in ([(images, targets)], [(images[:1], targets[:1]), (images[1:], targets[1:])]):
+        torch.manual_seed(0)
+        model = TinyNet(norm=False, dropout=0.0)
+        losses_seen.append(train.accumulated_step(model, batches, loss_fn, torch.optim.SGD(model.parameters(), lr=0.5)))
+        gradients.append([p.grad.clone() for p in model.parameters()])
+        weights.append(model.state_dict())
+    assert losses_seen[1] == pytest.approx(losses_seen[0], abs=1e-6)  # the mean loss of the two batches
+    for one, accumulated in zip(*gradients):
+        torch.testing.assert_close(accumulated, one)
+    # fit's own accumulation (train_one_epoch, accumulation_steps=2) takes the same step
+    torch.manual_seed(0)
+    model = TinyNet(norm=False, dropout=0.0)
+    loader = DataLoader(TensorDataset(images, targets), batch_size=1)
+    train.fit(model, loader, None, loss_fn, torch.optim.SGD(model.parameters(), lr=0.5), 1, accumulation_steps=2,
+              monitor="train_loss", progress=False)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, weights[0][name])

@@ -17,6 +17,7 @@ from nibabel.orientations import axcodes2ornt, ornt_transform
 from PIL import Image
 
 from braintools.data import io
+from braintools.data.preprocess import brain_mask, zscore_brain
 from braintools.errors import DataError
 from braintools.viz import charts, orientation
 from braintools.viz.slices import (
@@ -35,6 +36,7 @@ from braintools.viz.slices import (
     blend_labels,
     check_seg,
     draw_orientation_letters,
+    mark_edges,
     plot_montage,
     plot_nilearn_views,
     plot_plane_rows,
@@ -165,6 +167,16 @@ def test_display_aspect_follows_the_voxel_size():
     assert orientation.display_aspect(affine, "axial") == pytest.approx(1.0)
     assert orientation.display_aspect(affine, "coronal") == pytest.approx(2.5)
     assert orientation.display_aspect(affine, "sagittal") == pytest.approx(2.5)
+
+
+def test_mark_edges_writes_the_four_patient_directions():
+    fig = Figure()
+    axial, sagittal = fig.subplots(1, 2)
+    mark_edges(axial, "axial")
+    mark_edges(sagittal, "sagittal")
+    placed = {(round(t.get_position()[0], 2), round(t.get_position()[1], 2)): t.get_text() for t in axial.texts}
+    assert placed == {(0.5, 0.98): "A", (0.5, 0.02): "P", (0.02, 0.5): "R", (0.98, 0.5): "L"}
+    assert sorted(t.get_text() for t in sagittal.texts) == ["A", "I", "P", "S"]
 
 
 def test_edge_labels_are_radiological():
@@ -462,6 +474,17 @@ def test_intensity_histograms_per_modality_and_tissue():
     assert raw.axes[0].get_xlabel() == "intensity"
     with pytest.raises(ValueError, match="segmentation"):
         charts.plot_intensity_histograms(make_case())
+
+
+def test_intensity_medians_are_the_numbers_behind_the_histograms():
+    case = make_case(seg=tumour_seg())
+    table = charts.intensity_medians(case, modalities=("t1", "flair"))
+    assert list(table.index) == ["brain (no tumour)", "NCR", "ED", "ET"] and list(table.columns) == ["t1", "flair"]
+    volumes = np.stack([case.channel(m) for m in ("t1", "flair")]).astype(np.float32)
+    z = zscore_brain(volumes, brain_mask(volumes))
+    assert table.loc["ED", "flair"] == pytest.approx(float(np.median(z[1][case.seg == 2])))
+    assert table.loc["brain (no tumour)", "t1"] == pytest.approx(
+        float(np.median(z[0][(case.seg == 0) & brain_mask(volumes)])))
 
 
 def test_training_curves_plot_what_the_history_holds():

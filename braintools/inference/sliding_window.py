@@ -83,6 +83,42 @@ def window_slices(
     ]
 
 
+def readable_sliding_window(
+    volume: torch.Tensor,
+    window: Sequence[int],
+    predictor: Predictor,
+    overlap: float = 0.5,
+    flip_axes: Sequence[int] = (),
+) -> torch.Tensor:
+    """The whole of sliding-window inference in one loop, written to be read: windows, Gaussian blending, flip TTA.
+    Introduced in notebook 07.
+
+    ``volume`` is (N, C, *spatial), every axis at least one ``window`` long; returns softmax probabilities
+    (N, K, *spatial). It gives what ``predict_with_flips`` gives with Gaussian blending and a softmax (the tests
+    compare them); the course runs that one, which also batches windows, pads small volumes and keeps the result
+    on another device than the network.
+    """
+    weights = importance_map(window, device=volume.device)  # one window's weights: 1 at its centre, small at edges
+    starts = [window_starts(size, roi, overlap) for size, roi in zip(volume.shape[2:], window)]
+    flips = [subset for count in range(len(flip_axes) + 1) for subset in itertools.combinations(flip_axes, count)]
+    average = 0.0
+    for flip in flips:  # () is the volume as it is; (0,) its left-right mirror image; ...
+        dims = [2 + axis for axis in flip]  # tensor dimensions of the flipped axes (0 and 1 are N and C)
+        mirrored = torch.flip(volume, dims)
+        weighted_sum, total_weight = None, volume.new_zeros(volume.shape[2:])  # on the volume's device
+        for corner in itertools.product(*starts):  # every window of the grid
+            box = tuple(slice(start, start + roi) for start, roi in zip(corner, window))
+            with torch.no_grad():
+                logits = predictor(mirrored[(slice(None), slice(None), *box)])
+            if weighted_sum is None:
+                weighted_sum = volume.new_zeros(volume.shape[:1] + logits.shape[1:2] + volume.shape[2:])
+            weighted_sum[(slice(None), slice(None), *box)] += logits * weights  # centre counts more than edges
+            total_weight[box] += weights
+        probabilities = torch.softmax(weighted_sum / total_weight, dim=1)  # the blend, then class probabilities
+        average = average + torch.flip(probabilities, dims)  # mirrored back before averaging
+    return average / len(flips)
+
+
 def sliding_window_inference(
     inputs: torch.Tensor,
     roi_size: int | Sequence[int],
@@ -240,7 +276,7 @@ def predict_with_flips(
     progress: bool = False,
     activation: str = "softmax",
 ) -> torch.Tensor:
-    """Flip test-time augmentation: probabilities averaged over mirrored copies of the input.
+    """Flip test-time augmentation: probabilities averaged over mirrored copies of the input (notebook 07).
 
     Each mirror image is predicted with ``sliding_window_inference`` (same arguments), turned into
     probabilities (softmax over the class axis, or a sigmoid per channel), flipped back, and averaged.

@@ -39,7 +39,7 @@ class ConvBlock3d(nn.Sequential):
 
 
 class UNet3D(nn.Module):
-    """3D U-Net: InstanceNorm, LeakyReLU, two convs per level, transposed-conv upsampling.
+    """3D U-Net: InstanceNorm, LeakyReLU, two convs per level, transposed-conv upsampling (notebook 05).
 
     Args:
         in_channels: input channels (4 MRI modalities).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from concurrent.futures import as_completed
 from dataclasses import replace
 from pathlib import Path
@@ -209,5 +210,7 @@ def ensure_synthetic_dataset(profile: Profile, root: str | Path | None = None) -
     if profile.source != "synthetic":
         raise ValueError(f"profile {profile.name!r} uses the real Kaggle data, not a synthetic dataset")
     folder = synthetic_dir(profile.name) if root is None else Path(root)
+    # a progress bar only in a terminal: in a notebook a bar would stay saved at "0 %" in the executed copy
     return generate_dataset(folder, profile.n_cases, profile.n_validation_cases, profile.grid_shape,
-                            profile.seed, overwrite=root is None, release=profile.release)  # fmt: skip
+                            profile.seed, progress=sys.stderr.isatty(), overwrite=root is None,
+                            release=profile.release)  # fmt: skip

@@ -189,7 +189,7 @@ def _resize_target(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 class DeepSupervisionLoss(nn.Module):
-    """Combine a loss over several output scales (finest first) with decreasing weights.
+    """Combine a loss over several output scales (finest first) with decreasing weights (notebook 05).
 
     The target is resized (nearest-exact) to each scale. A single tensor is scored against the target resized
     to its size (nothing to do when they match), so the same loss object also works in evaluation mode, where

@@ -120,6 +120,25 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable, output: str 
     return scores
 
 
+def accumulated_step(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], loss_fn: Callable,
+                     optimizer: torch.optim.Optimizer) -> float:
+    """One optimizer step over several batches, written to be read: gradient accumulation (notebook 05).
+
+    Each batch's loss is divided by the number of batches and its gradients are added to those already in ``.grad``,
+    so the step follows the mean loss of all the batches: for a loss that averages over samples, the gradient of one
+    batch as large as all of them together. ``train_one_epoch`` does the same with ``accumulation_steps``, plus mixed
+    precision, gradient clipping and fewer waits for the GPU. Returns the mean loss.
+    """
+    optimizer.zero_grad()  # gradients add up in .grad: start from zero
+    total = 0.0
+    for images, targets in batches:
+        loss = loss_fn(model(images), targets) / len(batches)  # this batch's share of the mean loss
+        loss.backward()  # adds d(share)/d(weight) to every weight's .grad
+        total += loss.item()
+    optimizer.step()  # one step, with the summed gradients
+    return total
+
+
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler, accumulation_steps: int = 1, step_scheduler: Callable | None = None,
                     max_grad_norm: float | None = None, progress: bool = True, description: str = "train",

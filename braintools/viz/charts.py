@@ -25,6 +25,7 @@ from braintools.viz.slices import (
     REGION_COLOURS,
     add_label_legend,
     blend_labels,
+    mark_edges,
     window_uint8,
 )
 
@@ -99,18 +100,9 @@ def _tissue_masks(seg: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
     return masks
 
 
-def plot_intensity_histograms(cases: Case | Iterable[Case],
-                              modalities: Sequence[str] = MODALITIES, normalise: bool = True,
-                              bins: int = 80, tag: str = "") -> Figure:
-    """Plot, per modality, the intensity distribution of normal brain and of each tumour label (notebook 02).
-
-    Args:
-        cases: one case or several (``braintools.data.io.Case`` with a ``seg``); their voxels are pooled.
-        modalities: which modalities to show, one panel each.
-        normalise: z-score each case inside its brain first (needed to pool cases: MRI has no unit).
-        bins: histogram bins per panel.
-        tag: appended to the title, e.g. ``DataPaths.tag`` (" (synthetic)").
-    """
+def _pooled_intensities(cases: Case | Iterable[Case], modalities: Sequence[str],
+                        normalise: bool) -> tuple[int, dict[str, dict[str, np.ndarray]]]:
+    """(number of cases, modality -> tissue -> intensities pooled over the cases), z-scored in the brain if asked."""
     cases = [cases] if isinstance(cases, Case) else list(cases)
     cases = [case for case in cases if case.seg is not None]
     if not cases:
@@ -125,12 +117,44 @@ def plot_intensity_histograms(cases: Case | Iterable[Case],
         for volume, modality in zip(volumes, modalities):
             for tissue, mask in _tissue_masks(np.asarray(case.seg), brain).items():
                 pooled[modality].setdefault(tissue, []).append(volume[mask])
+    return len(cases), {m: {tissue: np.concatenate(parts) for tissue, parts in tissues.items()}
+                        for m, tissues in pooled.items()}
+
+
+def intensity_medians(cases: Case | Iterable[Case], modalities: Sequence[str] = MODALITIES) -> pd.DataFrame:
+    """Median z-score (inside the brain) of normal brain and of each tumour label, per modality (notebook 02).
+
+    The numbers behind ``plot_intensity_histograms``: one row per tissue (``brain (no tumour)``, NCR, ED, ET), one
+    column per modality; NaN where the cases hold no voxel of that tissue.
+
+    Example:
+        >>> table = intensity_medians(case)  # doctest: +SKIP
+        >>> table.loc["ET", "t1ce"] - table.loc["ED", "t1ce"]  # doctest: +SKIP
+    """
+    _, pooled = _pooled_intensities(cases, modalities, normalise=True)
+    tissues = ["brain (no tumour)", *LABEL_NAMES.values()]
+    return pd.DataFrame({m: {t: float(np.median(pooled[m][t])) if pooled[m][t].size else np.nan for t in tissues}
+                         for m in modalities}).rename_axis("tissue")
+
+
+def plot_intensity_histograms(cases: Case | Iterable[Case],
+                              modalities: Sequence[str] = MODALITIES, normalise: bool = True,
+                              bins: int = 80, tag: str = "") -> Figure:
+    """Plot, per modality, the intensity distribution of normal brain and of each tumour label (notebook 02).
+
+    Args:
+        cases: one case or several (``braintools.data.io.Case`` with a ``seg``); their voxels are pooled.
+        modalities: which modalities to show, one panel each.
+        normalise: z-score each case inside its brain first (needed to pool cases: MRI has no unit).
+        bins: histogram bins per panel.
+        tag: appended to the title, e.g. ``DataPaths.tag`` (" (synthetic)").
+    """
+    n_cases, pooled = _pooled_intensities(cases, modalities, normalise)
     colours = {"brain (no tumour)": "0.45", **{name: LABEL_COLOURS[v] for v, name in LABEL_NAMES.items()}}
     fig = Figure(figsize=(3.2 * len(modalities), 3.2), layout="constrained")
     axes = fig.subplots(1, len(modalities), squeeze=False)
     for ax, modality in zip(axes[0], modalities):
-        for tissue, parts in pooled[modality].items():
-            values = np.concatenate(parts)
+        for tissue, values in pooled[modality].items():
             if values.size:
                 ax.hist(values, bins=bins, density=True, histtype="stepfilled", alpha=0.5,
                         color=colours[tissue], edgecolor="black", linewidth=0.6, label=tissue)
@@ -138,7 +162,7 @@ def plot_intensity_histograms(cases: Case | Iterable[Case],
         ax.set_xlabel("z-score in brain" if normalise else "intensity")
     axes[0, 0].set_ylabel("density")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"intensity by tissue, {len(cases)} case(s){tag}", fontsize=10)
+    fig.suptitle(f"intensity by tissue, {n_cases} case(s){tag}", fontsize=10)
     return fig
 
 
@@ -247,6 +271,7 @@ def plot_hidden_modality(image: np.ndarray, prediction: np.ndarray, hidden: int,
     for ax, (name, plane, cmap, (vmin, vmax)) in zip(fig.subplots(1, len(panels)), panels):
         ax.imshow(display_slice(plane[:, :, None], affine, "axial", 0), cmap=cmap, vmin=vmin, vmax=vmax,
                   interpolation="nearest")
+        mark_edges(ax, "axial", fontsize=6)
         ax.set_title(name, fontsize=8)
         ax.set_axis_off()
     if title:
@@ -287,7 +312,8 @@ def plot_slice_overlays(images: np.ndarray, rows: dict[str, np.ndarray], channel
 
     Args:
         images: (N, C, H, W) axial slices of BraTS arrays (X toward the patient's left, Y toward posterior),
-            shown in the radiological convention (anterior up, patient left on the right).
+            shown in the radiological convention (anterior up, patient left on the right), edge letters on every
+            panel.
         rows: row name -> (N, H, W) contiguous classes 0..3 (0 background, 1 NCR, 2 ED, 3 ET).
         channel: the channel under the colours (3 = FLAIR in the course's order T1, T1ce, T2, FLAIR).
         titles: one title per column.
@@ -310,6 +336,7 @@ def plot_slice_overlays(images: np.ndarray, rows: dict[str, np.ndarray], channel
             gray[~np.any(images[column] != 0, axis=0)] = 0  # background and padding: 0 after z-scoring -> black
             rgb = blend_labels(gray, from_contiguous(classes[column]), alpha)
             ax.imshow(display_slice(rgb[:, :, None], affine, "axial", 0), interpolation="nearest")
+            mark_edges(ax, "axial", fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
             if column == 0:
@@ -328,11 +355,13 @@ def _time_label(ms: float, speed_up: float) -> str:
     return label
 
 
-def plot_load_times(table: pd.DataFrame, title: str = "") -> Figure:
+def plot_load_times(table: pd.DataFrame, title: str = "", repeats: int | None = None) -> Figure:
     """Bar charts of a ``benchmark_loads`` table: time per read (log scale, with speed-ups) and MiB returned.
-    Introduced in notebook 03."""
-    from matplotlib.figure import Figure
+    Introduced in notebook 03.
 
+    Each row is one way of reading (part of) one patient, timed warm (its files already in the operating system's
+    page cache); ``repeats`` (the median is of that many runs) goes into the axis label.
+    """
     fig = Figure(figsize=(12, 0.55 * len(table) + 1.6), layout="constrained")
     time_ax, size_ax = fig.subplots(1, 2, sharey=True, width_ratios=(3, 2))
     positions = np.arange(len(table))[::-1]
@@ -343,13 +372,15 @@ def plot_load_times(table: pd.DataFrame, title: str = "") -> Figure:
     for position, (ms, speed_up) in zip(positions, table[["ms", "speed-up"]].itertuples(index=False)):
         time_ax.text(ms * 1.15, position, _time_label(ms, speed_up), va="center", fontsize=9)
     time_ax.set_yticks(positions, table["read"])
-    time_ax.set_xlabel("milliseconds per read (log scale, median, warm)")
+    runs = f"median of {repeats} runs" if repeats else "median of the runs"
+    time_ax.set_xlabel(f"milliseconds per read, log scale ({runs},\nfiles already in the page cache; "
+                       "Nx faster: than the HDF5 slice files)")
     size_ax.barh(positions, table["MiB"], color=colours)
     for position, mebibytes in zip(positions, table["MiB"]):
         size_ax.text(mebibytes, position, f" {mebibytes:.3g}", va="center", fontsize=9)
     size_ax.set_xlim(0, table["MiB"].max() * 1.25)
-    size_ax.set_xlabel("MiB returned per read")
-    fig.suptitle(title or "Reading one patient: HDF5 slices vs the .npy cache")
+    size_ax.set_xlabel("MiB returned per read\n(a patient, a patch or a slice)")
+    fig.suptitle(title or "Time to read one patient, one patch or one slice: HDF5 slices vs the .npy cache")
     return fig
 
 

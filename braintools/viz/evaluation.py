@@ -13,6 +13,7 @@ the red / green / blue it replaces fell to 14 for deuteranopia, where hits and f
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,15 +24,19 @@ from matplotlib.patches import Patch
 
 from braintools.data.io import Case
 from braintools.data.labels import REGIONS, regions_from_classes
+from braintools.evaluation.hd95 import HD95_PENALTY_MM
 from braintools.inference.sliding_window import importance_map, window_starts
 from braintools.viz.orientation import display_slice
-from braintools.viz.slices import check_seg, plot_plane_rows, tumour_centre
+from braintools.viz.slices import check_seg, mark_edges, plot_plane_rows, tumour_centre
 
 # Okabe-Ito blue, vermillion, yellow, reddish purple; "wrong sub-region" only exists between label maps.
 ERROR_COLOURS = {"hit (TP)": "#0072B2", "false alarm (FP)": "#D55E00", "missed (FN)": "#F0E442",
                  "wrong sub-region": "#CC79A7"}
 
 REGION_ERRORS = ("hit (TP)", "false alarm (FP)", "missed (FN)")  # what a yes/no region map can show
+# Variants of a score plot: Okabe-Ito colours (black last) and one marker each, so they part without colour too.
+VARIANT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+VARIANT_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def plot_blending(roi_size: Sequence[int], image_size: int, overlap: float, sigma_scale: float = 0.125) -> Figure:
@@ -62,24 +67,51 @@ def plot_blending(roi_size: Sequence[int], image_size: int, overlap: float, sigm
 
 def plot_region_scores(per_case: pd.DataFrame, order: Sequence[str] | None = None,
                        metrics: Sequence[str] = ("Dice", "HD95")) -> Figure:
-    """One panel per metric and region: every case as a dot per variant (column ``variant``), means as bars.
-    Introduced in notebook 04."""
+    """One panel per metric and region: each case a dot per variant, bars the mean (Dice) or median (HD95).
+    Introduced in notebook 04.
+
+    ``per_case`` holds a ``variant`` column and ``<metric>_<region>`` columns. Variants are told apart by colour and
+    marker (Okabe-Ito colours, safe for colour-blind readers). With a ``case_id`` column the dots of one case are
+    joined by a grey line, so a change that most cases share reads as parallel lines. HD95 bars are medians: a
+    region that is missed, or predicted where the truth has none, scores ``HD95_PENALTY_MM`` (373 mm, the BraTS
+    penalty), drawn as a dashed line, and one such case would carry a mean.
+    """
     variants = list(order or per_case["variant"].unique())
     fig = Figure(figsize=(4 * len(REGIONS), 3.2 * len(metrics)), layout="constrained")
     axes = fig.subplots(len(metrics), len(REGIONS), squeeze=False)
-    rng = np.random.default_rng(0)
+    paired = "case_id" in per_case.columns
+    cases = list(dict.fromkeys(per_case["case_id"])) if paired else []
+    offsets = dict(zip(cases, np.linspace(-0.15, 0.15, len(cases)) if len(cases) > 1 else [0.0]))
     for row, metric in enumerate(metrics):
         for column, region in enumerate(REGIONS):
-            ax = axes[row, column]
+            ax, name = axes[row, column], f"{metric}_{region}"
+            if paired:  # one grey line per case through its scores of every variant
+                table = per_case.pivot_table(index="case_id", columns="variant", values=name, dropna=False)
+                for case_id, scores in table.reindex(columns=variants).iterrows():
+                    shown = scores.astype(float).notna().to_numpy()
+                    x = np.arange(len(variants)) + offsets[case_id]
+                    ax.plot(x[shown], scores.to_numpy(dtype=float)[shown], color="0.6", linewidth=0.8, zorder=1)
             for position, variant in enumerate(variants):
-                values = per_case.loc[per_case["variant"] == variant, f"{metric}_{region}"].astype(float).dropna()
-                ax.bar(position, values.mean() if len(values) else np.nan, color=f"C{position}", alpha=0.35)
-                ax.scatter(position + rng.uniform(-0.15, 0.15, len(values)), values, color=f"C{position}", s=18)
-            ax.set_xticks(range(len(variants)), variants, rotation=20, ha="right", fontsize=8)
-            ax.set_title(f"{region} {metric}" + (" (mm, lower is better)" if metric == "HD95" else ""))
+                part = per_case.loc[per_case["variant"] == variant]
+                values = part[name].astype(float)
+                kept = values.notna().to_numpy()
+                summary = values.median() if metric == "HD95" else values.mean()
+                colour = VARIANT_COLOURS[position % len(VARIANT_COLOURS)]
+                ax.bar(position, summary if kept.any() else np.nan, color=colour, alpha=0.3, zorder=0)
+                x = position + (np.array([offsets[c] for c in part["case_id"]]) if paired else
+                                np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values)))
+                ax.scatter(x[kept], values[kept], color=colour, marker=VARIANT_MARKERS[position % len(VARIANT_MARKERS)],
+                           s=22, edgecolor="black", linewidth=0.4, zorder=2)
+            if metric == "HD95" and np.isclose(per_case[name].astype(float), HD95_PENALTY_MM).any():
+                ax.axhline(HD95_PENALTY_MM, color="0.3", linestyle="--", linewidth=0.8, zorder=0)
+                ax.text(0.02, HD95_PENALTY_MM, f"{HD95_PENALTY_MM:.0f} mm: region missed or invented",
+                        transform=ax.get_yaxis_transform(), va="bottom", fontsize=7, color="0.3")
+            ax.set_xticks(range(len(variants)), [textwrap.fill(str(name), 16) for name in variants], fontsize=7)
+            ax.set_title(f"{region} {metric}" + (" (mm, lower is better; bars: median)" if metric == "HD95" else
+                                                 " (bars: mean)"), fontsize=10)
             if metric == "Dice":
                 ax.set_ylim(0, 1.02)
-    fig.suptitle("per test case (dots) and mean (bars)")
+    fig.suptitle("per test case (dots" + (", a line joins one case's dots" if paired else "") + ")")
     return fig
 
 
@@ -95,13 +127,16 @@ def _error_overlay(gray: np.ndarray, pred_mask: np.ndarray, gt_mask: np.ndarray)
 
 def plot_region_errors(gray: np.ndarray, pred_classes: np.ndarray, gt_classes: np.ndarray, affine: np.ndarray,
                        index: int, plane: str = "axial", title: str = "") -> Figure:
-    """One panel per region (WT, TC, ET) of one slice: hits, false alarms and misses over the gray image.
-    Introduced in notebook 07."""
+    """One panel per region (WT, TC, ET) of one slice: hits, false alarms and misses over the gray image (notebook 07).
+
+    Drawn in the radiological convention from ``affine``, with the patient direction at every edge.
+    """
     pred_regions, gt_regions = regions_from_classes(pred_classes), regions_from_classes(gt_classes)
     fig = Figure(figsize=(12, 4.4), layout="constrained")
     for ax, region, pred, gt in zip(fig.subplots(1, len(REGIONS)), REGIONS, pred_regions, gt_regions):
         overlay = _error_overlay(gray, pred.astype(bool), gt.astype(bool))
         ax.imshow(display_slice(overlay, affine, plane, index), interpolation="nearest")
+        mark_edges(ax, plane)
         ax.set_title(f"{region} (whole volume: {int(gt.sum())} true, {int(pred.sum())} predicted voxels)", fontsize=9)
         ax.set_axis_off()
     fig.legend(handles=[Patch(color=ERROR_COLOURS[kind], label=kind) for kind in REGION_ERRORS],

@@ -120,7 +120,6 @@ def display_aspect(affine: np.ndarray, plane: str) -> float:
 
 
 def edge_labels(plane: str) -> dict[str, str]:
-    """Return the patient direction at each edge of a displayed plane, e.g. axial ``{"right": "L", ...}``.
-    Introduced in notebook 02."""
+    """Return the patient direction at each edge of a displayed plane, e.g. axial ``{"right": "L", ...}``."""
     _, rows, columns = PLANE_LAYOUT[_check_plane(plane)]
     return {"top": OPPOSITE[rows], "bottom": rows, "left": OPPOSITE[columns], "right": columns}

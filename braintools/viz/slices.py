@@ -238,12 +238,23 @@ def _name(case: Case, tag: str = "") -> str:
     return f"{case.case_id}{tag}: " if case.case_id else (f"{tag.strip()}: " if tag.strip() else "")
 
 
-def _mark_edges(ax: Axes, plane: str) -> None:
+def mark_edges(ax: Axes, plane: str, fontsize: float = 9) -> None:
+    """Write the patient direction at the four edges of a panel drawn in the radiological convention (notebook 02).
+
+    ``plane`` is ``"axial"``, ``"sagittal"`` or ``"coronal"``; an axial panel gets A (top), P (bottom), R (left) and
+    L (right): the patient's left on the image right.
+
+    Example:
+        >>> ax = Figure().subplots()
+        >>> mark_edges(ax, "axial")
+        >>> sorted(text.get_text() for text in ax.texts)
+        ['A', 'L', 'P', 'R']
+    """
     positions = {"top": (0.5, 0.98, "center", "top"), "bottom": (0.5, 0.02, "center", "bottom"),
                  "left": (0.02, 0.5, "left", "center"), "right": (0.98, 0.5, "right", "center")}
     for edge, letter in edge_labels(plane).items():
         x, y, ha, va = positions[edge]
-        ax.text(x, y, letter, transform=ax.transAxes, ha=ha, va=va, color="white", fontsize=9,
+        ax.text(x, y, letter, transform=ax.transAxes, ha=ha, va=va, color="white", fontsize=fontsize,
                 fontweight="bold", bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "edgecolor": "none"})
 
 
@@ -286,7 +297,7 @@ def plot_montage(case: Case, modality: str = "flair", plane: str = "axial",
     for ax, index in zip(axes.flat, slices):
         _show(ax, render_slice(gray, case.affine, plane, index, seg, alpha), aspect, box)
         ax.set_title(f"{plane} {index}", fontsize=9)
-    _mark_edges(axes.flat[0], plane)
+    mark_edges(axes.flat[0], plane)
     title = f"{_name(case, tag)}{modality}, {plane} slices (radiological: patient L on right)"
     fig.suptitle(title, fontsize=10)
     if seg is not None and alpha > 0:
@@ -371,7 +382,7 @@ def plot_plane_rows(case: Case, modality: str, voxel: tuple[int, int, int],
                 y, x = display_position(voxel, volume.shape, case.affine, plane)
                 ax.axhline(y, color="white", linewidth=0.6, alpha=0.5, linestyle="--")
                 ax.axvline(x, color="white", linewidth=0.6, alpha=0.5, linestyle="--")
-            _mark_edges(ax, plane)
+            mark_edges(ax, plane)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"{plane} {index}", fontsize=9)
