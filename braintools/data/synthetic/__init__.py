@@ -330,16 +330,18 @@ def _commit_nifti(case: SyntheticCase, parent: Path, case_id: str) -> None:
 
 def _generate_job(job: tuple) -> tuple[str, int, dict]:
     """Generate and write one training or validation case (runs in a worker process)."""
-    kind, index, root, grid_shape, seed = job
+    kind, index, root, grid_shape, seed, h5 = job
     if kind == "validation":
         case = replace(make_case(seed, VALIDATION_INDEX_OFFSET + index, grid_shape), seg=None)
         _commit_nifti(case, root / NIFTI_DATASET_DIR / VALIDATION_SUBDIR, VALIDATION_CASE.format(index))
         return kind, index, {}
     case = make_case(seed, index, grid_shape)
-    h5_dir = root / H5_DATASET_DIR / H5_DATA_SUBDIR
-    for stale in h5_dir.glob(f".tmp-*-volume_{index}_slice_*.h5"):  # left by an interrupted run
-        stale.unlink(missing_ok=True)
-    rows = write_h5_case(case, h5_dir, index)
+    rows = []
+    if h5:
+        h5_dir = root / H5_DATASET_DIR / H5_DATA_SUBDIR
+        for stale in h5_dir.glob(f".tmp-*-volume_{index}_slice_*.h5"):  # left by an interrupted run
+            stale.unlink(missing_ok=True)
+        rows = write_h5_case(case, h5_dir, index)
     _commit_nifti(case, root / NIFTI_DATASET_DIR / TRAINING_SUBDIR, TRAINING_CASE.format(index))
     return kind, index, {"grade": case.grade, "rows": rows}
 
@@ -395,8 +397,9 @@ def survival_tables(seed: int, grades: dict, n_validation_cases: int) -> tuple[l
     return training, validation
 
 
-def _write_tables(root: Path, seed: int, summaries: dict, n_cases: int, n_validation_cases: int) -> None:
-    """Write the CSV files of both layouts from the per-case summaries."""
+def _write_tables(root: Path, seed: int, summaries: dict, n_cases: int, n_validation_cases: int,
+                  h5: bool = True) -> None:
+    """Write the CSV files of both layouts (of the NIfTI layout alone without ``h5``) from the per-case summaries."""
     training_dir = root / NIFTI_DATASET_DIR / TRAINING_SUBDIR
     grades = {i: summaries["training", i]["grade"] for i in range(1, n_cases + 1)}
     ids = {i: (f"Brats17_SYN_{i:04d}_1", f"Brats18_SYN_{i:04d}_1", "NA", f"BraTS19_SYN_{i:04d}_1") for i in grades}
@@ -409,8 +412,9 @@ def _write_tables(root: Path, seed: int, summaries: dict, n_cases: int, n_valida
     validation_ids = [("NA", "NA", "NA", "NA", VALIDATION_CASE.format(i)) for i in range(1, n_validation_cases + 1)]
     write_csv(validation_dir / "name_mapping_validation_data.csv", VALIDATION_MAPPING_COLUMNS, validation_ids)
     write_csv(validation_dir / "survival_evaluation.csv", VALIDATION_SURVIVAL_COLUMNS, validation_survival)
-    rows = [row for i in range(1, n_cases + 1) for row in summaries["training", i]["rows"]]
-    write_h5_tables(root / H5_DATASET_DIR, rows, seed)
+    if h5:
+        rows = [row for i in range(1, n_cases + 1) for row in summaries["training", i]["rows"]]
+        write_h5_tables(root / H5_DATASET_DIR, rows, seed)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -449,12 +453,15 @@ def generate_dataset(
     workers: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    h5: bool = True,
 ) -> Path:
     """Generate (or finish, or reuse) the synthetic dataset in both Kaggle layouts under ``root`` (notebook 01).
 
     ``workers`` processes (default: up to 2 for full-size grids, in-process for small ones) each build
     and write whole cases. Different parameters in ``root`` raise ``DataError`` unless ``overwrite``.
-    HDF5 slices are uncompressed float64 like the Kaggle files: about 2 MB each, 6 GB for the course.
+    HDF5 slices are uncompressed float64 like the Kaggle files: about 2 MB each, 12 GB for the course.
+    ``h5=False`` writes the NIfTI layout alone (same NIfTI bytes; for experiments that train 3D models only,
+    e.g. ``benchmarks/realism.py``); such a dataset records it and is never taken for a two-layout one.
     """
     root = Path(root)
     grid_shape = tuple(int(n) for n in grid_shape)
@@ -468,13 +475,15 @@ def generate_dataset(
         "grid_shape": list(grid_shape),
         "seed": int(seed),
     }
+    if not h5:
+        params["layouts"] = [NIFTI_DATASET_DIR]
     if _prepare_root(root, params, overwrite):
         return root
     training_dir = root / NIFTI_DATASET_DIR / TRAINING_SUBDIR
     validation_dir = root / NIFTI_DATASET_DIR / VALIDATION_SUBDIR
-    jobs = [("training", i, root, grid_shape, seed) for i in range(1, n_cases + 1)
+    jobs = [("training", i, root, grid_shape, seed, h5) for i in range(1, n_cases + 1)
             if not (training_dir / TRAINING_CASE.format(i)).is_dir()]  # fmt: skip
-    jobs += [("validation", i, root, grid_shape, seed) for i in range(1, n_validation_cases + 1)
+    jobs += [("validation", i, root, grid_shape, seed, h5) for i in range(1, n_validation_cases + 1)
              if not (validation_dir / VALIDATION_CASE.format(i)).is_dir()]  # fmt: skip
     if workers is None:  # small grids run in this process: starting workers would cost more than the cases
         workers = min(2, os.cpu_count() or 1) if np.prod(grid_shape) >= 1_000_000 else 1
@@ -483,8 +492,8 @@ def generate_dataset(
         if ("training", i) not in summaries:
             case_id = TRAINING_CASE.format(i)
             summaries["training", i] = _case_summary(training_dir / case_id, case_id, i)
-    _write_tables(root, seed, summaries, n_cases, n_validation_cases)
-    marker = {"parameters": params, "layouts": [NIFTI_DATASET_DIR, H5_DATASET_DIR]}
+    _write_tables(root, seed, summaries, n_cases, n_validation_cases, h5)
+    marker = {"parameters": params, "layouts": [NIFTI_DATASET_DIR, H5_DATASET_DIR] if h5 else [NIFTI_DATASET_DIR]}
     (root / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return root
 
