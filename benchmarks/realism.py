@@ -27,7 +27,8 @@ stays in ``--work`` (``--reuse`` scores it again instead of training again).
     python benchmarks/realism.py --checkpoint outputs/course/checkpoints/unet2d_best.pt --parts   # any checkpoint
     python benchmarks/realism.py --work /data/realism --reuse --sets locked   # score kept models on the locked set
 
-``--set field=value`` changes a field of the recipe (``--set epochs=20 learning_rate=0.002``).
+``--set field=value`` changes a field of the recipe (``--set epochs=20 learning_rate=0.002``), ``--set
+appearance.gamma_probability=0.5`` a field of one of its fields.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -128,8 +130,10 @@ def variants():
             "rim 3 + largest": plain.replace(rim_voxels=3, keep_largest=True)}
 
 
+@functools.lru_cache(maxsize=1)
 def generator_fingerprint() -> str:
-    """SHA-256 (12 hex digits) of the generator's source files: a dataset made by other code is not reused."""
+    """SHA-256 (12 hex digits) of the generator's source files when first asked (the code this run imported): a
+    dataset or a model made with other generator code is not reused."""
     folder = ROOT / "braintools" / "data" / "synthetic"
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.py")):
@@ -170,6 +174,7 @@ def trained_model(recipe, cache_dir: Path, train_ids, val_ids, run_dir: Path, re
 
     best = checkpoint_paths(run_dir, "unet3d")[1]
     record = {"recipe": recipe_settings(recipe), "train": list(train_ids), "val": list(val_ids), **extra}
+    record = json.loads(json.dumps(record))  # as it reads back (tuples become lists)
     marker = run_dir / "trained.json"
     if reuse and best.is_file() and marker.is_file() and json.loads(marker.read_text())["record"] == record:
         return load_model(best), json.loads(marker.read_text())["minutes"]
@@ -318,13 +323,21 @@ def main(argv=None) -> None:
     torch.set_num_threads(threads)
     changes = {key: value for key, value in (("epochs", args.epochs), ("patches_per_epoch", args.patches))
                if value is not None}
+    nested = {}
     for change in args.changes:
         key, _, value = change.partition("=")
-        changes[key] = ast.literal_eval(value)
+        field, _, part = key.partition(".")  # appearance.gamma_probability=0.5 changes a field of a field
+        if part:
+            nested.setdefault(field, {})[part] = ast.literal_eval(value)
+        else:
+            changes[key] = ast.literal_eval(value)
     profile = get_profile(args.profile)
     if args.synthetic_cases:
         profile = dataclasses.replace(profile, n_cases=args.synthetic_cases)
     base = UNet3DRecipe.from_profile(profile, **changes)
+    base = dataclasses.replace(base, **{field: dataclasses.replace(getattr(base, field), **parts)
+                                        for field, parts in nested.items()})
+    changes.update({f"{field}.{key}": value for field, parts in nested.items() for key, value in parts.items()})
     began = time.perf_counter()
     real = real_cases(args.real)
     commit = commit_label()
