@@ -263,3 +263,16 @@ def test_ensure_synthetic_dataset(tmp_path):
     root = ensure_synthetic_dataset(profile, root=tmp_path / "tiny")
     assert (root / COMPLETE_MARKER).is_file()
     assert ensure_synthetic_dataset(profile, root=tmp_path / "tiny") == root
+
+
+def test_nifti_only_dataset_has_the_same_nifti_bytes(ci_root, tmp_path):
+    root = generate_dataset(tmp_path / "nifti", N_CASES, N_VALIDATION, CI_GRID, SEED, workers=1, progress=False,
+                            h5=False)
+    assert not (root / H5_DATASET_DIR).exists()
+    nifti = {path: value for path, value in digest(ci_root).items() if path.startswith(NIFTI_DATASET_DIR)}
+    assert {p: v for p, v in digest(root).items() if p.startswith(NIFTI_DATASET_DIR)} == nifti
+    marker = json.loads((root / COMPLETE_MARKER).read_text())
+    assert marker["layouts"] == [NIFTI_DATASET_DIR] and marker["parameters"]["layouts"] == [NIFTI_DATASET_DIR]
+    assert generate_dataset(root, N_CASES, N_VALIDATION, CI_GRID, SEED, workers=1, progress=False, h5=False) == root
+    with pytest.raises(DataError, match="other parameters"):  # never taken for a dataset with both layouts
+        generate_dataset(root, N_CASES, N_VALIDATION, CI_GRID, SEED, workers=1, progress=False)

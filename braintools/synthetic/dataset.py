@@ -71,7 +71,7 @@ def _commit_nifti(case: Case, parent: Path, case_id: str, release: str = "2020")
 
 def _generate_job(job: tuple) -> tuple[str, int, dict]:
     """Generate and write one training or validation case (runs in a worker process)."""
-    kind, index, root, grid_shape, seed, release = job
+    kind, index, root, grid_shape, seed, release, h5 = job
     if release != "2020":  # a newer release: NIfTI training cases only, in its names and labels
         case_id = training_case_id(index, release)
         case = make_case(seed, index, grid_shape, case_id=case_id)
@@ -83,10 +83,12 @@ def _generate_job(job: tuple) -> tuple[str, int, dict]:
         _commit_nifti(case, root / NIFTI_DATASET_DIR / VALIDATION_SUBDIR, case_id)
         return kind, index, {}
     case = make_case(seed, index, grid_shape, case_id=TRAINING_CASE.format(index))
-    h5_dir = root / H5_DATASET_DIR / H5_DATA_SUBDIR
-    for stale in h5_dir.glob(f".tmp-*-volume_{index}_slice_*.h5"):  # left by an interrupted run
-        stale.unlink(missing_ok=True)
-    rows = write_h5_case(case, h5_dir, index)
+    rows = []
+    if h5:
+        h5_dir = root / H5_DATASET_DIR / H5_DATA_SUBDIR
+        for stale in h5_dir.glob(f".tmp-*-volume_{index}_slice_*.h5"):  # left by an interrupted run
+            stale.unlink(missing_ok=True)
+        rows = write_h5_case(case, h5_dir, index)
     _commit_nifti(case, root / NIFTI_DATASET_DIR / TRAINING_SUBDIR, case.case_id)
     return kind, index, {"grade": case.grade, "rows": rows}
 
@@ -148,14 +150,17 @@ def generate_dataset(
     progress: bool = True,
     overwrite: bool = False,
     release: str = "2020",
+    h5: bool = True,
 ) -> Path:
     """Generate (or finish, or reuse) the synthetic dataset under ``root``: both Kaggle layouts, or a newer release's.
 
     ``workers`` processes (default: up to 2 for full-size grids, in-process for small ones) each build
     and write whole cases. Different parameters in ``root`` raise ``DataError`` unless ``overwrite``.
-    HDF5 slices are uncompressed float64 like the Kaggle files: about 2 MB each, 6 GB for the course.
+    HDF5 slices are uncompressed float64 like the Kaggle files: about 2 MB each, 12 GB for the course.
     ``release`` ``"2021"`` or ``"2023"``: the ``n_cases`` training cases only, in that release's layout
     (``layout.RELEASE_TRAINING_DIR``; no HDF5 slices, no validation cases, no CSV tables: those releases have none).
+    ``h5=False`` writes the BraTS 2020 NIfTI layout alone (same NIfTI bytes; for experiments that train 3D models
+    only, e.g. ``benchmarks/realism.py``); such a dataset records it and is never taken for a two-layout one.
     """
     root = Path(root)
     release = releases.get_release(release).key
@@ -172,13 +177,15 @@ def generate_dataset(
     }
     if release != "2020":  # (the parameters of a BraTS 2020 layout stay as they were: old datasets stay valid)
         params.update(release=release, n_validation_cases=0)
+    elif not h5:
+        params["layouts"] = [NIFTI_DATASET_DIR]
     if _prepare_root(root, params, overwrite):
         return root
     if workers is None:  # small grids run in this process: starting workers would cost more than the cases
         workers = min(2, os.cpu_count() or 1) if np.prod(grid_shape) >= 1_000_000 else 1
     if release != "2020":
         folder = root / RELEASE_TRAINING_DIR[release]
-        jobs = [("training", i, root, grid_shape, seed, release) for i in range(1, n_cases + 1)
+        jobs = [("training", i, root, grid_shape, seed, release, True) for i in range(1, n_cases + 1)
                 if not (folder / training_case_id(i, release)).is_dir()]  # fmt: skip
         _run_jobs(jobs, workers, progress)
         marker = {"parameters": params, "layouts": [RELEASE_TRAINING_DIR[release]]}
@@ -186,17 +193,17 @@ def generate_dataset(
         return root
     training_dir = root / NIFTI_DATASET_DIR / TRAINING_SUBDIR
     validation_dir = root / NIFTI_DATASET_DIR / VALIDATION_SUBDIR
-    jobs = [("training", i, root, grid_shape, seed, release) for i in range(1, n_cases + 1)
+    jobs = [("training", i, root, grid_shape, seed, release, h5) for i in range(1, n_cases + 1)
             if not (training_dir / TRAINING_CASE.format(i)).is_dir()]  # fmt: skip
-    jobs += [("validation", i, root, grid_shape, seed, release) for i in range(1, n_validation_cases + 1)
+    jobs += [("validation", i, root, grid_shape, seed, release, h5) for i in range(1, n_validation_cases + 1)
              if not (validation_dir / VALIDATION_CASE.format(i)).is_dir()]  # fmt: skip
     summaries = _run_jobs(jobs, workers, progress)
     for i in range(1, n_cases + 1):
         if ("training", i) not in summaries:
             case_id = TRAINING_CASE.format(i)
             summaries["training", i] = _case_summary(training_dir / case_id, case_id, i)
-    write_tables(root, seed, summaries, n_cases, n_validation_cases)
-    marker = {"parameters": params, "layouts": [NIFTI_DATASET_DIR, H5_DATASET_DIR]}
+    write_tables(root, seed, summaries, n_cases, n_validation_cases, h5)
+    marker = {"parameters": params, "layouts": [NIFTI_DATASET_DIR, H5_DATASET_DIR] if h5 else [NIFTI_DATASET_DIR]}
     (root / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return root
 

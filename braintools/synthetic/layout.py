@@ -183,8 +183,9 @@ def _survival_tables(seed: int, grades: dict, n_validation_cases: int) -> tuple[
     return training, validation
 
 
-def write_tables(root: Path, seed: int, summaries: dict, n_cases: int, n_validation_cases: int) -> None:
-    """Write the CSV files of both layouts from the per-case summaries."""
+def write_tables(root: Path, seed: int, summaries: dict, n_cases: int, n_validation_cases: int,
+                 h5: bool = True) -> None:
+    """Write the CSV files of both layouts (of the NIfTI layout alone without ``h5``) from the per-case summaries."""
     training_dir = root / NIFTI_DATASET_DIR / TRAINING_SUBDIR
     grades = {i: summaries["training", i]["grade"] for i in range(1, n_cases + 1)}
     ids = {i: (f"Brats17_SYN_{i:04d}_1", f"Brats18_SYN_{i:04d}_1", "NA", f"BraTS19_SYN_{i:04d}_1") for i in grades}
@@ -197,5 +198,6 @@ def write_tables(root: Path, seed: int, summaries: dict, n_cases: int, n_validat
     validation_ids = [("NA", "NA", "NA", "NA", VALIDATION_CASE.format(i)) for i in range(1, n_validation_cases + 1)]
     write_csv(validation_dir / "name_mapping_validation_data.csv", VALIDATION_MAPPING_COLUMNS, validation_ids)
     write_csv(validation_dir / "survival_evaluation.csv", VALIDATION_SURVIVAL_COLUMNS, validation_survival)
-    rows = [row for i in range(1, n_cases + 1) for row in summaries["training", i]["rows"]]
-    _write_h5_tables(root / H5_DATASET_DIR, rows, seed)
+    if h5:
+        rows = [row for i in range(1, n_cases + 1) for row in summaries["training", i]["rows"]]
+        _write_h5_tables(root / H5_DATASET_DIR, rows, seed)

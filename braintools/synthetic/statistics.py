@@ -1,7 +1,9 @@
 """What a realistic synthetic BraTS case must match: intensity, tumour shape and scanner statistics of cases.
 
 Notebook 02 compares real and synthetic cases with these numbers; the synthetic generator draws its tumours and
-contrasts from the ranges measured on real scans (``REAL_STATISTICS``, numbers only: no voxels or masks).
+contrasts from the ranges measured on real scans (``REAL_STATISTICS``, numbers only: no voxels or masks), measured on
+the 8 tuning cases of the development data only (``REAL_CASE_IDS``; the 5 locked cases score models, see
+``benchmarks/realism.py``).
 
 Per case (``measure_case``), in a few seconds at 240 x 240 x 155:
 

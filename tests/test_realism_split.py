@@ -1,0 +1,62 @@
+"""The fixed tuning / locked split of the 13 real development cases (benchmarks/realism.py, issue #22)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from braintools.data import statistics
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = ROOT.parent / "shared" / "data"
+DEVELOPMENT_CASES = ["Brats18_2013_3_1", "Brats18_CBICA_ABM_1", "Brats18_TCIA10_628_1"] + [
+    f"Brats18_CBICA_{name}_1" for name in ("AOZ", "APR", "APZ", "AQO", "AQP", "AQQ", "ASV", "ASW", "ASY", "ATD")]
+
+
+@pytest.fixture(scope="module")
+def realism():
+    spec = importlib.util.spec_from_file_location("realism", ROOT / "benchmarks" / "realism.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_stored_split_is_what_the_rule_makes(realism):
+    assert realism.split_real_cases(DEVELOPMENT_CASES) == (realism.TUNING_CASES, realism.LOCKED_CASES)
+    assert realism.split_real_cases(sorted(DEVELOPMENT_CASES, reverse=True)) == realism.split_real_cases(
+        DEVELOPMENT_CASES)  # the order the cases are listed in does not matter
+    tuning, locked = set(realism.TUNING_CASES), set(realism.LOCKED_CASES)
+    assert len(tuning) == 8 and len(locked) == 5 and not tuning & locked
+    assert tuning | locked == set(DEVELOPMENT_CASES)
+    for cases in (tuning, locked):  # both sets mix institutions
+        assert {realism.institution_group(case) for case in cases} == {"CBICA", "other"}
+    assert realism.real_split() == {"tuning": realism.TUNING_CASES, "locked": realism.LOCKED_CASES}
+    assert doctest.testmod(realism).failed == 0
+
+
+def test_references_train_on_tuning_cases_only(realism):
+    reference = realism.REFERENCE_SPLIT
+    assert set(reference["train"]) | set(reference["val"]) == set(realism.TUNING_CASES)
+    assert not set(reference["train"]) & set(reference["val"])
+    folds = realism.tuning_folds()
+    assert sorted(case for fold in folds for case in fold["test"]) == sorted(realism.TUNING_CASES)
+    for fold in folds:
+        used = set(fold["train"]) | set(fold["val"])
+        assert used | set(fold["test"]) == set(realism.TUNING_CASES) and not used & set(fold["test"])
+
+
+def test_real_statistics_come_from_the_tuning_cases(realism):
+    assert statistics.REAL_CASE_IDS == realism.TUNING_CASES
+    assert statistics.REAL_CASES == len(realism.TUNING_CASES)
+
+
+@pytest.mark.real_data
+def test_the_split_names_the_real_cases():
+    folders = [REAL_DATA / "brats_sample", REAL_DATA / "brats_dev"]
+    if not all(folder.is_dir() for folder in folders):
+        pytest.skip("the 13 real development cases (../shared/data/brats_sample, brats_dev) are absent")
+    found = sorted(path.name for folder in folders for path in folder.iterdir() if path.is_dir())
+    assert found == sorted(DEVELOPMENT_CASES)
