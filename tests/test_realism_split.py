@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from braintools.data import statistics
+from braintools.synthetic import reference
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data"
@@ -49,8 +49,8 @@ def test_references_train_on_tuning_cases_only(realism):
 
 
 def test_real_statistics_come_from_the_tuning_cases(realism):
-    assert statistics.REAL_CASE_IDS == realism.TUNING_CASES
-    assert statistics.REAL_CASES == len(realism.TUNING_CASES)
+    assert reference.REAL_CASE_IDS == realism.TUNING_CASES
+    assert reference.REAL_CASES == len(realism.TUNING_CASES)
 
 
 @pytest.mark.real_data
