@@ -127,6 +127,18 @@ def test_the_old_issue_sequence_full_disk_during_a_restart_then_a_restart_to_rec
     assert (tmp_path / "tiny_best.previous.pt").read_bytes() != old_best  # one level: the finished run before
 
 
+def test_a_restart_after_a_full_disk_leaves_no_temporary_link_of_the_previous_best(tmp_path, monkeypatch):
+    # the full disk left _best.previous.pt a hard link of _best.pt; rename() of one link onto another of the same
+    # file does nothing, so the next restart's temporary link stayed (holding the old best's bytes once replaced)
+    _fit(tmp_path, epochs=1)
+    _kill_at(monkeypatch, 1, DiskFullError(errno.ENOSPC, "tiny_last.pt: the disk is full"))
+    with pytest.raises(DiskFullError):
+        _fit(tmp_path, epochs=1, seed=1)
+    monkeypatch.undo()
+    _fit(tmp_path, epochs=1, seed=2)
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".tmp")) == []
+
+
 def test_a_restart_over_an_unfinished_run_with_a_previous_best_refuses_and_drops_nothing(tmp_path, monkeypatch):
     _fit(tmp_path, epochs=1)  # run A, finished
     _kill_at(monkeypatch, 3, KeyboardInterrupt())  # run B: epoch 1 written (last, best), killed in epoch 2

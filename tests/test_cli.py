@@ -312,6 +312,17 @@ def test_evaluate_reports_each_case_with_the_settings_that_made_it(ci_data, tmp_
     assert "4 case(s) with ground truth under" in captured.err and "BraTS20_Training_003" in captured.err
 
 
+def test_damaged_records_name_a_fix_that_predict_itself_accepts(tmp_path):
+    # predict refuses a folder whose records are damaged, so "or predict again" there only repeated the error
+    from braintools.errors import DataError
+    from braintools.inference import records
+
+    (tmp_path / "prediction_settings.json").write_text('{"format": 2, "cases": {"a": ')
+    with pytest.raises(DataError, match="prediction records are damaged") as error:
+        records.read_records(tmp_path)
+    assert "into another folder (--out)" in str(error.value)
+
+
 def test_evaluate_checks_the_records_first_and_never_empties_a_table(ci_data, tmp_path, capsys):
     out, csv = tmp_path / "out", tmp_path / "scores.csv"
     checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"

@@ -93,7 +93,8 @@ def read_records(folder: str | os.PathLike, missing_ok: bool = True) -> dict[str
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
         raise DataError(f"{path}: prediction records are damaged ({type(error).__name__}: "
                         f"{' '.join(str(error).split())[:160]}); delete this file to score the predictions without "
-                        "their settings, or predict again") from None
+                        "their settings (predict then records the cases it writes again), or predict into another "
+                        "folder (--out)") from None
 
 
 def _checked(stored: Any) -> dict[str, dict[str, Any]]:

@@ -196,6 +196,7 @@ class CheckpointFolder:
             temporary.unlink(missing_ok=True)
             os.link(self.best, temporary)  # no copy, no disk space: the same bytes under a second name
             os.replace(temporary, self.previous)
+            temporary.unlink(missing_ok=True)  # rename() does nothing when both names already link the same file
         except OSError:  # a file system without hard links: copy (a full disk then names the file)
             temporary.unlink(missing_ok=True)
             with atomic_path(self.previous) as copy:
