@@ -132,10 +132,13 @@ def test_the_ci_hdf5_volumes_infer_their_order_and_verify_clean(ci_h5, tmp_path)
     sources = h5_sources(ci_h5, channel_order=vote.order)
     build.precache(sources, tmp_path / "cache", workers=1, progress=False)
     assert verify.verify_cache(sources, tmp_path / "cache", workers=1, progress=False) == {}  # no false alarm
+    verdicts = []
     for volume, files in io.find_h5_volumes(ci_h5).items():  # every volume as cached: float64, the stored order
         stored = io.load_h5_volume(files, channel_order=io.MODALITIES, modalities=io.MODALITIES)
         check = signatures.check_channel_order(stored.image, stored.seg, io.H5_CHANNEL_ORDER)
-        assert check.confirmed, (volume, check.describe())
+        assert not check.contradicted, (volume, check.describe())  # never a false alarm
+        verdicts.append(check.verdict)
+    assert verdicts.count(signatures.CONFIRMED) >= len(verdicts) - 1, verdicts  # ci volume 3: cannot tell (v3)
 
 
 def test_verify_fails_when_the_manifest_order_differs_from_the_source(tmp_path):

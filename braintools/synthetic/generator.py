@@ -2,6 +2,9 @@
 
 Anatomy comes from the MNI152 template and tissue maps shipped with nilearn, warped per case; each training case gets
 a tumour and per-case scanner effects (bias field, Rician noise, contrast and intensity scale, thick-slice blur).
+Version 3 (issue 22) randomises them beyond what the 8 real tuning cases show (domain randomisation in the spirit of
+SynthSeg, within the BraTS signatures): tissue contrasts vary per case, noise, bias fields and slices up to 8 mm thick
+span wider ranges, and the normal brain has T1ce-bright vessels, the lookalikes that cause far false alarms.
 Same (seed, case index), same bytes. ``make_case`` returns an ``io.Case`` like a loaded real case, whose image holds
 the int16 values written to disk; ``layout`` writes cases in the Kaggle layouts and ``dataset`` makes a whole dataset.
 
@@ -45,7 +48,7 @@ from braintools.synthetic.tumour import (
     sample_tumour,
 )
 
-GENERATOR_VERSION = 2  # bumped whenever the bytes of a case change
+GENERATOR_VERSION = 3  # bumped whenever the bytes of a case change
 
 
 @dataclass(frozen=True)
@@ -62,29 +65,37 @@ class Scanner:
     blur: dict[str, tuple[int, float]]  # (axis, Gaussian sigma in mm) of each modality's thick-slice blur
 
 
-# Real FLAIR and T2 are often acquired in thick axial slices and resampled to 1 mm: smoother along z (in the 13
-# real cases, neighbour differences are half as large along z as in-plane); T1 and T1ce less often.
-THICK_SLICE_PROBABILITY = {"t1": 0.3, "t1ce": 0.3, "t2": 0.7, "flair": 0.7}
+# Real FLAIR and T2 are often acquired in thick axial slices and resampled to 1 mm: smoother along z (in the real
+# tuning cases, neighbour differences are half as large along z as in-plane); T1 and T1ce less often. Older scans
+# have slices up to 5-8 mm thick: the blur's sigma is 0.3 x a slice thickness drawn in THICK_SLICE_MM.
+THICK_SLICE_PROBABILITY = {"t1": 0.4, "t1ce": 0.15, "t2": 0.8, "flair": 0.8}  # T1ce: mostly the 3D reference scan
+THICK_SLICE_MM = (2.0, 8.0)
+# Domain randomisation (SynthSeg's idea, kept within the BraTS signatures): per case, the tissue contrasts vary by
+# this std of their log (about twice the spread between real cases), noise and bias fields over wide ranges.
+TISSUE_CONTRAST_SPREAD = 0.15
+NOISE_RANGE = {"t1": (0.025, 0.08), "t1ce": (0.025, 0.08), "t2": (0.04, 0.13), "flair": (0.04, 0.13)}
+BIAS_RANGE = (0.2, 0.6)  # largest |log bias| of a modality over the brain
 
 
 def _random_scanner(rng: np.random.Generator) -> Scanner:
-    """Draw per-case contrasts, texture, bias fields (about +-15-50 %), intensity scale, noise and slice blur.
-    Introduced in notebook 01."""
-    tissue = {m: (1.0, *(np.array(c[1:]) * np.exp(rng.normal(0, 0.08, 2)))) for m, c in TISSUE_CONTRAST.items()}
-    tumour = random_tumour_contrast(rng)
+    """Draw per-case contrasts, texture, bias fields (about +-20-60 %), intensity scale, noise and slice blur."""
+    factors = {m: np.exp(rng.normal(0, TISSUE_CONTRAST_SPREAD, 2)) for m in ("t1", "t2", "flair")}
+    factors["t1ce"] = factors["t1"] * np.exp(rng.normal(0, 0.3 * TISSUE_CONTRAST_SPREAD, 2))  # T1 after contrast
+    tissue = {m: (1.0, *(np.array(c[1:]) * factors[m])) for m, c in TISSUE_CONTRAST.items()}
+    tumour = random_tumour_contrast(rng, tissue)
     texture = (float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.03, 0.06)))
     basis = smooth_noise(rng, (2, 5, 5, 4))
     weights = rng.normal(0, 1, (4, 2)) + np.array([1.0, 0.0])  # modalities share part of the coil profile
     peak = np.abs(np.tensordot(weights, basis, axes=1)).max(axis=(1, 2, 3))
-    weights *= (rng.uniform(0.15, 0.5, 4) / peak)[:, None]
+    weights *= (rng.uniform(*BIAS_RANGE, 4) / peak)[:, None]
     scale = np.exp(rng.uniform(np.log(120), np.log(1200)))
     white = {m: float(scale * np.exp(rng.uniform(np.log(0.5), np.log(2.0)))) for m in MODALITIES}
-    noise = {m: float(rng.uniform(0.01, 0.05) if m in ("t1", "t1ce") else rng.uniform(0.03, 0.1)) for m in MODALITIES}
+    noise = {m: float(rng.uniform(*NOISE_RANGE[m])) for m in MODALITIES}
     blur = {}
     for modality in MODALITIES:
         axis = 2 if rng.random() < 0.8 else int(rng.integers(2))
         thick = rng.random() < THICK_SLICE_PROBABILITY[modality]
-        blur[modality] = (axis, float(0.3 * rng.uniform(2.0, 6.0)) if thick else 0.0)  # boxcar of the slice ~ 0.3 T
+        blur[modality] = (axis, float(0.3 * rng.uniform(*THICK_SLICE_MM)) if thick else 0.0)  # slice boxcar ~ 0.3 T
     return Scanner(tissue, tumour, texture, basis, weights.astype(np.float32), white, noise, blur)
 
 

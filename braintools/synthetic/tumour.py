@@ -1,18 +1,18 @@
 """Synthetic brain tumours for the synthetic BraTS generator: labels and image appearance.
 
-Shapes and intensities follow what ``braintools.case_statistics`` measures on real BraTS cases (tumour-core
+Shapes and intensities follow what ``synthetic.statistics`` measures on real BraTS cases (tumour-core
 volume, lobulation, enhancing share of the core, edema reach, intensities relative to white matter and their
 overlap), with per-case randomisation wider than the real spread.
 
-A tumour is a union of one to four irregular ellipsoidal lobes (random axes and orientation, multi-scale
-noise on the boundary) around a white- or grey-matter point of a cerebral hemisphere, from deep white matter
-to the cortex (it may reach the brain's edge, as most real ones do): an enhancing shell (label 4) of varying
-thickness, often broken by non-enhancing gaps, around a necrotic / non-enhancing core (label 1), or a core
-without enhancement in low-grade-like cases; an edema halo (label 2) reaching 8-40 mm further, farther along
-white matter than into grey matter, never into CSF, across the midline or outside the brain. One case in ten
-has a second, smaller focus nearby. Everything is computed on the tumour's bounding box only. The images get
-soft partial-volume boundaries, heterogeneous texture inside each label and edema that fades into normal
-tissue; the labels stay crisp.
+A tumour is a union of one to four irregular ellipsoidal lobes (random axes and orientation, multi-scale noise on
+the boundary) around a white- or grey-matter point of a cerebral hemisphere, from deep white matter to the cortex
+(it may reach the brain's edge, as most real ones do): a thin enhancing shell (label 4, 2-5 mm, real ET is about 2
+mm) with enhancing walls between necrotic pockets inside it, sometimes broken by non-enhancing gaps, around a
+necrotic / non-enhancing core (label 1), or a core without enhancement in low-grade-like cases; an edema halo (label
+2) reaching 8-55 mm further, farther along white matter than into grey matter, never into CSF, across the midline or
+outside the brain. One case in five has a second, smaller focus (multifocal tumours). Everything is computed on the
+tumour's bounding box only. The images get soft partial-volume boundaries, heterogeneous texture inside each label
+and edema that fades into normal tissue; the labels stay crisp.
 """
 
 from __future__ import annotations
@@ -27,20 +27,26 @@ import torch.nn.functional as F
 from braintools.synthetic.anatomy import MNI_TO_BRATS_SCALE, CaseTransform, load_templates, smooth_noise
 
 LOW_GRADE_FRACTION = 0.15
-SATELLITE_FRACTION = 0.1  # cases with a second focus
+SHELL_MM = (2.0, 5.0)  # log-uniform thickness of the enhancing shell (before its +-50 % boundary noise)
+SEPTA_SHARE = (0.3, 0.85)  # uniform share of the core inside the shell that enhances (walls between pockets)
+SEPTA_SCALE_MM = (1.5, 2.5)
+FINE_ROUGHNESS_MM = (1.0, 2.0)  # amplitude (std) and correlation length of the fine wrinkles of the lesion's surface
+CORE_BLUR_MM = 0.5  # partial-volume blur (Gaussian sigma) of NCR and ET in the images (edema: 1 mm)
+SATELLITE_FRACTION = 0.2  # cases with a second focus (multifocal tumours)
 # Relative intensities (white matter = 1): high-grade NCR, low-grade NCR/NET, ET, edema (its core; edema fades
-# towards normal tissue at its edge). Medians over the 13 real cases (case_statistics.REAL_STATISTICS), the
-# edema raised so that its faded median matches; low-grade NET from the literature (T2 and FLAIR bright).
+# towards normal tissue at its edge). Set so that the medians measured on generated cases (partial volume, texture,
+# fading edema and noise included) match the medians of the 8 real tuning cases (statistics.REAL_STATISTICS);
+# low-grade NET from the literature (T2 and FLAIR bright).
 TUMOUR_CONTRAST = {
-    "t1": (0.64, 0.60, 0.86, 0.76),
-    "t1ce": (0.72, 0.62, 1.53, 0.78),
-    "t2": (2.42, 2.20, 1.92, 2.5),
-    "flair": (1.85, 1.70, 2.0, 2.3),
+    "t1": (0.64, 0.6, 0.86, 0.76),
+    "t1ce": (0.67, 0.6, 1.6, 0.73),
+    "t2": (2.73, 2.49, 2.25, 2.9),
+    "flair": (2.24, 2.06, 2.62, 2.65),
 }
-# Per-case spread (std of the log) of each modality's tumour brightness and of each label around it: about 1.3x
-# the spread between real cases.
-TUMOUR_CONTRAST_SPREAD = {"t1": 0.12, "t1ce": 0.12, "t2": 0.2, "flair": 0.2}
-LABEL_CONTRAST_SPREAD = 0.1
+# Per-case spread (std of the log) of each modality's tumour brightness and of each label around it: about twice
+# the spread between real cases (domain randomisation: unseen scanners and tumours vary more than 8 cases show).
+TUMOUR_CONTRAST_SPREAD = {"t1": 0.18, "t1ce": 0.18, "t2": 0.3, "flair": 0.3}
+LABEL_CONTRAST_SPREAD = 0.15
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ class TumourSpec:
     gaps: float = 0.0  # share of the enhancing shell that does not enhance (labelled NCR/NET)
     fade: float = 0.6  # edema strength at its outer edge (1 at the lesion)
     heterogeneity: tuple[float, float, float] = (0.08, 0.05, 0.1)  # texture amplitude of NCR, edema, ET
+    septa: float = 0.0  # share of the core inside the shell that enhances: thin walls between necrotic pockets
+    septa_scale: float = 3.0  # correlation length (mm) of the random field whose zero level the walls follow
+    septa_seed: int = 0  # seed of that field (drawn on the lesion box, so its scale is in mm whatever the tumour size)
 
     @property
     def low_grade(self) -> bool:
@@ -102,8 +111,11 @@ def sample_tumour(rng: np.random.Generator, transform: CaseTransform) -> TumourS
     templates = load_templates()
     low_grade = rng.random() < LOW_GRADE_FRACTION
     outer = float(np.exp(rng.uniform(np.log(10.0), np.log(28.0))))
-    rim = 0.0 if low_grade else float(np.clip(outer * rng.uniform(0.12, 0.5), 2.0, outer - 1.5))
-    edema = float(np.exp(rng.uniform(np.log(8.0), np.log(40.0))))
+    # A thin enhancing shell (real ET is about 2 mm thick, 2 volume / area) and enhancing walls between necrotic
+    # pockets inside it, so that enhancing tumour is most of the core (a median 0.6 of it in the real tuning cases)
+    rim = 0.0 if low_grade else float(np.clip(np.exp(rng.uniform(np.log(SHELL_MM[0]), np.log(SHELL_MM[1]))),
+                                              1.0, outer - 1.5))
+    edema = float(np.exp(rng.uniform(np.log(8.0), np.log(55.0))))
     roughness = rng.uniform(0.25, 0.5)
     axes = np.exp(rng.uniform(-0.3, 0.3, 3))
     rotation = np.linalg.qr(rng.standard_normal((3, 3)))[0]
@@ -116,18 +128,20 @@ def sample_tumour(rng: np.random.Generator, transform: CaseTransform) -> TumourS
     axes = axes / np.prod(axes) ** (1 / 3)
     midline = templates.affine[0, :3] @ transform.to_mni[:3] + np.array([0, 0, 0, templates.affine[0, 3]])
     lobes = _lobes(rng, outer)
-    gaps = 0.0 if low_grade or rng.random() < 0.4 else float(rng.uniform(0.05, 0.4))
-    heterogeneity = (float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.04, 0.12)), float(rng.uniform(0.08, 0.2)))
+    gaps = 0.0 if low_grade or rng.random() < 0.6 else float(rng.uniform(0.05, 0.3))
+    heterogeneity = (float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.04, 0.12)), float(rng.uniform(0.15, 0.35)))
+    septa = 0.0 if low_grade else float(rng.uniform(*SEPTA_SHARE))
     return TumourSpec(centre, outer - rim, rim, edema, axes, rotation, roughness, boundary_noise, edema_noise,
-                      midline, lobes, gaps, float(rng.uniform(0.2, 0.5)), heterogeneity)
+                      midline, lobes, gaps, float(rng.uniform(0.3, 0.6)), heterogeneity, septa,
+                      float(rng.uniform(*SEPTA_SCALE_MM)), int(rng.integers(2**31)))
 
 
 def sample_satellite(rng: np.random.Generator, main: TumourSpec, spacing: np.ndarray) -> TumourSpec:
-    """A second, smaller focus 1.3-2.5 lesion radii from ``main`` (same grade), with its own shape and edema."""
+    """A second, smaller focus 1.3-4 lesion radii from ``main`` (same grade), with its own shape and edema."""
     direction = rng.standard_normal(3)
-    offset_mm = direction / np.linalg.norm(direction) * rng.uniform(1.3, 2.5) * main.outer
+    offset_mm = direction / np.linalg.norm(direction) * rng.uniform(1.3, 4.0) * main.outer
     outer = main.outer * rng.uniform(0.25, 0.5)
-    rim = 0.0 if main.low_grade else float(np.clip(outer * rng.uniform(0.3, 0.7), 1.5, max(1.5, outer - 1.0)))
+    rim = 0.0 if main.low_grade else float(np.clip(main.rim * rng.uniform(0.8, 1.5), 1.0, max(1.0, outer - 1.0)))
     return replace(main, centre=main.centre + offset_mm / spacing, radius=max(outer - rim, 1.0), rim=rim,
                    edema=main.edema * rng.uniform(0.4, 0.9), rotation=np.linalg.qr(rng.standard_normal((3, 3)))[0],
                    boundary_noise=_multiscale_noise(rng, (3, 12, 12, 12)), lobes=np.array([[0.0, 0.0, 0.0, 1.0]]))
@@ -198,12 +212,16 @@ def _lesion_box(spec: TumourSpec, spacing: np.ndarray, box: tuple, sub: tuple) -
 
 def _core_and_shell(spec: TumourSpec, rho: np.ndarray, rim_noise: np.ndarray, gap_noise: np.ndarray,
                     spacing: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lesion and necrotic/non-enhancing core masks on the lesion box (the shell is lesion minus core)."""
+    """Lesion and necrotic/non-enhancing core masks on the lesion box (enhancing tumour is lesion minus core)."""
     lesion = inside & (rho < spec.outer)
     if spec.low_grade:
         return lesion, lesion
     rim = np.maximum(spec.rim * (1 + 0.5 * rim_noise), max(1.0, 1.05 * float(spacing.max())))
     core = lesion & (rho < spec.outer - rim)
+    if spec.septa > 0 and core.any():  # enhancing walls between necrotic pockets
+        noise = np.random.default_rng(spec.septa_seed).standard_normal(core.shape, dtype=np.float32)
+        walls = np.abs(ndi.gaussian_filter(noise, spec.septa_scale / spacing))
+        core &= walls > np.quantile(walls[core], spec.septa)
     if spec.gaps > 0:  # stretches of the shell that do not enhance: non-enhancing tumour, labelled NCR/NET
         core |= lesion & (gap_noise > np.quantile(gap_noise, 1 - spec.gaps))
     return lesion, core
@@ -218,8 +236,13 @@ def grow_tumour(spec: TumourSpec, spacing: np.ndarray, box: tuple, tissues: tupl
     gm, wm, csf, brain = (channel[sub] for channel in tissues)
     radial = _radial_coordinate(spec, spacing, box, sub)
     inner = _lesion_box(spec, spacing, box, sub)
+    if 0 in radial[inner].shape:  # a focus placed beyond the brain box (a far satellite): nothing to grow
+        return sub, np.zeros(gm.shape, np.uint8), np.zeros(gm.shape, np.float32)
     boundary_noise, rim_noise, gap_noise = _upsample(spec.boundary_noise, radial[inner].shape)
     rho = radial[inner] / (1 + spec.roughness * boundary_noise)
+    fine = np.random.default_rng(spec.septa_seed + 1).standard_normal(rho.shape, dtype=np.float32)
+    fine = ndi.gaussian_filter(fine, FINE_ROUGHNESS_MM[1] / spacing)
+    rho += np.float32(FINE_ROUGHNESS_MM[0]) * fine / max(float(fine.std()), 1e-6)  # a crinkled surface, as real cores
     brain = brain & _same_hemisphere(spec, box, sub)  # the falx stops tumour and edema
     lesion, ncr = np.zeros(gm.shape, bool), np.zeros(gm.shape, bool)
     lesion[inner], ncr[inner] = _core_and_shell(spec, rho, rim_noise, gap_noise, spacing, brain[inner])
@@ -261,9 +284,10 @@ def paint_tumour(
     uniform: their labels overlap in intensity).
     """
     sigma = 1.0 / spacing
+    core_sigma = CORE_BLUR_MM / spacing  # the core's labels were drawn on its bright walls: a sharper boundary
     low_grade = not np.any(labels == 4)
-    w_ncr = ndi.gaussian_filter((labels == 1).astype(np.float32), sigma)
-    w_et = ndi.gaussian_filter((labels == 4).astype(np.float32), sigma)
+    w_ncr = ndi.gaussian_filter((labels == 1).astype(np.float32), core_sigma)
+    w_et = ndi.gaussian_filter((labels == 4).astype(np.float32), core_sigma)
     w_ed = ndi.gaussian_filter(strength, sigma)
     tex_core = _texture(rng, labels.shape, spacing, 3.0)
     tex_rim = _texture(rng, labels.shape, spacing, 1.5)
@@ -276,21 +300,29 @@ def paint_tumour(
         image[sub] = (1 - w_ncr - w_et) * blended + w_ncr * core + w_et * et * (1 + h_et * tex_rim)
 
 
-def random_tumour_contrast(rng: np.random.Generator) -> dict[str, tuple]:
+def random_tumour_contrast(rng: np.random.Generator, tissue: dict[str, tuple] | None = None) -> dict[str, tuple]:
     """Per-case tumour intensities around ``TUMOUR_CONTRAST``, keeping the BraTS signatures of FORMATS.md.
 
     Each modality's tumour gets a common factor (one scanner shows all tumour brighter on FLAIR than another)
     and each label its own; enhancement stays above core, edema and white matter on T1ce and above itself on T1.
+    With the case's ``tissue`` contrasts (white matter, grey matter, CSF per modality), edema and the core also stay
+    above grey matter on T2 and FLAIR, and enhancement above grey matter on T1ce, however the tissues were drawn.
     """
     drawn = {}
     for modality, values in TUMOUR_CONTRAST.items():
         common = rng.normal(0, TUMOUR_CONTRAST_SPREAD[modality])
         drawn[modality] = np.array(values) * np.exp(common + rng.normal(0, LABEL_CONTRAST_SPREAD, 4))
     for modality in ("t1", "t1ce"):  # a necrotic or non-enhancing core is darker than white matter on T1
-        drawn[modality][:2] = np.minimum(drawn[modality][:2], 0.8)
+        drawn[modality][:2] = np.minimum(drawn[modality][:2], 0.78)
+    drawn["t1"][2:] = np.minimum(drawn["t1"][2:], (1.1, 1.0))  # before contrast, ET and edema are not bright on T1
     for modality in ("t2", "flair"):  # edema (and the core, on T2) are hyperintense on T2 and FLAIR
         drawn[modality][3] = max(drawn[modality][3], 1.35)
     drawn["t2"][:2] = np.maximum(drawn["t2"][:2], 1.5)
+    grey = {m: 1.0 if tissue is None else float(tissue[m][1]) for m in TUMOUR_CONTRAST}
+    for modality in ("t2", "flair"):  # hyperintense against the normal brain, grey matter included
+        drawn[modality][[0, 1, 3]] = np.maximum(drawn[modality][[0, 1, 3]], 1.25 * grey[modality])
+    drawn["t2"][3] = max(drawn["t2"][3], 2.0)  # above the normal brain's median (CSF raises it on T2)
     t1ce, t1 = drawn["t1ce"], drawn["t1"]
-    t1ce[2] = max(t1ce[2], 1.15 * max(t1ce[0], t1ce[1], t1ce[3], 1.0), t1[2] + 0.25)  # enhancement
+    t1ce[2] = max(t1ce[2], 1.15 * max(t1ce[0], t1ce[1], t1ce[3], 1.0), 1.5 * t1[2] + 0.1, 1.25,
+                  1.3 * grey["t1ce"])  # enhancement
     return {modality: tuple(float(v) for v in values) for modality, values in drawn.items()}
