@@ -75,13 +75,14 @@ class CourseData:
 REAL_CASES_ENV = "BRAINTOOLS_REAL_CASES"  # a folder of real BraTS cases to test models trained on synthetic data
 
 
-def real_reference_cases(limit: int | None = None) -> tuple[list[io.CaseFiles], str]:
+def real_reference_cases(limit: int | None = None, one_form: bool = False) -> tuple[list[io.CaseFiles], str]:
     """Real BraTS cases with segmentations to set beside synthetic ones, and where they come from (notebook 02).
 
     The cases under ``BRAINTOOLS_REAL_CASES`` if set (any BraTS release: 2018-2020, 2021, 2023), else the Kaggle NIfTI
     dataset when it is mounted (``/kaggle/input``), else none (an empty list). ``limit`` keeps the first cases only.
     Only whole cases are used (four modalities and a segmentation): anything else the folder holds (a segmentation
-    alone, an atlas, notes) is left out and named in the description.
+    alone, an atlas, notes) is left out and named in the description. ``one_form``: a patient found in two releases'
+    forms (BraTS 2021 and 2023 GLI) is kept once (``one_form_per_patient``), so that no patient counts twice in a score.
     """
     configured = os.environ.get(REAL_CASES_ENV)
     if configured:
@@ -94,8 +95,11 @@ def real_reference_cases(limit: int | None = None) -> tuple[list[io.CaseFiles], 
             return [], "none found (set BRAINTOOLS_REAL_CASES to a folder of BraTS cases, or mount the Kaggle data)"
         root = download.locate_nifti_dirs(mounted)[0]
     cases, left_out = _complete_cases(io.find_cases(root, require_seg=True, warn_missing=False))
+    cases, twice = one_form_per_patient(cases) if one_form else (cases, [])
     cases = cases[:limit]
     where = f"{len(cases)} real case(s) under {root} ({releases.describe_releases(cases)})"
+    if twice:
+        where += f"; left out, the same patient as another case in another release's form: {', '.join(twice)}"
     return cases, where + (f"; left out, not a whole case: {left_out}" if left_out else "")
 
 
@@ -182,7 +186,21 @@ def real_test_cases(data: CourseData, limit: int | None = None) -> tuple[list[io
     if not data.synthetic:
         where = f"the test patients of the real data ({data.dataset.nifti_train})"
         return data.case_files(data.split.test)[:limit], where
-    return real_reference_cases(limit)
+    return real_reference_cases(limit, one_form=True)
+
+
+def one_form_per_patient(cases: Sequence[io.CaseFiles]) -> tuple[list[io.CaseFiles], list[str]]:
+    """The cases without a second form of one patient (BraTS 2021 and 2023 GLI name the same patients), and the ids
+    left out, so that no patient counts twice in a mean."""
+    kept, seen, twice = [], set(), []
+    for files in cases:
+        forms = {files.case_id} | {releases.counterpart_id(files.case_id, key) for key in ("2021", "2023")}
+        if forms & seen:
+            twice.append(files.case_id)
+            continue
+        seen |= forms - {None}
+        kept.append(files)
+    return kept, twice
 
 
 _spread_evenly = splits.spread_evenly  # the patients a profile with max_cases uses (notebook 04)

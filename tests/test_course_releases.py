@@ -94,3 +94,16 @@ def test_the_kaggle_2021_profile_fits_the_kaggle_working_folder(tmp_path):
     assert total < 0.8 * KAGGLE_WORKING_FOLDER, f"{total / 1e9:.1f} GB"
     assert (profile.max_cases + 40) * (extracted + cached) + profile.n_cases * (lesson + cached) + checkpoints > \
         0.8 * KAGGLE_WORKING_FOLDER  # and it is not far below: 40 more patients would not fit
+
+
+def test_one_patient_in_two_releases_counts_once(tmp_path):
+    def case(case_id):
+        return io.CaseFiles(case_id=case_id, folder=tmp_path / case_id)
+
+    cases = [case("Brats18_2013_3_1"), case("BraTS2021_00000"), case("BraTS2021_00002"),
+             case("BraTS-GLI-00000-000"), case("BraTS-GLI-00002-000"), case("BraTS-GLI-00005-000")]
+    kept, twice = course.one_form_per_patient(cases)
+    assert [files.case_id for files in kept] == ["Brats18_2013_3_1", "BraTS2021_00000", "BraTS2021_00002",
+                                                 "BraTS-GLI-00005-000"]
+    assert twice == ["BraTS-GLI-00000-000", "BraTS-GLI-00002-000"]
+    assert course.one_form_per_patient(kept) == (kept, [])  # nothing to drop when every patient is there once
