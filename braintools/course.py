@@ -129,8 +129,9 @@ def release_examples(profile: Profile) -> tuple[dict[str, io.CaseFiles], str]:
                  if releases.counterpart_id(files.case_id, "2023") in forms_2023]
         chosen = [by_release["2020"][0], *(pairs[0] if pairs else (by_release["2021"][0], by_release["2023"][0]))]
         return {files.release.name: files for files in chosen}, f"real cases: {where}"
+    from braintools.synthetic.dataset import commit_nifti_case
     from braintools.synthetic.generator import GENERATOR_VERSION, make_case
-    from braintools.synthetic.layout import training_case_id, write_nifti_case
+    from braintools.synthetic.layout import training_case_id
 
     folder = paths.scratch_dir(profile.name, f"releases_seed{profile.seed}_v{GENERATOR_VERSION}")
     case, examples = None, {}
@@ -138,9 +139,7 @@ def release_examples(profile: Profile) -> tuple[dict[str, io.CaseFiles], str]:
         case_id = training_case_id(1, release)
         if not (folder / release.key / case_id).is_dir():
             case = case or make_case(profile.seed, 1, profile.grid_shape, case_id=case_id)
-            partial = folder / release.key / f".{case_id}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            os.replace(write_nifti_case(case, partial, case_id, release), folder / release.key / case_id)
+            commit_nifti_case(case, folder / release.key, case_id, release.key)
         examples[release.name] = io.find_cases(folder / release.key)[0]
     return examples, (f"synthetic case 1 of profile {profile.name} written in the three layouts, under {folder} (no "
                       f"real cases of every release at hand; real: {where})")
@@ -203,9 +202,6 @@ def one_form_per_patient(cases: Sequence[io.CaseFiles]) -> tuple[list[io.CaseFil
     return kept, twice
 
 
-_spread_evenly = splits.spread_evenly  # the patients a profile with max_cases uses (notebook 04)
-
-
 def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = False,
                  cache_dir: str | Path | None = None) -> CourseData:
     """Get the profile's dataset, list its labelled cases, load the shared split and fill the npy cache (notebook 03).
@@ -224,7 +220,7 @@ def prepare_data(profile: Profile, cache_cases: bool = True, progress: bool = Fa
         warnings.warn(f"{dataset.nifti_train}: left out, not a whole case: {left_out}", stacklevel=2)
     if not found:
         raise DataError(f"{dataset.nifti_train}: no case with four modalities and a segmentation")
-    cases = {files.case_id: files for files in _spread_evenly(found, profile.max_cases)}
+    cases = {files.case_id: files for files in splits.spread_evenly(found, profile.max_cases)}
     split = splits.course_split(list(cases), paths.split_path(profile.name), nifti_train=dataset.nifti_train,
                                 seed=profile.seed, fractions=profile.split_fractions)
     folder = Path(cache_dir) if cache_dir else paths.cache_dir(profile.name)
@@ -287,7 +283,7 @@ def _cap(rows: list[dict], limit: int | None, cached: set[str]) -> None:
         return
     kept = [row for row in usable if row["volume"] in cached][:limit]
     rest = [row for row in usable if row["volume"] not in cached]
-    kept += _spread_evenly(rest, limit - len(kept))
+    kept += splits.spread_evenly(rest, limit - len(kept))
     kept_ids = {id(row) for row in kept}
     for row in usable:
         if id(row) not in kept_ids:

@@ -61,8 +61,9 @@ def _case_summary(folder: Path, case_id: str, volume: int) -> dict:
     return {"grade": grade, "rows": slice_rows(images, seg, volume)}
 
 
-def _commit_nifti(case: Case, parent: Path, case_id: str, release: str = "2020") -> None:
-    """Write a case folder (in a release's names and labels) under a temporary name, then rename it into place."""
+def commit_nifti_case(case: Case, parent: Path, case_id: str, release: str = "2020") -> None:
+    """Write a case folder (in a release's names and labels) under a temporary name, then rename it into place, so that
+    an interrupted write never leaves a half case."""
     partial = parent / f".{case_id}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     write_nifti_case(case, partial, case_id, release)
@@ -75,12 +76,12 @@ def _generate_job(job: tuple) -> tuple[str, int, dict]:
     if release != "2020":  # a newer release: NIfTI training cases only, in its names and labels
         case_id = training_case_id(index, release)
         case = make_case(seed, index, grid_shape, case_id=case_id)
-        _commit_nifti(case, root / RELEASE_TRAINING_DIR[release], case_id, release)
+        commit_nifti_case(case, root / RELEASE_TRAINING_DIR[release], case_id, release)
         return kind, index, {"grade": case.grade}
     if kind == "validation":
         case_id = VALIDATION_CASE.format(index)
         case = replace(make_case(seed, VALIDATION_INDEX_OFFSET + index, grid_shape, case_id=case_id), seg=None)
-        _commit_nifti(case, root / NIFTI_DATASET_DIR / VALIDATION_SUBDIR, case_id)
+        commit_nifti_case(case, root / NIFTI_DATASET_DIR / VALIDATION_SUBDIR, case_id)
         return kind, index, {}
     case = make_case(seed, index, grid_shape, case_id=TRAINING_CASE.format(index))
     rows = []
@@ -89,7 +90,7 @@ def _generate_job(job: tuple) -> tuple[str, int, dict]:
         for stale in h5_dir.glob(f".tmp-*-volume_{index}_slice_*.h5"):  # left by an interrupted run
             stale.unlink(missing_ok=True)
         rows = write_h5_case(case, h5_dir, index)
-    _commit_nifti(case, root / NIFTI_DATASET_DIR / TRAINING_SUBDIR, case.case_id)
+    commit_nifti_case(case, root / NIFTI_DATASET_DIR / TRAINING_SUBDIR, case.case_id)
     return kind, index, {"grade": case.grade, "rows": rows}
 
 
