@@ -11,10 +11,9 @@ import pytest
 import torch
 from test_cache import make_volume, write_h5_volume, write_nifti_case
 
-from braintools import course
 from braintools.cache import build, store, verify
 from braintools.cache.sources import h5_sources, nifti_sources
-from braintools.data import io
+from braintools.data import io, splits
 from braintools.data.preprocess import bounding_box, brain_mask, uncrop
 from braintools.datasets.patches3d import PatchDataset3D
 from braintools.datasets.slices2d import SliceDataset, select_slices, summarise_source
@@ -207,9 +206,9 @@ def test_uncrop_puts_a_crop_back():
 
 
 def test_spread_evenly_mixes_the_whole_list():
-    assert course._spread_evenly(list(range(369)), 60)[:3] == [0, 6, 12]
-    assert len(set(course._spread_evenly(list(range(369)), 60))) == 60
-    assert course._spread_evenly(["a", "b"], 5) == ["a", "b"] and course._spread_evenly([1, 2, 3], None) == [1, 2, 3]
+    assert splits.spread_evenly(list(range(369)), 60)[:3] == [0, 6, 12]
+    assert len(set(splits.spread_evenly(list(range(369)), 60))) == 60
+    assert splits.spread_evenly(["a", "b"], 5) == ["a", "b"] and splits.spread_evenly([1, 2, 3], None) == [1, 2, 3]
 
 
 def test_real_cases_crop_to_about_a_third(real_sample_dir, tmp_path):
