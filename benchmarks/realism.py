@@ -175,7 +175,8 @@ def trained_model(recipe, cache_dir: Path, train_ids, val_ids, run_dir: Path, re
     from braintools.training.recipes import recipe_settings, train_unet3d
 
     best = paths.checkpoint_file(run_dir, "unet3d", "best")
-    record = {"recipe": recipe_settings(recipe), "train": list(train_ids), "val": list(val_ids), **extra}
+    record = {"recipe": recipe_settings(recipe), "epochs": recipe.epochs, "train": list(train_ids),
+              "val": list(val_ids), **extra}  # recipe_settings leaves the epochs out (a resume may add some)
     record = json.loads(json.dumps(record))  # as it reads back (tuples become lists)
     marker = run_dir / "trained.json"
     if reuse and best.is_file() and marker.is_file() and json.loads(marker.read_text())["record"] == record:

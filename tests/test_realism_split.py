@@ -60,3 +60,30 @@ def test_the_split_names_the_real_cases():
         pytest.skip("the 13 real development cases (../shared/data/brats_sample, brats_dev) are absent")
     found = sorted(path.name for folder in folders for path in folder.iterdir() if path.is_dir())
     assert found == sorted(DEVELOPMENT_CASES)
+
+
+def test_reuse_takes_the_model_an_identical_run_left(realism, tmp_path, monkeypatch):
+    """``--reuse`` scores the kept model of an identical earlier run and trains again when anything differs."""
+    from braintools import paths
+    from braintools.models import checkpoints
+    from braintools.profiles import get_profile
+    from braintools.training import recipes
+
+    trained = []
+
+    def fake_train(recipe, cache_dir, train_ids, val_ids, run_dir, progress):
+        trained.append(recipe.epochs)
+        paths.checkpoint_file(run_dir, "unet3d", "best").write_bytes(b"weights")
+
+    monkeypatch.setattr(recipes, "train_unet3d", fake_train)
+    monkeypatch.setattr(checkpoints, "load_model", lambda path: Path(path).read_bytes())
+    recipe = recipes.UNet3DRecipe.from_profile(get_profile("ci"))
+    run = tmp_path / "run"
+    run.mkdir()
+    assert realism.trained_model(recipe, tmp_path, ["a"], ["b"], run, True, {"generator": "g"})[0] == b"weights"
+    realism.trained_model(recipe, tmp_path, ["a"], ["b"], run, True, {"generator": "g"})
+    assert trained == [recipe.epochs]  # the second, identical run reused the model
+    realism.trained_model(recipe, tmp_path, ["a"], ["b"], run, False, {"generator": "g"})
+    realism.trained_model(recipe.__class__(**{**vars(recipe), "epochs": 7}), tmp_path, ["a"], ["b"], run, True,
+                          {"generator": "g"})
+    assert trained == [recipe.epochs, recipe.epochs, 7]  # without --reuse, or with another recipe: trained again
