@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import importlib.util
 from pathlib import Path
@@ -84,6 +85,5 @@ def test_reuse_takes_the_model_an_identical_run_left(realism, tmp_path, monkeypa
     realism.trained_model(recipe, tmp_path, ["a"], ["b"], run, True, {"generator": "g"})
     assert trained == [recipe.epochs]  # the second, identical run reused the model
     realism.trained_model(recipe, tmp_path, ["a"], ["b"], run, False, {"generator": "g"})
-    realism.trained_model(recipe.__class__(**{**vars(recipe), "epochs": 7}), tmp_path, ["a"], ["b"], run, True,
-                          {"generator": "g"})
+    realism.trained_model(dataclasses.replace(recipe, epochs=7), tmp_path, ["a"], ["b"], run, True, {"generator": "g"})
     assert trained == [recipe.epochs, recipe.epochs, 7]  # without --reuse, or with another recipe: trained again
