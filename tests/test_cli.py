@@ -31,6 +31,15 @@ def ci_data(tmp_path_factory):
         yield root
 
 
+@pytest.fixture(scope="module")
+def ci_checkpoint(ci_data):
+    """A 3D U-Net trained for one epoch on the ci data, in its own folder: for the tests that only need a model."""
+    folder = ci_data / "fixture_checkpoints"
+    assert main(["precache"]) == 0
+    assert main(["train", "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    return folder / "unet3d_best.pt"
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command, capsys):
     assert main([command, "--help"]) == 0
@@ -121,13 +130,13 @@ def test_train_and_predict_the_2d_model(ci_data, tmp_path, capsys):
     assert (out / f"{case_id}.nii.gz").is_file()
 
 
-def test_predict_on_a_folder_needs_no_course_dataset(ci_data, tmp_path, monkeypatch, capsys):
+def test_predict_on_a_folder_needs_no_course_dataset(ci_data, ci_checkpoint, tmp_path, monkeypatch, capsys):
     source = ci_data / "synthetic" / "ci" / "brats20-dataset-training-validation"
     cases = sorted(source.rglob("BraTS20_Training_00[12]"))
     for case in cases:
         shutil.copytree(case, tmp_path / "mine" / case.name)
     monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path / "elsewhere"))  # no synthetic dataset there
-    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    checkpoint = ci_checkpoint
     out = tmp_path / "out"
     assert main(["predict", "--input", str(tmp_path / "mine"), "--checkpoint", str(checkpoint),
                  "--out", str(out)]) == 0
@@ -154,13 +163,13 @@ def test_a_model_trained_under_one_profile_predicts_the_same_under_another(ci_da
     np.testing.assert_array_equal(outputs["kaggle"], outputs["ci"])
 
 
-def test_one_bad_case_does_not_stop_the_others(ci_data, tmp_path, capsys):
+def test_one_bad_case_does_not_stop_the_others(ci_data, ci_checkpoint, tmp_path, capsys):
     source = ci_data / "synthetic" / "ci" / "brats20-dataset-training-validation"
     for case in sorted(source.rglob("BraTS20_Training_00[123]")):
         shutil.copytree(case, tmp_path / "mine" / case.name)
     broken = next((tmp_path / "mine" / "BraTS20_Training_002").glob("*_flair.nii"))
     broken.write_bytes(broken.read_bytes()[:500])  # truncated
-    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    checkpoint = ci_checkpoint
     out = tmp_path / "out"
     status = main(["predict", "--input", str(tmp_path / "mine"), "--checkpoint", str(checkpoint), "--out", str(out)])
     errors = _errors(capsys)
@@ -323,9 +332,9 @@ def test_damaged_records_name_a_fix_that_predict_itself_accepts(tmp_path):
     assert "into another folder (--out)" in str(error.value)
 
 
-def test_evaluate_checks_the_records_first_and_never_empties_a_table(ci_data, tmp_path, capsys):
+def test_evaluate_checks_the_records_first_and_never_empties_a_table(ci_data, ci_checkpoint, tmp_path, capsys):
     out, csv = tmp_path / "out", tmp_path / "scores.csv"
-    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    checkpoint = ci_checkpoint
     assert main(["predict", "--checkpoint", str(checkpoint), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
     assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 0
     good = csv.read_bytes()
@@ -379,11 +388,11 @@ def test_restart_interrupted_or_out_of_disk_never_loses_the_best_and_a_second_tr
     assert statuses == [2] and "another training run of unet3d is writing this folder" in _errors(capsys)[-1]
 
 
-def test_an_output_on_a_read_only_disk_names_the_file_and_the_fix(ci_data, tmp_path, monkeypatch, capsys):
+def test_an_output_on_a_read_only_disk_names_the_file_and_the_fix(ci_checkpoint, tmp_path, monkeypatch, capsys):
     from braintools.evaluation import cases
 
     out = tmp_path / "out"
-    checkpoint = ci_data / "outputs" / "ci" / "checkpoints" / "unet3d_best.pt"
+    checkpoint = ci_checkpoint
     assert main(["predict", "--checkpoint", str(checkpoint), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
 
     def read_only(table, path):
