@@ -379,7 +379,10 @@ def test_restart_interrupted_or_out_of_disk_never_loses_the_best_and_a_second_tr
     assert "disk is full" in _errors(capsys)[-1]
     assert main(["train", "--epochs", "2", "--restart", "--checkpoint-dir", str(folder)]) == 0  # to recover
     assert (folder / "unet3d_best.previous.pt").read_bytes() == best  # the old best is still there
-    with checkpoint_folder.locked(folder, "unet3d"):
+    from braintools import course
+
+    with checkpoint_folder.locked(folder, "unet3d"), monkeypatch.context() as patch:
+        patch.setattr(course, "prepare_data", lambda *args, **kwargs: pytest.fail("data prepared before the lock"))
         holder = threading.Thread(target=lambda: statuses.append(
             main(["train", "--epochs", "3", "--checkpoint-dir", str(folder)])))
         statuses: list[int] = []

@@ -134,17 +134,13 @@ def _train_here(args: argparse.Namespace, device) -> None:
     profile = _profile(args)
     main_process = distributed.is_main_process()
     say = print if main_process else (lambda *parts, **options: None)
-    if not main_process:
-        distributed.barrier()  # rank 0 prepares the data first (download or synthesis, cache), the others reuse it
-    data = course.prepare_data(profile, cache_dir=args.cache_dir, progress=main_process)
-    if main_process:
-        distributed.barrier()
     checkpoint_dir = _checkpoint_dir(args, profile)
     changes = {} if args.epochs is None else {"epochs": args.epochs}
     if args.model == "unet3d":
         recipe, train = recipes.UNet3DRecipe.from_profile(profile, **changes), recipes.train_unet3d
     else:
         recipe, train = recipes.UNet2DRecipe.from_profile(profile, **changes), recipes.train_unet2d
+    # the lock and the resume point first: a second run is refused before any data work
     with checkpoint_folder.locked(checkpoint_dir, args.model) if main_process else contextlib.nullcontext():
         start = None if args.restart else recipes.resume_point(checkpoint_dir, args.model, recipe)
         done = _epoch_of(start) if start else 0
@@ -152,6 +148,11 @@ def _train_here(args: argparse.Namespace, device) -> None:
             say(f"nothing to train: {start} already reached epoch {done} of {recipe.epochs} (--epochs to go on, "
                 "--restart to start over)")
             return
+        if not main_process:
+            distributed.barrier()  # rank 0 prepares the data first (download or synthesis, cache), the others reuse it
+        data = course.prepare_data(profile, cache_dir=args.cache_dir, progress=main_process)
+        if main_process:
+            distributed.barrier()
         processes = distributed.get_world_size()
         say(f"{data.describe()}\ntraining {args.model} on {device}" +
             (f" x {processes} processes (DistributedDataParallel)" if processes > 1 else "") +
