@@ -136,9 +136,8 @@ def test_predict_on_a_folder_needs_no_course_dataset(ci_data, ci_checkpoint, tmp
     for case in cases:
         shutil.copytree(case, tmp_path / "mine" / case.name)
     monkeypatch.setenv("BRAINTOOLS_DATA", str(tmp_path / "elsewhere"))  # no synthetic dataset there
-    checkpoint = ci_checkpoint
     out = tmp_path / "out"
-    assert main(["predict", "--input", str(tmp_path / "mine"), "--checkpoint", str(checkpoint),
+    assert main(["predict", "--input", str(tmp_path / "mine"), "--checkpoint", str(ci_checkpoint),
                  "--out", str(out)]) == 0
     assert len(list(out.glob("*.nii.gz"))) == 2
     assert not (tmp_path / "elsewhere" / "synthetic").exists()
@@ -169,9 +168,8 @@ def test_one_bad_case_does_not_stop_the_others(ci_data, ci_checkpoint, tmp_path,
         shutil.copytree(case, tmp_path / "mine" / case.name)
     broken = next((tmp_path / "mine" / "BraTS20_Training_002").glob("*_flair.nii"))
     broken.write_bytes(broken.read_bytes()[:500])  # truncated
-    checkpoint = ci_checkpoint
     out = tmp_path / "out"
-    status = main(["predict", "--input", str(tmp_path / "mine"), "--checkpoint", str(checkpoint), "--out", str(out)])
+    status = main(["predict", "--input", str(tmp_path / "mine"), "--checkpoint", str(ci_checkpoint), "--out", str(out)])
     errors = _errors(capsys)
     assert status == 1 and sorted(p.name for p in out.glob("*.nii.gz")) == [
         "BraTS20_Training_001.nii.gz", "BraTS20_Training_003.nii.gz"]
@@ -332,10 +330,10 @@ def test_damaged_records_name_a_fix_that_predict_itself_accepts(tmp_path):
     assert "into another folder (--out)" in str(error.value)
 
 
-def test_evaluate_checks_the_records_first_and_never_empties_a_table(ci_data, ci_checkpoint, tmp_path, capsys):
+def test_evaluate_checks_the_records_first_and_never_empties_a_table(ci_checkpoint, tmp_path, capsys):
     out, csv = tmp_path / "out", tmp_path / "scores.csv"
-    checkpoint = ci_checkpoint
-    assert main(["predict", "--checkpoint", str(checkpoint), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
+    assert main(["predict", "--checkpoint", str(ci_checkpoint), "--cases", "BraTS20_Training_001",
+                 "--out", str(out)]) == 0
     assert main(["evaluate", "--pred-dir", str(out), "--csv", str(csv)]) == 0
     good = csv.read_bytes()
     records = out / "prediction_settings.json"
@@ -395,8 +393,8 @@ def test_an_output_on_a_read_only_disk_names_the_file_and_the_fix(ci_checkpoint,
     from braintools.evaluation import cases
 
     out = tmp_path / "out"
-    checkpoint = ci_checkpoint
-    assert main(["predict", "--checkpoint", str(checkpoint), "--cases", "BraTS20_Training_001", "--out", str(out)]) == 0
+    assert main(["predict", "--checkpoint", str(ci_checkpoint), "--cases", "BraTS20_Training_001",
+                 "--out", str(out)]) == 0
 
     def read_only(table, path):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
