@@ -40,7 +40,7 @@ class StoredResults:
 
 
 REAL_DATA_RESULTS = StoredResults(
-    measured="2026-12-07",
+    measured="2026-12-08",  # the synthetic-only runs finished on 2026-12-07, the real-trained ones on 2026-12-08
     cases="the 5 LOCKED real BraTS 2018 cases of benchmarks/realism.py (Brats18_CBICA_AQP_1, _AQO_1, _ATD_1, _ASW_1, "
           "Brats18_TCIA10_628_1), never trained on and never used to choose the generator, the recipe or the "
           "post-processing; mean over the cases, then mean over 3 training seeds",
